@@ -1,0 +1,21 @@
+"""The package's one exception hierarchy.
+
+Every message is written for the person who must act on it (a nurse, an engineer, an operator):
+it names the thing that is wrong and, where it can, what to do about it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["InvalidReadingsError", "KmcError", "TraceError"]
+
+
+class KmcError(Exception):
+    """Base of every error kmc-monitor raises on purpose."""
+
+
+class TraceError(KmcError):
+    """A file cannot be read as a trace at all (no header, binary data, unreadable)."""
+
+
+class InvalidReadingsError(KmcError, ValueError):
+    """Readings handed to the signal core are malformed as a whole (mismatched lengths, bad ids)."""

@@ -1,0 +1,455 @@
+"""The rules applied chunk by chunk with carried state; a batch analysis is one chunk.
+
+:class:`WrapStream` is the only implementation of the rules: the offline ``analyze`` feeds it a whole
+trace at once, the live service feeds it what arrived in the last moment. It carries a short tail of
+readings (for windows and lags) plus a few scalars per rule, so every chunking of a series gives the
+batch answer exactly (integer time and temperature make that exact, not approximate).
+
+Time is never read from a clock here: the caller says how far the analysis runs (``until_us``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from kmc_monitor.signal.alarms import Episode, TempActive, simple_episodes, temperature_episodes
+from kmc_monitor.signal.calendar import DayCalendar
+from kmc_monitor.signal.contact import Stretch, contact_states, intervals, merge_stretches, per_day, runs_of
+from kmc_monitor.signal.detach import DetachCarry, SettleCarry, detachment, settling
+from kmc_monitor.signal.params import RuleParams, celsius_to_mc, seconds_to_us
+from kmc_monitor.signal.report import Alarm, AlarmKind, DayTotal, Session, WrapReport
+from kmc_monitor.signal.runs import RunCarry, known_before, latch, run_starts
+from kmc_monitor.signal.series import FloatArray, IntArray, WrapSeries, empty_series
+from kmc_monitor.signal.thermal import band_flags
+from kmc_monitor.signal.windows import Window, lag_values, lower_median_at
+
+__all__ = ["SessionTimer", "WrapStream", "analyze_series"]
+
+BoolArray = npt.NDArray[np.bool_]
+
+_COLD_KINDS = (AlarmKind.COLD_STRESS, AlarmKind.HYPOTHERMIA_MODERATE, AlarmKind.HYPOTHERMIA_SEVERE)
+_RUNS = (
+    "cold_stress",
+    "moderate",
+    "severe",
+    "hyper",
+    "rec_cold",
+    "rec_hot",
+    "cool",
+    "cool_rec",
+    "detached",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTimer:
+    """The live session timer: ``running``, ``paused`` (a short break) or ``none``."""
+
+    state: str
+    start_us: int | None
+    elapsed_us: int
+
+
+@dataclass(slots=True)
+class _Carry:
+    """Everything a stream remembers between chunks (besides the reading tail)."""
+
+    first_us: int | None = None
+    last_us: int | None = None
+    readings: int = 0
+    invalid: int = 0
+    late: int = 0
+    contact_memory: int = -1
+    last_contact_state: int = -1
+    observed_us: int = 0
+    contact_us: int = 0
+    unknown_us: int = 0
+    stretch: Stretch | None = None
+    recent_runs: list[tuple[int, int]] = field(default_factory=list)
+    detach: DetachCarry = field(default_factory=DetachCarry)
+    settle: SettleCarry = field(default_factory=SettleCarry)
+    runs: dict[str, RunCarry] = field(default_factory=lambda: {k: RunCarry() for k in _RUNS})
+    temp: TempActive | None = None
+    cooling_start_us: int | None = None
+    detached_alarm_start_us: int | None = None
+    battery_state: int = 0
+    battery_start_us: int | None = None
+    days: dict[dt.date, list[int]] = field(default_factory=dict)
+
+
+class WrapStream:
+    """One wrap's rules, fed chunk by chunk.
+
+    Parameters
+    ----------
+    wrap_id
+        The wrap this stream follows.
+    params
+        The clinical parameters.
+    site_offset_mc
+        Sensor-site offset added to the skin temperature to get the core-equivalent ``T`` (m°C).
+    calendar
+        Day calendar of the ward (shared between wraps to share its cache).
+    """
+
+    def __init__(
+        self,
+        wrap_id: str,
+        params: RuleParams | None = None,
+        *,
+        site_offset_mc: int = 0,
+        calendar: DayCalendar | None = None,
+    ) -> None:
+        self.wrap_id = wrap_id
+        self.params = params or RuleParams()
+        self.site_offset_mc = site_offset_mc
+        self.calendar = calendar or DayCalendar(self.params.ward_tz)
+        self._tail = empty_series(wrap_id)
+        self._c = _Carry()
+        self._sessions: list[Session] = []
+        self._alarms: list[Alarm] = []
+        p = self.params
+        self._stale = p.stale_after_us
+        self._delays = {
+            "cold_stress": seconds_to_us(p.cold_stress_delay_s),
+            "moderate": seconds_to_us(p.moderate_delay_s),
+            "severe": seconds_to_us(p.severe_delay_s),
+            "hyper": seconds_to_us(p.hyperthermia_delay_s),
+            "rec_cold": seconds_to_us(p.recovery_s),
+            "rec_hot": seconds_to_us(p.recovery_s),
+            "cool": seconds_to_us(p.cooling_delay_s),
+            "cool_rec": seconds_to_us(p.recovery_s),
+            "detached": seconds_to_us(p.sensor_detached_delay_s),
+        }
+
+    # ------------------------------------------------------------------------------------------
+    @property
+    def last_us(self) -> int | None:
+        """Time of the last reading fed, or None."""
+        return self._c.last_us
+
+    @property
+    def late_readings(self) -> int:
+        """Readings dropped because they were not newer than the last one fed."""
+        return self._c.late
+
+    def feed(self, chunk: WrapSeries) -> None:
+        """Apply the rules to readings newer than everything fed so far.
+
+        Readings at or before the last fed time are dropped and counted in :attr:`late_readings`
+        (the live engine holds readings briefly to put them in order before feeding them).
+        """
+        c = self._c
+        c.invalid += chunk.invalid
+        if c.last_us is not None and len(chunk) and chunk.t_us[0] <= c.last_us:
+            keep = int(np.searchsorted(chunk.t_us, c.last_us, side="right"))
+            c.late += keep
+            chunk = chunk.slice(keep, len(chunk))
+        n = len(chunk)
+        if n == 0:
+            return
+        self._step(chunk)
+
+    def _step(self, chunk: WrapSeries) -> None:
+        p, c, tail = self.params, self._c, self._tail
+        f = len(tail)
+        n = len(chunk)
+        t = np.concatenate((tail.t_us, chunk.t_us))
+        skin = np.concatenate((tail.skin_mc, chunk.skin_mc))
+        amb = np.concatenate((tail.ambient_mc, chunk.ambient_mc))
+        temp = skin + self.site_offset_mc if self.site_offset_mc else skin
+        tc = chunk.t_us
+
+        win = Window.trailing(t, p.smooth_us, first=f)
+        flags, _ = band_flags(win, temp, p)
+
+        gap = win.median(skin - amb)
+        detach_gap = gap.below(celsius_to_mc(p.detach_gap_c))
+        reattach_gap = gap.at_least(celsius_to_mc(p.reattach_gap_c))
+        fall = win.median(self._lagged(t, skin, win.base, p.detach_fall_window_s, p.fall_lag_max_us))
+        detach_fall = fall.below(-celsius_to_mc(p.detach_fall_c))
+        drop = win.median(self._lagged(t, temp, win.base, p.cooling_window_s, p.cooling_lag_max_us))
+        # drop <= -0.5 °C is drop < -0.499 °C in whole milli-degrees; "eased" is drop > -0.25 °C
+        cooling_drop = drop.below(-p.cooling_drop_mc + 1)
+        drop_eased = drop.at_least(-p.cooling_clear_drop_mc + 1)
+
+        def smoothed_skin(a: int, b: int) -> FloatArray:
+            return lower_median_at(skin, win.lo[a:b], np.arange(f + a, f + b, dtype=np.int64))
+
+        det = detachment(
+            detach_gap | detach_fall,
+            reattach_gap,
+            ~gap.has,
+            smoothed_skin,
+            float(celsius_to_mc(p.reattach_rise_c)),
+            c.detach,
+        )
+        c.detach = det.carry
+        attached = ~det.detached
+        markers = det.reattached
+        if c.first_us is None and attached[0]:
+            markers = np.concatenate(([0], markers)).astype(np.int64)
+        settle_now, c.settle = settling(
+            tc, attached, markers, flags.normal, seconds_to_us(p.settle_s), c.settle
+        )
+        judged = flags.has_t & attached & ~settle_now
+        known = known_before(tc, c.last_us, self._stale)
+
+        preds: dict[str, BoolArray] = {
+            "cold_stress": judged & flags.below_cold_stress,
+            "moderate": judged & flags.below_moderate,
+            "severe": judged & flags.below_severe,
+            "hyper": judged & flags.above_hyper,
+            "rec_cold": judged & flags.recovered_cold,
+            "rec_hot": judged & flags.recovered_hot,
+            "cool": judged & flags.below_cooling_gate & cooling_drop,
+            "cool_rec": judged & (~flags.below_cooling_gate | drop_eased),
+            "detached": det.detached,
+        }
+        cands: dict[str, IntArray] = {}
+        for name, pred in preds.items():
+            cands[name], c.runs[name] = run_starts(pred, tc, known, c.runs[name], self._delays[name])
+
+        temp_eps = temperature_episodes(
+            tc,
+            {
+                AlarmKind.COLD_STRESS: cands["cold_stress"],
+                AlarmKind.HYPOTHERMIA_MODERATE: cands["moderate"],
+                AlarmKind.HYPOTHERMIA_SEVERE: cands["severe"],
+                AlarmKind.HYPERTHERMIA: cands["hyper"],
+            },
+            cands["rec_cold"],
+            cands["rec_hot"],
+            det.episode_starts,
+            c.temp,
+        )
+        c.temp = None
+        for ep in temp_eps:
+            extreme = self._extreme(ep, temp, win)
+            if ep.end_us is None:
+                c.temp = TempActive(ep.kind, ep.start_us, extreme)
+            else:
+                self._alarms.append(Alarm(ep.kind, ep.start_us, ep.end_us, _none_if_nan(extreme)))
+
+        cool_ends = np.union1d(cands["cool_rec"], det.episode_starts)
+        c.cooling_start_us = self._simple(
+            AlarmKind.COOLING_TREND, tc, cands["cool"], cool_ends, c.cooling_start_us
+        )
+        c.detached_alarm_start_us = self._simple(
+            AlarmKind.SENSOR_DETACHED, tc, cands["detached"], det.reattached, c.detached_alarm_start_us
+        )
+        self._battery(chunk)
+        self._contact(chunk)
+
+        c.first_us = int(tc[0]) if c.first_us is None else c.first_us
+        c.last_us = int(tc[-1])
+        c.readings += n
+        keep_from = int(np.searchsorted(t, c.last_us - p.lookback_us, side="right"))
+        self._tail = WrapSeries(
+            self.wrap_id,
+            t[keep_from:],
+            skin[keep_from:],
+            amb[keep_from:],
+            np.concatenate((tail.contact, chunk.contact))[keep_from:],
+            np.concatenate((tail.battery_pct, chunk.battery_pct))[keep_from:],
+        )
+
+    # ------------------------------------------------------------------------------------------
+    @staticmethod
+    def _lagged(t: IntArray, values: FloatArray, base: int, lag_s: float, max_age_us: int) -> FloatArray:
+        out = np.full(t.shape[0], np.nan)
+        out[base:] = lag_values(t, values, base, seconds_to_us(lag_s), max_age_us)
+        return out
+
+    @staticmethod
+    def _extreme(ep: Episode, temp: FloatArray, win: Window) -> float:
+        """The episode's extreme smoothed T so far, from its own readings' windows."""
+        if ep.stop <= ep.first:
+            return ep.carried_extreme_mc
+        hot = ep.kind is AlarmKind.HYPERTHERMIA
+        here = win.sub(ep.first, ep.stop).median(temp).extreme(lowest=not hot)
+        return float(np.fmax(ep.carried_extreme_mc, here) if hot else np.fmin(ep.carried_extreme_mc, here))
+
+    def _simple(
+        self, kind: AlarmKind, t: IntArray, starts: IntArray, ends: IntArray, active: int | None
+    ) -> int | None:
+        still: int | None = None
+        for ep in simple_episodes(kind, t, starts, ends, active):
+            if ep.end_us is None:
+                still = ep.start_us
+            else:
+                self._alarms.append(Alarm(kind, ep.start_us, ep.end_us))
+        return still
+
+    def _battery(self, chunk: WrapSeries) -> None:
+        c, p = self._c, self.params
+        b = chunk.battery_pct
+        with np.errstate(invalid="ignore"):
+            ev = np.where(b < p.low_battery_pct, 1, np.where(b >= p.battery_recovered_pct, 0, -1))
+        state = latch(np.where(np.isnan(b), -1, ev).astype(np.int8), c.battery_state)
+        prev = np.concatenate(([c.battery_state], state[:-1]))
+        ons = np.flatnonzero((state == 1) & (prev != 1))
+        offs = np.flatnonzero((state != 1) & (prev == 1))
+        c.battery_start_us = self._simple(AlarmKind.LOW_BATTERY, chunk.t_us, ons, offs, c.battery_start_us)
+        c.battery_state = int(state[-1])
+
+    def _contact(self, chunk: WrapSeries) -> None:
+        c, p = self._c, self.params
+        states, c.contact_memory = contact_states(chunk.contact, c.contact_memory, p)
+        iv = intervals(chunk.t_us, states, c.last_us, c.last_contact_state, self._stale)
+        c.last_contact_state = int(states[-1])
+        if iv.a.size == 0:
+            self._touch_day(int(chunk.t_us[0]))
+            return
+        days, edges = self.calendar.days_between(int(iv.a[0]), int(iv.b[-1]))
+        split = per_day(iv, edges)
+        for d, (o, k, u) in zip(days, split.T.tolist(), strict=True):
+            acc = c.days.setdefault(d, [0, 0, 0])
+            acc[0] += o
+            acc[1] += k
+            acc[2] += u
+        sums = split.sum(axis=1).tolist()
+        c.observed_us += sums[0]
+        c.contact_us += sums[1]
+        c.unknown_us += sums[2]
+
+        lengths = iv.b - iv.a
+        stale = np.flatnonzero(lengths > self._stale)
+        for k in stale.tolist():
+            self._alarms.append(Alarm(AlarmKind.NO_DATA, int(iv.a[k]) + self._stale, int(iv.b[k])))
+
+        r_start, r_end = runs_of(iv)
+        closed, c.stretch = merge_stretches(r_start, r_end, c.stretch, seconds_to_us(p.bridge_gap_s))
+        for s in closed:
+            self._close_stretch(s)
+        if r_start.size:
+            runs = list(zip(r_start.tolist(), r_end.tolist(), strict=True))
+            if c.recent_runs and runs and c.recent_runs[-1][1] == runs[0][0]:
+                runs[0] = (c.recent_runs.pop()[0], runs[0][1])
+            c.recent_runs.extend(runs)
+            horizon = int(iv.b[-1]) - 24 * 3600 * 1_000_000
+            c.recent_runs = [r for r in c.recent_runs if r[1] > horizon]
+
+    def _touch_day(self, t_us: int) -> None:
+        self._c.days.setdefault(self.calendar.day_of(t_us), [0, 0, 0])
+
+    def _session_of(self, s: Stretch) -> Session | None:
+        """A stretch as a session, or None when it is too short to be one."""
+        dur = s.end_us - s.start_us
+        if dur < seconds_to_us(self.params.min_session_s):
+            return None
+        return Session(s.start_us, s.end_us, s.contact_us, dur < seconds_to_us(self.params.short_session_s))
+
+    def _close_stretch(self, s: Stretch) -> None:
+        session = self._session_of(s)
+        if session is not None:
+            self._sessions.append(session)
+
+    # ------------------------------------------------------------------------------------------
+    def session_timer(self, now_us: int) -> SessionTimer:
+        """The live session timer at ``now_us`` (see docs/rules.md, "Live timer")."""
+        c, p = self._c, self.params
+        s = c.stretch
+        if s is None or c.last_us is None:
+            return SessionTimer("none", None, 0)
+        if s.end_us == c.last_us and c.last_contact_state == 1 and now_us - c.last_us <= self._stale:
+            return SessionTimer("running", s.start_us, now_us - s.start_us)
+        if now_us - s.end_us <= seconds_to_us(p.bridge_gap_s):
+            return SessionTimer("paused", s.start_us, s.end_us - s.start_us)
+        return SessionTimer("none", None, 0)
+
+    def rolling_contact_us(self, now_us: int, span_us: int = 24 * 3600 * 1_000_000) -> int:
+        """Contact time inside ``[now - span, now]`` (the rolling 24 h total by default)."""
+        lo = now_us - span_us
+        return sum(max(0, min(b, now_us) - max(a, lo)) for a, b in self._c.recent_runs)
+
+    def active_alarms(self, until_us: int | None = None) -> list[Alarm]:
+        """Alarms active after the last reading (and, with ``until_us``, trailing silence)."""
+        c = self._c
+        out: list[Alarm] = []
+        if c.temp is not None:
+            out.append(Alarm(c.temp.kind, c.temp.start_us, None, _none_if_nan(c.temp.extreme_mc)))
+        for kind, start in (
+            (AlarmKind.COOLING_TREND, c.cooling_start_us),
+            (AlarmKind.SENSOR_DETACHED, c.detached_alarm_start_us),
+            (AlarmKind.LOW_BATTERY, c.battery_start_us),
+        ):
+            if start is not None:
+                out.append(Alarm(kind, start, None))
+        if until_us is not None and c.last_us is not None and until_us - c.last_us > self._stale:
+            out.append(Alarm(AlarmKind.NO_DATA, c.last_us + self._stale, None))
+        return out
+
+    def report(self, until_us: int | None = None) -> WrapReport:
+        """Everything the rules say about the readings fed so far, analysed up to ``until_us``.
+
+        ``until_us`` defaults to the last reading; a later time reveals trailing silence (``no_data``)
+        and lets the last day count as complete.
+        """
+        c = self._c
+        if c.first_us is None or c.last_us is None:
+            return WrapReport(self.wrap_id, None, None, 0, c.invalid, 0, 0, 0, (), (), ())
+        until = c.last_us if until_us is None else max(until_us, c.last_us)
+        sessions = list(self._sessions)
+        current = self._session_of(c.stretch) if c.stretch is not None else None
+        if current is not None:
+            sessions.append(current)
+        alarms = list(self._alarms) + self.active_alarms(until)
+        days = self._days(until)
+        alarms += self._low_daily(days, until)
+        alarms.sort(key=lambda a: (a.start_us, a.kind.value))
+        return WrapReport(
+            self.wrap_id,
+            c.first_us,
+            c.last_us,
+            c.readings,
+            c.invalid,
+            c.last_us - c.first_us,
+            c.contact_us,
+            c.unknown_us,
+            tuple(sessions),
+            tuple(alarms),
+            tuple(days),
+        )
+
+    def _days(self, until: int) -> list[DayTotal]:
+        c = self._c
+        assert c.first_us is not None and c.last_us is not None
+        days, edges = self.calendar.days_between(c.first_us, c.last_us)
+        out = []
+        for k, d in enumerate(days):
+            start, end = int(edges[k]), int(edges[k + 1])
+            obs, con, unk = c.days.get(d, [0, 0, 0])
+            complete = c.first_us <= start + self._stale and until >= end - self._stale
+            out.append(DayTotal(d, start, end, obs, con, unk, complete))
+        return out
+
+    def _low_daily(self, days: Sequence[DayTotal], until: int) -> Iterable[Alarm]:
+        limit = seconds_to_us(self.params.min_daily_contact_s)
+        for d in days:
+            if d.complete and d.contact_us < limit:
+                nxt = self.calendar.midnight_us(d.day + dt.timedelta(days=1) + dt.timedelta(days=1))
+                yield Alarm(AlarmKind.LOW_DAILY_CONTACT, d.end_us, nxt if until >= nxt else None)
+
+
+def _none_if_nan(x: float) -> float | None:
+    return None if np.isnan(x) else float(x)
+
+
+def analyze_series(
+    series: WrapSeries,
+    params: RuleParams | None = None,
+    *,
+    until_us: int | None = None,
+    site_offset_mc: int = 0,
+    calendar: DayCalendar | None = None,
+) -> WrapReport:
+    """The batch analysis of one wrap: the stream fed once."""
+    stream = WrapStream(series.wrap_id, params, site_offset_mc=site_offset_mc, calendar=calendar)
+    stream.feed(series)
+    return stream.report(until_us)

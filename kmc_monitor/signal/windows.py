@@ -1,0 +1,197 @@
+"""Trailing time windows over a wrap's readings, by counting instead of sorting.
+
+A rolling median lies below a threshold exactly when enough of its window lies below it, so every band
+decision is a rolling count: one cumulative sum and one gather, whatever the window length. Exact
+median *values* are needed only where a report shows them (an alarm's extreme); those come from the
+same counts by bisection over the (integer) temperatures, or from a sort for a handful of readings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from kmc_monitor.signal.series import FloatArray, IntArray
+
+__all__ = ["Median", "Window", "lag_values", "lower_median_at", "trailing_start"]
+
+BoolArray = npt.NDArray[np.bool_]
+
+#: Rows per block when exact medians are gathered by sorting, to bound memory.
+_MEDIAN_BLOCK_ROWS = 1 << 14
+
+
+#: Every how many queries :func:`trailing_start` binary-searches to learn the local sampling rate.
+_SAMPLE_EVERY = 64
+
+
+def trailing_start(t_us: IntArray, first: int, span_us: int) -> IntArray:
+    """For readings ``first..``, the index of the oldest reading with ``t > t_i - span_us``.
+
+    The same answer as ``np.searchsorted(t_us, t_us[first:] - span_us, side="right")``, found faster
+    for the nearly regular sampling of real wraps: binary-search every 64th query, assume the window
+    holds as many readings as at the sample before it, verify every guess with two gathers, and
+    binary-search only the guesses that were wrong (around gaps and rate changes).
+    """
+    q = t_us[first:] - span_us
+    n = q.shape[0]
+    if n <= 4 * _SAMPLE_EVERY:
+        return np.searchsorted(t_us, q, side="right").astype(np.int64)
+    idx = np.arange(first, first + n, dtype=np.int64)
+    sample = idx[::_SAMPLE_EVERY]
+    width = sample - np.searchsorted(t_us, q[::_SAMPLE_EVERY], side="right")
+    lo = idx - np.repeat(width, _SAMPLE_EVERY)[:n]
+    np.clip(lo, 0, idx, out=lo)
+    ok = t_us[lo] > q
+    ok &= t_us[np.maximum(lo - 1, 0)] <= q
+    at0 = lo == 0
+    ok[at0] = t_us[0] > q[at0]
+    bad = np.flatnonzero(~ok)
+    if bad.size:
+        lo[bad] = np.searchsorted(t_us, q[bad], side="right")
+    return lo
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The trailing windows ``(t_i - span, t_i]`` of readings ``first..stop-1`` of an array.
+
+    ``lo`` holds, for each of those readings, the index of the oldest reading in its window (indices
+    into the full array); ``base`` is ``lo[0]`` (the smallest, as ``lo`` is sorted). Counts need
+    cumulative sums from ``base`` to ``stop`` only, which keeps a streaming step's work proportional to
+    its chunk, not to its carried tail.
+    """
+
+    lo: IntArray
+    first: int
+    stop: int
+    base: int
+    lo_rel: IntArray
+
+    @classmethod
+    def trailing(cls, t_us: IntArray, span_us: int, first: int = 0) -> Window:
+        lo = trailing_start(t_us, first, span_us)
+        base = int(lo[0]) if lo.size else first
+        return cls(lo, first, t_us.shape[0], base, lo - base)
+
+    def sub(self, a: int, b: int) -> Window:
+        """The windows of this window's readings ``a..b-1`` (relative to ``first``)."""
+        lo = self.lo[a:b]
+        base = int(lo[0]) if lo.size else self.first + a
+        return Window(lo, self.first + a, self.first + b, base, lo - base)
+
+    def count(self, mask: BoolArray) -> IntArray:
+        """How many readings of each window have ``mask`` true (``mask`` over the full array)."""
+        c = np.empty(self.stop - self.base + 1, dtype=np.int32)
+        c[0] = 0
+        np.cumsum(mask[self.base : self.stop], out=c[1:])
+        return c[self.first - self.base + 1 :] - c[self.lo_rel]
+
+    def median(self, values: FloatArray) -> Median:
+        """Lower-median tests over ``values`` (NaN = missing) in these windows."""
+        n = self.count(~np.isnan(values))
+        return Median(self, values, n, (n + 1) // 2)
+
+
+@dataclass(frozen=True, slots=True)
+class Median:
+    """The lower median of each window, known through counts.
+
+    With ``n`` valid values the lower median is the ``k = (n + 1) // 2``-th smallest, so it is below a
+    threshold exactly when at least ``k`` values are. Windows with no valid value have no median: every
+    test is False for them.
+    """
+
+    window: Window
+    values: FloatArray
+    n: IntArray
+    k: IntArray
+
+    @property
+    def has(self) -> BoolArray:
+        return self.n > 0
+
+    def below(self, threshold: float) -> BoolArray:
+        """Median ``< threshold``."""
+        with np.errstate(invalid="ignore"):
+            hit = self.window.count(self.values < threshold)
+        return (self.n > 0) & (hit >= self.k)
+
+    def at_least(self, threshold: float) -> BoolArray:
+        """Median ``>= threshold`` (False where there is no median)."""
+        return (self.n > 0) & ~self.below(threshold)
+
+    def extreme(self, lowest: bool) -> float:
+        """The lowest (or highest) lower median over the windows, exactly; NaN if none has one.
+
+        Values are whole milli-degrees, so the answer is found by bisection over integers, each step one
+        rolling count: ``min median <= v`` iff some window has at least ``k`` values ``<= v``.
+        """
+        ok = self.n > 0
+        if not ok.any():
+            return float("nan")
+        seg = self.values[self.window.base : self.window.stop]
+        lo_v, hi_v = float(np.nanmin(seg)), float(np.nanmax(seg))
+        if lowest:
+            # smallest v with any(count(x <= v) >= k)
+            a, b = lo_v, hi_v
+            while a < b:
+                mid = np.floor((a + b) / 2)
+                if (ok & (self.window.count(self.values <= mid) >= self.k)).any():
+                    b = mid
+                else:
+                    a = mid + 1
+            return a
+        # largest v with any(count(x < v) < k), i.e. some median >= v
+        a, b = lo_v, hi_v
+        while a < b:
+            mid = np.floor((a + b + 1) / 2)
+            if (ok & (self.window.count(self.values < mid) < self.k)).any():
+                a = mid
+            else:
+                b = mid - 1
+        return a
+
+
+def lag_values(
+    t_us: IntArray, values: FloatArray, first: int, lag_us: int, max_age_us: int
+) -> FloatArray:
+    """``values[j] - values[lag(j)]`` for ``j >= first``, NaN where there is no usable lagged reading.
+
+    ``lag(j)`` is the last reading with ``t <= t_j - lag_us``; it is usable only when it is no older than
+    ``t_j - max_age_us`` (a reading from before a data gap says nothing about the last ``lag_us``).
+    """
+    lag = trailing_start(t_us, first, lag_us) - 1
+    bad = lag < 0
+    np.maximum(lag, 0, out=lag)
+    bad |= t_us[lag] < t_us[first:] - max_age_us
+    out = values[first:] - values[lag]
+    out[bad] = np.nan
+    return out
+
+
+def lower_median_at(values: FloatArray, lo: IntArray, idx: IntArray) -> FloatArray:
+    """Exact lower medians of the windows ``values[lo[r] : idx[r] + 1]`` (NaN ignored).
+
+    Returns NaN for a window with no valid value. Vectorised over rows: each block gathers its windows
+    into a padded matrix, sorts rows (NaN sorts last) and picks position ``(n - 1) // 2``. Used where
+    few readings need a value (a detached sensor's episode), not on the hot path.
+    """
+    out = np.full(idx.shape[0], np.nan)
+    for s in range(0, idx.shape[0], _MEDIAN_BLOCK_ROWS):
+        lo_b = lo[s : s + _MEDIAN_BLOCK_ROWS]
+        hi_b = idx[s : s + _MEDIAN_BLOCK_ROWS]
+        width = int((hi_b - lo_b).max()) + 1 if hi_b.size else 0
+        if width == 0:
+            continue
+        cols = lo_b[:, None] + np.arange(width, dtype=np.int64)[None, :]
+        inside = cols <= hi_b[:, None]
+        mat = np.where(inside, values[np.minimum(cols, hi_b[:, None])], np.nan)
+        n_valid = np.count_nonzero(~np.isnan(mat), axis=1)
+        mat.sort(axis=1)
+        pos = np.maximum((n_valid - 1) // 2, 0)
+        med = mat[np.arange(mat.shape[0]), pos]
+        out[s : s + _MEDIAN_BLOCK_ROWS] = np.where(n_valid > 0, med, np.nan)
+    return out
