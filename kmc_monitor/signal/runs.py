@@ -28,9 +28,19 @@ def latch(events: Int8Array, initial: int) -> Int8Array:
     (which may itself be -1, "undecided").
     """
     n = events.shape[0]
-    idx = np.where(events >= 0, np.arange(n), -1)
-    np.maximum.accumulate(idx, out=idx)
-    return np.where(idx >= 0, events[np.maximum(idx, 0)], np.int8(initial)).astype(np.int8)
+    decisive = np.flatnonzero(events >= 0)
+    if decisive.size == 0:
+        return np.full(n, initial, dtype=np.int8)
+    values = events[decisive]
+    # The state only changes where a decisive event differs from the one before it: paint the
+    # segments between those changes instead of forward-filling every sample.
+    change = np.flatnonzero(values[1:] != values[:-1]) + 1
+    starts = np.concatenate(([0], decisive[change], [n])).astype(np.int64)
+    seg_values = np.concatenate(([values[0]], values[change])).astype(np.int8)
+    out = np.repeat(seg_values, np.diff(starts))
+    first = int(decisive[0])
+    out[:first] = initial
+    return out
 
 
 def known_before(t_us: IntArray, last_t_us: int | None, stale_us: int) -> BoolArray:

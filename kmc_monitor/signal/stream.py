@@ -25,7 +25,7 @@ from kmc_monitor.signal.params import RuleParams, celsius_to_mc, seconds_to_us
 from kmc_monitor.signal.report import Alarm, AlarmKind, DayTotal, Session, WrapReport
 from kmc_monitor.signal.runs import RunCarry, known_before, latch, run_starts
 from kmc_monitor.signal.series import FloatArray, IntArray, WrapSeries, empty_series
-from kmc_monitor.signal.thermal import band_flags
+from kmc_monitor.signal.thermal import Bands
 from kmc_monitor.signal.windows import Window, lag_values, lower_median_at
 
 __all__ = ["SessionTimer", "WrapStream", "analyze_series"]
@@ -166,23 +166,20 @@ class WrapStream:
         tc = chunk.t_us
 
         win = Window.trailing(t, p.smooth_us, first=f)
-        flags, _ = band_flags(win, temp, p)
+        bands = Bands(win.median(temp), p)
 
         gap = win.median(skin - amb)
-        detach_gap = gap.below(celsius_to_mc(p.detach_gap_c))
-        reattach_gap = gap.at_least(celsius_to_mc(p.reattach_gap_c))
         fall = win.median(self._lagged(t, skin, win.base, p.detach_fall_window_s, p.fall_lag_max_us))
-        detach_fall = fall.below(-celsius_to_mc(p.detach_fall_c))
-        drop = win.median(self._lagged(t, temp, win.base, p.cooling_window_s, p.cooling_lag_max_us))
-        # drop <= -0.5 °C is drop < -0.499 °C in whole milli-degrees; "eased" is drop > -0.25 °C
-        cooling_drop = drop.below(-p.cooling_drop_mc + 1)
-        drop_eased = drop.at_least(-p.cooling_clear_drop_mc + 1)
+        detach_test = gap.below(celsius_to_mc(p.detach_gap_c)) | fall.below(-celsius_to_mc(p.detach_fall_c))
+        may_detach = c.detach.detached or bool(detach_test.any())
+        none = np.zeros(n, dtype=np.bool_)
+        reattach_gap = gap.at_least(celsius_to_mc(p.reattach_gap_c)) if may_detach else none
 
         def smoothed_skin(a: int, b: int) -> FloatArray:
             return lower_median_at(skin, win.lo[a:b], np.arange(f + a, f + b, dtype=np.int64))
 
         det = detachment(
-            detach_gap | detach_fall,
+            detach_test,
             reattach_gap,
             ~gap.has,
             smoothed_skin,
@@ -195,25 +192,49 @@ class WrapStream:
         if c.first_us is None and attached[0]:
             markers = np.concatenate(([0], markers)).astype(np.int64)
         settle_now, c.settle = settling(
-            tc, attached, markers, flags.normal, seconds_to_us(p.settle_s), c.settle
+            tc, attached, markers, bands.normal, seconds_to_us(p.settle_s), c.settle
         )
-        judged = flags.has_t & attached & ~settle_now
-        known = known_before(tc, c.last_us, self._stale)
+        judged = bands.has_t & attached & ~settle_now
+        know = known_before(tc, c.last_us, self._stale)
 
-        preds: dict[str, BoolArray] = {
-            "cold_stress": judged & flags.below_cold_stress,
-            "moderate": judged & flags.below_moderate,
-            "severe": judged & flags.below_severe,
-            "hyper": judged & flags.above_hyper,
-            "rec_cold": judged & flags.recovered_cold,
-            "rec_hot": judged & flags.recovered_hot,
-            "cool": judged & flags.below_cooling_gate & cooling_drop,
-            "cool_rec": judged & (~flags.below_cooling_gate | drop_eased),
-            "detached": det.detached,
+        def runs(name: str, pred: BoolArray | None) -> IntArray:
+            """Start candidates of a run; ``None`` means the predicate cannot matter in this chunk."""
+            if pred is None:
+                c.runs[name] = RunCarry()
+                return np.empty(0, dtype=np.int64)
+            found, c.runs[name] = run_starts(pred, tc, know, c.runs[name], self._delays[name])
+            return found
+
+        # Nested bands: no moderate or severe hypothermia without cold stress. Recovery evidence only
+        # matters while a condition is active or about to start (a recovery run cannot span a start).
+        cold = judged & bands.below_cold_stress
+        any_cold = bool(cold.any())
+        cands: dict[str, IntArray] = {
+            "cold_stress": runs("cold_stress", cold),
+            "moderate": runs("moderate", judged & bands.below_moderate if any_cold else None),
+            "severe": runs("severe", judged & bands.below_severe if any_cold else None),
+            "hyper": runs("hyper", judged & bands.above_hyper),
         }
-        cands: dict[str, IntArray] = {}
-        for name, pred in preds.items():
-            cands[name], c.runs[name] = run_starts(pred, tc, known, c.runs[name], self._delays[name])
+        cold_active = c.temp is not None and c.temp.kind.is_cold
+        hot_active = c.temp is not None and c.temp.kind is AlarmKind.HYPERTHERMIA
+        need_rec_cold = cold_active or any(cands[k].size for k in ("cold_stress", "moderate", "severe"))
+        need_rec_hot = hot_active or bool(cands["hyper"].size)
+        cands["rec_cold"] = runs("rec_cold", judged & bands.recovered_cold if need_rec_cold else None)
+        cands["rec_hot"] = runs("rec_hot", judged & bands.recovered_hot if need_rec_hot else None)
+
+        drop = win.median(self._lagged(t, temp, win.base, p.cooling_window_s, p.cooling_lag_max_us))
+        # drop <= -0.5 °C is drop < -0.499 °C in whole milli-degrees; "eased" is drop > -0.25 °C
+        cooling_drop = drop.below(-p.cooling_drop_mc + 1)
+        any_drop = bool(cooling_drop.any())
+        cands["cool"] = runs("cool", judged & bands.below_cooling_gate & cooling_drop if any_drop else None)
+        need_cool_rec = c.cooling_start_us is not None or bool(cands["cool"].size)
+        cands["cool_rec"] = runs(
+            "cool_rec",
+            judged & (~bands.below_cooling_gate | drop.at_least(-p.cooling_clear_drop_mc + 1))
+            if need_cool_rec
+            else None,
+        )
+        cands["detached"] = runs("detached", det.detached if may_detach else None)
 
         temp_eps = temperature_episodes(
             tc,

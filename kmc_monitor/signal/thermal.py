@@ -6,51 +6,71 @@ Temperatures are whole milli-degrees, so ``T <= x`` is ``T < x + 1`` and every b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
 
 from kmc_monitor.signal.params import RuleParams, celsius_to_mc
-from kmc_monitor.signal.series import FloatArray
-from kmc_monitor.signal.windows import Median, Window
+from kmc_monitor.signal.windows import Median
 
-__all__ = ["BandFlags", "band_flags"]
+__all__ = ["Bands"]
 
 BoolArray = npt.NDArray[np.bool_]
 
 
-@dataclass(frozen=True, slots=True)
-class BandFlags:
-    """Per-reading facts about the smoothed temperature (lower median over the window)."""
+class Bands:
+    """Band tests on the smoothed ``T`` of a window's readings, each computed when first asked.
 
-    has_t: BoolArray
-    below_cold_stress: BoolArray  # T < 36.5
-    below_moderate: BoolArray  # T < 36.0
-    below_severe: BoolArray  # T < 32.0
-    above_hyper: BoolArray  # T > 37.5
-    recovered_cold: BoolArray  # T >= 36.6
-    recovered_hot: BoolArray  # T <= 37.4
-    below_cooling_gate: BoolArray  # T < 37.0
+    Most of the time a baby is in the normal band and most tests cannot matter (no moderate
+    hypothermia without cold stress first, no recovery without a condition), so the engine asks only
+    for the ones that can change an answer.
+    """
 
-    @property
+    def __init__(self, median: Median, params: RuleParams) -> None:
+        self._m = median
+        self._p = params
+
+    @cached_property
+    def has_t(self) -> BoolArray:
+        return self._m.has
+
+    @cached_property
+    def below_cold_stress(self) -> BoolArray:
+        """T < 36.5 (cold stress or worse)."""
+        return self._m.below(celsius_to_mc(self._p.cold_stress_below_c))
+
+    @cached_property
+    def below_moderate(self) -> BoolArray:
+        """T < 36.0 (moderate hypothermia or worse)."""
+        return self._m.below(celsius_to_mc(self._p.moderate_below_c))
+
+    @cached_property
+    def below_severe(self) -> BoolArray:
+        """T < 32.0."""
+        return self._m.below(celsius_to_mc(self._p.severe_below_c))
+
+    @cached_property
+    def above_hyper(self) -> BoolArray:
+        """T > 37.5, i.e. T >= 37.501 in whole milli-degrees."""
+        return self._m.at_least(celsius_to_mc(self._p.hyperthermia_above_c) + 1)
+
+    @cached_property
+    def recovered_cold(self) -> BoolArray:
+        """T >= 36.6: the evidence that ends a cold condition."""
+        return self._m.at_least(self._p.recovery_cold_mc)
+
+    @cached_property
+    def recovered_hot(self) -> BoolArray:
+        """T <= 37.4: the evidence that ends hyperthermia."""
+        return self._m.below(self._p.recovery_hot_mc + 1)
+
+    @cached_property
+    def below_cooling_gate(self) -> BoolArray:
+        """T < 37.0: a falling temperature matters only below it."""
+        return self._m.below(celsius_to_mc(self._p.cooling_below_c))
+
+    @cached_property
     def normal(self) -> BoolArray:
         """Smoothed T in the normal band 36.5 <= T <= 37.5."""
         return self.has_t & ~self.below_cold_stress & ~self.above_hyper
-
-
-def band_flags(window: Window, temp_mc: FloatArray, params: RuleParams) -> tuple[BandFlags, Median]:
-    """Band facts for the readings of ``window``; also returns the median helper over ``temp_mc``."""
-    med = window.median(temp_mc)
-    has_t = med.has
-    flags = BandFlags(
-        has_t=has_t,
-        below_cold_stress=med.below(celsius_to_mc(params.cold_stress_below_c)),
-        below_moderate=med.below(celsius_to_mc(params.moderate_below_c)),
-        below_severe=med.below(celsius_to_mc(params.severe_below_c)),
-        above_hyper=med.at_least(celsius_to_mc(params.hyperthermia_above_c) + 1),
-        recovered_cold=med.at_least(params.recovery_cold_mc),
-        recovered_hot=med.below(params.recovery_hot_mc + 1),
-        below_cooling_gate=med.below(celsius_to_mc(params.cooling_below_c)),
-    )
-    return flags, med

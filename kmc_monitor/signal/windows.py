@@ -89,9 +89,14 @@ class Window:
         np.cumsum(mask[self.base : self.stop], out=c[1:])
         return c[self.first - self.base + 1 :] - c[self.lo_rel]
 
+    def sizes(self) -> IntArray:
+        """How many readings each window holds."""
+        return (np.arange(self.first + 1, self.stop + 1, dtype=np.int64) - self.lo).astype(np.int32)
+
     def median(self, values: FloatArray) -> Median:
         """Lower-median tests over ``values`` (NaN = missing) in these windows."""
-        n = self.count(~np.isnan(values))
+        missing = np.isnan(values[self.base : self.stop])
+        n = self.count(~np.isnan(values)) if missing.any() else self.sizes()
         return Median(self, values, n, (n + 1) // 2)
 
 
