@@ -160,9 +160,7 @@ class Median:
         return a
 
 
-def lag_values(
-    t_us: IntArray, values: FloatArray, first: int, lag_us: int, max_age_us: int
-) -> FloatArray:
+def lag_values(t_us: IntArray, values: FloatArray, first: int, lag_us: int, max_age_us: int) -> FloatArray:
     """``values[j] - values[lag(j)]`` for ``j >= first``, NaN where there is no usable lagged reading.
 
     ``lag(j)`` is the last reading with ``t <= t_j - lag_us``; it is usable only when it is no older than

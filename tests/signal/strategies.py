@@ -18,8 +18,31 @@ T0 = 1_767_225_600.0
 
 #: Skin temperatures on, just below and just above every threshold (°C).
 SKIN_LEVELS = (
-    25.0, 27.0, 30.0, 31.9, 32.0, 33.5, 35.5, 35.99, 36.0, 36.2, 36.49, 36.5, 36.55, 36.59,
-    36.6, 36.8, 36.99, 37.0, 37.2, 37.4, 37.41, 37.5, 37.51, 38.0, 39.5,
+    25.0,
+    27.0,
+    30.0,
+    31.9,
+    32.0,
+    33.5,
+    35.5,
+    35.99,
+    36.0,
+    36.2,
+    36.49,
+    36.5,
+    36.55,
+    36.59,
+    36.6,
+    36.8,
+    36.99,
+    37.0,
+    37.2,
+    37.4,
+    37.41,
+    37.5,
+    37.51,
+    38.0,
+    39.5,
 )
 AMBIENT_LEVELS = (24.0, 26.0, 30.0, 33.0, 34.5, 35.0)
 CONTACT_LEVELS = (0.0, 0.1, 0.4, 0.41, 0.5, 0.59, 0.6, 0.9, 1.0)
@@ -73,7 +96,9 @@ def traces(draw: st.DrawFn, max_segments: int = 8) -> WrapSeries:
         base = np.linspace(level, s.skin_to, n) if s.ramp else np.full(n, s.skin_to)
         ts.append(tt)
         skin.append(np.round(base + rng.normal(0, 1, n) * s.noise_c, 2))
-        amb.append(np.full(n, np.nan) if s.ambient is None else np.round(s.ambient + rng.normal(0, 0.05, n), 2))
+        amb.append(
+            np.full(n, np.nan) if s.ambient is None else np.round(s.ambient + rng.normal(0, 0.05, n), 2)
+        )
         con.append(np.clip(s.contact + rng.normal(0, 1, n) * (0.05 if s.noise_c else 0.0), 0, 1))
         bat.append(np.full(n, s.battery))
         level = s.skin_to

@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kmc_monitor.signal import RuleParams, WrapSeries, WrapStream, analyze_series
+from kmc_monitor.signal import AlarmKind, RuleParams, WrapSeries, WrapStream, analyze_series, build_series
 from tests.signal.reference import reference_report
 from tests.signal.strategies import chunkings, traces
 
@@ -28,7 +29,9 @@ def _feed(series: WrapSeries, cuts: list[int], offset_mc: int = 0) -> WrapStream
 
 
 @SLOW_OK
-@given(series=traces(), extra_s=st.sampled_from((0, 10, 31, 4000, 90_000)), offset=st.sampled_from((0, 0, 300)))
+@given(
+    series=traces(), extra_s=st.sampled_from((0, 10, 31, 4000, 90_000)), offset=st.sampled_from((0, 0, 300))
+)
 def test_core_equals_reference(series: WrapSeries, extra_s: int, offset: int) -> None:
     until = None if not len(series) else int(series.t_us[-1]) + extra_s * 1_000_000
     got = analyze_series(series, PARAMS, until_us=until, site_offset_mc=offset)
@@ -55,9 +58,31 @@ def test_one_reading_at_a_time_equals_batch() -> None:
     t = 1_767_225_600 + np.cumsum(rng.uniform(0.5, 3.0, n))
     skin = np.round(np.linspace(36.9, 35.4, n) + rng.normal(0, 0.05, n), 2)
     contact = np.where(np.arange(n) % 300 < 200, 0.9, 0.1)
-    from kmc_monitor.signal import build_series
-
     series = build_series("W", t, skin, np.full(n, 26.0), contact, np.linspace(40, 10, n))
     streamed = _feed(series, list(range(1, n)))
     assert streamed.report() == analyze_series(series, PARAMS)
     assert streamed.report() == reference_report(series, PARAMS)
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Europe/Berlin", "America/Santiago", "Asia/Kolkata"])
+def test_multi_day_totals_and_advisory_equal_reference(tz: str) -> None:
+    """Three days at 20 s sampling across a DST change: day splits and low_daily_contact agree."""
+    params = RuleParams(ward_tz=tz)
+    rng = np.random.default_rng(3)
+    start = 1_774_656_000.0  # 2026-03-28T00:00Z: Berlin changes clocks the next night
+    t = start + np.arange(0, 3 * 86_400, 20.0) + rng.uniform(0, 2, 3 * 4320)
+    hours = (t - start) / 3600.0
+    # Day 1 a lot of contact, day 2 little, day 3 medium; a radio gap on day 2.
+    contact = np.where(np.sin(hours * np.pi / (6 if hours[0] < 24 else 5)) > -0.2, 0.9, 0.1)
+    contact[(hours > 24) & (hours < 48)] = np.where(hours[(hours > 24) & (hours < 48)] % 6 < 1, 0.9, 0.1)
+    keep = ~((hours > 30) & (hours < 31))
+    series = build_series(
+        "W", t[keep], np.full(keep.sum(), 36.8), np.full(keep.sum(), 26.0), contact[keep], None, params=params
+    )
+    for until in (None, int(series.t_us[-1]) + 86_400 * 1_000_000):
+        got = analyze_series(series, params, until_us=until)
+        want = reference_report(series, params, until_us=until)
+        assert got == want
+    kinds = [a.kind for a in got.alarms]
+    assert AlarmKind.LOW_DAILY_CONTACT in kinds
+    assert sum(d.contact_us for d in got.days) == got.contact_us
