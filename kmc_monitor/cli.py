@@ -45,10 +45,12 @@ def _progress_bars(paths: Sequence[str], stream: TextIO) -> tuple[Callable[[int,
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
+    from kmc_monitor._memory import keep_freed_memory
     from kmc_monitor.analysis import analyze_all, render_table, report_json
     from kmc_monitor.devices.trace import read_traces
     from kmc_monitor.signal import RuleParams
 
+    keep_freed_memory()
     try:
         params = RuleParams(ward_tz=args.tz)
     except (ValueError, KeyError) as exc:

@@ -311,6 +311,9 @@ class WrapStream:
         c, p = self._c, self.params
         b = chunk.battery_pct
         with np.errstate(invalid="ignore"):
+            if c.battery_state != 1 and not (b < p.low_battery_pct).any():
+                return  # nothing low and no alarm to end: the state cannot change
+
             ev = np.where(b < p.low_battery_pct, 1, np.where(b >= p.battery_recovered_pct, 0, -1))
         state = latch(np.where(np.isnan(b), -1, ev).astype(np.int8), c.battery_state)
         prev = np.concatenate(([c.battery_state], state[:-1]))
