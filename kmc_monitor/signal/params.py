@@ -8,6 +8,7 @@ configuration, a nurse at the screen cannot. Sources for each default are named 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = ["US", "RuleParams", "celsius_to_mc", "seconds_to_us"]
 
@@ -95,6 +96,12 @@ class RuleParams:
             raise ValueError("detach_gap_c must be below reattach_gap_c (hysteresis)")
         if self.low_battery_pct > self.battery_recovered_pct:
             raise ValueError("battery_recovered_pct must be at least low_battery_pct")
+        try:
+            ZoneInfo(self.ward_tz)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"{self.ward_tz!r} is not a time zone name (use an IANA name such as Africa/Nairobi)"
+            ) from exc
         for name in ("stale_after_s", "smooth_s", "bridge_gap_s", "settle_s", "cooling_window_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
