@@ -25,7 +25,7 @@ def analyze_all(
     *,
     until_us: int | None,
     offsets_mc: dict[str, int] | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> list[WrapReport]:
     """Analyse every wrap up to ``until_us`` (one loop over wraps, vectorised within each)."""
     calendar = DayCalendar(params.ward_tz)

@@ -128,7 +128,7 @@ class TraceSet:
 
 
 def read_traces(
-    paths: Sequence[str | os.PathLike[str]],
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     params: RuleParams | None = None,
     *,
     progress: Callable[[int, int], None] | None = None,
@@ -136,8 +136,9 @@ def read_traces(
     """Read trace files (plain or gzip) into one validated series per wrap.
 
     Rows of one wrap may come from several files; of duplicate ``(wrap_id, t)`` the first in file
-    order, then line order, is kept. ``params`` gives the plausible ranges (defaults otherwise).
-    ``progress(done_bytes, total_bytes)`` is called after every block, in on-disk bytes.
+    order, then line order, is kept. A single path may be given as is. ``params`` gives the
+    plausible ranges (defaults otherwise). ``progress(done_bytes, total_bytes)`` is called after
+    every block, in on-disk bytes.
 
     Raises
     ------
@@ -146,6 +147,8 @@ def read_traces(
         ``wrap_id``, corrupt gzip). The message is one sentence naming the file.
     """
     params = params or RuleParams()
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]  # one path, not a sequence of one-letter names
     names = [os.fspath(p) for p in paths]
     sizes = [_size_or_zero(n) for n in names]
     total = sum(sizes)
