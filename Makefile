@@ -6,7 +6,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+HASH   := $(shell cksum < pyproject.toml | cut -d' ' -f1)
+STAMP_RUN  := $(VENV)/.run-$(HASH)
+STAMP_TEST := $(VENV)/.test-$(HASH)
 
 .PHONY: run test lint typecheck pytest bench examples system-deps clean
 
@@ -14,10 +16,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
+$(STAMP_RUN): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	rm -f $(VENV)/.run-*
+	touch $@
+
+$(STAMP_TEST): $(STAMP_RUN)
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	rm -f $(VENV)/.installed-*
-	touch $(STAMP)
+	rm -f $(VENV)/.test-*
+	touch $@
 
 # System packages the tests need, installed with apt-get when running as root and missing.
 SYSTEM_PACKAGES := gcc make
@@ -31,25 +38,25 @@ system-deps:
 	  else echo "missing system packages:$$missing (install them, or run make test as root)"; exit 1; fi; \
 	fi
 
-run: $(STAMP)
+run: $(STAMP_RUN)
 	@echo "kmc-monitor: analysing the bundled example ward shift (examples/ward_shift.csv)"
 	$(BIN)/kmc-monitor analyze examples/ward_shift.csv
 
-lint: $(STAMP)
+lint: $(STAMP_TEST)
 	$(BIN)/ruff check .
 
-typecheck: $(STAMP)
+typecheck: $(STAMP_TEST)
 	$(BIN)/mypy --strict kmc_monitor
 
-pytest: $(STAMP) system-deps
+pytest: $(STAMP_TEST) system-deps
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest
 
-bench: $(STAMP)
+bench: $(STAMP_TEST)
 	$(BIN)/python benchmarks/run.py
 
-examples: $(STAMP)
+examples: $(STAMP_TEST)
 	$(BIN)/python scripts/make_examples.py
 
 clean:

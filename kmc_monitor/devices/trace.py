@@ -171,6 +171,7 @@ def read_traces(
 
 
 def _workers() -> int:
+    """Parsing threads: the cores this process may use (a few at most; beyond, they contend)."""
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -186,6 +187,8 @@ def _size_or_zero(name: str) -> int:
 
 
 def _read_file(name: str, collector: _Collector, report: Callable[[float], None], pool: Executor) -> None:
+    """Parse a file's blocks on ``pool`` and hand them to ``collector`` in file order, so that the
+    first of duplicates stays first and line numbers count from the top."""
     with _file_data(name) as data:
         layout = _read_header(data, name)
         lines = _LineCounter(data, layout.data_start, layout.header_line + 1)
@@ -193,7 +196,10 @@ def _read_file(name: str, collector: _Collector, report: Callable[[float], None]
         ranges = list(_block_ranges(data, layout.data_start))
         whole = pa.py_buffer(data)
         hints: _Kinds = {}
-        futures = [pool.submit(_parse_block, data, whole, start, end, layout, hints) for start, end in ranges]
+        futures = [
+            pool.submit(_parse_block, data, whole, start, end, layout, hints, collector.params)
+            for start, end in ranges
+        ]
         try:
             for (start, end), future in zip(ranges, futures, strict=True):
                 collector.add(future.result(), name, partial(lines.at, start))
@@ -403,6 +409,12 @@ class _Block:
     bad_width: int  # lines skipped for having the wrong number of fields
     lines: Callable[[], tuple[IntArray, IntArray] | None]  # (row lines, bad-width lines) in block
     reparse: Callable[[], _Block] | None  # the Python reader, for when ``lines`` cannot tell
+    # Filled in by ``_check`` on the worker thread, so that the collector's thread stays free:
+    bad_time: BoolArray | None = None  # rows whose time is missing or unusable; None: none
+    invalid: BoolArray | None = None  # rows invalid in any way (not comments); None: none
+    per_code: IntArray | None = None  # rows (not comments) per code + 1: [0] counts missing ids
+    timeless: IntArray | None = None  # the same, of rows without a usable time; None: none
+    group_codes: Int32Array | None = None  # ``codes`` with -1 for rows to drop (no time, comments)
 
 
 class _Skipped:
@@ -421,16 +433,71 @@ class _Skipped:
 _ARROW_ERRORS: Final = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError)
 
 
-def _parse_block(data: _Data, whole: Any, start: int, end: int, layout: _Layout, hints: _Kinds) -> _Block:
+def _parse_block(
+    data: _Data, whole: Any, start: int, end: int, layout: _Layout, hints: _Kinds, params: RuleParams
+) -> _Block:
+    """Read one block with the fastest reader that copes with it, and check its rows."""
     buf = whole.slice(start, end - start)
     try:
-        return _parse_typed(data, buf, start, end, layout, hints)
+        return _check(_parse_typed(data, buf, start, end, layout, hints), params)
     except _ARROW_ERRORS:
         pass
     try:
-        return _parse_text(data, buf, start, end, layout)
+        return _check(_parse_text(data, buf, start, end, layout), params)
     except _ARROW_ERRORS:
-        return _parse_python(data, start, end, layout)
+        return _check(_parse_python(data, start, end, layout), params)
+
+
+def _check(block: _Block, params: RuleParams) -> _Block:
+    """Fill in what the collector needs to know of a block's rows, on the worker's thread.
+
+    Rows without a usable time and invalid rows of any kind (``None`` when there are none, found
+    without building a mask whenever possible), rows per wrap id, and the codes to group by.
+    """
+    block.bad_time = _bad_times(block.t_s)
+    masks: list[BoolArray] = [] if block.bad_time is None else [block.bad_time]
+    named = np.array([_usable_name(n) for n in block.names] + [False], dtype=np.bool_)
+    if block.codes.size and (not named[:-1].all() or block.codes.min() < 0):
+        masks.append(~named[block.codes])
+    if block.nonnum is not None:
+        masks.append(block.nonnum)
+    out_of_range = _out_of_range(block.values, block.t_s.size, params)
+    if out_of_range is not None:
+        masks.append(out_of_range)
+    if masks:
+        invalid = np.logical_or.reduce(masks) if len(masks) > 1 else masks[0].copy()
+        if block.comment is not None:
+            invalid &= ~block.comment
+        block.invalid = invalid if invalid.any() else None
+    # Counts per wrap id for the collector, and the codes it groups by: rows without a time or
+    # comment lines are dropped (-1) here, where the work runs in parallel.
+    n_codes = len(block.names) + 1
+    real = block.codes if block.comment is None else block.codes[~block.comment]
+    block.per_code = np.bincount(real + 1, minlength=n_codes)
+    drop = block.bad_time
+    if drop is not None:
+        counted = drop if block.comment is None else drop & ~block.comment
+        block.timeless = np.bincount(block.codes[counted] + 1, minlength=n_codes)
+    if block.comment is not None:
+        drop = block.comment if drop is None else drop | block.comment
+    block.group_codes = block.codes if drop is None else np.where(drop, np.int32(-1), block.codes)
+    return block
+
+
+def _out_of_range(values: tuple[FloatArray | None, ...], n: int, params: RuleParams) -> BoolArray | None:
+    """Rows with an implausible value, by the same rule as ``build_series``; ``None`` if none.
+
+    The extremes of each column are checked first: the ranges are intervals, so when the smallest
+    and largest values pass, all do, and the full mask is not needed.
+    """
+    ext = [
+        np.array([np.fmin.reduce(v), np.fmax.reduce(v)]) if v is not None and v.size else _nans(2)
+        for v in values
+    ]
+    if not validate_fields(ext[0], ext[1], ext[2], ext[3], params)[4].any():
+        return None
+    full = [v if v is not None else _nans(n) for v in values]
+    return validate_fields(full[0], full[1], full[2], full[3], params)[4]
 
 
 def _read_arrow(buf: Any, layout: _Layout, types: dict[str, Any], skipped: _Skipped) -> Any:
@@ -460,6 +527,15 @@ _Kinds = dict[int, str]  # header position -> kind, shared by a file's blocks as
 _FAILED_COLUMN: Final = re.compile(r"In CSV column #(\d+)")
 
 
+def _has_comments(data: _Data, start: int, end: int) -> bool:
+    """Whether a line of the block starts with ``#``."""
+    return (
+        data[start : start + 1] == b"#"
+        or data.find(b"\n#", start, end) >= 0
+        or data.find(b"\r#", start, end) >= 0
+    )
+
+
 def _arrow_type(kind: str) -> Any:
     if kind == _FLOAT:
         return pa.float64()
@@ -477,10 +553,9 @@ def _parse_typed(data: _Data, buf: Any, start: int, end: int, layout: _Layout, h
     kinds = {i: hints.get(i, _FLOAT) for c, i in layout.index.items() if c != "wrap_id"}
     commented: bool | None = None
     if 0 not in layout.index.values():
-        commented = data[start : start + 1] == b"#" or data.find(b"\n#", start, end) >= 0
+        commented = _has_comments(data, start, end)
         if commented:
             raise pa.ArrowInvalid("comment lines in a block whose first column is not read")
-    skipped = _Skipped()
     while True:
         types = {f"c{i}": _arrow_type(k) for i, k in kinds.items()}
         types[f"c{wrap_pos}"] = pa.dictionary(pa.int32(), pa.string())
@@ -494,7 +569,7 @@ def _parse_typed(data: _Data, buf: Any, start: int, end: int, layout: _Layout, h
             if pos not in kinds or kinds[pos] == _TEXT:
                 raise
             if commented is None:
-                commented = data[start : start + 1] == b"#" or data.find(b"\n#", start, end) >= 0
+                commented = _has_comments(data, start, end)
             if commented:
                 raise  # comment lines trip every column: the text reader copes at once
             kinds[pos] = _TIME if pos == t_pos and kinds[pos] == _FLOAT else _TEXT
@@ -594,6 +669,7 @@ def _from_text(
     lines: Callable[[], tuple[IntArray, IntArray] | None],
     reparse: Callable[[], _Block] | None,
 ) -> _Block:
+    """A block from text columns: what the text reader and the Python reader share."""
     pc = _compute()
     names, codes = _dictionary_codes(pc.dictionary_encode(columns["wrap_id"]))
     nonnum = np.zeros(n, dtype=np.bool_)
@@ -825,9 +901,11 @@ def _line_map(
 
 @dataclass(frozen=True, slots=True)
 class _Kept:
-    """What the series need of a block: its rows with their wrap's global code (-1: not used)."""
+    """What the series need of a block: its rows, their wrap ids' codes (-1: row not used) and
+    those codes' global wrap codes (``lut``, whose last entry, -1, serves code -1)."""
 
     codes: Int32Array
+    lut: Int32Array
     t_s: FloatArray
     values: tuple[FloatArray | None, ...]
     nonnum: BoolArray | None
@@ -837,7 +915,7 @@ class _Collector:
     """Gathers the blocks of all files, then groups rows by wrap and builds the series."""
 
     def __init__(self, params: RuleParams) -> None:
-        self._params = params
+        self.params = params
         self._codes_of: dict[str, int] = {}
         self._names: list[str] = []
         self._kept: list[_Kept] = []
@@ -846,13 +924,13 @@ class _Collector:
         self._skipped = 0
         self._lines: list[tuple[str, int]] = []
 
-    def _lut(self, raw: list[str], used: BoolArray | None) -> Int32Array:
+    def _lut(self, raw: list[str], used: BoolArray) -> Int32Array:
         """Global codes of a block's wrap ids (trimmed; blank means missing), with -1 appended so
-        that a missing code (-1) maps to -1. Only ids in ``used`` (all if ``None``) are registered:
-        a comment line mistaken for a row must not invent a wrap."""
+        that a missing code (-1) maps to -1. Only ids ``used`` by some row are registered: a
+        comment line mistaken for a row must not invent a wrap."""
         out = np.full(len(raw) + 1, -1, dtype=np.int32)
         for i, r in enumerate(raw):
-            if _usable_name(r) and (used is None or used[i]):
+            if used[i] and _usable_name(r):
                 name = r.strip()
                 code = self._codes_of.get(name)
                 if code is None:
@@ -869,30 +947,22 @@ class _Collector:
             if located is None and block.reparse is not None:
                 # pyarrow and the line structure disagree (an unbalanced quote joined lines, say):
                 # the Python reader decides, so that values and line numbers agree.
-                block = block.reparse()
+                block = _check(block.reparse(), self.params)
                 located = self._invalid_lines(block)
             if located is not None:
                 found = located
-        real = None if block.comment is None else ~block.comment
-        used = None
-        if real is not None:
-            used = np.zeros(len(block.names) + 1, dtype=np.bool_)
-            used[block.codes[real]] = True
-        codes = self._lut(block.names, used)[block.codes]
-        self._rows += (codes.size if real is None else int(np.count_nonzero(real))) + block.bad_width
-        self._skipped += block.bad_width
-        no_wrap = codes < 0 if codes.size and codes.min() < 0 else None
-        if no_wrap is not None:
-            self._skipped += int(np.count_nonzero(no_wrap if real is None else no_wrap & real))
-        no_time = _bad_times(block.t_s)
-        if no_time is not None:
-            counted = no_time & (codes >= 0) if real is None else no_time & (codes >= 0) & real
-            for code, count in zip(*np.unique(codes[counted], return_counts=True), strict=True):
-                self._extra[int(code)] = self._extra.get(int(code), 0) + int(count)
-            codes[no_time] = -1
-        if block.comment is not None:
-            codes[block.comment] = -1
-        self._kept.append(_Kept(codes, block.t_s, block.values, block.nonnum))
+        per_code = block.per_code if block.per_code is not None else np.zeros(len(block.names) + 1, np.int64)
+        lut = self._lut(block.names, per_code[1:] > 0)
+        self._rows += int(per_code.sum()) + block.bad_width
+        # Rows whose id is missing or unusable: code -1 (first count) or an id that maps to -1.
+        self._skipped += block.bad_width + int(per_code[0]) + int(per_code[1:][lut[:-1] < 0].sum())
+        if block.timeless is not None:
+            for local in np.flatnonzero(block.timeless[1:]).tolist():
+                code = int(lut[local])
+                if code >= 0:
+                    self._extra[code] = self._extra.get(code, 0) + int(block.timeless[local + 1])
+        codes = block.group_codes if block.group_codes is not None else block.codes
+        self._kept.append(_Kept(codes, lut, block.t_s, block.values, block.nonnum))
         if found.size:
             base = line_base()
             self._lines.extend((file, base + int(i)) for i in found)
@@ -900,7 +970,7 @@ class _Collector:
     def _invalid_lines(self, block: _Block) -> IntArray | None:
         """Line offsets (in the block) of its first invalid rows, as many as the report still
         wants; ``None`` when rows cannot be matched to lines."""
-        invalid = self._invalid_rows(block)
+        invalid = block.invalid
         if invalid is None and block.bad_width == 0:
             return np.empty(0, dtype=np.int64)
         mapped = block.lines()
@@ -912,50 +982,13 @@ class _Collector:
         found: IntArray = np.union1d(rows, bad_lines[:want])[:want]
         return found
 
-    def _invalid_rows(self, block: _Block) -> BoolArray | None:
-        """Rows that are invalid in any way; ``None`` if there are none (found without a full mask
-        whenever possible: this runs on every block until the report has its lines)."""
-        masks: list[BoolArray] = []
-        named = np.array([_usable_name(n) for n in block.names] + [False], dtype=np.bool_)
-        if block.codes.size and (not named[:-1].all() or block.codes.min() < 0):
-            masks.append(~named[block.codes])
-        no_time = _bad_times(block.t_s)
-        if no_time is not None:
-            masks.append(no_time)
-        if block.nonnum is not None:
-            masks.append(block.nonnum)
-        out_of_range = self._out_of_range(block.values, block.t_s.size)
-        if out_of_range is not None:
-            masks.append(out_of_range)
-        if not masks:
-            return None
-        invalid = np.logical_or.reduce(masks)
-        if block.comment is not None:
-            invalid &= ~block.comment
-        return invalid if invalid.any() else None
-
-    def _out_of_range(self, values: tuple[FloatArray | None, ...], n: int) -> BoolArray | None:
-        """Rows with an implausible value, by the same rule as ``build_series``; ``None`` if none.
-
-        The extremes of each column are checked first: the ranges are intervals, so when the
-        smallest and largest values pass, all do, and the full mask is not needed.
-        """
-        ext = [
-            np.array([np.fmin.reduce(v), np.fmax.reduce(v)]) if v is not None and v.size else _nans(2)
-            for v in values
-        ]
-        if not validate_fields(ext[0], ext[1], ext[2], ext[3], self._params)[4].any():
-            return None
-        full = [v if v is not None else _nans(n) for v in values]
-        return validate_fields(full[0], full[1], full[2], full[3], self._params)[4]
-
     def finish(self, pool: Executor) -> TraceSet:
         """Group every block's rows by wrap and build one series per wrap, ordered by wrap id.
 
         Blocks are sorted and wraps built on ``pool``: NumPy releases the GIL in both.
         """
         n_wraps = len(self._names)
-        groups = list(pool.map(partial(_group, n_wraps=n_wraps), (k.codes for k in self._kept)))
+        groups = list(pool.map(partial(_group, n_wraps=n_wraps), self._kept))
         any_nonnum = any(k.nonnum is not None for k in self._kept)
 
         def build(code: int) -> WrapSeries:
@@ -964,7 +997,7 @@ class _Collector:
                 self._names[code],
                 wrap[0],
                 *wrap[1],
-                params=self._params,
+                params=self.params,
                 invalid_rows=wrap[2],
                 extra_invalid=self._extra.get(code, 0),
             )
@@ -975,7 +1008,7 @@ class _Collector:
         return TraceSet(tuple(series), end_us, self._rows, self._skipped, tuple(self._lines))
 
 
-def _group(codes: Int32Array, n_wraps: int) -> tuple[IntArray, IntArray]:
+def _group(kept: _Kept, n_wraps: int) -> tuple[IntArray, IntArray]:
     """A block's rows in wrap order (a stable sort: line order kept within a wrap, so that
     build_series keeps the first of duplicates) and where each wrap's rows start and end.
 
@@ -983,7 +1016,7 @@ def _group(codes: Int32Array, n_wraps: int) -> tuple[IntArray, IntArray]:
     sort last.
     """
     key_type = np.uint8 if n_wraps < 0xFF else np.uint16 if n_wraps < 0xFFFF else np.uint32
-    key = codes.astype(key_type)
+    key = kept.lut.astype(key_type)[kept.codes]
     counts = np.bincount(np.minimum(key, n_wraps), minlength=n_wraps + 1)[:n_wraps]
     return np.argsort(key, kind="stable"), np.concatenate(([0], np.cumsum(counts)))
 

@@ -15,7 +15,7 @@ from tests.signal.strategies import chunkings, traces
 
 PARAMS = RuleParams()
 SLOW_OK = settings(
-    max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
 
 
