@@ -257,7 +257,9 @@ class WrapStream:
             else:
                 self._alarms.append(Alarm(ep.kind, ep.start_us, ep.end_us, _none_if_nan(extreme)))
 
-        cool_ends = np.union1d(cands["cool_rec"], det.episode_starts)
+        # simple_episodes sorts its events, and a repeated end is a no-op: no need for np.union1d,
+        # whose set machinery costs more than everything else here on small arrays.
+        cool_ends = np.concatenate((cands["cool_rec"], det.episode_starts))
         c.cooling_start_us = self._simple(
             AlarmKind.COOLING_TREND, tc, cands["cool"], cool_ends, c.cooling_start_us
         )
