@@ -86,3 +86,55 @@ def test_multi_day_totals_and_advisory_equal_reference(tz: str) -> None:
     kinds = [a.kind for a in got.alarms]
     assert AlarmKind.LOW_DAILY_CONTACT in kinds
     assert sum(d.contact_us for d in got.days) == got.contact_us
+
+
+def _plain_contact_in(series: WrapSeries, lo_us: int, hi_us: int) -> int:
+    """Contact time inside [lo, hi], from a plain walk over the intervals."""
+    state, total = -1, 0
+    t, c = series.t_us.tolist(), series.contact.tolist()
+    states = []
+    for x in c:
+        if x == x:  # not NaN
+            if state < 0:
+                state = 1 if x >= 0.5 else 0
+            elif x >= 0.6:
+                state = 1
+            elif x <= 0.4:
+                state = 0
+        states.append(state if x == x else -1)
+    for i in range(len(t) - 1):
+        if states[i] == 1 and t[i + 1] - t[i] <= 30_000_000:
+            total += max(0, min(t[i + 1], hi_us) - max(t[i], lo_us))
+    return total
+
+
+@SLOW_OK
+@given(data=st.data(), series=traces(max_segments=10))
+def test_rolling_contact_matches_a_plain_walk(data: st.DataObject, series: WrapSeries) -> None:
+    if not len(series):
+        return
+    span = data.draw(st.sampled_from((600, 3600, 86_400))) * 1_000_000
+    stream = _feed(series, data.draw(chunkings(len(series))))
+    now = int(series.t_us[-1]) + data.draw(st.sampled_from((0, 20_000_000)))
+    assert stream.rolling_contact_us(now, span) == _plain_contact_in(series, now - span, now)
+
+
+def test_session_timer_runs_pauses_and_stops() -> None:
+    t0 = 1_767_225_600
+    n = 600
+    t = t0 + np.arange(n, dtype=float)
+    contact = np.full(n, 0.9)
+    contact[500:] = 0.1  # the baby is lifted at t0 + 500
+    stream = WrapStream("W", PARAMS)
+    stream.feed(build_series("W", t[:400], None, None, contact[:400], None))
+    us = 1_000_000
+    running = stream.session_timer((t0 + 405) * us)
+    assert running.state == "running" and running.start_us == t0 * us
+    assert running.elapsed_us == 405 * us
+    # The radio goes quiet for longer than stale_after: the timer is no longer "running".
+    assert stream.session_timer((t0 + 399 + 31) * us).state == "paused"
+    stream.feed(build_series("W", t[400:], None, None, contact[400:], None))
+    paused = stream.session_timer((t0 + 560) * us)
+    assert paused.state == "paused" and paused.elapsed_us == 500 * us
+    assert stream.session_timer((t0 + 500 + 121) * us).state == "none"
+    assert WrapStream("X").session_timer(t0 * us).state == "none"
