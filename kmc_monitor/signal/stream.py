@@ -26,7 +26,7 @@ from kmc_monitor.signal.report import Alarm, AlarmKind, DayTotal, Session, WrapR
 from kmc_monitor.signal.runs import RunCarry, known_before, latch, run_starts
 from kmc_monitor.signal.series import FloatArray, IntArray, WrapSeries, empty_series
 from kmc_monitor.signal.thermal import Bands
-from kmc_monitor.signal.windows import Window, lag_values, lower_median_at
+from kmc_monitor.signal.windows import Window, fall_below, lag_values, lower_median_at
 
 __all__ = ["SessionTimer", "WrapStream", "analyze_series"]
 
@@ -169,8 +169,12 @@ class WrapStream:
         bands = Bands(win.median(temp), p)
 
         gap = win.median(skin - amb)
-        fall = win.median(self._lagged(t, skin, win.base, p.detach_fall_window_s, p.fall_lag_max_us))
-        detach_test = gap.below(celsius_to_mc(p.detach_gap_c)) | fall.below(-celsius_to_mc(p.detach_fall_c))
+        # "falls by more than 1.5 °C": a drop of at least 1.501 °C in whole milli-degrees
+        fall_window_us = seconds_to_us(p.detach_fall_window_s)
+        falling = fall_below(
+            win, t, skin, fall_window_us, p.fall_lag_max_us, celsius_to_mc(p.detach_fall_c) + 1
+        )
+        detach_test = gap.below(celsius_to_mc(p.detach_gap_c)) | falling
         may_detach = c.detach.detached or bool(detach_test.any())
         none = np.zeros(n, dtype=np.bool_)
         reattach_gap = gap.at_least(celsius_to_mc(p.reattach_gap_c)) if may_detach else none
@@ -222,18 +226,18 @@ class WrapStream:
         cands["rec_cold"] = runs("rec_cold", judged & bands.recovered_cold if need_rec_cold else None)
         cands["rec_hot"] = runs("rec_hot", judged & bands.recovered_hot if need_rec_hot else None)
 
-        drop = win.median(self._lagged(t, temp, win.base, p.cooling_window_s, p.cooling_lag_max_us))
-        # drop <= -0.5 °C is drop < -0.499 °C in whole milli-degrees; "eased" is drop > -0.25 °C
-        cooling_drop = drop.below(-p.cooling_drop_mc + 1)
+        cooling_window_us = seconds_to_us(p.cooling_window_s)
+        cooling_drop = fall_below(win, t, temp, cooling_window_us, p.cooling_lag_max_us, p.cooling_drop_mc)
         any_drop = bool(cooling_drop.any())
         cands["cool"] = runs("cool", judged & bands.below_cooling_gate & cooling_drop if any_drop else None)
         need_cool_rec = c.cooling_start_us is not None or bool(cands["cool"].size)
-        cands["cool_rec"] = runs(
-            "cool_rec",
-            judged & (~bands.below_cooling_gate | drop.at_least(-p.cooling_clear_drop_mc + 1))
-            if need_cool_rec
-            else None,
-        )
+        if need_cool_rec:
+            # "eased": the 30-min drop's median is above -0.25 °C (needs every window's exact count)
+            drop = win.median(self._lagged(t, temp, win.base, p.cooling_window_s, p.cooling_lag_max_us))
+            eased = ~bands.below_cooling_gate | drop.at_least(-p.cooling_clear_drop_mc + 1)
+            cands["cool_rec"] = runs("cool_rec", judged & eased)
+        else:
+            cands["cool_rec"] = runs("cool_rec", None)
         cands["detached"] = runs("detached", det.detached if may_detach else None)
 
         temp_eps = temperature_episodes(

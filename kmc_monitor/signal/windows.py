@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from kmc_monitor.signal.series import FloatArray, IntArray
 
-__all__ = ["Median", "Window", "lag_values", "lower_median_at", "trailing_start"]
+__all__ = ["Median", "Window", "fall_below", "lag_values", "lower_median_at", "trailing_start"]
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -27,15 +27,15 @@ _MEDIAN_BLOCK_ROWS = 1 << 14
 _SAMPLE_EVERY = 64
 
 
-def trailing_start(t_us: IntArray, first: int, span_us: int) -> IntArray:
-    """For readings ``first..``, the index of the oldest reading with ``t > t_i - span_us``.
+def trailing_start(t_us: IntArray, first: int, span_us: int, stop: int | None = None) -> IntArray:
+    """For readings ``first..stop-1``, the index of the oldest reading with ``t > t_i - span_us``.
 
     The same answer as ``np.searchsorted(t_us, t_us[first:] - span_us, side="right")``, found faster
     for the nearly regular sampling of real wraps: binary-search every 64th query, assume the window
     holds as many readings as at the sample before it, verify every guess with two gathers, and
     binary-search only the guesses that were wrong (around gaps and rate changes).
     """
-    q = t_us[first:] - span_us
+    q = t_us[first:stop] - span_us
     n = q.shape[0]
     if n <= 4 * _SAMPLE_EVERY:
         return np.searchsorted(t_us, q, side="right").astype(np.int64)
@@ -160,17 +160,19 @@ class Median:
         return a
 
 
-def lag_values(t_us: IntArray, values: FloatArray, first: int, lag_us: int, max_age_us: int) -> FloatArray:
-    """``values[j] - values[lag(j)]`` for ``j >= first``, NaN where there is no usable lagged reading.
+def lag_values(
+    t_us: IntArray, values: FloatArray, first: int, lag_us: int, max_age_us: int, stop: int | None = None
+) -> FloatArray:
+    """``values[j] - values[lag(j)]`` for ``first <= j < stop``, NaN where no lagged reading is usable.
 
     ``lag(j)`` is the last reading with ``t <= t_j - lag_us``; it is usable only when it is no older than
     ``t_j - max_age_us`` (a reading from before a data gap says nothing about the last ``lag_us``).
     """
-    lag = trailing_start(t_us, first, lag_us) - 1
+    lag = trailing_start(t_us, first, lag_us, stop) - 1
     bad = lag < 0
     np.maximum(lag, 0, out=lag)
-    bad |= t_us[lag] < t_us[first:] - max_age_us
-    out = values[first:] - values[lag]
+    bad |= t_us[lag] < t_us[first:stop] - max_age_us
+    out = values[first:stop] - values[lag]
     out[bad] = np.nan
     return out
 
@@ -197,4 +199,76 @@ def lower_median_at(values: FloatArray, lo: IntArray, idx: IntArray) -> FloatArr
         pos = np.maximum((n_valid - 1) // 2, 0)
         med = mat[np.arange(mat.shape[0]), pos]
         out[s : s + _MEDIAN_BLOCK_ROWS] = np.where(n_valid > 0, med, np.nan)
+    return out
+
+
+#: Readings per block when screening where a fall is possible at all.
+_SCREEN_BLOCK = 256
+
+
+def _range_table(block_values: FloatArray, op: np.ufunc) -> list[FloatArray]:
+    """Sparse table of ``op`` (fmax/fmin) over runs of 1, 2, 4, ... blocks, for O(1) range queries."""
+    levels = [block_values]
+    width = 1
+    while 2 * width <= block_values.shape[0]:
+        prev = levels[-1]
+        levels.append(op(prev[:-width], prev[width:]))
+        width *= 2
+    return levels
+
+
+def _range_query(levels: list[FloatArray], op: np.ufunc, lo: IntArray, hi: IntArray) -> FloatArray:
+    """``op`` over blocks ``lo..hi`` (inclusive) for every pair, from the sparse table."""
+    span = hi - lo + 1
+    k = np.floor(np.log2(span)).astype(np.int64)
+    out = np.empty(lo.shape[0])
+    for level in range(int(k.max()) + 1):  # a handful of levels; np.unique costs more than this
+        sel = k == level
+        tab = levels[level]
+        out[sel] = op(tab[lo[sel]], tab[hi[sel] - (1 << level) + 1])
+    return out
+
+
+def fall_below(
+    window: Window, t_us: IntArray, values: FloatArray, lag_us: int, max_age_us: int, fall_mc: float
+) -> BoolArray:
+    """Whether the lower median of ``values[j] - values[lag(j)]`` over each window is ``<= -fall_mc``.
+
+    The same answer as ``window.median(lagged).below(-fall_mc + 1)`` (values are whole milli-degrees),
+    computed only where it can be true: a block of readings is looked at only if, between the oldest
+    lagged reading its windows can reach and its last reading, the values span at least ``fall_mc``
+    (block extremes from a sparse table). A baby's temperature rarely moves 1.5 °C in a minute or
+    0.5 °C in half an hour, so most of a day is skipped without a lag gather or a count.
+    """
+    n = window.stop - window.first
+    out = np.zeros(n, dtype=np.bool_)
+    if n == 0:
+        return out
+    m = t_us.shape[0]
+    nb = -(-m // _SCREEN_BLOCK)
+    padded = np.full(nb * _SCREEN_BLOCK, np.nan)
+    padded[:m] = values
+    blocks = padded.reshape(nb, _SCREEN_BLOCK)
+    bmax = _range_table(np.fmax.reduce(blocks, axis=1), np.fmax)
+    bmin = _range_table(np.fmin.reduce(blocks, axis=1), np.fmin)
+    # Chunk readings in blocks of the same size, relative to window.first.
+    a = np.arange(0, n, _SCREEN_BLOCK, dtype=np.int64)
+    b = np.minimum(a + _SCREEN_BLOCK, n)
+    j_first = window.lo[a]  # oldest reading in the first window of the block
+    lag_first = np.searchsorted(t_us, t_us[j_first] - max_age_us, side="left")
+    last = window.first + b - 1
+    hi = _range_query(bmax, np.fmax, lag_first // _SCREEN_BLOCK, last // _SCREEN_BLOCK)
+    lo = _range_query(bmin, np.fmin, j_first // _SCREEN_BLOCK, last // _SCREEN_BLOCK)
+    with np.errstate(invalid="ignore"):
+        maybe = hi - lo >= fall_mc
+    if not maybe.any():
+        return out
+    # Merge neighbouring candidate blocks into segments and compute exactly there.
+    edges = np.flatnonzero(np.diff(np.concatenate(([False], maybe, [False])).astype(np.int8)))
+    lagged = np.full(m, np.nan)
+    for s_blk, e_blk in zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True):
+        sa, sb = int(a[s_blk]), int(b[e_blk - 1])
+        sub = window.sub(sa, sb)
+        lagged[sub.base : sub.stop] = lag_values(t_us, values, sub.base, lag_us, max_age_us, sub.stop)
+        out[sa:sb] = sub.median(lagged).below(-fall_mc + 1)
     return out

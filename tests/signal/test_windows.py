@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from kmc_monitor.signal.windows import Window, lag_values, lower_median_at, trailing_start
+from kmc_monitor.signal.windows import Window, fall_below, lag_values, lower_median_at, trailing_start
 
 times = st.lists(st.integers(1, 90_000_000), min_size=1, max_size=400).map(
     lambda d: np.cumsum(np.asarray(d, dtype=np.int64)) + 1_767_225_600_000_000
@@ -83,3 +83,31 @@ def test_window_counts(v: np.ndarray) -> None:
     counts = win.count(~np.isnan(v))
     for i, lo in enumerate(win.lo):
         assert counts[i] == np.count_nonzero(~np.isnan(v[lo : i + 1]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 4000),
+    lag_s=st.sampled_from((60, 1800)),
+    fall_mc=st.sampled_from((500, 1501)),
+    first_frac=st.floats(0, 0.9),
+)
+def test_fall_below_screening_gives_the_unscreened_answer(
+    seed: int, n: int, lag_s: int, fall_mc: int, first_frac: float
+) -> None:
+    """Long series with a few falls and gaps: skipping impossible blocks changes nothing."""
+    rng = np.random.default_rng(seed)
+    t = np.cumsum(rng.choice([1, 1, 1, 2, 45], n) * 1_000_000).astype(np.int64)
+    v = np.round(36_800 + np.cumsum(rng.normal(0, 8, n)))
+    for _ in range(rng.integers(0, 4)):  # a few sudden falls and recoveries
+        at = int(rng.integers(0, n))
+        v[at : at + int(rng.integers(10, 400))] -= float(rng.choice([600, 1600, 3000]))
+    v[rng.random(n) < 0.05] = np.nan
+    first = int(first_frac * n)
+    win = Window.trailing(t, 30_000_000, first=first)
+    lagged = np.full(n, np.nan)
+    lagged[win.base :] = lag_values(t, v, win.base, lag_s * 1_000_000, (lag_s + 30) * 1_000_000)
+    want = win.median(lagged).below(-fall_mc + 1)
+    got = fall_below(win, t, v, lag_s * 1_000_000, (lag_s + 30) * 1_000_000, fall_mc)
+    np.testing.assert_array_equal(got, want)
