@@ -28,17 +28,18 @@ def contact_states(contact: FloatArray, memory: int, params: RuleParams) -> tupl
     the very first valid value decides with ``contact_first``; afterwards only ``>= contact_on`` or
     ``<= contact_off`` change the state.
     """
-    valid = ~np.isnan(contact)
+    missing = np.isnan(contact)
     with np.errstate(invalid="ignore"):
-        ev = np.where(contact >= params.contact_on, 1, np.where(contact <= params.contact_off, 0, -1))
-    ev = np.where(valid, ev, -1).astype(np.int8)
+        # 1 at or above "on", 0 at or below "off", -1 in between or missing (NaN compares False).
+        ev = (contact >= params.contact_on).astype(np.int8) * np.int8(2)
+        ev -= ~(contact <= params.contact_off)
     if memory < 0:
-        first = np.flatnonzero(valid)
+        first = np.flatnonzero(~missing)
         if first.size:
             f = int(first[0])
             ev[f] = 1 if contact[f] >= params.contact_first else 0
     state = latch(ev, memory)
-    reading_state = np.where(valid, state, -1).astype(np.int8)
+    reading_state = np.where(missing, np.int8(-1), state)
     return reading_state, int(state[-1]) if state.size else memory
 
 
@@ -121,6 +122,11 @@ def per_day(iv: Intervals, edges: IntArray) -> IntArray:
     loop. The last column of the cumulative sums doubles as the chunk's totals.
     """
     lengths = iv.b - iv.a
+    if edges.size == 2:  # all in one day: plain sums, no cumulative function needed
+        return np.array(
+            [[lengths.sum()], [lengths.sum(where=iv.contact)], [lengths.sum(where=iv.unknown)]],
+            dtype=np.int64,
+        )
     cum = np.zeros((3, lengths.size + 1), dtype=np.int64)
     np.cumsum(lengths, out=cum[0, 1:])
     np.cumsum(np.where(iv.contact, lengths, 0), out=cum[1, 1:])

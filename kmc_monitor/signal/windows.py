@@ -131,33 +131,33 @@ class Median:
     def extreme(self, lowest: bool) -> float:
         """The lowest (or highest) lower median over the windows, exactly; NaN if none has one.
 
-        Values are whole milli-degrees, so the answer is found by bisection over integers, each step one
-        rolling count: ``min median <= v`` iff some window has at least ``k`` values ``<= v``.
+        Sorting every window would cost far more than the band tests. Instead: sort a sample of
+        windows to get a bound ``u`` that the answer cannot exceed (fall below), find with one rolling
+        count the windows whose median could beat ``u`` (at least ``k`` values below it), and sort
+        only those.
         """
-        ok = self.n > 0
-        if not ok.any():
+        win = self.window
+        ok = np.flatnonzero(self.n > 0)
+        if ok.size == 0:
             return float("nan")
-        seg = self.values[self.window.base : self.window.stop]
-        lo_v, hi_v = float(np.nanmin(seg)), float(np.nanmax(seg))
-        if lowest:
-            # smallest v with any(count(x <= v) >= k)
-            a, b = lo_v, hi_v
-            while a < b:
-                mid = np.floor((a + b) / 2)
-                if (ok & (self.window.count(self.values <= mid) >= self.k)).any():
-                    b = mid
-                else:
-                    a = mid + 1
-            return a
-        # largest v with any(count(x < v) < k), i.e. some median >= v
-        a, b = lo_v, hi_v
-        while a < b:
-            mid = np.floor((a + b + 1) / 2)
-            if (ok & (self.window.count(self.values < mid) < self.k)).any():
-                a = mid
+        sample = ok[:: max(1, ok.size // _EXTREME_SAMPLE)]
+        meds = lower_median_at(self.values, win.lo[sample], sample + win.first)
+        with np.errstate(invalid="ignore"):
+            if lowest:
+                bound = float(np.nanmin(meds))
+                beats = self.window.count(self.values < bound) >= self.k
             else:
-                b = mid - 1
-        return a
+                bound = float(np.nanmax(meds))
+                beats = self.window.count(self.values <= bound) < self.k
+        cand = np.flatnonzero(beats & (self.n > 0))
+        if cand.size == 0:
+            return bound
+        better = lower_median_at(self.values, win.lo[cand], cand + win.first)
+        return float(np.nanmin(better)) if lowest else float(np.nanmax(better))
+
+
+#: Windows sorted up front by :meth:`Median.extreme` to bound the answer.
+_EXTREME_SAMPLE = 64
 
 
 def lag_values(
