@@ -159,9 +159,8 @@ class WrapStream:
         p, c, tail = self.params, self._c, self._tail
         f = len(tail)
         n = len(chunk)
-        t = np.concatenate((tail.t_us, chunk.t_us))
-        skin = np.concatenate((tail.skin_mc, chunk.skin_mc))
-        amb = np.concatenate((tail.ambient_mc, chunk.ambient_mc))
+        ctx = _joined(tail, chunk)
+        t, skin, amb = ctx.t_us, ctx.skin_mc, ctx.ambient_mc
         temp = skin + self.site_offset_mc if self.site_offset_mc else skin
         tc = chunk.t_us
 
@@ -277,13 +276,14 @@ class WrapStream:
         c.last_us = int(tc[-1])
         c.readings += n
         keep_from = int(np.searchsorted(t, c.last_us - p.lookback_us, side="right"))
+        # Copies: a view would keep the caller's whole chunk alive and share its buffers.
         self._tail = WrapSeries(
             self.wrap_id,
-            t[keep_from:],
-            skin[keep_from:],
-            amb[keep_from:],
-            np.concatenate((tail.contact, chunk.contact))[keep_from:],
-            np.concatenate((tail.battery_pct, chunk.battery_pct))[keep_from:],
+            t[keep_from:].copy(),
+            skin[keep_from:].copy(),
+            amb[keep_from:].copy(),
+            ctx.contact[keep_from:].copy(),
+            ctx.battery_pct[keep_from:].copy(),
         )
 
     # ------------------------------------------------------------------------------------------
@@ -465,6 +465,20 @@ class WrapStream:
             if d.complete and d.contact_us < limit:
                 nxt = self.calendar.midnight_us(d.day + dt.timedelta(days=1) + dt.timedelta(days=1))
                 yield Alarm(AlarmKind.LOW_DAILY_CONTACT, d.end_us, nxt if until >= nxt else None)
+
+
+def _joined(tail: WrapSeries, chunk: WrapSeries) -> WrapSeries:
+    """The carried tail followed by the chunk (the chunk itself, uncopied, when there is no tail)."""
+    if len(tail) == 0:
+        return chunk
+    return WrapSeries(
+        chunk.wrap_id,
+        np.concatenate((tail.t_us, chunk.t_us)),
+        np.concatenate((tail.skin_mc, chunk.skin_mc)),
+        np.concatenate((tail.ambient_mc, chunk.ambient_mc)),
+        np.concatenate((tail.contact, chunk.contact)),
+        np.concatenate((tail.battery_pct, chunk.battery_pct)),
+    )
 
 
 def _none_if_nan(x: float) -> float | None:
