@@ -77,10 +77,12 @@ def bench_core(n_wraps: int, hours: float) -> dict[str, float]:
     # The reference is slow: time it on the first two hours of a few wraps.
     ref_wraps = [w.slice(0, 7200) for w in wraps[:3]]
     ref_samples = sum(len(w) for w in ref_wraps)
-    t0 = time.perf_counter()
-    for w in ref_wraps:
-        reference_report(w, params)
-    ref_s = time.perf_counter() - t0
+    ref_s = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for w in ref_wraps:
+            reference_report(w, params)
+        ref_s = min(ref_s, time.perf_counter() - t0)
     core_rate = samples / best
     ref_rate = ref_samples / ref_s
     floor_rate = samples / floor_s
