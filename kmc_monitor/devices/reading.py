@@ -1,0 +1,74 @@
+"""The one value every source yields: a :class:`Reading`.
+
+BLE advertisements, connected thermometers, the simulator, a replayed trace and a remote gateway over
+MQTT all produce the same ``Reading``, so nothing after the sources knows or cares where a reading
+came from. Fields mirror the trace-format columns; a field a source did not measure is ``None``.
+Readings are not range-checked here: :func:`~kmc_monitor.signal.series.build_series` is the one place
+that validates values, blanking an implausible field (and counting it) while keeping the others.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from kmc_monitor.signal.params import RuleParams
+from kmc_monitor.signal.series import WrapSeries, build_series
+
+__all__ = ["Reading", "readings_to_series"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One reading from one wrap.
+
+    Attributes
+    ----------
+    t
+        When it was received, seconds since the Unix epoch (the gateway's clock, injected).
+    wrap_id
+        The wrap's identifier from the ward's registry.
+    skin_temp_c, ambient_temp_c
+        Skin and outer/ambient thermistor temperatures, °C.
+    contact
+        Skin-contact level 0..1 (the wrap's 0..100 % level divided by 100).
+    battery_pct
+        Battery charge, 0..100 %.
+    rssi_dbm
+        Received signal strength of the advertisement, dBm (diagnostic only; not used by the rules).
+    """
+
+    t: float
+    wrap_id: str
+    skin_temp_c: float | None = None
+    ambient_temp_c: float | None = None
+    contact: float | None = None
+    battery_pct: float | None = None
+    rssi_dbm: float | None = None
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def readings_to_series(readings: Iterable[Reading], params: RuleParams | None = None) -> list[WrapSeries]:
+    """Group readings by wrap and build each wrap's validated series, ordered by wrap id.
+
+    Missing fields become NaN; ordering, de-duplication and range checks are
+    :func:`~kmc_monitor.signal.series.build_series`'s, exactly as for a trace file.
+    """
+    columns: defaultdict[str, tuple[list[float], list[float], list[float], list[float], list[float]]]
+    columns = defaultdict(lambda: ([], [], [], [], []))
+    for r in readings:
+        t, skin, amb, contact, batt = columns[r.wrap_id]
+        t.append(r.t)
+        skin.append(_nan(r.skin_temp_c))
+        amb.append(_nan(r.ambient_temp_c))
+        contact.append(_nan(r.contact))
+        batt.append(_nan(r.battery_pct))
+    return [
+        build_series(wrap_id, t, skin, amb, contact, batt, params=params)
+        for wrap_id, (t, skin, amb, contact, batt) in sorted(columns.items())
+    ]
