@@ -2,6 +2,8 @@
 
 Bad input never shows a Python traceback: a trace that cannot be read ends the command with exit
 status 2 and one plain sentence; invalid readings are counted and warned about on stderr.
+``scan`` and ``record`` without a usable Bluetooth adapter end with exit status 1 and one line saying
+why (no adapter, no BlueZ, powered off), never a traceback either.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 
 from kmc_monitor import __version__
@@ -98,6 +100,431 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def _parse_hex(text: str) -> bytes:
+    """Hex bytes as an engineer pastes them: ``4002ca09``, ``40 02 CA 09``, ``0x4002ca09``, ``40:02:ca``."""
+    digits = "".join(text.split()).replace(":", "").replace("-", "")
+    if digits[:2].lower() == "0x":
+        digits = digits[2:]
+    if not digits:
+        raise ValueError("empty input: expected hex bytes such as 4002ca09")
+    bad = next((c for c in digits if c not in _HEX_DIGITS), None)
+    if bad is not None:
+        raise ValueError(f"not hex: {bad!r} is not a hex digit")
+    if len(digits) % 2:
+        raise ValueError(f"odd number of hex digits ({len(digits)}): every byte is two digits")
+    return bytes.fromhex(digits)
+
+
+def _json_number(value: float | None) -> float | None:
+    """JSON has no NaN or infinity: those become null (the caller says why alongside)."""
+    import math
+
+    return value if value is None or math.isfinite(value) else None
+
+
+def _bthome_json(advert: Any) -> dict[str, Any]:
+    from kmc_monitor.devices.bthome import OBJECT_SPECS
+
+    objects = []
+    temperatures_c = []
+    for obj in advert.objects:
+        unit = OBJECT_SPECS[obj.object_id].unit
+        value = obj.value.hex() if isinstance(obj.value, bytes) else obj.value
+        objects.append({"id": f"{obj.object_id:#04x}", "name": obj.name, "value": value, "unit": unit})
+        if unit == "°C":
+            temperatures_c.append(value)
+    return {
+        "kind": "bthome",
+        "encrypted": advert.encrypted,
+        "trigger_based": advert.trigger_based,
+        "counter": advert.counter,
+        "mac": advert.mac,
+        "packet_id": advert.packet_id,
+        "battery_pct": advert.battery_pct,
+        "skin_temp_c": advert.skin_temp_c,
+        "ambient_temp_c": advert.ambient_temp_c,
+        "contact_level": advert.contact_level,
+        "contact": advert.contact,
+        "temperatures_c": temperatures_c,
+        "objects": objects,
+    }
+
+
+def _hts_json(m: Any) -> dict[str, Any]:
+    from kmc_monitor.devices.hts import TemperatureType
+
+    site = m.temperature_type
+    try:
+        site_name = None if site is None else TemperatureType(site).name.lower()
+    except ValueError:  # a reserved code: reported as a number only
+        site_name = None
+    return {
+        "kind": "hts",
+        "temperature_c": _json_number(m.temperature_c),
+        "special": None if m.special is None else m.special.value,
+        "fahrenheit": m.fahrenheit,
+        "timestamp": None if m.timestamp is None else m.timestamp.isoformat(),
+        "temperature_type": site,
+        "temperature_site": site_name,
+        "intermediate": m.intermediate,
+    }
+
+
+def _decode_inputs(args: argparse.Namespace) -> Iterator[str]:
+    for item in args.payloads:
+        if item == "-":
+            if hasattr(sys.stdin, "reconfigure"):
+                # Bytes that are not UTF-8 become U+FFFD and that line a "not hex" error, not a traceback.
+                sys.stdin.reconfigure(errors="replace")
+            for line in sys.stdin:
+                if line.strip():
+                    yield line
+        else:
+            yield item
+
+
+def _cmd_decode(args: argparse.Namespace) -> int:
+    from kmc_monitor.devices.bthome import decode_service_data, parse_key, parse_mac
+    from kmc_monitor.devices.errors import DecodeError
+    from kmc_monitor.devices.hts import decode_temperature_measurement
+
+    if args.kind == "hts" and (args.key is not None or args.mac is not None):
+        _err("error: --key and --mac apply to BTHome advertisements only, not to --kind hts")
+        return 2
+    if args.kind == "bthome" and args.intermediate:
+        _err("error: --intermediate applies to --kind hts only")
+        return 2
+    # A badly written --key or --mac is reported against every input, so that the output keeps its
+    # promise of exactly one JSON object per input, in order.
+    setup_error: str | None = None
+    key: bytes | None = None
+    mac: bytes | None = None
+    try:
+        key = None if args.key is None else parse_key(args.key)
+        mac = None if args.mac is None else parse_mac(args.mac)
+    except KmcError as exc:
+        setup_error = str(exc)
+    failures = 0
+    for text in _decode_inputs(args):
+        doc: dict[str, Any]
+        try:
+            if setup_error is not None:
+                raise ValueError(setup_error)
+            data = _parse_hex(text)
+            if args.kind == "hts":
+                doc = _hts_json(decode_temperature_measurement(data, intermediate=args.intermediate))
+            else:
+                doc = _bthome_json(decode_service_data(data, mac=mac, key=key))
+        except (DecodeError, ValueError) as exc:
+            failures += 1
+            doc = {"error": str(exc)}
+        sys.stdout.write(json.dumps(doc, allow_nan=False) + "\n")
+        sys.stdout.flush()
+    return 1 if failures else 0
+
+
+# --- scan and record: the Bluetooth gateway ---------------------------------------------------------
+
+#: Readings are flushed to a recording at least this often (seconds of recording), so that a
+#: recording cut short by Ctrl-C, a crash or a power cut keeps all but the last moments.
+_RECORD_FLUSH_S = 1.0
+#: A simulated recording flushes every this many simulated seconds (it runs far faster than real time).
+_SIM_FLUSH_S = 60.0
+#: Recording columns: trace-format.md's, with the diagnostic RSSI.
+_RECORD_COLUMNS = ("t", "wrap_id", "skin_temp_c", "ambient_temp_c", "contact", "battery_pct", "rssi_dbm")
+#: Exit status when no Bluetooth adapter can be used (bad input keeps 2).
+_NO_ADAPTER_EXIT = 1
+
+
+def _number(value: float | None, digits: int) -> str:
+    """A value as short decimal text (empty when missing): ``36.8`` rather than ``36.800000``."""
+    if value is None:
+        return ""
+    text = f"{value:.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+class _TraceStream:
+    """Writes readings to a trace file as they arrive (gzip if the name ends with ``.gz``)."""
+
+    def __init__(self, path: str, comment: str) -> None:
+        import csv
+        import gzip
+
+        self.path = path
+        self.rows = 0
+        if path.endswith(".gz"):
+            self._file: TextIO = gzip.open(path, "wt", encoding="utf-8", newline="")
+        else:
+            self._file = open(path, "w", encoding="utf-8", newline="")
+        self._csv = csv.writer(self._file, lineterminator="\n")
+        for line in comment.splitlines():
+            self._file.write(f"# {line}\n")
+        self._csv.writerow(_RECORD_COLUMNS)
+        self._file.flush()
+
+    def write(self, readings: Sequence[Any]) -> None:
+        for r in readings:
+            self._csv.writerow(
+                (
+                    _number(r.t, 6),
+                    r.wrap_id,
+                    _number(r.skin_temp_c, 3),
+                    _number(r.ambient_temp_c, 3),
+                    _number(r.contact, 4),
+                    _number(r.battery_pct, 1),
+                    _number(r.rssi_dbm, 0),
+                )
+            )
+        self.rows += len(readings)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _sim_start(args: argparse.Namespace) -> float:
+    """Where a simulated ward's clock starts: ``--start``, or now (the CLI is the one place that may
+    read the wall clock; everything below it is handed this time)."""
+    import time
+
+    return float(args.start) if args.start is not None else float(int(time.time()))
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from kmc_monitor.devices.gateway import AdapterUnavailableError
+    from kmc_monitor.devices.verify import WrapRegistry
+
+    registry = WrapRegistry.load(args.registry) if args.registry else None
+    try:
+        heard = asyncio.run(_scan(args, registry))
+    except AdapterUnavailableError as exc:
+        _err(str(exc))
+        return _NO_ADAPTER_EXIT
+    if not heard:
+        sys.stdout.write(f"no BTHome advertisements heard in {_number(args.seconds, 1)} s\n")
+        return 0
+    head = ("MAC", "WRAP", "RSSI", "ADVERTS", "SKIN_C", "AMBIENT_C", "CONTACT", "BATTERY", "STATUS")
+    rows = [head] + [
+        (
+            mac,
+            h["wrap_id"] or "-",
+            str(h["rssi"]),
+            str(h["adverts"]),
+            _number(h["skin"], 2),
+            _number(h["ambient"], 2),
+            _number(h["contact"], 2),
+            _number(h["battery"], 0),
+            h["status"],
+        )
+        for mac, h in sorted(heard.items(), key=lambda kv: (kv[1]["wrap_id"] or "~", kv[0]))
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    for r in rows:
+        sys.stdout.write("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() + "\n")
+    return 0
+
+
+async def _scan(args: argparse.Namespace, registry: Any) -> dict[str, dict[str, Any]]:
+    """Listen for ``--seconds`` and return what each BTHome advertiser last sent, by MAC address."""
+    import asyncio
+    import time
+
+    from kmc_monitor.devices.bthome import decode_service_data
+    from kmc_monitor.devices.errors import DecodeError, MissingKey
+    from kmc_monitor.devices.gateway import start_scanner
+    from kmc_monitor.devices.reading import Reading
+    from kmc_monitor.devices.simulator import BTHOME_SERVICE_UUID
+    from kmc_monitor.devices.verify import AdvertVerifier
+
+    radio = None
+    backend = None
+    clock: Callable[[], float] = time.time
+    if args.simulate:
+        from kmc_monitor.devices.backends import SimRadio
+        from kmc_monitor.devices.simulator import WardSimulator
+
+        ward = WardSimulator(args.simulate, start_s=_sim_start(args), seed=args.seed)
+        radio = SimRadio(ward)
+        backend, clock = radio.scanner_backend, radio.now
+        registry = registry or ward.registry()
+    verifier = AdvertVerifier(registry) if registry is not None else None
+    heard: dict[str, dict[str, Any]] = {}
+
+    def on_advert(device: Any, adv: Any) -> None:
+        data = adv.service_data.get(BTHOME_SERVICE_UUID)
+        if data is None:
+            return
+        mac = str(device.address)
+        h = heard.get(mac)
+        if h is None:
+            h = heard[mac] = dict.fromkeys(("wrap_id", "skin", "ambient", "contact", "battery"))
+            h.update(rssi=0, adverts=0, status="")
+        h["rssi"] = adv.rssi
+        h["adverts"] += 1
+        values: Any = None
+        if verifier is not None and registry.by_mac(mac) is not None:
+            result = verifier.process(mac, data, clock(), adv.rssi)
+            h["wrap_id"] = registry.by_mac(mac).wrap_id
+            if isinstance(result, Reading):
+                values = result
+                h["status"] = "ok"
+            elif not h["status"]:
+                h["status"] = result.reason.value
+        else:
+            try:
+                advert = decode_service_data(data, mac=mac)
+            except MissingKey:
+                h["status"] = "encrypted, not in the registry"
+            except DecodeError as exc:
+                h["status"] = exc.reason.value
+            else:
+                h["status"] = "plain BTHome, not in the registry" if verifier else "plain BTHome"
+                level = advert.contact_level
+                values = Reading(
+                    clock(),
+                    "-",
+                    advert.skin_temp_c,
+                    advert.ambient_temp_c,
+                    None if level is None else level / 100,
+                    advert.battery_pct,
+                )
+        if values is not None:
+            h["skin"], h["ambient"] = values.skin_temp_c, values.ambient_temp_c
+            h["contact"], h["battery"] = values.contact, values.battery_pct
+
+    scanner, _mode = await start_scanner(on_advert, backend=backend, adapter=args.adapter)
+    try:
+        if radio is not None:
+            await radio.run_until(radio.now() + args.seconds)
+        else:
+            await asyncio.sleep(args.seconds)
+    finally:
+        try:
+            await scanner.stop()
+        except Exception:  # the adapter went away while scanning: nothing left to stop
+            pass
+    return heard
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from kmc_monitor.devices.gateway import AdapterUnavailableError
+
+    if args.simulate is None and not args.registry:
+        _err("error: record needs the ward's wrap registry (--registry FILE), or --simulate N")
+        return 2
+    if args.seconds is not None and not args.seconds > 0:
+        _err("error: --seconds must be a positive number")
+        return 2
+    try:
+        rows = asyncio.run(_record(args))
+    except AdapterUnavailableError as exc:
+        _err(str(exc))
+        return _NO_ADAPTER_EXIT
+    except OSError as exc:
+        _err(f"error: cannot write {args.out}: {exc.strerror or exc}")
+        return 2
+    _err(f"recorded {rows} reading(s) to {args.out}")
+    return 0
+
+
+async def _record(args: argparse.Namespace) -> int:
+    """Run a gateway and stream its readings into ``--out``; return the rows written."""
+    import asyncio
+    import math
+    import time
+
+    from kmc_monitor.devices.gateway import Gateway
+    from kmc_monitor.devices.verify import WrapRegistry
+
+    radio = None
+    if args.simulate is not None:
+        from kmc_monitor.devices.backends import SimRadio
+        from kmc_monitor.devices.simulator import WardSimulator
+
+        start = _sim_start(args)
+        ward = WardSimulator(args.simulate, start_s=start, seed=args.seed)
+        radio = SimRadio(ward)
+        gateway = Gateway(
+            WrapRegistry.load(args.registry) if args.registry else ward.registry(),
+            clock=radio.now,
+            sleep=radio.sleep,
+            scanner_backend=radio.scanner_backend,
+            client_backend=radio.client_backend,
+            connected=[w.wrap_id for w in ward.wraps if w.mode == "connected"],
+        )
+        source = f"{args.simulate} simulated wrap(s), seed {args.seed}, start {_number(start, 3)}"
+    else:
+        gateway = Gateway(WrapRegistry.load(args.registry), clock=time.time, adapter=args.adapter)
+        source = f"the Bluetooth adapter {args.adapter or '(default)'}, registry {args.registry}"
+    await gateway.start()  # no adapter: fails here, before any file is created
+    try:
+        out = _TraceStream(args.out, f"recorded by kmc-monitor {__version__} from {source}")
+        try:
+            if radio is not None:
+                end = radio.now() + (args.seconds if args.seconds is not None else 600.0)
+                while radio.now() < end:
+                    await radio.run_until(min(end, radio.now() + _SIM_FLUSH_S))
+                    out.write(gateway.drain())
+                    out.flush()
+            else:
+                end = math.inf if args.seconds is None else time.monotonic() + args.seconds
+                while (left := end - time.monotonic()) > 0:
+                    await asyncio.sleep(min(_RECORD_FLUSH_S, left))
+                    out.write(gateway.drain())
+                    out.flush()
+        finally:
+            # Also on Ctrl-C: what was heard up to the interruption is kept.
+            out.write(gateway.drain())
+            out.close()
+    finally:
+        await gateway.stop()
+    return out.rows
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0.0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number; got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1; got {text}")
+    return value
+
+
+def _radio_arguments(p: argparse.ArgumentParser) -> None:
+    """Where ``scan`` and ``record`` listen: a real adapter, or a simulated ward."""
+    p.add_argument("--registry", metavar="FILE", help="the ward's wrap registry (TOML or JSON)")
+    p.add_argument("--adapter", metavar="NAME", help="Bluetooth adapter, e.g. hci0 (default: the system's)")
+    p.add_argument(
+        "--simulate",
+        type=_positive_int,
+        metavar="N",
+        help="listen to N simulated wraps instead of an adapter (simulated time runs as fast as it can)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="with --simulate: the ward's random seed (default 0)")
+    p.add_argument(
+        "--start",
+        type=float,
+        metavar="T",
+        help="with --simulate: simulated start time, seconds since the epoch (default: now); "
+        "with --seed it makes the output identical on every run",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kmc-monitor",
@@ -119,6 +546,62 @@ def _parser() -> argparse.ArgumentParser:
         help="the ward's IANA time zone for calendar days (default: $KMC_WARD_TZ or UTC)",
     )
     analyze.set_defaults(func=_cmd_analyze)
+    decode = sub.add_parser(
+        "decode",
+        help="decode BTHome advertisements or Health Thermometer measurements given in hex",
+        description="Decode wire-format payloads given as hex and print one JSON object per input, in "
+        "order: the decoded values (temperatures in degrees Celsius, under keys ending in _c) or "
+        '{"error": "..."}. Exit status 0 if every input decoded, 1 otherwise.',
+    )
+    decode.add_argument(
+        "payloads",
+        nargs="+",
+        metavar="HEX",
+        help="payload bytes in hex (spaces, colons or a 0x prefix allowed); "
+        "'-' reads one per line from stdin",
+    )
+    decode.add_argument(
+        "--kind",
+        choices=("bthome", "hts"),
+        default="bthome",
+        help="bthome: BTHome v2 service data (UUID 0xFCD2), the default; hts: a Health Thermometer "
+        "Temperature Measurement (0x2A1C)",
+    )
+    decode.add_argument("--key", metavar="HEX", help="the wrap's 16-byte BTHome key (32 hex digits)")
+    decode.add_argument("--mac", metavar="MAC", help="the advertiser's MAC address, e.g. 54:48:E6:8F:80:A5")
+    decode.add_argument(
+        "--intermediate",
+        action="store_true",
+        help="with --kind hts: the payloads are Intermediate Temperature values (0x2A1E)",
+    )
+    decode.set_defaults(func=_cmd_decode)
+    scan = sub.add_parser(
+        "scan",
+        help="list the wraps a Bluetooth adapter hears",
+        description="Listen for BTHome advertisements and list every advertiser heard: MAC address, "
+        "wrap id (with --registry), signal strength and the last values it sent. Without a usable "
+        f"Bluetooth adapter: one line on stderr and exit status {_NO_ADAPTER_EXIT}.",
+    )
+    scan.add_argument("--seconds", type=_positive_float, default=10.0, help="how long to listen (default 10)")
+    _radio_arguments(scan)
+    scan.set_defaults(func=_cmd_scan)
+    record = sub.add_parser(
+        "record",
+        help="record what the wraps send as a trace file",
+        description="Write every verified reading heard to a trace file (trace-format.md), flushed "
+        "as it goes so an interrupted recording keeps what was heard. With --simulate N the "
+        "readings of N simulated wraps are recorded on an accelerated clock: a test trace for analyze.",
+    )
+    record.add_argument(
+        "--out", required=True, metavar="TRACE.csv", help="trace file to write (.csv or .csv.gz)"
+    )
+    record.add_argument(
+        "--seconds",
+        type=_positive_float,
+        help="how long to record (default: until Ctrl-C; 600 simulated seconds with --simulate)",
+    )
+    _radio_arguments(record)
+    record.set_defaults(func=_cmd_record)
     return parser
 
 
