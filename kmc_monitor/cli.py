@@ -340,8 +340,8 @@ async def _scan(args: argparse.Namespace, registry: Any) -> dict[str, dict[str, 
     from kmc_monitor.devices.bthome import decode_service_data
     from kmc_monitor.devices.errors import DecodeError, MissingKey
     from kmc_monitor.devices.gateway import start_scanner
+    from kmc_monitor.devices.gatt import BTHOME_SERVICE_UUID
     from kmc_monitor.devices.reading import Reading
-    from kmc_monitor.devices.simulator import BTHOME_SERVICE_UUID
     from kmc_monitor.devices.verify import AdvertVerifier
 
     radio = None
