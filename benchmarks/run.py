@@ -144,6 +144,9 @@ def main() -> int:
     )
     bench_analyze(args.trace_wraps, args.hours)
     bench_core(args.wraps, args.hours)
+    from benchmarks.decode import bench_decode
+
+    bench_decode()
     return 0
 
 

@@ -18,6 +18,8 @@ from kmc_monitor.signal.series import FloatArray, IntArray
 __all__ = ["Median", "Window", "fall_below", "lag_values", "lower_median_at", "trailing_start"]
 
 BoolArray = npt.NDArray[np.bool_]
+#: Rolling counts: int32 halves the memory traffic, and no window holds 2**31 readings.
+CountArray = npt.NDArray[np.int32]
 
 #: Rows per block when exact medians are gathered by sorting, to bound memory.
 _MEDIAN_BLOCK_ROWS = 1 << 14
@@ -37,40 +39,42 @@ def trailing_start(t_us: IntArray, first: int, span_us: int, stop: int | None = 
 
 def _trailing_start(
     t_us: IntArray, first: int, span_us: int, stop: int | None
-) -> tuple[IntArray, int | None]:
-    """:func:`trailing_start`, plus the constant window width when every window holds the same count.
+) -> tuple[IntArray, int | None, int]:
+    """:func:`trailing_start`, plus ``(width, head)`` when windows past a short head are regular.
 
     Found faster than a binary search per reading for the nearly regular sampling of real wraps:
     binary-search every 64th query, assume the window holds as many readings as at the sample before
     it, verify every guess, and binary-search only the guesses that were wrong (around gaps, jitter
-    and rate changes). When one width fits everything, guesses and checks are slices, not gathers,
-    and the width is returned so rolling counts can be slices too.
+    and rate changes). When one width ``w`` fits every reading from ``first + head`` on (the head
+    covers windows cut short by the start of the series), guesses and checks are shifted slices, not
+    gathers, and rolling counts can be slices too: ``lo_i = i - w`` there.
     """
     q = t_us[first:stop] - span_us
     n = q.shape[0]
     if n <= 4 * _SAMPLE_EVERY:
-        return np.searchsorted(t_us, q, side="right").astype(np.int64), None
+        return np.searchsorted(t_us, q, side="right").astype(np.int64), None, n
     idx = np.arange(first, first + n, dtype=np.int64)
-    sample = idx[::_SAMPLE_EVERY]
-    width = sample - np.searchsorted(t_us, q[::_SAMPLE_EVERY], side="right")
-    w = int(width[0])
-    if first - w >= 1 and bool((width == w).all()):
-        # Regular: lo = i - w for all i. Verify t[i - w] > q_i >= t[i - w - 1] with shifted slices.
-        ok = t_us[first - w : first - w + n] > q
-        ok &= t_us[first - w - 1 : first - w - 1 + n] <= q
+    width = idx[::_SAMPLE_EVERY] - np.searchsorted(t_us, q[::_SAMPLE_EVERY], side="right")
+    w = int(width[-1])
+    head = min(n, max(_SAMPLE_EVERY, w + 1 - first))
+    if head < n and bool((width[1:] == w).all()):
+        # Regular past the head: check t[i - w] > q_i >= t[i - w - 1] with shifted slices.
+        s0 = first + head
+        ok = t_us[s0 - w : first + n - w] > q[head:]
+        ok &= t_us[s0 - w - 1 : first + n - w - 1] <= q[head:]
         if ok.all():
-            return idx - w, w
-        lo = idx - w
-    else:
-        lo = idx - np.repeat(width, _SAMPLE_EVERY)[:n]
-        np.clip(lo, 0, idx, out=lo)
-        ok = t_us[lo] > q
-        ok &= t_us[np.maximum(lo - 1, 0)] <= q
-        at0 = lo == 0
-        ok[at0] = t_us[0] > q[at0]
-    bad = np.flatnonzero(~ok)
+            lo = idx - w
+            lo[:head] = np.searchsorted(t_us, q[:head], side="right")
+            return lo, w, head
+    lo = idx - np.repeat(width, _SAMPLE_EVERY)[:n]
+    np.clip(lo, 0, idx, out=lo)
+    good = t_us[lo] > q
+    good &= t_us[np.maximum(lo - 1, 0)] <= q
+    at0 = lo == 0
+    good[at0] = t_us[0] > q[at0]
+    bad = np.flatnonzero(~good)
     lo[bad] = np.searchsorted(t_us, q[bad], side="right")
-    return lo, None
+    return lo, None, n
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,36 +92,47 @@ class Window:
     stop: int
     base: int
     lo_rel: IntArray
-    #: When every window holds the same number of readings minus one (``i - lo_i``), that number.
+    #: ``lo_i = i - width`` for the readings from ``first + head`` on (None: no such regularity).
     width: int | None = None
+    head: int = 0
 
     @classmethod
     def trailing(cls, t_us: IntArray, span_us: int, first: int = 0) -> Window:
-        lo, width = _trailing_start(t_us, first, span_us, None)
+        lo, width, head = _trailing_start(t_us, first, span_us, None)
         base = int(lo[0]) if lo.size else first
-        return cls(lo, first, t_us.shape[0], base, lo - base, width)
+        return cls(lo, first, t_us.shape[0], base, lo - base, width, head)
 
     def sub(self, a: int, b: int) -> Window:
         """The windows of this window's readings ``a..b-1`` (relative to ``first``)."""
         lo = self.lo[a:b]
         base = int(lo[0]) if lo.size else self.first + a
-        return Window(lo, self.first + a, self.first + b, base, lo - base, self.width)
+        head = min(max(self.head - a, 0), b - a)
+        return Window(lo, self.first + a, self.first + b, base, lo - base, self.width, head)
 
-    def count(self, mask: BoolArray) -> IntArray:
+    def count(self, mask: BoolArray) -> CountArray:
         """How many readings of each window have ``mask`` true (``mask`` over the full array)."""
         c = np.empty(self.stop - self.base + 1, dtype=np.int32)
         c[0] = 0
         np.cumsum(mask[self.base : self.stop], out=c[1:])
-        if self.width is not None:  # regular windows: lo_i - base = i - first, a slice
-            n = self.stop - self.first
-            return c[self.width + 1 : self.width + 1 + n] - c[:n]
-        return c[self.first - self.base + 1 :] - c[self.lo_rel]
+        hi = c[self.first - self.base + 1 :]
+        if self.width is None:
+            return hi - c[self.lo_rel]
+        # Regular past the head: lo_i - base is a shifted index, so the subtraction is of slices.
+        out = np.empty(hi.shape[0], dtype=np.int32)
+        k, w = self.head, self.width
+        out[:k] = hi[:k] - c[self.lo_rel[:k]]
+        s0 = self.first + k - w - self.base
+        np.subtract(hi[k:], c[s0 : s0 + hi.shape[0] - k], out=out[k:])
+        return out
 
-    def sizes(self) -> IntArray:
+    def sizes(self) -> CountArray:
         """How many readings each window holds."""
-        if self.width is not None:
-            return np.full(self.stop - self.first, self.width + 1, dtype=np.int32)
-        return (np.arange(self.first + 1, self.stop + 1, dtype=np.int64) - self.lo).astype(np.int32)
+        if self.width is None:
+            return (np.arange(self.first + 1, self.stop + 1, dtype=np.int64) - self.lo).astype(np.int32)
+        out = np.full(self.stop - self.first, self.width + 1, dtype=np.int32)
+        k = self.head
+        out[:k] = np.arange(self.first + 1, self.first + k + 1) - self.lo[:k]
+        return out
 
     def median(self, values: FloatArray) -> Median:
         """Lower-median tests over ``values`` (NaN = missing) in these windows."""
@@ -137,8 +152,8 @@ class Median:
 
     window: Window
     values: FloatArray
-    n: IntArray
-    k: IntArray
+    n: CountArray
+    k: CountArray
 
     @property
     def has(self) -> BoolArray:

@@ -111,3 +111,37 @@ def test_fall_below_screening_gives_the_unscreened_answer(
     want = win.median(lagged).below(-fall_mc + 1)
     got = fall_below(win, t, v, lag_s * 1_000_000, (lag_s + 30) * 1_000_000, fall_mc)
     np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(257, 5000),
+    span_s=st.sampled_from((30, 60, 1800)),
+    layout=st.sampled_from(("regular", "jitter", "gaps", "rate change")),
+    first_frac=st.floats(0, 0.9),
+    cut=st.tuples(st.floats(0, 1), st.floats(0, 1)),
+)
+def test_counts_and_sizes_on_long_series_match_plain_counting(
+    seed: int, n: int, span_s: int, layout: str, first_frac: float, cut: tuple[float, float]
+) -> None:
+    """Long enough for the sampled window search, with its regular-past-the-head slices."""
+    rng = np.random.default_rng(seed)
+    step = np.full(n, 1_000_000, dtype=np.int64)
+    if layout == "jitter":
+        step += rng.integers(-200_000, 200_000, n)
+    elif layout == "gaps":
+        step[rng.random(n) < 0.003] = 120_000_000
+    elif layout == "rate change":
+        step[n // 2 :] = 2_000_000
+    t = np.cumsum(step)
+    mask = rng.random(n) < 0.4
+    first = int(first_frac * n)
+    win = Window.trailing(t, span_s * 1_000_000, first=first)
+    np.testing.assert_array_equal(win.lo, np.searchsorted(t, t[first:] - span_s * 1_000_000, side="right"))
+    plain = np.array([np.count_nonzero(mask[lo : first + i + 1]) for i, lo in enumerate(win.lo)])
+    np.testing.assert_array_equal(win.count(mask), plain)
+    np.testing.assert_array_equal(win.sizes(), first + np.arange(win.lo.size) + 1 - win.lo)
+    a, b = sorted(int(x * win.lo.size) for x in cut)
+    if b > a:
+        np.testing.assert_array_equal(win.sub(a, b).count(mask), plain[a:b])
