@@ -67,7 +67,7 @@ def bench_core(n_wraps: int, hours: float) -> dict[str, float]:
 
     analyze_series(wraps[0], params, calendar=calendar)  # warm caches and imports
     best = float("inf")
-    for _ in range(2):
+    for _ in range(3):
         t0 = time.perf_counter()
         alarms = 0
         for w in wraps:
