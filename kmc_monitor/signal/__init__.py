@@ -17,7 +17,7 @@ from kmc_monitor.signal.report import (
     round_c,
 )
 from kmc_monitor.signal.series import WrapSeries, build_series, empty_series
-from kmc_monitor.signal.stream import SessionTimer, WrapStream, analyze_series
+from kmc_monitor.signal.stream import SessionTimer, WrapStatus, WrapStream, analyze_series
 
 __all__ = [
     "US",
@@ -32,6 +32,7 @@ __all__ = [
     "SessionTimer",
     "WrapReport",
     "WrapSeries",
+    "WrapStatus",
     "WrapStream",
     "analyze_series",
     "build_series",

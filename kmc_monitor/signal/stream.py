@@ -22,13 +22,13 @@ from kmc_monitor.signal.calendar import DayCalendar
 from kmc_monitor.signal.contact import Stretch, contact_states, intervals, merge_stretches, per_day, runs_of
 from kmc_monitor.signal.detach import DetachCarry, SettleCarry, detachment, settling
 from kmc_monitor.signal.params import RuleParams, celsius_to_mc, seconds_to_us
-from kmc_monitor.signal.report import Alarm, AlarmKind, DayTotal, Session, WrapReport
+from kmc_monitor.signal.report import Alarm, AlarmKind, DayTotal, Session, WrapReport, round_c
 from kmc_monitor.signal.runs import RunCarry, known_before, latch, run_starts
 from kmc_monitor.signal.series import FloatArray, IntArray, WrapSeries, empty_series
 from kmc_monitor.signal.thermal import Bands
 from kmc_monitor.signal.windows import Window, fall_below, lag_values, lower_median_at
 
-__all__ = ["SessionTimer", "WrapStream", "analyze_series"]
+__all__ = ["SessionTimer", "WrapStatus", "WrapStream", "analyze_series"]
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -44,6 +44,29 @@ _RUNS = (
     "cool_rec",
     "detached",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class WrapStatus:
+    """What a ward screen shows for a wrap at ``now``: the live face of the rules.
+
+    ``band`` is None when the temperature is not judged (``judging`` says why: ``"detached"``,
+    ``"settling"``, ``"no temperature"``, ``"no data"``); the screen must then not show a reassuring
+    colour. ``temperature_c`` is the smoothed core-equivalent temperature of the last reading.
+    """
+
+    wrap_id: str
+    now_us: int
+    last_us: int | None
+    temperature_c: float | None
+    band: str | None
+    judging: str
+    contact: bool | None
+    timer: SessionTimer
+    contact_today_us: int
+    rolling_24h_us: int
+    battery_pct: float | None
+    active_alarms: tuple[Alarm, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +103,10 @@ class _Carry:
     battery_state: int = 0
     battery_start_us: int | None = None
     days: dict[dt.date, list[int]] = field(default_factory=dict)
+    # The last reading's standing, for the live status: detached, settling, judged.
+    last_detached: bool = False
+    last_settling: bool = False
+    last_battery_pct: float | None = None
 
 
 class WrapStream:
@@ -271,6 +298,11 @@ class WrapStream:
         )
         self._battery(chunk)
         self._contact(chunk)
+        c.last_detached = bool(det.detached[-1])
+        c.last_settling = bool(settle_now[-1])
+        valid_batt = np.flatnonzero(~np.isnan(chunk.battery_pct))
+        if valid_batt.size:
+            c.last_battery_pct = float(chunk.battery_pct[valid_batt[-1]])
 
         c.first_us = int(tc[0]) if c.first_us is None else c.first_us
         c.last_us = int(tc[-1])
@@ -393,6 +425,53 @@ class WrapStream:
             return SessionTimer("paused", s.start_us, s.end_us - s.start_us)
         return SessionTimer("none", None, 0)
 
+    def status(self, now_us: int) -> WrapStatus:
+        """The wrap's live state at ``now_us`` for a ward screen or a bedside view.
+
+        Silence longer than ``stale_after`` makes everything about the baby "no data": a screen must
+        never keep showing an old "warm and well".
+        """
+        c, p = self._c, self.params
+        timer = self.session_timer(now_us)
+        rolling = self.rolling_contact_us(now_us)
+        alarms = tuple(self.active_alarms(now_us))
+        if c.last_us is None:
+            return WrapStatus(
+                self.wrap_id, now_us, None, None, None, "no data", None, timer, 0, 0, None, alarms
+            )
+        today = c.days.get(self.calendar.day_of(now_us), [0, 0, 0])[1]
+        tail = self._tail
+        temp = tail.skin_mc + self.site_offset_mc if self.site_offset_mc else tail.skin_mc
+        last = len(tail) - 1
+        lo = int(np.searchsorted(tail.t_us, int(tail.t_us[last]) - p.smooth_us, side="right"))
+        med = float(lower_median_at(temp, np.array([lo]), np.array([last]))[0])
+        temperature_c = None if np.isnan(med) else round_c(med)
+        contact = None if c.last_contact_state < 0 else c.last_contact_state == 1
+        if now_us - c.last_us > self._stale:
+            judging, band = "no data", None
+        elif c.last_detached:
+            judging, band = "detached", None
+        elif c.last_settling:
+            judging, band = "settling", None
+        elif temperature_c is None:
+            judging, band = "no temperature", None
+        else:
+            judging, band = "judged", _band_of(med, p)
+        return WrapStatus(
+            self.wrap_id,
+            now_us,
+            c.last_us,
+            temperature_c,
+            band,
+            judging,
+            contact,
+            timer,
+            today,
+            rolling,
+            c.last_battery_pct,
+            alarms,
+        )
+
     def rolling_contact_us(self, now_us: int, span_us: int = 24 * 3600 * 1_000_000) -> int:
         """Contact time inside ``[now - span, now]`` (the rolling 24 h total by default)."""
         lo = now_us - span_us
@@ -479,6 +558,19 @@ def _joined(tail: WrapSeries, chunk: WrapSeries) -> WrapSeries:
         np.concatenate((tail.contact, chunk.contact)),
         np.concatenate((tail.battery_pct, chunk.battery_pct)),
     )
+
+
+def _band_of(temp_mc: float, p: RuleParams) -> str:
+    """The WHO band of a smoothed temperature (clinical-rules.md, "Temperature")."""
+    if temp_mc < celsius_to_mc(p.severe_below_c):
+        return "hypothermia_severe"
+    if temp_mc < celsius_to_mc(p.moderate_below_c):
+        return "hypothermia_moderate"
+    if temp_mc < celsius_to_mc(p.cold_stress_below_c):
+        return "cold_stress"
+    if temp_mc > celsius_to_mc(p.hyperthermia_above_c):
+        return "hyperthermia"
+    return "normal"
 
 
 def _none_if_nan(x: float) -> float | None:

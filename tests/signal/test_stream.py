@@ -138,3 +138,41 @@ def test_session_timer_runs_pauses_and_stops() -> None:
     assert paused.state == "paused" and paused.elapsed_us == 500 * us
     assert stream.session_timer((t0 + 500 + 121) * us).state == "none"
     assert WrapStream("X").session_timer(t0 * us).state == "none"
+
+
+def test_live_status_tells_what_a_screen_may_show() -> None:
+    from kmc_monitor.devices.synthetic import TraceBuilder
+
+    t0 = 1_767_254_400.0
+    us = 1_000_000
+    b = TraceBuilder("W", t0, seed=3).contact(200, skin_c=35.5)
+    settle_end = b.end_s
+    b.contact(400)
+    off = b.end_s
+    b.detached(300)
+    series = b.build()
+    stream = WrapStream("W", PARAMS)
+    at = int(np.searchsorted(series.t_us, int(settle_end * us)))
+    stream.feed(series.slice(0, at))
+    early = stream.status(int(settle_end * us))
+    assert (early.judging, early.band) == ("settling", None)  # a cold sensor may still be warming up
+    assert early.temperature_c == pytest.approx(35.5, abs=0.05)
+
+    cut = int(np.searchsorted(series.t_us, int(off * us)))
+    stream.feed(series.slice(at, cut))
+    cold = stream.status(int(off * us))
+    assert (cold.judging, cold.band) == ("judged", "hypothermia_moderate")
+    assert [a.kind for a in cold.active_alarms] == [AlarmKind.HYPOTHERMIA_MODERATE]
+    assert cold.contact is True and cold.timer.state == "running"
+    assert cold.contact_today_us == cold.rolling_24h_us == int(off * us) - int(t0 * us) - us
+
+    stream.feed(series.slice(cut, len(series)))
+    last = int(series.t_us[-1])
+    loose = stream.status(last)
+    assert (loose.judging, loose.band) == ("detached", None)
+    assert AlarmKind.SENSOR_DETACHED in [a.kind for a in loose.active_alarms]
+
+    silent = stream.status(last + 31 * us)
+    assert (silent.judging, silent.band) == ("no data", None)
+    assert AlarmKind.NO_DATA in [a.kind for a in silent.active_alarms]
+    assert WrapStream("X").status(last).judging == "no data"
