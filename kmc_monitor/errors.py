@@ -6,7 +6,7 @@ it names the thing that is wrong and, where it can, what to do about it.
 
 from __future__ import annotations
 
-__all__ = ["InvalidReadingsError", "KmcError", "TraceError"]
+__all__ = ["AlarmError", "InvalidReadingsError", "KmcError", "TraceError", "UnknownAlarmError"]
 
 
 class KmcError(Exception):
@@ -19,3 +19,11 @@ class TraceError(KmcError):
 
 class InvalidReadingsError(KmcError, ValueError):
     """Readings handed to the signal core are malformed as a whole (mismatched lengths, bad ids)."""
+
+
+class AlarmError(KmcError):
+    """An alarm action cannot be done as asked (already acknowledged, already cleared, bad snapshot)."""
+
+
+class UnknownAlarmError(AlarmError, LookupError):
+    """No alarm with this id is on the board (nor was it cleared recently)."""

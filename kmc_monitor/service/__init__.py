@@ -1,0 +1,81 @@
+"""The ward service: the layers above the signal core and the devices that a ward runs.
+
+``alarms`` (the live alarm lifecycle: latching, acknowledgement, audio pause, escalation, audit) and
+``ward`` (beds, admissions, family links) are pure logic; ``store`` keeps them and the readings in
+SQLite; ``config`` is the hospital's configuration. The live engine, the FastAPI app and the
+WebSocket hub come next (issue #4) and call these APIs.
+"""
+
+from kmc_monitor.service.alarms import (
+    SYSTEM,
+    AlarmAction,
+    AlarmBoard,
+    AlarmEvent,
+    AlarmParams,
+    AlarmState,
+    AlarmView,
+    AuditRecord,
+    ConditionKey,
+)
+from kmc_monitor.service.config import ClinicalParams, ConfigError, Settings
+from kmc_monitor.service.store import (
+    BedSession,
+    ReadingWriter,
+    SessionRecord,
+    Store,
+    StoreError,
+    day_bounds,
+)
+from kmc_monitor.service.ward import (
+    Admission,
+    AdmissionDetails,
+    AlreadyDischargedError,
+    Bed,
+    BedOccupiedError,
+    BedStatus,
+    FamilyLink,
+    GestationalAge,
+    InvalidAdmissionError,
+    NotFoundError,
+    Ward,
+    WardConflictError,
+    WardError,
+    WrapInfo,
+    WrapInUseError,
+)
+
+__all__ = [
+    "SYSTEM",
+    "Admission",
+    "AdmissionDetails",
+    "AlarmAction",
+    "AlarmBoard",
+    "AlarmEvent",
+    "AlarmParams",
+    "AlarmState",
+    "AlarmView",
+    "AlreadyDischargedError",
+    "AuditRecord",
+    "Bed",
+    "BedOccupiedError",
+    "BedSession",
+    "BedStatus",
+    "ClinicalParams",
+    "ConditionKey",
+    "ConfigError",
+    "FamilyLink",
+    "GestationalAge",
+    "InvalidAdmissionError",
+    "NotFoundError",
+    "ReadingWriter",
+    "SessionRecord",
+    "Settings",
+    "Store",
+    "StoreError",
+    "Ward",
+    "WardConflictError",
+    "WardError",
+    "WrapInUseError",
+    "WrapInfo",
+    "day_bounds",
+]

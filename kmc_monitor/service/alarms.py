@@ -1,0 +1,791 @@
+"""The live alarm lifecycle: what a ward's nurses see and hear of the engine's alarm conditions.
+
+The signal core (:class:`~kmc_monitor.signal.stream.WrapStream`) decides when an alarm *condition*
+starts and ends. :class:`AlarmBoard` is the layer above it (IEC 60601-1-8, clinical-rules.md
+"Live-only behaviour"): it turns each condition into an alarm with a stable id, latches high-priority
+alarms, takes acknowledgements, pauses audio per ward screen, escalates medium alarms nobody
+acknowledged, and writes every step to an audit log. ``docs/rules.md`` ("Alarm lifecycle") states
+every choice the rules leave open.
+
+Time is injected: every method takes ``now_us``, integer microseconds since the Unix epoch (the unit
+of the signal core), and the board never reads a clock. Mutating methods return the
+:class:`AlarmEvent` list a web layer streams; queries (:meth:`AlarmBoard.visible`,
+:meth:`AlarmBoard.sounding`) change nothing and show the board as it is at ``now_us``, deadlines
+included, even before the next :meth:`AlarmBoard.tick` has recorded them.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from kmc_monitor.errors import AlarmError, UnknownAlarmError
+from kmc_monitor.signal.params import US, seconds_to_us
+from kmc_monitor.signal.report import AlarmKind, Category, Priority
+
+__all__ = [
+    "SYSTEM",
+    "AlarmAction",
+    "AlarmBoard",
+    "AlarmEvent",
+    "AlarmParams",
+    "AlarmState",
+    "AlarmView",
+    "AuditRecord",
+    "ConditionKey",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The ``who`` of every action the board takes by itself (raise, escalate, end, resume audio).
+SYSTEM: Final = "system"
+
+#: Version of the :meth:`AlarmBoard.snapshot` format.
+SNAPSHOT_FORMAT: Final = 1
+
+#: Identifies one engine condition, e.g. ``(wrap_id, kind, start_us)``. Elements are ``str`` or
+#: ``int`` so that a snapshot is plain JSON.
+ConditionKey = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmParams:
+    """Numbers of the alarm lifecycle; the hospital sets them, a nurse cannot."""
+
+    #: How long an audio pause silences one ward screen.
+    audio_pause_s: float = 120.0
+    #: A medium alarm not acknowledged within this time escalates to high.
+    escalation_s: float = 300.0
+    #: How long a cleared alarm is remembered, so that a late duplicate start or end of its
+    #: condition, or a late acknowledgement, is recognised instead of raising a phantom alarm.
+    forget_after_s: float = 86_400.0
+
+    def __post_init__(self) -> None:
+        for name in ("audio_pause_s", "escalation_s", "forget_after_s"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+
+    @property
+    def audio_pause_us(self) -> int:
+        return seconds_to_us(self.audio_pause_s)
+
+    @property
+    def escalation_us(self) -> int:
+        return seconds_to_us(self.escalation_s)
+
+    @property
+    def forget_after_us(self) -> int:
+        return seconds_to_us(self.forget_after_s)
+
+
+class AlarmState(enum.StrEnum):
+    """Where an alarm is in its lifecycle."""
+
+    #: Condition on, not acknowledged: shown and sounding.
+    ACTIVE = "active"
+    #: Condition on, acknowledged: shown, silent.
+    ACKNOWLEDGED = "acknowledged"
+    #: Condition over but the alarm was (effectively) high and nobody acknowledged it: shown and
+    #: sounding until a nurse acknowledges.
+    LATCHED = "latched"
+    #: Gone from the display.
+    CLEARED = "cleared"
+
+
+class AlarmAction(enum.StrEnum):
+    """What an event or audit record reports."""
+
+    RAISED = "raised"
+    ACKNOWLEDGED = "acknowledged"
+    ESCALATED = "escalated"
+    ENDED = "ended"
+    CLEARED = "cleared"
+    AUDIO_PAUSED = "audio_paused"
+    AUDIO_RESUMED = "audio_resumed"
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmView:
+    """One alarm as a screen shows it at some moment.
+
+    ``priority`` is the effective priority (high once a medium alarm escalated); ``base_priority``
+    the catalogue's. ``escalate_at_us`` is the pending escalation deadline, None when none is pending.
+    """
+
+    alarm_id: int
+    key: ConditionKey
+    kind: AlarmKind
+    bed_id: str | None
+    wrap_id: str
+    state: AlarmState
+    priority: Priority
+    raised_us: int
+    ended_us: int | None
+    acknowledged_us: int | None
+    acknowledged_by: str | None
+    escalate_at_us: int | None
+    escalated_us: int | None
+    cleared_us: int | None
+    extreme_c: float | None
+
+    @property
+    def category(self) -> Category:
+        return self.kind.category
+
+    @property
+    def base_priority(self) -> Priority:
+        return self.kind.priority
+
+    @property
+    def escalated(self) -> bool:
+        return self.escalated_us is not None
+
+    @property
+    def condition_active(self) -> bool:
+        return self.ended_us is None
+
+    @property
+    def audible(self) -> bool:
+        """Not acknowledged and still shown: it sounds unless an audio pause holds it back."""
+        return self.state in (AlarmState.ACTIVE, AlarmState.LATCHED)
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmEvent:
+    """One change of the board, as the web layer streams it.
+
+    ``alarm`` is the alarm after the change (None for audio pause events); ``seq`` is the number of
+    the matching :class:`AuditRecord`.
+    """
+
+    seq: int
+    action: AlarmAction
+    at_us: int
+    who: str
+    alarm: AlarmView | None
+    screen_id: str | None = None
+    until_us: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One line of the audit log: when, who, which alarm (or screen), what, and why."""
+
+    seq: int
+    at_us: int
+    who: str
+    action: AlarmAction
+    alarm_id: int | None
+    screen_id: str | None
+    detail: str
+
+
+@dataclass(slots=True)
+class _Alarm:
+    """The board's mutable record of one alarm; its state is derived from the times set."""
+
+    id: int
+    key: ConditionKey
+    kind: AlarmKind
+    bed_id: str | None
+    wrap_id: str
+    raised_us: int
+    extreme_c: float | None
+    escalate_at_us: int | None
+    #: Audit seq of the last new alarm signal (raise or escalation): "new" for an audio pause.
+    signal_seq: int = 0
+    ended_us: int | None = None
+    acked_us: int | None = None
+    acked_by: str | None = None
+    escalated_us: int | None = None
+    cleared_us: int | None = None
+
+    @property
+    def state(self) -> AlarmState:
+        if self.cleared_us is not None:
+            return AlarmState.CLEARED
+        if self.acked_us is not None:
+            return AlarmState.ACKNOWLEDGED
+        if self.ended_us is not None:
+            return AlarmState.LATCHED
+        return AlarmState.ACTIVE
+
+    def escalation_due(self, now_us: int) -> bool:
+        return (
+            self.escalate_at_us is not None
+            and self.escalated_us is None
+            and self.state is AlarmState.ACTIVE
+            and now_us >= self.escalate_at_us
+        )
+
+
+@dataclass(slots=True)
+class _Pause:
+    screen_id: str
+    who: str
+    started_us: int
+    until_us: int
+    #: Rank of the highest alarm sounding (audible, whatever earlier pauses) when the pause began.
+    baseline_rank: int
+    #: Audit seq of the pause: alarm signals after it are new.
+    since_seq: int
+
+
+def _order(view: AlarmView) -> tuple[int, int, int]:
+    """Effective priority, then age (oldest first), then id."""
+    return (-view.priority.rank, view.raised_us, view.alarm_id)
+
+
+class AlarmBoard:
+    """The alarms of one ward: lifecycle, audio pauses per screen, escalation and audit.
+
+    Parameters
+    ----------
+    params
+        The lifecycle's numbers (defaults: 120 s audio pause, 5 min escalation).
+    """
+
+    def __init__(self, params: AlarmParams | None = None) -> None:
+        self.params = params or AlarmParams()
+        self._clock_us: int | None = None
+        self._next_id = 1
+        self._seq = 0
+        self._live: dict[int, _Alarm] = {}
+        self._recent: dict[int, _Alarm] = {}
+        self._by_key: dict[ConditionKey, int] = {}
+        self._pauses: dict[str, _Pause] = {}
+        self._audit: list[AuditRecord] = []
+
+    # Engine side ------------------------------------------------------------------------------
+    def condition_started(
+        self,
+        key: ConditionKey,
+        kind: AlarmKind,
+        bed_id: str | None,
+        wrap_id: str,
+        now_us: int,
+        *,
+        extreme_c: float | None = None,
+    ) -> list[AlarmEvent]:
+        """Raise an alarm for a condition the engine started; a key seen before changes nothing.
+
+        ``bed_id`` may be None: a wrap not (yet) assigned to a bed still alarms.
+        """
+        key = _checked_key(key)
+        kind = _checked_kind(kind)
+        if bed_id is not None:
+            _checked_name(bed_id, "bed_id")
+        _checked_name(wrap_id, "wrap_id")
+        extreme_c = _checked_extreme(extreme_c)
+        events: list[AlarmEvent] = []
+        now = self._advance(now_us, events)
+        if key in self._by_key:
+            logger.debug("duplicate start of condition %r ignored", key)
+            return events
+        escalate_at = now + self.params.escalation_us if kind.priority is Priority.MEDIUM else None
+        alarm = _Alarm(self._next_id, key, kind, bed_id, wrap_id, now, extreme_c, escalate_at)
+        self._next_id += 1
+        self._live[alarm.id] = alarm
+        self._by_key[key] = alarm.id
+        where = f"bed {bed_id}" if bed_id is not None else "no bed"
+        extreme = "" if extreme_c is None else f", extreme {extreme_c:.2f} °C"
+        ev = self._emit(
+            events,
+            AlarmAction.RAISED,
+            now,
+            SYSTEM,
+            alarm,
+            f"{kind.value} ({kind.category.value}, {kind.priority.value}) "
+            f"on wrap {wrap_id}, {where}{extreme}",
+        )
+        alarm.signal_seq = ev.seq
+        return events
+
+    def condition_ended(
+        self, key: ConditionKey, now_us: int, *, extreme_c: float | None = None
+    ) -> list[AlarmEvent]:
+        """Mark the condition's alarm ended: it latches if (effectively) high and unacknowledged,
+        otherwise it clears. A duplicate end, or the end of a condition never started, changes
+        nothing. ``extreme_c`` (the episode's final extreme) replaces the one given at the start."""
+        key = _checked_key(key)
+        extreme_c = _checked_extreme(extreme_c)
+        events: list[AlarmEvent] = []
+        now = self._advance(now_us, events)
+        alarm_id = self._by_key.get(key)
+        alarm = None if alarm_id is None else self._live.get(alarm_id)
+        if alarm is None or alarm.ended_us is not None:
+            if alarm_id is None:
+                logger.warning("end of condition %r that never started on this board ignored", key)
+            return events
+        alarm.ended_us = now
+        if extreme_c is not None:
+            alarm.extreme_c = extreme_c
+        if alarm.acked_us is None and self._latches(alarm):
+            self._emit(
+                events, AlarmAction.ENDED, now, SYSTEM, alarm, "condition ended; latched until acknowledged"
+            )
+        else:
+            alarm.cleared_us = now
+            why = "acknowledged earlier" if alarm.acked_us is not None else "not latching"
+            self._emit(events, AlarmAction.ENDED, now, SYSTEM, alarm, f"condition ended; {why}")
+            self._clear(alarm, now, SYSTEM, events)
+        return events
+
+    # Nurse side -------------------------------------------------------------------------------
+    def acknowledge(self, alarm_id: int, who: str, now_us: int) -> list[AlarmEvent]:
+        """A nurse acknowledges an alarm: it stops sounding; a latched alarm clears.
+
+        Raises
+        ------
+        UnknownAlarmError
+            No alarm with this id is on the board or was cleared recently.
+        AlarmError
+            The alarm was already acknowledged or has already cleared (nothing is recorded).
+        """
+        who = _checked_user(who)
+        if isinstance(alarm_id, bool) or not isinstance(alarm_id, int):
+            raise AlarmError(f"alarm id must be an integer, got {alarm_id!r}")
+        # Checked before any deadline is processed: a refused call changes nothing. No deadline
+        # can acknowledge or clear an alarm, so the outcome is the same.
+        alarm = self._live.get(alarm_id)
+        if alarm is None:
+            old = self._recent.get(alarm_id)
+            if old is None:
+                raise UnknownAlarmError(f"no alarm {alarm_id} on this ward's board")
+            assert old.cleared_us is not None
+            by = f" (acknowledged by {old.acked_by})" if old.acked_by is not None else ""
+            raise AlarmError(f"alarm {alarm_id} has already cleared at {old.cleared_us} µs{by}")
+        if alarm.acked_us is not None:
+            raise AlarmError(
+                f"alarm {alarm_id} was already acknowledged by {alarm.acked_by} at {alarm.acked_us} µs"
+            )
+        events: list[AlarmEvent] = []
+        now = self._advance(now_us, events)
+        alarm.acked_us = now
+        alarm.acked_by = who
+        if alarm.ended_us is not None:
+            alarm.cleared_us = now
+            self._emit(events, AlarmAction.ACKNOWLEDGED, now, who, alarm, "latched alarm acknowledged")
+            self._clear(alarm, now, who, events)
+        else:
+            self._emit(
+                events, AlarmAction.ACKNOWLEDGED, now, who, alarm, "silenced; shown while the condition lasts"
+            )
+        return events
+
+    def pause_audio(self, screen_id: str, who: str, now_us: int) -> list[AlarmEvent]:
+        """Silence one ward screen for ``audio_pause_s``; a new, higher alarm still sounds.
+
+        "Higher" means a larger effective priority rank than the highest audible alarm when the pause
+        began (nothing audible: rank 0, so any new alarm sounds). "New" means raised or escalated
+        after the pause. Pausing a paused screen starts a fresh pause.
+        """
+        _checked_name(screen_id, "screen_id")
+        who = _checked_user(who)
+        events: list[AlarmEvent] = []
+        now = self._advance(now_us, events)
+        baseline = max(
+            (self._priority(a, now).rank for a in self._live.values() if a.state in _AUDIBLE), default=0
+        )
+        until = now + self.params.audio_pause_us
+        above = next((p.value for p in Priority if p.rank == baseline), "nothing")
+        ev = self._emit(
+            events,
+            AlarmAction.AUDIO_PAUSED,
+            now,
+            who,
+            None,
+            f"audio paused until {until} µs; a new alarm above {above} sounds through",
+            screen_id=screen_id,
+            until_us=until,
+        )
+        self._pauses[screen_id] = _Pause(screen_id, who, now, until, baseline, ev.seq)
+        return events
+
+    def tick(self, now_us: int) -> list[AlarmEvent]:
+        """Let time pass: escalations and pause ends due by ``now_us`` happen (at their deadlines)."""
+        events: list[AlarmEvent] = []
+        self._advance(now_us, events)
+        return events
+
+    # Queries ----------------------------------------------------------------------------------
+    def visible(
+        self, now_us: int, *, bed_id: str | None = None, category: Category | None = None
+    ) -> list[AlarmView]:
+        """Alarms shown at ``now_us``: highest effective priority first, then oldest first."""
+        now = self._now(now_us)
+        views = [
+            self._view(a, now)
+            for a in self._live.values()
+            if (bed_id is None or a.bed_id == bed_id) and (category is None or a.kind.category is category)
+        ]
+        views.sort(key=_order)
+        return views
+
+    def sounding(self, screen_id: str, now_us: int) -> AlarmView | None:
+        """What this screen sounds at ``now_us``: its highest unacknowledged alarm not held back by
+        the screen's audio pause, or None. The screen picks the tone pattern by ``priority``."""
+        now = self._now(now_us)
+        pause = self._active_pause(screen_id, now)
+        best: AlarmView | None = None
+        for a in self._live.values():
+            if a.state not in _AUDIBLE:
+                continue
+            view = self._view(a, now)
+            if pause is not None and not (
+                self._is_new(a, now, pause.since_seq) and view.priority.rank > pause.baseline_rank
+            ):
+                continue
+            if best is None or _order(view) < _order(best):
+                best = view
+        return best
+
+    def audio_paused_until(self, screen_id: str, now_us: int) -> int | None:
+        """End of the screen's audio pause at ``now_us`` (µs), or None when it is not paused."""
+        pause = self._active_pause(screen_id, self._now(now_us))
+        return None if pause is None else pause.until_us
+
+    def alarm(self, alarm_id: int, now_us: int) -> AlarmView:
+        """One alarm, shown or recently cleared."""
+        alarm = self._live.get(alarm_id) or self._recent.get(alarm_id)
+        if alarm is None:
+            raise UnknownAlarmError(f"no alarm {alarm_id} on this ward's board")
+        return self._view(alarm, self._now(now_us))
+
+    @property
+    def audit(self) -> tuple[AuditRecord, ...]:
+        """Audit records not yet drained, in order (``seq`` increases by one, time never goes back)."""
+        return tuple(self._audit)
+
+    def drain_audit(self) -> list[AuditRecord]:
+        """Hand the audit records over (to persistence) and forget them here."""
+        out, self._audit = self._audit, []
+        return out
+
+    # Persistence ------------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """The board's whole state as plain JSON-able data (the audit log is not part of it)."""
+        alarms = sorted([*self._live.values(), *self._recent.values()], key=lambda a: a.id)
+        return {
+            "format": SNAPSHOT_FORMAT,
+            "clock_us": self._clock_us,
+            "next_id": self._next_id,
+            "seq": self._seq,
+            "alarms": [
+                {
+                    "id": a.id,
+                    "key": list(a.key),
+                    "kind": a.kind.value,
+                    "bed_id": a.bed_id,
+                    "wrap_id": a.wrap_id,
+                    "raised_us": a.raised_us,
+                    "extreme_c": a.extreme_c,
+                    "escalate_at_us": a.escalate_at_us,
+                    "signal_seq": a.signal_seq,
+                    "ended_us": a.ended_us,
+                    "acked_us": a.acked_us,
+                    "acked_by": a.acked_by,
+                    "escalated_us": a.escalated_us,
+                    "cleared_us": a.cleared_us,
+                }
+                for a in alarms
+            ],
+            "pauses": [
+                {
+                    "screen_id": p.screen_id,
+                    "who": p.who,
+                    "started_us": p.started_us,
+                    "until_us": p.until_us,
+                    "baseline_rank": p.baseline_rank,
+                    "since_seq": p.since_seq,
+                }
+                for p in sorted(self._pauses.values(), key=lambda p: p.screen_id)
+            ],
+        }
+
+    @classmethod
+    def restore(cls, snapshot: Mapping[str, Any], params: AlarmParams | None = None) -> AlarmBoard:
+        """A board in exactly the state of ``snapshot``: deadlines are kept as they were set, even if
+        ``params`` changed since. Audit sequence numbers continue where they stopped.
+
+        Raises
+        ------
+        AlarmError
+            The data is not a snapshot this version can restore.
+        """
+        board = cls(params)
+        try:
+            if snapshot.get("format") != SNAPSHOT_FORMAT:
+                raise ValueError(f"format {snapshot.get('format')!r}, expected {SNAPSHOT_FORMAT}")
+            board._clock_us = _opt_int(snapshot, "clock_us")
+            board._next_id = _int(snapshot, "next_id")
+            board._seq = _int(snapshot, "seq")
+            for raw in _list(snapshot, "alarms"):
+                alarm = _alarm_from(raw)
+                if alarm.id in board._live or alarm.id in board._recent or alarm.key in board._by_key:
+                    raise ValueError(f"alarm {alarm.id} or its key appears twice")
+                if alarm.id >= board._next_id or alarm.signal_seq > board._seq:
+                    raise ValueError(f"alarm {alarm.id} is newer than the board's counters")
+                (board._recent if alarm.cleared_us is not None else board._live)[alarm.id] = alarm
+                board._by_key[alarm.key] = alarm.id
+            for raw in _list(snapshot, "pauses"):
+                pause = _pause_from(raw)
+                if pause.screen_id in board._pauses:
+                    raise ValueError(f"screen {pause.screen_id!r} paused twice")
+                board._pauses[pause.screen_id] = pause
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise AlarmError(f"cannot restore the alarm board: the snapshot is damaged ({exc})") from exc
+        return board
+
+    # Internals --------------------------------------------------------------------------------
+    def _now(self, now_us: int) -> int:
+        """``now_us`` checked; never earlier than a time the board has already acted at."""
+        if isinstance(now_us, bool) or not isinstance(now_us, int):
+            raise AlarmError(f"now_us must be integer microseconds since the Unix epoch, got {now_us!r}")
+        if self._clock_us is not None and now_us < self._clock_us:
+            # A slightly late caller must still get its alarm raised: it happens "now" on the board.
+            logger.warning(
+                "time went back from %d µs to %d µs; acting at %d µs", self._clock_us, now_us, self._clock_us
+            )
+            return self._clock_us
+        return now_us
+
+    def _advance(self, now_us: int, events: list[AlarmEvent]) -> int:
+        """Carry out every deadline up to ``now_us``, each at its own time, in time order."""
+        now = self._now(now_us)
+        due: list[tuple[int, int, int, str]] = []
+        for a in self._live.values():
+            if a.escalation_due(now):
+                assert a.escalate_at_us is not None
+                due.append((a.escalate_at_us, 0, a.id, ""))
+        for p in self._pauses.values():
+            if p.until_us <= now:
+                due.append((p.until_us, 1, 0, p.screen_id))
+        due.sort()
+        for deadline, what, alarm_id, screen_id in due:
+            # Deadlines are never behind the clock of a board that ran these calls; the floor only
+            # keeps the audit in time order for a snapshot edited by hand.
+            at = deadline if self._clock_us is None else max(deadline, self._clock_us)
+            if what == 0:
+                alarm = self._live[alarm_id]
+                alarm.escalated_us = at
+                within_s = (deadline - alarm.raised_us) / US
+                ev = self._emit(
+                    events,
+                    AlarmAction.ESCALATED,
+                    at,
+                    SYSTEM,
+                    alarm,
+                    f"not acknowledged within {within_s:g} s: sounds and shows as high",
+                )
+                alarm.signal_seq = ev.seq
+            else:
+                del self._pauses[screen_id]
+                self._emit(
+                    events,
+                    AlarmAction.AUDIO_RESUMED,
+                    at,
+                    SYSTEM,
+                    None,
+                    "audio pause over",
+                    screen_id=screen_id,
+                )
+        forget = self.params.forget_after_us
+        stale = [
+            a for a in self._recent.values() if a.cleared_us is not None and a.cleared_us + forget <= now
+        ]
+        for a in stale:
+            del self._recent[a.id]
+            del self._by_key[a.key]
+        self._clock_us = now
+        return now
+
+    def _emit(
+        self,
+        events: list[AlarmEvent],
+        action: AlarmAction,
+        at_us: int,
+        who: str,
+        alarm: _Alarm | None,
+        detail: str,
+        *,
+        screen_id: str | None = None,
+        until_us: int | None = None,
+    ) -> AlarmEvent:
+        self._seq += 1
+        view = None if alarm is None else self._view(alarm, at_us)
+        event = AlarmEvent(self._seq, action, at_us, who, view, screen_id, until_us)
+        alarm_id = None if alarm is None else alarm.id
+        self._audit.append(AuditRecord(self._seq, at_us, who, action, alarm_id, screen_id, detail))
+        events.append(event)
+        return event
+
+    def _clear(self, alarm: _Alarm, now: int, who: str, events: list[AlarmEvent]) -> None:
+        del self._live[alarm.id]
+        self._recent[alarm.id] = alarm
+        self._emit(events, AlarmAction.CLEARED, now, who, alarm, "removed from display")
+
+    @staticmethod
+    def _latches(alarm: _Alarm) -> bool:
+        # Effective priority: a medium that escalated counts as high here too.
+        return alarm.kind.priority is Priority.HIGH or alarm.escalated_us is not None
+
+    @staticmethod
+    def _priority(alarm: _Alarm, now: int) -> Priority:
+        if alarm.escalated_us is not None or alarm.escalation_due(now):
+            return Priority.HIGH
+        return alarm.kind.priority
+
+    def _is_new(self, alarm: _Alarm, now: int, since_seq: int) -> bool:
+        # An escalation not yet recorded happens after everything recorded, so after any pause.
+        return alarm.signal_seq > since_seq or alarm.escalation_due(now)
+
+    def _active_pause(self, screen_id: str, now: int) -> _Pause | None:
+        pause = self._pauses.get(screen_id)
+        return pause if pause is not None and now < pause.until_us else None
+
+    def _view(self, alarm: _Alarm, now: int) -> AlarmView:
+        due = alarm.escalation_due(now)
+        escalated_us = alarm.escalate_at_us if due else alarm.escalated_us
+        pending = None
+        if alarm.state is AlarmState.ACTIVE and escalated_us is None:
+            pending = alarm.escalate_at_us
+        return AlarmView(
+            alarm_id=alarm.id,
+            key=alarm.key,
+            kind=alarm.kind,
+            bed_id=alarm.bed_id,
+            wrap_id=alarm.wrap_id,
+            state=alarm.state,
+            priority=self._priority(alarm, now),
+            raised_us=alarm.raised_us,
+            ended_us=alarm.ended_us,
+            acknowledged_us=alarm.acked_us,
+            acknowledged_by=alarm.acked_by,
+            escalate_at_us=pending,
+            escalated_us=escalated_us,
+            cleared_us=alarm.cleared_us,
+            extreme_c=alarm.extreme_c,
+        )
+
+
+_AUDIBLE: Final = (AlarmState.ACTIVE, AlarmState.LATCHED)
+
+
+# Entry checks -------------------------------------------------------------------------------------
+def _checked_key(key: ConditionKey) -> ConditionKey:
+    if not isinstance(key, tuple) or not key:
+        raise AlarmError(f"a condition key must be a non-empty tuple, got {key!r}")
+    for part in key:
+        if not isinstance(part, str | int):
+            raise AlarmError(f"a condition key holds only str and int (to persist it), got {key!r}")
+    return key
+
+
+def _checked_kind(kind: AlarmKind) -> AlarmKind:
+    try:
+        return AlarmKind(kind)
+    except ValueError:
+        raise AlarmError(f"{kind!r} is not an alarm kind of the catalogue") from None
+
+
+def _checked_name(name: str, what: str) -> str:
+    if not isinstance(name, str) or not name:
+        raise AlarmError(f"{what} must be a non-empty string, got {name!r}")
+    return name
+
+
+def _checked_user(who: str) -> str:
+    _checked_name(who, "who (the user id)")
+    if who == SYSTEM:
+        raise AlarmError(f"{SYSTEM!r} is reserved for the board's own actions; give the user's id")
+    return who
+
+
+def _checked_extreme(extreme_c: float | None) -> float | None:
+    if extreme_c is None:
+        return None
+    if isinstance(extreme_c, bool) or not isinstance(extreme_c, int | float) or not math.isfinite(extreme_c):
+        raise AlarmError(f"extreme_c must be a finite temperature in °C, got {extreme_c!r}")
+    return float(extreme_c)
+
+
+# Snapshot parsing ---------------------------------------------------------------------------------
+def _int(d: Mapping[str, Any], name: str) -> int:
+    value = d[name]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    return value
+
+
+def _opt_int(d: Mapping[str, Any], name: str) -> int | None:
+    return None if d[name] is None else _int(d, name)
+
+
+def _str(d: Mapping[str, Any], name: str) -> str:
+    value = d[name]
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _opt_str(d: Mapping[str, Any], name: str) -> str | None:
+    return None if d[name] is None else _str(d, name)
+
+
+def _list(d: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
+    value = d[name]
+    if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+        raise TypeError(f"{name} must be a list of objects")
+    return value
+
+
+def _alarm_from(d: Mapping[str, Any]) -> _Alarm:
+    raw_key = d["key"]
+    if not isinstance(raw_key, list | tuple):
+        raise TypeError(f"key must be a list, got {raw_key!r}")
+    extreme = d["extreme_c"]
+    if extreme is not None and (isinstance(extreme, bool) or not isinstance(extreme, int | float)):
+        raise TypeError(f"extreme_c must be a number, got {extreme!r}")
+    alarm = _Alarm(
+        id=_int(d, "id"),
+        key=_checked_key(tuple(raw_key)),
+        kind=AlarmKind(d["kind"]),
+        bed_id=_opt_str(d, "bed_id"),
+        wrap_id=_str(d, "wrap_id"),
+        raised_us=_int(d, "raised_us"),
+        extreme_c=None if extreme is None else float(extreme),
+        escalate_at_us=_opt_int(d, "escalate_at_us"),
+        signal_seq=_int(d, "signal_seq"),
+        ended_us=_opt_int(d, "ended_us"),
+        acked_us=_opt_int(d, "acked_us"),
+        acked_by=_opt_str(d, "acked_by"),
+        escalated_us=_opt_int(d, "escalated_us"),
+        cleared_us=_opt_int(d, "cleared_us"),
+    )
+    if (alarm.acked_us is None) != (alarm.acked_by is None):
+        raise ValueError(f"alarm {alarm.id}: acknowledgement time and user must come together")
+    if alarm.cleared_us is None and alarm.ended_us is not None:
+        if alarm.acked_us is not None:
+            raise ValueError(f"alarm {alarm.id} is acknowledged and ended but not cleared")
+        if not AlarmBoard._latches(alarm):
+            raise ValueError(f"alarm {alarm.id} is ended but neither latching nor cleared")
+    if alarm.escalated_us is not None and alarm.kind.priority is not Priority.MEDIUM:
+        raise ValueError(f"alarm {alarm.id} escalated but is not a medium alarm")
+    return alarm
+
+
+def _pause_from(d: Mapping[str, Any]) -> _Pause:
+    return _Pause(
+        screen_id=_str(d, "screen_id"),
+        who=_str(d, "who"),
+        started_us=_int(d, "started_us"),
+        until_us=_int(d, "until_us"),
+        baseline_rank=_int(d, "baseline_rank"),
+        since_seq=_int(d, "since_seq"),
+    )

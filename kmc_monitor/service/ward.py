@@ -1,0 +1,457 @@
+"""The ward: beds, admissions, wraps on beds, and each admission's family link.
+
+A bed holds at most one admitted baby and at most one wrap at a time; a wrap is on at most one bed.
+Readings belong to wraps, and a wrap's readings belong to a bed for the time the wrap was assigned to
+it, so swapping two wraps between beds (a flat battery, a wrap sent for cleaning) never moves one
+baby's history onto another's chart.
+
+Decisions worth knowing:
+
+- **Discharge frees the bed's wrap.** The wrap leaves with the baby's skin contact and must be cleaned
+  and charged; a new baby never inherits a wrap still assigned from the previous one.
+- **A hospital number is admitted once.** The same number on two current admissions is almost always
+  the wrong baby being admitted; it is refused.
+- **Family links.** Each admission gets one link made of :func:`secrets.token_urlsafe` (32 bytes:
+  256 bits, far above the 128-bit floor). Only its SHA-256 is stored, so a copied database does not
+  hold a single working link; a presented token is hashed and compared in constant time. The token
+  sits in the URL *fragment* (``…/family#<token>``): browsers never send the fragment to the server,
+  so it stays out of access logs, proxies and ``Referer`` headers; the family page's script reads it
+  and presents it to the API. Because the token is not stored, its QR code can be printed only when
+  the link is made; reprinting means :meth:`Ward.renew_family_link`, which revokes the old one.
+  Discharge revokes the link; a revoked link never validates again.
+
+The :class:`Ward` methods validate, apply the ward's policy (default daily goal, hospital number
+required or not) and call the :class:`~kmc_monitor.service.store.Store`, whose transactions make each
+check-and-change atomic. Time is injected (``now``, seconds since the Unix epoch); ``who`` names the
+member of staff, for the record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import math
+import re
+import secrets
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Final
+
+import segno
+
+from kmc_monitor.errors import KmcError
+
+if TYPE_CHECKING:
+    from kmc_monitor.service.config import Settings
+    from kmc_monitor.service.store import Store
+
+__all__ = [
+    "FAMILY_TOKEN_BYTES",
+    "Admission",
+    "AdmissionDetails",
+    "AlreadyDischargedError",
+    "Bed",
+    "BedOccupiedError",
+    "BedStatus",
+    "FamilyLink",
+    "GestationalAge",
+    "InvalidAdmissionError",
+    "NotFoundError",
+    "Ward",
+    "WardConflictError",
+    "WardError",
+    "WrapInUseError",
+    "WrapInfo",
+    "family_link_url",
+    "hash_family_token",
+    "new_family_token",
+    "qr_png",
+    "qr_svg",
+    "token_matches",
+]
+
+#: Random bytes in a family token: 256 bits. NIST and OWASP ask for at least 128 bits for a
+#: bearer secret that an attacker may try to guess online.
+FAMILY_TOKEN_BYTES: Final = 32
+_MIN_TOKEN_BYTES: Final = 16
+_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,31}$")
+
+
+# Errors ------------------------------------------------------------------------------------------
+class WardError(KmcError):
+    """A ward action cannot be done as asked; the message says why and what to do instead."""
+
+
+class NotFoundError(WardError, LookupError):
+    """No bed, wrap or admission with this id (the web layer answers 404)."""
+
+
+class WardConflictError(WardError):
+    """The ward's current state does not allow the action (the web layer answers 409)."""
+
+
+class BedOccupiedError(WardConflictError):
+    """The bed already has an admitted baby."""
+
+
+class WrapInUseError(WardConflictError):
+    """The wrap is on another bed, or the bed already has another wrap."""
+
+
+class AlreadyDischargedError(WardConflictError):
+    """The admission has already been discharged."""
+
+
+class InvalidAdmissionError(WardError, ValueError):
+    """Admission details out of range or missing (the web layer answers 422)."""
+
+
+# Values ------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class GestationalAge:
+    """Gestational age at birth as clinicians write it: completed weeks plus days (``32+4``)."""
+
+    weeks: int
+    days: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.days <= 6:
+            raise InvalidAdmissionError(f"gestational age days must be 0 to 6; got {self.days}")
+        if not 20 <= self.weeks <= 45:
+            raise InvalidAdmissionError(
+                f"gestational age must be between 20+0 and 45+6 weeks; got {self.weeks}+{self.days}"
+            )
+
+    @property
+    def total_days(self) -> int:
+        return self.weeks * 7 + self.days
+
+    @classmethod
+    def from_days(cls, total_days: int) -> GestationalAge:
+        return cls(total_days // 7, total_days % 7)
+
+    @classmethod
+    def parse(cls, text: str) -> GestationalAge:
+        """``"32+4"``, ``"32"`` or ``"32w4d"`` → 32 weeks 4 days."""
+        m = re.fullmatch(r"\s*(\d{1,2})\s*(?:w)?\s*(?:\+?\s*(\d)\s*d?)?\s*", text)
+        if m is None:
+            raise InvalidAdmissionError(f"gestational age {text!r}: write weeks+days, e.g. 32+4")
+        return cls(int(m.group(1)), int(m.group(2) or 0))
+
+    def __str__(self) -> str:
+        return f"{self.weeks}+{self.days}"
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionDetails:
+    """What staff enter to admit a baby; checked here, once, before anything is stored.
+
+    ``daily_goal_s`` None means the ward's default (the clinical ``daily_goal_s``). The ranges
+    catch typing mistakes (a weight in kilograms, a goal in hours) without refusing a real baby.
+    """
+
+    display_name: str
+    birth_weight_g: int
+    gestational_age: GestationalAge
+    hospital_number: str | None = None
+    daily_goal_s: float | None = None
+    site_offset_c: float = 0.0
+
+    def __post_init__(self) -> None:
+        name = self.display_name.strip() if isinstance(self.display_name, str) else ""
+        if not name or len(name) > 64:
+            raise InvalidAdmissionError("the display name must be 1 to 64 characters")
+        object.__setattr__(self, "display_name", name)
+        number = self.hospital_number
+        if number is not None:
+            number = number.strip()
+            if len(number) > 32:
+                raise InvalidAdmissionError("the hospital number must be at most 32 characters")
+            object.__setattr__(self, "hospital_number", number or None)
+        w = self.birth_weight_g
+        if isinstance(w, bool) or not isinstance(w, int | float) or not math.isfinite(w):
+            raise InvalidAdmissionError("the birth weight must be a number of grams")
+        if not 200 <= w <= 7000:
+            hint = " (entered in kilograms? give grams, e.g. 1850)" if 0 < w < 10 else ""
+            raise InvalidAdmissionError(f"the birth weight must be 200 to 7000 g; got {w:g} g{hint}")
+        object.__setattr__(self, "birth_weight_g", round(w))
+        goal = self.daily_goal_s
+        if goal is not None and (not math.isfinite(goal) or not 3600 <= goal <= 86400):
+            raise InvalidAdmissionError(
+                f"the daily goal must be between 1 and 24 h (3600 to 86400 s); got {goal:g} s"
+            )
+        off = self.site_offset_c
+        if not math.isfinite(off) or not -3.0 <= off <= 3.0:
+            raise InvalidAdmissionError(
+                f"the sensor site offset must be between -3.0 and +3.0 °C; got {off:g} °C"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Bed:
+    """A place on the ward a baby is admitted to; ``position`` orders the ward screen."""
+
+    bed_id: str
+    label: str
+    position: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WrapInfo:
+    """A registered wrap as the ward sees it: whether it has a key (never the key) and its bed."""
+
+    wrap_id: str
+    mac: str
+    has_key: bool
+    bed_id: str | None
+    last_counter: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """One baby's stay on one bed, from admission to discharge (``discharged_t`` None: still here)."""
+
+    admission_id: int
+    bed_id: str
+    display_name: str
+    hospital_number: str | None
+    birth_weight_g: int
+    gestational_age: GestationalAge
+    daily_goal_s: float
+    site_offset_c: float
+    admitted_t: float
+    admitted_by: str
+    discharged_t: float | None = None
+    discharged_by: str | None = None
+
+    @property
+    def current(self) -> bool:
+        return self.discharged_t is None
+
+    def clamp(self, start_t: float, end_t: float) -> tuple[float, float]:
+        """``[start_t, end_t)`` cut to the stay, so a family never sees the previous baby's data."""
+        stop = end_t if self.discharged_t is None else min(end_t, self.discharged_t)
+        return max(start_t, self.admitted_t), stop
+
+
+@dataclass(frozen=True, slots=True)
+class BedStatus:
+    """A bed with what is on it now: the ward screen's row."""
+
+    bed: Bed
+    admission: Admission | None
+    wrap_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyLink:
+    """A family's link to their baby's page, as handed out once: the token is never stored.
+
+    ``repr`` hides the token and the URL (which contains it), so a log line cannot leak a link.
+    """
+
+    admission_id: int
+    token: str = field(repr=False)
+    url: str = field(repr=False)
+
+    def qr_svg(self, *, scale: int = 8) -> bytes:
+        """The link as a QR code in SVG (print it on the bed card)."""
+        return qr_svg(self.url, scale=scale)
+
+    def qr_png(self, *, scale: int = 8) -> bytes:
+        """The link as a QR code in PNG."""
+        return qr_png(self.url, scale=scale)
+
+
+# Tokens and QR codes -------------------------------------------------------------------------------
+def new_family_token(nbytes: int = FAMILY_TOKEN_BYTES) -> str:
+    """A fresh unguessable token (URL-safe base64 of ``nbytes`` random bytes, at least 16)."""
+    if nbytes < _MIN_TOKEN_BYTES:
+        raise ValueError(f"a family token needs at least {_MIN_TOKEN_BYTES} random bytes (128 bits)")
+    return secrets.token_urlsafe(nbytes)
+
+
+def hash_family_token(token: str) -> bytes:
+    """The SHA-256 digest stored in place of the token.
+
+    A plain hash, not a slow password hash, is enough: the token has 256 bits of entropy, so nobody
+    can search for it from its hash; a slow hash only defends low-entropy secrets.
+    """
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def token_matches(token: str, stored_hash: bytes) -> bool:
+    """Whether ``token`` hashes to ``stored_hash``, compared in constant time."""
+    return hmac.compare_digest(hash_family_token(token), stored_hash)
+
+
+def family_link_url(base_url: str, token: str) -> str:
+    """The family page's address with the token in the fragment (never sent to the server)."""
+    return f"{base_url.rstrip('/')}/family#{token}"
+
+
+def _qr(data: str) -> segno.QRCode:
+    # Error level M (15 % recovery) survives a creased or smudged bed card while staying small.
+    return segno.make(data, error="m", micro=False)
+
+
+def qr_svg(data: str, *, scale: int = 8) -> bytes:
+    """``data`` as a QR code: a standalone SVG document (UTF-8 bytes)."""
+    out = io.BytesIO()
+    _qr(data).save(out, kind="svg", scale=scale, border=4, xmldecl=True, title="Family link")
+    return out.getvalue()
+
+
+def qr_png(data: str, *, scale: int = 8) -> bytes:
+    """``data`` as a QR code: a PNG image with the standard 4-module quiet zone."""
+    out = io.BytesIO()
+    _qr(data).save(out, kind="png", scale=scale, border=4)
+    return out.getvalue()
+
+
+def _check_id(what: str, value: str) -> str:
+    if not isinstance(value, str) or not _ID_RE.match(value):
+        raise WardError(
+            f"{what} {value!r}: use 1 to 32 letters, digits, spaces, '.', '_' or '-', starting with a "
+            "letter or digit"
+        )
+    return value
+
+
+def _check_who(who: str) -> str:
+    if not isinstance(who, str) or not who.strip():
+        raise WardError("every ward action needs the name of the member of staff doing it")
+    return who.strip()
+
+
+# The ward ------------------------------------------------------------------------------------------
+class Ward:
+    """The ward's beds, admissions, wraps and family links over a :class:`Store`.
+
+    Parameters
+    ----------
+    store
+        Where the ward lives.
+    base_url
+        Address families reach the service at; family links and QR codes point there.
+    default_daily_goal_s
+        Daily contact goal for an admission that does not set its own.
+    require_hospital_number
+        Refuse admissions without a hospital number.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        base_url: str,
+        default_daily_goal_s: float = 20 * 3600.0,
+        require_hospital_number: bool = False,
+    ) -> None:
+        self._store = store
+        self._base_url = base_url.rstrip("/")
+        self._default_goal_s = float(default_daily_goal_s)
+        self._require_number = bool(require_hospital_number)
+
+    @classmethod
+    def from_settings(cls, store: Store, settings: Settings) -> Ward:
+        return cls(
+            store,
+            base_url=settings.base_url,
+            default_daily_goal_s=settings.clinical.daily_goal_s,
+            require_hospital_number=settings.require_hospital_number,
+        )
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    # Beds ---------------------------------------------------------------------------------------
+    def add_bed(self, bed_id: str, label: str | None = None, *, position: int = 0, now: float) -> Bed:
+        """Add a bed (``label`` defaults to the id); an existing id is a conflict."""
+        bed = Bed(_check_id("bed id", bed_id), (label or bed_id).strip() or bed_id, int(position))
+        self._store.add_bed(bed, now=now)
+        return bed
+
+    def beds(self) -> list[Bed]:
+        return self._store.beds()
+
+    def overview(self) -> list[BedStatus]:
+        """Every bed with its current admission and wrap, in screen order."""
+        admissions = {a.bed_id: a for a in self._store.current_admissions()}
+        wraps = {bed: wrap for wrap, bed in self._store.current_assignments().items()}
+        return [BedStatus(b, admissions.get(b.bed_id), wraps.get(b.bed_id)) for b in self._store.beds()]
+
+    # Admissions -----------------------------------------------------------------------------------
+    def admit(
+        self, bed_id: str, details: AdmissionDetails, *, now: float, who: str
+    ) -> tuple[Admission, FamilyLink]:
+        """Admit a baby to a free bed and make its family link (show the QR code now: it is not kept).
+
+        Raises :class:`NotFoundError` (no such bed), :class:`BedOccupiedError`,
+        :class:`WardConflictError` (hospital number already admitted), :class:`InvalidAdmissionError`.
+        """
+        who = _check_who(who)
+        if self._require_number and details.hospital_number is None:
+            raise InvalidAdmissionError("this hospital requires the baby's hospital number at admission")
+        if details.daily_goal_s is None:
+            details = replace(details, daily_goal_s=self._default_goal_s)
+        token = new_family_token()
+        admission = self._store.admit(bed_id, details, hash_family_token(token), now=now, who=who)
+        return admission, FamilyLink(admission.admission_id, token, family_link_url(self._base_url, token))
+
+    def discharge(self, admission_id: int, *, now: float, who: str) -> Admission:
+        """Discharge: end the stay, revoke the family link, free the bed's wrap (for cleaning)."""
+        return self._store.discharge(admission_id, now=now, who=_check_who(who))
+
+    def admission(self, admission_id: int) -> Admission:
+        found = self._store.admission(admission_id)
+        if found is None:
+            raise NotFoundError(f"no admission {admission_id}")
+        return found
+
+    def current_admissions(self) -> list[Admission]:
+        return self._store.current_admissions()
+
+    def past_admissions(
+        self, *, since_t: float | None = None, until_t: float | None = None, limit: int = 100
+    ) -> list[Admission]:
+        return self._store.past_admissions(since_t=since_t, until_t=until_t, limit=limit)
+
+    # Family links -------------------------------------------------------------------------------
+    def renew_family_link(self, admission_id: int, *, now: float, who: str) -> FamilyLink:
+        """Revoke the admission's link and make a new one (to reprint the card, or after a leak)."""
+        token = new_family_token()
+        self._store.replace_family_link(admission_id, hash_family_token(token), now=now, who=_check_who(who))
+        return FamilyLink(admission_id, token, family_link_url(self._base_url, token))
+
+    def revoke_family_link(self, admission_id: int, *, now: float, who: str) -> bool:
+        """Revoke the admission's link at once; False if it had none live."""
+        return self._store.revoke_family_links(admission_id, now=now, who=_check_who(who)) > 0
+
+    def admission_for_family_token(self, token: str) -> Admission | None:
+        """The current admission a live family token opens, else None (revoked, discharged, unknown).
+
+        The same None for every failure, so a caller learns nothing about why a token is refused.
+        """
+        if not isinstance(token, str) or not 16 <= len(token) <= 256:
+            return None
+        return self._store.admission_for_token_hash(hash_family_token(token))
+
+    # Wraps --------------------------------------------------------------------------------------
+    def wraps(self) -> list[WrapInfo]:
+        return self._store.wraps()
+
+    def assign_wrap(self, wrap_id: str, bed_id: str, *, now: float, who: str, replace: bool = False) -> None:
+        """Put a wrap on a bed. ``replace`` takes the bed's current wrap off first (spare for a
+        broken one); without it a bed that has another wrap is a conflict. Assigning a wrap to the
+        bed it is already on does nothing."""
+        self._store.assign_wrap(wrap_id, bed_id, now=now, who=_check_who(who), replace=replace)
+
+    def unassign_wrap(self, wrap_id: str, *, now: float, who: str) -> bool:
+        """Take a wrap off its bed; False if it was on none."""
+        return self._store.unassign_wrap(wrap_id, now=now, who=_check_who(who))
+
+    def swap_wraps(self, bed_a: str, bed_b: str, *, now: float, who: str) -> None:
+        """Exchange the wraps of two beds at one instant (one may have none: that moves the wrap)."""
+        self._store.swap_wraps(bed_a, bed_b, now=now, who=_check_who(who))
