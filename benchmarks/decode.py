@@ -10,7 +10,6 @@ advertisements/s. Run: ``python benchmarks/decode.py [--wraps 200 --per-wrap 500
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -18,19 +17,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import pin_one_core  # noqa: E402
 from kmc_monitor.devices.bthome import encode_service_data, format_mac, wrap_objects  # noqa: E402
 from kmc_monitor.devices.reading import Reading  # noqa: E402
 from kmc_monitor.devices.verify import AdvertVerifier, WrapEntry, WrapRegistry  # noqa: E402
 
 TARGET_ENCRYPTED_PER_S = 50_000
-
-
-def _pin_one_core() -> str:
-    try:
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-        return "pinned to one core"
-    except (AttributeError, OSError):
-        return "not pinned"
 
 
 def _stream(n_wraps: int, per_wrap: int, encrypted: bool) -> tuple[WrapRegistry, list[tuple[str, bytes]]]:
@@ -77,7 +69,7 @@ def _rate(registry: WrapRegistry, stream: list[tuple[str, bytes]], repeats: int)
 
 def bench_decode(n_wraps: int = 200, per_wrap: int = 500, repeats: int = 5) -> dict[str, float]:
     """Print and return encrypted and plain advertisements/s through ``AdvertVerifier`` on one core."""
-    pin = _pin_one_core()
+    pin = pin_one_core()
     print(f"advertisement decoding ({pin}): {n_wraps} wraps x {per_wrap} advertisements", flush=True)
     results: dict[str, float] = {}
     for name, encrypted in (("encrypted", True), ("plain", False)):

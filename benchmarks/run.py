@@ -25,6 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import pin_one_core  # noqa: E402
 from kmc_monitor._memory import keep_freed_memory  # noqa: E402
 from kmc_monitor.devices.synthetic import fleet  # noqa: E402
 from kmc_monitor.devices.trace import write_trace  # noqa: E402
@@ -32,14 +33,6 @@ from kmc_monitor.signal import DayCalendar, RuleParams, analyze_series  # noqa: 
 from tests.signal.reference import reference_report  # noqa: E402
 
 DATA = ROOT / "bench-data"
-
-
-def _pin_one_core() -> str:
-    try:
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-        return "pinned to one core"
-    except (AttributeError, OSError):
-        return "not pinned"
 
 
 def bench_core(n_wraps: int, hours: float) -> dict[str, float]:
@@ -50,7 +43,7 @@ def bench_core(n_wraps: int, hours: float) -> dict[str, float]:
     print(f"  built {samples / 1e6:.1f} M samples in {time.perf_counter() - t0:.1f} s", flush=True)
     params = RuleParams()
     calendar = DayCalendar(params.ward_tz)
-    pin = _pin_one_core()
+    pin = pin_one_core()
 
     # Memory floor: one NumPy pass reading every input array once.
     def floor_pass() -> float:
