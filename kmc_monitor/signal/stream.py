@@ -165,6 +165,15 @@ class WrapStream:
         """Readings dropped because they were not newer than the last one fed."""
         return self._c.late
 
+    def closed_alarms(self, since: int = 0) -> list[Alarm]:
+        """Alarm episodes closed so far, in the order they closed, from the ``since``-th on.
+
+        Episodes are only ever appended, so a live caller keeps a count and asks for the new ones
+        each tick instead of building a whole :meth:`report` (which also adds the active ones and
+        the daily totals) many times a second.
+        """
+        return self._alarms[since:]
+
     def feed(self, chunk: WrapSeries) -> None:
         """Apply the rules to readings newer than everything fed so far.
 

@@ -1,0 +1,601 @@
+"""The live engine: readings from any source in, alarm conditions and ward tiles out.
+
+Every source (BLE gateway, simulator, replay, MQTT) hands :meth:`LiveEngine.ingest` the same
+:class:`~kmc_monitor.devices.reading.Reading`; a timer calls :meth:`LiveEngine.tick` with the time.
+The engine runs one :class:`~kmc_monitor.signal.stream.WrapStream` per assigned wrap — the same code
+the offline ``analyze`` runs — and turns the streams' alarm conditions into the
+:class:`~kmc_monitor.service.alarms.AlarmBoard`'s lifecycle. It owns no clock, no task and no I/O
+of its own: the SQLite store is touched only through the optional
+:class:`~kmc_monitor.service.store.ReadingWriter`, :meth:`LiveEngine.refresh_ward`,
+:meth:`LiveEngine.restore` and :meth:`LiveEngine.checkpoint`, each called when the app decides.
+
+Decisions worth knowing:
+
+- **Reorder window.** Radio and MQTT deliver slightly out of order; the rules need time order. A
+  reading is held until ``now - reorder`` (2 s by default) and then fed in order, so any delivery
+  order inside the window gives exactly the batch answer. A reading at or before what was already
+  fed is ``late`` and dropped (it is not stored either, so a replay after a crash sees exactly what
+  the live engine saw); a second reading with the same ``(wrap_id, t)`` is a ``duplicate``.
+- **Condition keys** are ``(wrap_id, kind, start_us)`` with the stream's start time, so a replay
+  re-derives the same keys and the board's idempotence does the reconciling.
+- **Board time never runs back.** A condition's stream time is usually a little in the past (the
+  reorder window); the board acts at ``max(condition time, last board time)``, which is the moment
+  the ward could first know. The key keeps the exact stream start time.
+- **Only assigned wraps are judged.** A spare wrap on a shelf or a charger would otherwise raise
+  cold and no-data alarms nobody can act on; unassigned wraps are listed with their last-heard time.
+  A wrap moved to another bed or admission gets a fresh stream and trend: one baby's history never
+  shows on another's tile; its open conditions end at that moment.
+- **No data** is judged at the fed horizon (``now - reorder``), so a reading merely waiting in the
+  reorder window never raises a phantom ``no_data``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kmc_monitor.devices.reading import Reading
+from kmc_monitor.service.alarms import AlarmBoard, AlarmEvent, AlarmState, AuditRecord, ConditionKey
+from kmc_monitor.service.store import ReadingWriter, Store
+from kmc_monitor.service.ward import Admission, Bed, Ward
+from kmc_monitor.signal.calendar import DayCalendar
+from kmc_monitor.signal.params import US, RuleParams, celsius_to_mc, seconds_to_us
+from kmc_monitor.signal.report import Alarm, AlarmKind, Priority, round_c
+from kmc_monitor.signal.series import FloatArray, IntArray, build_series
+from kmc_monitor.signal.stream import WrapStream
+
+__all__ = ["BedAlarm", "BedView", "LiveEngine", "TickResult", "TrendBin", "UnassignedWrap"]
+
+logger = logging.getLogger(__name__)
+
+_Cond = tuple[AlarmKind, int]
+
+
+@dataclass(frozen=True, slots=True)
+class BedAlarm:
+    """One alarm shown on a bed's tile (the board's view, reduced to what a tile draws)."""
+
+    alarm_id: int
+    kind: AlarmKind
+    priority: Priority
+    state: AlarmState
+
+
+@dataclass(frozen=True, slots=True)
+class BedView:
+    """Everything a ward tile shows for one bed at ``now_us``.
+
+    ``band`` is None whenever the temperature is not judged (``judging`` says why: ``"no wrap"``,
+    ``"no data"``, ``"detached"``, ``"settling"``, ``"no temperature"``); a tile must then not show
+    a reassuring colour. ``last_heard_s`` is how long ago the wrap was last heard.
+    """
+
+    bed_id: str
+    label: str
+    position: int
+    admission_id: int | None
+    display_name: str | None
+    wrap_id: str | None
+    temperature_c: float | None
+    band: str | None
+    judging: str
+    contact: bool | None
+    session_state: str
+    session_s: float
+    contact_today_s: float
+    rolling_24h_s: float
+    daily_goal_s: float | None
+    battery_pct: float | None
+    rssi_dbm: float | None
+    last_heard_us: int | None
+    last_heard_s: float | None
+    alarms: tuple[BedAlarm, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UnassignedWrap:
+    """A wrap heard on the ward but on no bed (pair it, or it is a neighbour's)."""
+
+    wrap_id: str
+    last_heard_us: int
+    rssi_dbm: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TrendBin:
+    """One bin of a wrap's chart: core-equivalent temperature spread and contact of its readings.
+
+    Temperatures are of raw readings (plus the site offset), not the rules' smoothed value: a chart
+    needs the shape, the rules decide the alarms. ``contact_fraction`` is the share of readings with
+    a contact level at or above ``contact_first`` (None when none carried a level).
+    """
+
+    start_us: int
+    count: int
+    temp_min_c: float | None
+    temp_median_c: float | None
+    temp_max_c: float | None
+    contact_fraction: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TickResult:
+    """What one :meth:`LiveEngine.tick` changed: board events and the tiles that look different."""
+
+    now_us: int
+    events: tuple[AlarmEvent, ...]
+    beds: tuple[BedView, ...]
+    unassigned_wraps: tuple[UnassignedWrap, ...]
+
+
+class _Trend:
+    """A bounded chart buffer: closed bins in a deque, plus the readings of the bin still open."""
+
+    def __init__(self, bin_us: int, span_us: int, contact_first: float) -> None:
+        self.bin_us = bin_us
+        self.span_us = span_us
+        self.contact_first = contact_first
+        self.bins: deque[TrendBin] = deque(maxlen=max(1, span_us // bin_us))
+        self.open_start: int | None = None
+        self.open_temp: list[float] = []
+        self.open_contact: list[float] = []
+        self.open_count = 0
+
+    def add(self, t_us: IntArray, temp_mc: FloatArray, contact: FloatArray) -> None:
+        """Add readings in time order (the engine feeds only ordered, de-duplicated readings)."""
+        if t_us.size == 0:
+            return
+        starts = t_us - t_us % self.bin_us
+        cut = np.flatnonzero(np.diff(starts)) + 1
+        for idx in np.split(np.arange(t_us.size), cut):
+            start = int(starts[idx[0]])
+            if start != self.open_start:
+                self._close()
+                self.open_start = start
+            self.open_count += int(idx.size)
+            self.open_temp.extend(temp_mc[idx][~np.isnan(temp_mc[idx])].tolist())
+            self.open_contact.extend(contact[idx][~np.isnan(contact[idx])].tolist())
+        horizon = int(t_us[-1]) - self.span_us
+        while self.bins and self.bins[0].start_us < horizon:
+            self.bins.popleft()
+
+    def _bin(self) -> TrendBin | None:
+        if self.open_start is None:
+            return None
+        temp = np.asarray(self.open_temp)
+        con = np.asarray(self.open_contact)
+        have = temp.size > 0
+        return TrendBin(
+            self.open_start,
+            self.open_count,
+            round_c(float(temp.min())) if have else None,
+            round_c(float(np.median(temp))) if have else None,
+            round_c(float(temp.max())) if have else None,
+            float(np.mean(con >= self.contact_first)) if con.size else None,
+        )
+
+    def _close(self) -> None:
+        b = self._bin()
+        if b is not None:
+            self.bins.append(b)
+        self.open_start, self.open_temp, self.open_contact, self.open_count = None, [], [], 0
+
+    def snapshot(self) -> tuple[TrendBin, ...]:
+        current = self._bin()
+        return (*self.bins, current) if current is not None else tuple(self.bins)
+
+
+@dataclass(slots=True)
+class _Wrap:
+    """The engine's state for one wrap heard or assigned."""
+
+    wrap_id: str
+    pending: dict[int, Reading] = field(default_factory=dict)
+    released_us: int | None = None
+    last_heard_us: int | None = None
+    rssi_dbm: float | None = None
+    bed_id: str | None = None
+    admission_id: int | None = None
+    stream: WrapStream | None = None
+    trend: _Trend | None = None
+    known: set[_Cond] = field(default_factory=set)
+    closed_seen: int = 0
+    #: After a restore: closed episodes that started before the saved board's clock were already
+    #: handled by that board (or forgotten on purpose); they are not raised again.
+    handled_before_us: int | None = None
+
+
+class LiveEngine:
+    """One ward's live processing: reorder, rules, alarm lifecycle, tiles and chart trends.
+
+    Parameters
+    ----------
+    ward
+        The ward: beds, current admissions (site offset, daily goal) and wrap assignments. Read at
+        construction and by :meth:`refresh_ward` (call it after every admit, discharge or
+        (re)assignment), never per tick.
+    params
+        The ward's clinical rule parameters.
+    board
+        The alarm board (a fresh one by default; :meth:`restore` replaces it with the saved one).
+    writer
+        Where accepted readings are persisted; written from :meth:`tick` on the writer's schedule.
+    reorder_s
+        How long a reading is held to put out-of-order deliveries in order.
+    trend_bin_s, trend_span_s
+        Chart resolution and span (1-minute bins over 24 h by default).
+    status_every_s
+        Tiles of beds without new readings are recomputed at most this often (timers, no data).
+    """
+
+    def __init__(
+        self,
+        ward: Ward,
+        params: RuleParams | None = None,
+        *,
+        board: AlarmBoard | None = None,
+        writer: ReadingWriter | None = None,
+        reorder_s: float = 2.0,
+        trend_bin_s: float = 60.0,
+        trend_span_s: float = 86_400.0,
+        status_every_s: float = 1.0,
+    ) -> None:
+        if not (math.isfinite(reorder_s) and reorder_s >= 0):
+            raise ValueError("reorder_s must be a non-negative number of seconds")
+        if not (trend_bin_s > 0 and trend_span_s >= trend_bin_s):
+            raise ValueError("need trend_bin_s > 0 and trend_span_s >= trend_bin_s")
+        self.ward = ward
+        self.params = params or RuleParams()
+        self.board = board or AlarmBoard()
+        self.writer = writer
+        self.reorder_us = seconds_to_us(reorder_s)
+        self._bin_us = seconds_to_us(trend_bin_s)
+        self._span_us = seconds_to_us(trend_span_s)
+        self._status_every_us = seconds_to_us(status_every_s)
+        self._calendar = DayCalendar(self.params.ward_tz)
+        self._wraps: dict[str, _Wrap] = {}
+        self._due: set[str] = set()
+        self._to_write: list[Reading] = []
+        self._board_clock: int | None = None
+        self._last_full_us: int | None = None
+        self._views: dict[str, BedView] = {}
+        self._beds: list[Bed] = []
+        self._admissions: dict[str, Admission] = {}
+        self._bed_of: dict[str, str] = {}
+        self.late = 0
+        self.duplicates = 0
+        self.invalid_time = 0
+        self._unsaved_audit: list[AuditRecord] = []
+        self._load_layout()
+        for wrap_id in self._bed_of:
+            self._bind(self._wrap(wrap_id))
+
+    # Ward layout ------------------------------------------------------------------------------
+    def _load_layout(self) -> None:
+        self._beds = sorted(self.ward.beds(), key=lambda b: (b.position, b.bed_id))
+        self._admissions = {a.bed_id: a for a in self.ward.current_admissions()}
+        self._bed_of = dict(self.ward.store.current_assignments())
+
+    def _wrap(self, wrap_id: str) -> _Wrap:
+        w = self._wraps.get(wrap_id)
+        if w is None:
+            w = self._wraps[wrap_id] = _Wrap(wrap_id)
+        return w
+
+    def _bind(self, w: _Wrap) -> None:
+        """(Re)start the wrap's stream and trend for its current bed and admission."""
+        bed = self._bed_of.get(w.wrap_id)
+        adm = self._admissions.get(bed) if bed is not None else None
+        w.bed_id, w.admission_id = bed, None if adm is None else adm.admission_id
+        w.known, w.closed_seen = set(), 0
+        if bed is None:
+            w.stream, w.trend = None, None
+            return
+        offset = celsius_to_mc(adm.site_offset_c) if adm is not None else 0
+        w.stream = WrapStream(w.wrap_id, self.params, site_offset_mc=offset, calendar=self._calendar)
+        w.trend = _Trend(self._bin_us, self._span_us, self.params.contact_first)
+
+    def refresh_ward(self, now_us: int) -> list[AlarmEvent]:
+        """Re-read beds, admissions and assignments after the ward changed.
+
+        A wrap whose bed or admission changed starts afresh (new stream, empty trend); the conditions
+        its old stream had open end now, since they described another baby or no baby.
+        """
+        self._load_layout()
+        events: list[AlarmEvent] = []
+        for wrap_id in sorted(set(self._wraps) | set(self._bed_of)):
+            w = self._wrap(wrap_id)
+            bed = self._bed_of.get(wrap_id)
+            adm = self._admissions.get(bed) if bed is not None else None
+            if (bed, None if adm is None else adm.admission_id) == (w.bed_id, w.admission_id):
+                continue
+            for kind, start in sorted(w.known, key=lambda c: c[1]):
+                events += self.board.condition_ended(self._key(wrap_id, kind, start), self._at(now_us))
+            self._bind(w)
+        self._last_full_us = None
+        return events
+
+    # Input ------------------------------------------------------------------------------------
+    def ingest(self, readings: Iterable[Reading]) -> int:
+        """Take readings from any source, in any order; returns how many were accepted.
+
+        Accepted readings wait in the wrap's reorder buffer until :meth:`tick` feeds them.
+        """
+        accepted = 0
+        for r in readings:
+            if not math.isfinite(r.t):
+                self.invalid_time += 1
+                continue
+            t_us = round(r.t * US)
+            w = self._wrap(r.wrap_id)
+            if w.last_heard_us is None or t_us >= w.last_heard_us:
+                w.last_heard_us = t_us
+                if r.rssi_dbm is not None:
+                    w.rssi_dbm = r.rssi_dbm
+            if w.released_us is not None and t_us <= w.released_us:
+                self.late += 1
+                continue
+            if t_us in w.pending:
+                self.duplicates += 1
+                continue
+            w.pending[t_us] = r
+            self._to_write.append(r)
+            self._due.add(r.wrap_id)
+            accepted += 1
+        return accepted
+
+    # The tick ---------------------------------------------------------------------------------
+    def tick(self, now_us: int) -> TickResult:
+        """Feed what the reorder window released, update the board, and say what changed."""
+        if self.writer is not None:
+            if self._to_write:
+                self.writer.add(self._to_write, now_us / US)
+                self._to_write = []
+            self.writer.tick(now_us / US)
+        cutoff = now_us - self.reorder_us
+        events: list[AlarmEvent] = []
+        touched: set[str] = set()
+        for wrap_id in sorted(self._due):
+            w = self._wraps[wrap_id]
+            if self._release(w, cutoff):
+                touched.add(wrap_id)
+            if not w.pending:
+                self._due.discard(wrap_id)
+        stale = self.params.stale_after_us
+        for w in self._wraps.values():
+            s = w.stream
+            if s is None:
+                continue
+            silent = s.last_us is not None and cutoff - s.last_us > stale
+            if w.wrap_id in touched or (silent and not any(k is AlarmKind.NO_DATA for k, _ in w.known)):
+                events += self._sync(w, cutoff, now_us)
+                touched.add(w.wrap_id)
+        events += self.board.tick(self._at(now_us))
+        beds_touched = {self._bed_of[w] for w in touched if w in self._bed_of}
+        beds_touched |= {e.alarm.bed_id for e in events if e.alarm is not None and e.alarm.bed_id}
+        full = self._last_full_us is None or now_us - self._last_full_us >= self._status_every_us
+        if full:
+            self._last_full_us = now_us
+        changed: list[BedView] = []
+        for bed in self._beds:
+            if not full and bed.bed_id not in beds_touched:
+                continue
+            view = self._view(bed, now_us)
+            if self._views.get(bed.bed_id) != view:
+                self._views[bed.bed_id] = view
+                changed.append(view)
+        return TickResult(now_us, tuple(events), tuple(changed), self.unassigned_wraps())
+
+    def _release(self, w: _Wrap, cutoff: int) -> bool:
+        """Feed the wrap's readings due by ``cutoff`` in time order; False when none were due."""
+        ready = sorted(t for t in w.pending if t <= cutoff)
+        if not ready:
+            return False
+        rows = [w.pending.pop(t) for t in ready]
+        w.released_us = ready[-1]
+        if w.stream is None:
+            return False
+        series = build_series(
+            w.wrap_id,
+            [r.t for r in rows],
+            [math.nan if r.skin_temp_c is None else r.skin_temp_c for r in rows],
+            [math.nan if r.ambient_temp_c is None else r.ambient_temp_c for r in rows],
+            [math.nan if r.contact is None else r.contact for r in rows],
+            [math.nan if r.battery_pct is None else r.battery_pct for r in rows],
+            params=self.params,
+        )
+        w.stream.feed(series)
+        if w.trend is not None:
+            w.trend.add(series.t_us, series.skin_mc + w.stream.site_offset_mc, series.contact)
+        return True
+
+    def _at(self, t_us: int) -> int:
+        """The board time for something that happened at ``t_us``: never before the board's clock."""
+        at = t_us if self._board_clock is None else max(t_us, self._board_clock)
+        self._board_clock = at
+        return at
+
+    @staticmethod
+    def _key(wrap_id: str, kind: AlarmKind, start_us: int) -> ConditionKey:
+        return (wrap_id, kind.value, start_us)
+
+    def _sync(self, w: _Wrap, until_us: int, now_us: int) -> list[AlarmEvent]:
+        """Turn the changes of the wrap's conditions since the last look into board calls, in time
+        order: started, ended (at the closing time of the episode), or both for an episode that
+        began and ended inside one fed chunk (a late burst after a radio gap) — it still happened."""
+        s = w.stream
+        assert s is not None
+        closed = s.closed_alarms(w.closed_seen)
+        w.closed_seen += len(closed)
+        closed_by: dict[_Cond, Alarm] = {(a.kind, a.start_us): a for a in closed}
+        active: dict[_Cond, Alarm] = {(a.kind, a.start_us): a for a in s.active_alarms(until_us)}
+        steps: list[tuple[int, int, str, _Cond, float | None]] = []
+        for cond in w.known - active.keys():
+            ep = closed_by.get(cond)
+            end = ep.end_us if ep is not None and ep.end_us is not None else (s.last_us or until_us)
+            steps.append((end, 1, "end", cond, None if ep is None else ep.extreme_c))
+        for cond, a in active.items():
+            if cond not in w.known:
+                steps.append((a.start_us, 0, "start", cond, a.extreme_c))
+        for cond, a in closed_by.items():
+            if cond in w.known or a.end_us is None:
+                continue
+            if w.handled_before_us is not None and a.start_us <= w.handled_before_us:
+                continue
+            steps.append((a.start_us, 0, "start", cond, a.extreme_c))
+            steps.append((a.end_us, 1, "end", cond, a.extreme_c))
+        w.handled_before_us = None
+        w.known = set(active)
+        events: list[AlarmEvent] = []
+        for t, _, what, (kind, start), extreme in sorted(steps, key=lambda x: (x[0], x[1], x[3][0].value)):
+            key = self._key(w.wrap_id, kind, start)
+            at = self._at(min(t, now_us))
+            if what == "start":
+                events += self.board.condition_started(key, kind, w.bed_id, w.wrap_id, at, extreme_c=extreme)
+            else:
+                events += self.board.condition_ended(key, at, extreme_c=extreme)
+        return events
+
+    # Views ------------------------------------------------------------------------------------
+    def _view(self, bed: Bed, now_us: int) -> BedView:
+        adm = self._admissions.get(bed.bed_id)
+        wrap_id = next((w for w, b in self._bed_of.items() if b == bed.bed_id), None)
+        w = self._wraps.get(wrap_id) if wrap_id is not None else None
+        alarms = tuple(
+            BedAlarm(v.alarm_id, v.kind, v.priority, v.state)
+            for v in self.board.visible(max(now_us, self._board_clock or now_us), bed_id=bed.bed_id)
+        )
+        heard = None if w is None else w.last_heard_us
+        common: dict[str, Any] = {
+            "bed_id": bed.bed_id,
+            "label": bed.label,
+            "position": bed.position,
+            "admission_id": None if adm is None else adm.admission_id,
+            "display_name": None if adm is None else adm.display_name,
+            "wrap_id": wrap_id,
+            "daily_goal_s": None if adm is None else adm.daily_goal_s,
+            "rssi_dbm": None if w is None else w.rssi_dbm,
+            "last_heard_us": heard,
+            "last_heard_s": None if heard is None else max(0, now_us - heard) / US,
+            "alarms": alarms,
+        }
+        if w is None or w.stream is None:
+            return BedView(
+                temperature_c=None,
+                band=None,
+                judging="no wrap",
+                contact=None,
+                session_state="none",
+                session_s=0.0,
+                contact_today_s=0.0,
+                rolling_24h_s=0.0,
+                battery_pct=None,
+                **common,
+            )
+        st = w.stream.status(now_us)
+        return BedView(
+            temperature_c=st.temperature_c,
+            band=st.band,
+            judging=st.judging,
+            contact=None if st.judging == "no data" else st.contact,
+            session_state=st.timer.state,
+            session_s=st.timer.elapsed_us / US,
+            contact_today_s=st.contact_today_us / US,
+            rolling_24h_s=st.rolling_24h_us / US,
+            battery_pct=st.battery_pct,
+            **common,
+        )
+
+    def views(self, now_us: int) -> list[BedView]:
+        """Every bed's tile at ``now_us``, in screen order (a client's snapshot)."""
+        return [self._view(b, now_us) for b in self._beds]
+
+    def unassigned_wraps(self) -> tuple[UnassignedWrap, ...]:
+        """Wraps heard but on no bed, most recently heard first."""
+        out = [
+            UnassignedWrap(w.wrap_id, w.last_heard_us, w.rssi_dbm)
+            for w in self._wraps.values()
+            if w.wrap_id not in self._bed_of and w.last_heard_us is not None
+        ]
+        return tuple(sorted(out, key=lambda u: (-u.last_heard_us, u.wrap_id)))
+
+    def trend(self, wrap_id: str) -> tuple[TrendBin, ...]:
+        """The wrap's chart bins, oldest first (the last one still filling); empty if not on a bed."""
+        w = self._wraps.get(wrap_id)
+        return () if w is None or w.trend is None else w.trend.snapshot()
+
+    def stream(self, wrap_id: str) -> WrapStream | None:
+        """The wrap's rules state (for a bedside detail view or a report), None if not on a bed."""
+        w = self._wraps.get(wrap_id)
+        return None if w is None else w.stream
+
+    # Persistence ------------------------------------------------------------------------------
+    def checkpoint(self, store: Store, now_us: int) -> None:
+        """Write pending readings and save the board with its audit lines, together.
+
+        Readings first: a saved board never refers to conditions whose readings a restart would not
+        find. Raises :class:`~kmc_monitor.service.store.StoreError`; drained audit lines are kept
+        and retried by the next call.
+        """
+        if self.writer is not None:
+            if self._to_write:
+                self.writer.add(self._to_write, now_us / US)
+                self._to_write = []
+            self.writer.flush(now_us / US)
+        elif self._to_write:
+            store.append_readings(self._to_write)
+            self._to_write = []
+        audit = self._unsaved_audit + self.board.drain_audit()
+        self._unsaved_audit = audit
+        store.save_alarm_board(self.board.snapshot(), audit, now=now_us / US)
+        self._unsaved_audit = []
+
+    def restore(self, store: Store, now_us: int, *, lookback_s: float = 26 * 3600.0) -> TickResult:
+        """Continue after a crash: the saved board, and each assigned wrap's stream rebuilt from its
+        stored readings of the last ``lookback_s`` (from its admission at the earliest).
+
+        Timers, sessions, daily totals and conditions then continue as if nothing happened.
+        Conditions the replay re-derives meet the restored board through their keys: one still open
+        is not raised twice; one that ended meanwhile ends; one the board never saw (it started after
+        the last save) is raised. A condition open on the board that the stored readings do not
+        re-derive at all (readings lost before they were written) is ended at the wrap's last stored
+        reading: left open, nothing would ever end it. Call on a fresh engine, before any
+        :meth:`ingest`.
+        """
+        snap = store.load_alarm_board()
+        saved_clock: int | None = None
+        if snap is not None:
+            self.board = AlarmBoard.restore(snap, self.board.params)
+            clock = snap.get("clock_us")
+            saved_clock = clock if isinstance(clock, int) else None
+            self._board_clock = saved_clock
+        self._load_layout()
+        open_on_board: dict[str, set[_Cond]] = {}
+        for v in self.board.visible(max(now_us, saved_clock or now_us)):
+            if v.ended_us is None and len(v.key) == 3 and isinstance(v.key[2], int):
+                open_on_board.setdefault(v.wrap_id, set()).add((v.kind, v.key[2]))
+        lookback_us = seconds_to_us(lookback_s)
+        for wrap_id in sorted(self._bed_of):
+            w = self._wrap(wrap_id)
+            self._bind(w)
+            adm = self._admissions.get(self._bed_of[wrap_id])
+            start_us = now_us - lookback_us
+            if adm is not None:
+                start_us = max(start_us, seconds_to_us(adm.admitted_t))
+            for r in store.readings(wrap_id, start_us / US, math.inf):
+                t_us = round(r.t * US)
+                w.pending[t_us] = r
+                if w.last_heard_us is None or t_us > w.last_heard_us:
+                    w.last_heard_us = t_us
+                    w.rssi_dbm = r.rssi_dbm if r.rssi_dbm is not None else w.rssi_dbm
+            if w.pending:
+                self._due.add(wrap_id)
+            w.known = open_on_board.get(wrap_id, set())
+            w.handled_before_us = saved_clock
+        return self.tick(now_us)

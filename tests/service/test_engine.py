@@ -1,0 +1,330 @@
+"""The live engine against the batch analysis: any delivery order inside the reorder window, any
+tick rhythm and a crash with restore must give the alarms and timers ``analyze_series`` gives."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kmc_monitor.devices.reading import Reading, readings_to_series
+from kmc_monitor.devices.synthetic import Delivery, TraceBuilder
+from kmc_monitor.service import LiveEngine
+from kmc_monitor.service.engine import TickResult
+from kmc_monitor.service.store import ReadingWriter, Store
+from kmc_monitor.service.ward import AdmissionDetails, GestationalAge, Ward
+from kmc_monitor.signal.params import US
+from kmc_monitor.signal.report import AlarmKind
+from kmc_monitor.signal.stream import WrapStream, analyze_series
+
+#: 2026-01-01 00:00 UTC.
+T0 = 1767225600.0
+T0_US = round(T0 * US)
+#: Ticks every 5 s with a 10 s reorder window keep the tests fast; the logic is the same at 1 s / 2 s.
+TICK_S = 5
+REORDER_S = 10.0
+
+
+def readings_of(b: TraceBuilder, rssi: float = -60.0) -> list[Reading]:
+    r = b.rows()
+
+    def opt(x: float) -> float | None:
+        return None if math.isnan(x) else float(x)
+
+    return [
+        Reading(float(t), r.wrap_id, opt(s), opt(a), opt(c), opt(p), rssi)
+        for t, s, a, c, p in zip(
+            r.t_s.tolist(),
+            r.skin_c.tolist(),
+            r.ambient_c.tolist(),
+            r.contact.tolist(),
+            r.battery_pct.tolist(),
+            strict=True,
+        )
+    ]
+
+
+def cooling(wrap: str = "W1", seed: int = 1) -> TraceBuilder:
+    """Warm in KMC, then out of contact and cooling to moderate hypothermia."""
+    return TraceBuilder(wrap, T0, seed=seed).contact(1800).ramp_skin(3600, to_c=35.6, contact=0.1).apart(600)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store.in_data_dir(tmp_path / "data", busy_timeout_s=0.2) as s:
+        yield s
+
+
+def make_ward(store: Store, site_offset_c: float = 0.0) -> Ward:
+    w = Ward(store, base_url="http://localhost:8000")
+    for pos, bed in enumerate(("1", "2")):
+        w.add_bed(bed, f"Bed {bed}", position=pos, now=T0 - 86400)
+    for wrap, mac in (("W1", "54:48:E6:8F:80:A5"), ("W2", "54:48:E6:8F:80:A6")):
+        store.add_wrap(wrap, mac, now=T0 - 86400)
+    details = AdmissionDetails("Baby A", 1500, GestationalAge(31), site_offset_c=site_offset_c)
+    w.admit("1", details, now=T0 - 3600, who="nurse")
+    w.assign_wrap("W1", "1", now=T0 - 3600, who="nurse")
+    return w
+
+
+@pytest.fixture
+def ward(store: Store) -> Ward:
+    return make_ward(store)
+
+
+def run(
+    engine: LiveEngine,
+    readings: list[Reading],
+    end_s: float,
+    *,
+    start_s: float = T0,
+    delay_s: float = 0.0,
+    seed: int = 0,
+) -> list[TickResult]:
+    """Deliver each reading at ``t + delay`` (random delay below ``delay_s``) and tick every TICK_S."""
+    rng = np.random.default_rng(seed)
+    arrival = np.array([r.t for r in readings]) + rng.uniform(0, delay_s, len(readings))
+    order = np.argsort(arrival, kind="stable")
+    k = 0
+    out = []
+    now = start_s
+    while now <= end_s:
+        batch = []
+        while k < len(order) and arrival[order[k]] <= now:
+            batch.append(readings[order[k]])
+            k += 1
+        engine.ingest(batch)
+        out.append(engine.tick(round(now * US)))
+        now += TICK_S
+    return out
+
+
+def board_conditions(results: list[TickResult], wrap: str = "W1") -> set[tuple[str, int]]:
+    """(kind, condition start) of every alarm the board raised for the wrap."""
+    return {
+        (str(e.alarm.key[1]), int(e.alarm.key[2]))
+        for res in results
+        for e in res.events
+        if e.alarm is not None and e.alarm.wrap_id == wrap and e.action.value == "raised"
+    }
+
+
+def batch_conditions(
+    readings: list[Reading], until_s: float, site_offset_mc: int = 0
+) -> set[tuple[str, int]]:
+    (series,) = readings_to_series(readings)
+    report = analyze_series(series, until_us=round(until_s * US), site_offset_mc=site_offset_mc)
+    return {(a.kind.value, a.start_us) for a in report.alarms if a.kind is not AlarmKind.LOW_DAILY_CONTACT}
+
+
+# Tests ---------------------------------------------------------------------------------------------
+def test_closed_alarms_accessor_gives_only_new_episodes() -> None:
+    b = TraceBuilder("W1", T0).contact(600).gap(120).contact(600)
+    stream = WrapStream("W1")
+    stream.feed(b.build())
+    closed = stream.closed_alarms()
+    assert [a.kind for a in closed] == [AlarmKind.NO_DATA]
+    assert stream.closed_alarms(len(closed)) == []
+
+
+def test_cooling_baby_raises_cold_stress_then_moderate_at_batch_times(ward: Ward) -> None:
+    readings = readings_of(cooling())
+    end = T0 + 6000 + 60
+    engine = LiveEngine(ward, reorder_s=REORDER_S)
+    results = run(engine, readings, end)
+    live = board_conditions(results)
+    batch = batch_conditions(readings, end - REORDER_S)
+    kinds = {k for k, _ in batch}
+    assert {"cold_stress", "hypothermia_moderate"} <= kinds
+    assert live == batch
+    active = {v.kind for v in engine.board.visible(round(end * US), bed_id="1")}
+    assert AlarmKind.HYPOTHERMIA_MODERATE in active
+    view = engine.views(round((T0 + 6000) * US))[0]
+    assert view.band == "hypothermia_moderate" and view.judging == "judged"
+    assert view.display_name == "Baby A" and view.wrap_id == "W1" and view.rssi_dbm == -60.0
+    assert view.daily_goal_s == 20 * 3600.0
+    assert any(a.kind is AlarmKind.HYPOTHERMIA_MODERATE for a in view.alarms)
+
+
+def test_out_of_order_and_duplicates_match_in_order(store: Store, ward: Ward) -> None:
+    clean = cooling()
+    messy = cooling()
+    messy.delivery = Delivery(duplicate_prob=0.2, shuffle=True)
+    end = T0 + 6000 + 60
+    a = LiveEngine(ward, reorder_s=REORDER_S)
+    res_a = run(a, readings_of(clean), end)
+    b = LiveEngine(ward, reorder_s=REORDER_S)
+    # shuffled within the trace, then delivered with delays well inside the reorder window
+    res_b = run(b, readings_of(messy), end, delay_s=REORDER_S - 1, seed=3)
+    assert b.duplicates > 0 and b.late == 0
+    assert board_conditions(res_a) == board_conditions(res_b)
+    now = round(end * US)
+    assert a.views(now) == b.views(now)
+    sa, sb = a.stream("W1"), b.stream("W1")
+    assert sa is not None and sb is not None
+    assert sa.report(now) == sb.report(now)
+    (series,) = readings_to_series(readings_of(clean))
+    assert sa.report(now) == analyze_series(series, until_us=now)
+
+
+def test_late_readings_are_counted_and_dropped(ward: Ward) -> None:
+    readings = readings_of(TraceBuilder("W1", T0).contact(120))
+    engine = LiveEngine(ward, reorder_s=2.0)
+    engine.ingest(readings[:100])
+    engine.tick(round((T0 + 110) * US))
+    assert engine.ingest([readings[10], readings[99]]) == 0
+    assert engine.late == 2
+    assert engine.ingest([readings[100], readings[100]]) == 1
+    assert engine.duplicates == 1
+
+
+def test_detached_sensor_alarms_detached_not_cold(ward: Ward) -> None:
+    b = TraceBuilder("W1", T0, seed=2).contact(1800).detached(900)
+    readings = readings_of(b)
+    end = T0 + 2700 + 20
+    engine = LiveEngine(ward, reorder_s=REORDER_S)
+    results = run(engine, readings, end)
+    live = board_conditions(results)
+    assert {k for k, _ in live} == {"sensor_detached"}
+    assert live == batch_conditions(readings, end - REORDER_S)
+    view = engine.views(round(end * US))[0]
+    assert view.judging == "detached" and view.band is None
+
+
+def test_unassigned_wraps_listed_not_judged(ward: Ward) -> None:
+    engine = LiveEngine(ward, reorder_s=2.0)
+    readings = readings_of(TraceBuilder("W2", T0).contact(60), rssi=-80.0)
+    engine.ingest(readings)
+    res = engine.tick(round((T0 + 120) * US))
+    assert [(u.wrap_id, u.last_heard_us, u.rssi_dbm) for u in res.unassigned_wraps] == [
+        ("W2", round(readings[-1].t * US), -80.0)
+    ]
+    assert engine.stream("W2") is None and not res.events
+    bed2 = engine.views(round((T0 + 120) * US))[1]
+    assert bed2.wrap_id is None and bed2.judging == "no wrap"
+
+
+def test_site_offset_from_admission_applied(store: Store) -> None:
+    ward = make_ward(store, site_offset_c=0.5)
+    readings = readings_of(TraceBuilder("W1", T0).contact(1200, skin_c=36.2))
+    engine = LiveEngine(ward, reorder_s=2.0)
+    run(engine, readings, T0 + 1200)
+    view = engine.views(round((T0 + 1200) * US))[0]
+    assert view.temperature_c == pytest.approx(36.7)
+    assert view.band == "normal"
+    assert not engine.board.visible(round((T0 + 1200) * US))
+    assert engine.trend("W1")[-1].temp_median_c == pytest.approx(36.7)
+
+
+def test_silence_gives_no_data_view_and_alarm(ward: Ward) -> None:
+    readings = readings_of(TraceBuilder("W1", T0).contact(600))
+    engine = LiveEngine(ward, reorder_s=2.0)
+    results = run(engine, readings, T0 + 700)
+    view = engine.views(round((T0 + 700) * US))[0]
+    assert view.judging == "no data" and view.band is None and view.temperature_c == pytest.approx(36.8)
+    assert view.last_heard_s == pytest.approx(700 - 599, abs=0.01)
+    assert ("no_data", round((T0 + 599 + 30) * US)) in board_conditions(results)
+    # readings resume: the no_data alarm ends (medium, unacknowledged: it clears)
+    more = readings_of(TraceBuilder("W1", T0 + 720).contact(60))
+    results = run(engine, more, T0 + 800, start_s=T0 + 705)
+    ended = [e for r in results for e in r.events if e.action.value == "ended"]
+    assert [e.alarm.kind for e in ended if e.alarm] == [AlarmKind.NO_DATA]
+    # the board learns of the end at the first tick after the reading left the reorder window
+    assert ended[0].alarm is not None and ended[0].alarm.ended_us is not None
+    assert round((T0 + 720) * US) <= ended[0].alarm.ended_us <= round((T0 + 725) * US)
+    assert engine.views(round((T0 + 800) * US))[0].judging != "no data"
+
+
+def test_bed_views_report_only_changes(ward: Ward) -> None:
+    engine = LiveEngine(ward, reorder_s=2.0, status_every_s=10.0)
+    first = engine.tick(T0_US)
+    assert {v.bed_id for v in first.beds} == {"1", "2"}
+    again = engine.tick(T0_US + 1 * US)
+    assert again.beds == ()
+
+
+def test_restore_after_crash_continues_like_no_crash(store: Store, ward: Ward) -> None:
+    readings = readings_of(cooling(seed=5))
+    end = T0 + 6000 + 60
+    crash = T0 + 3000  # during cold stress, before moderate hypothermia
+    first = [r for r in readings if r.t <= crash]
+    rest = [r for r in readings if r.t > crash]
+
+    never = LiveEngine(ward, reorder_s=REORDER_S)
+    run(never, readings, end)
+
+    a = LiveEngine(ward, reorder_s=REORDER_S, writer=ReadingWriter(store))
+    run(a, first, crash)
+    a.checkpoint(store, round(crash * US))
+    a_active = {v.key for v in a.board.visible(round(crash * US))}
+    assert any(k[1] == "cold_stress" for k in a_active)
+    del a  # the crash
+
+    b = LiveEngine(ward, reorder_s=REORDER_S, writer=ReadingWriter(store))
+    restored = b.restore(store, round(crash * US))
+    assert not [e for e in restored.events if e.action.value in ("raised", "ended")]
+    assert {v.key for v in b.board.visible(round(crash * US))} == a_active
+    run(b, rest, end, start_s=crash + TICK_S)
+
+    now = round(end * US)
+    keys_b = [v.key for v in b.board.visible(now)]
+    assert len(keys_b) == len(set(keys_b))
+    assert sorted(keys_b) == sorted(v.key for v in never.board.visible(now))
+    assert any(k[1] == "hypothermia_moderate" for k in keys_b)
+    assert sorted((v.kind, v.state) for v in b.board.visible(now)) == sorted(
+        (v.kind, v.state) for v in never.board.visible(now)
+    )
+    sb, sn = b.stream("W1"), never.stream("W1")
+    assert sb is not None and sn is not None
+    assert sb.session_timer(now) == sn.session_timer(now)
+    assert sb.report(now) == sn.report(now)
+    vb, vn = b.views(now)[0], never.views(now)[0]
+    assert (vb.session_state, vb.session_s, vb.contact_today_s, vb.rolling_24h_s) == (
+        vn.session_state,
+        vn.session_s,
+        vn.contact_today_s,
+        vn.rolling_24h_s,
+    )
+    # every condition was raised once on the board, whichever engine raised it
+    snap_ids = [al["key"] for al in b.board.snapshot()["alarms"]]
+    assert len(snap_ids) == len({tuple(k) for k in snap_ids})
+
+
+def test_trend_bins_bounded_and_correct(ward: Ward) -> None:
+    engine = LiveEngine(ward, reorder_s=0.0, trend_bin_s=60.0, trend_span_s=600.0)
+    b = TraceBuilder("W1", T0).contact(300, skin_c=36.8).apart(300, skin_c=36.4).contact(600, skin_c=37.0)
+    engine.ingest(readings_of(b))
+    engine.tick(round((T0 + 1200) * US))
+    bins = engine.trend("W1")
+    assert len(bins) <= 11
+    assert all(x.start_us % (60 * US) == 0 for x in bins)
+    assert bins[-1].start_us == T0_US + 19 * 60 * US and bins[-1].count == 60
+    # only the last 600 s (plus the bin still filling) are kept
+    assert bins[0].start_us >= T0_US + 1199 * US - 600 * US - 60 * US
+    last = bins[-1]
+    assert last.temp_min_c == last.temp_max_c == pytest.approx(37.0) and last.contact_fraction == 1.0
+
+
+def test_trend_apart_bin_has_no_contact(ward: Ward) -> None:
+    engine = LiveEngine(ward, reorder_s=0.0)
+    b = TraceBuilder("W1", T0).contact(120, skin_c=36.8).apart(120, skin_c=36.4)
+    engine.ingest(readings_of(b))
+    engine.tick(round((T0 + 240) * US))
+    bins = engine.trend("W1")
+    assert [x.count for x in bins] == [60, 60, 60, 60]
+    assert [x.contact_fraction for x in bins] == [1.0, 1.0, 0.0, 0.0]
+    assert bins[3].temp_median_c == pytest.approx(36.4)
+
+
+def test_reassigned_wrap_starts_afresh(store: Store, ward: Ward) -> None:
+    engine = LiveEngine(ward, reorder_s=2.0)
+    run(engine, readings_of(TraceBuilder("W1", T0).contact(300)), T0 + 300)
+    assert engine.trend("W1")
+    ward.unassign_wrap("W1", now=T0 + 301, who="nurse")
+    engine.refresh_ward(round((T0 + 301) * US))
+    assert engine.stream("W1") is None and engine.trend("W1") == ()
+    res = engine.tick(round((T0 + 302) * US))
+    assert [u.wrap_id for u in res.unassigned_wraps] == ["W1"]
