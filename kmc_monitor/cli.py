@@ -525,6 +525,71 @@ def _radio_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import secrets
+    import time
+
+    import uvicorn
+
+    from kmc_monitor.service.app import create_app
+    from kmc_monitor.service.auth import install_log_redaction
+    from kmc_monitor.service.config import Settings
+    from kmc_monitor.service.runtime import ReplayClock, ReplaySource, SimulatedSource, WardRuntime
+
+    overrides: dict[str, Any] = {}
+    for name in ("host", "port", "data_dir"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    settings = Settings.load(args.config, **overrides)
+    demo_token: str | None = None
+    if not settings.all_staff_tokens:
+        # Demo mode: a fresh staff token for this run only, shown once below.
+        demo_token = secrets.token_urlsafe(24)
+        settings = Settings.load(args.config, staff_token=demo_token, **overrides)
+    if args.replay:
+        source = ReplaySource(args.replay, settings.rule_params())
+        clock = ReplayClock(source.start_s, args.speed)
+        runtime = WardRuntime(settings, source=source, clock=clock)
+    else:
+        n = args.simulate or settings.simulate or 12
+        if args.speed != 1.0:
+            clock = ReplayClock(time.time(), args.speed)
+            runtime = WardRuntime(settings, source=SimulatedSource(n, start_s=clock()), clock=clock)
+        else:
+            runtime = WardRuntime(settings, source=SimulatedSource(n, start_s=time.time()))
+    app = create_app(settings, runtime=runtime)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", lifespan="on")
+    server = uvicorn.Server(config)
+    install_log_redaction()
+
+    async def run() -> None:
+        task = asyncio.create_task(server.serve())
+        while not server.started and not task.done():
+            await asyncio.sleep(0.05)
+        if server.started:
+            port = settings.port
+            for s in server.servers:
+                for sock in s.sockets:
+                    port = sock.getsockname()[1]
+            host = f"[{settings.host}]" if ":" in settings.host else settings.host
+            base = f"http://{host}:{port}"
+            print(f"ward service listening on {base}", flush=True)
+            if demo_token is not None:
+                print(f"ward screen: {base}/?token={demo_token}", flush=True)
+            link = next(iter(runtime.family_links.values()), None)
+            if link is None and runtime.ward.current_admissions():
+                adm = runtime.ward.current_admissions()[0]
+                link = runtime.renew_family_link(adm.admission_id, "serve")
+            if link is not None:
+                token = link.url.rsplit("#", 1)[-1]
+                print(f"bedside link: {base}/family#{token}", flush=True)
+        await task
+
+    asyncio.run(run())
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kmc-monitor",
@@ -602,6 +667,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     _radio_arguments(record)
     record.set_defaults(func=_cmd_record)
+    serve = sub.add_parser(
+        "serve",
+        help="run the ward service (web API and WebSocket streams)",
+        description="Run the ward service. Without --replay it runs a simulated ward (demo mode); "
+        "without a configured staff token it makes one for this run and prints the ward screen's "
+        "link. Listens on 127.0.0.1 unless --host says otherwise.",
+    )
+    serve.add_argument("--simulate", type=_positive_int, metavar="N", help="N simulated wraps (default 12)")
+    serve.add_argument("--replay", nargs="+", metavar="TRACE", help="replay recorded trace files instead")
+    serve.add_argument(
+        "--speed", type=_positive_float, default=1.0, help="time runs this many times faster (default 1)"
+    )
+    serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
+    serve.add_argument("--data-dir", dest="data_dir", help="where the ward's database lives")
+    serve.add_argument("--config", metavar="FILE", help="the service's TOML configuration file")
+    serve.set_defaults(func=_cmd_serve)
     return parser
 
 

@@ -1,0 +1,501 @@
+"""The running ward: store, ward, live engine, a reading source and the hub, driven at 1 Hz.
+
+:class:`WardRuntime` is what the app's lifespan owns. It reads readings from its source (simulated
+wraps by default, or a replayed trace), ticks the engine once a second on an injected clock,
+checkpoints (readings through the engine's writer within a second; the alarm board after events and
+staff actions, and every few seconds), and publishes to the hub: ``update`` and ``alarm`` messages
+on the ``ward`` channel, a plain status on each watched bed's family channel.
+
+Demo mode: on a data directory without a ward, each source wrap is registered, given its own bed
+and admitted, so the screen has something to show. A data directory that has a ward is restored
+(:meth:`LiveEngine.restore`) instead: admissions, acknowledgements and timers continue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from kmc_monitor.devices.reading import Reading
+from kmc_monitor.devices.simulator import SimMeasurement, WardSimulator
+from kmc_monitor.service.alarms import AlarmEvent, AlarmView
+from kmc_monitor.service.config import Settings
+from kmc_monitor.service.engine import BedView, LiveEngine, TickResult, UnassignedWrap
+from kmc_monitor.service.hub import Channel, Hub
+from kmc_monitor.service.store import ReadingWriter, Store
+from kmc_monitor.service.ward import Admission, AdmissionDetails, FamilyLink, GestationalAge, Ward
+from kmc_monitor.signal.params import US, RuleParams
+
+__all__ = [
+    "ReplayClock",
+    "ReplaySource",
+    "SimulatedSource",
+    "Source",
+    "WardRuntime",
+    "bed_json",
+    "event_json",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The alarm board is saved at least this often even without events (timers, escalations).
+BOARD_CHECKPOINT_S = 5.0
+DEMO_WHO = "demo-setup"
+
+
+class Source(Protocol):
+    """Where readings come from: any source yields the same :class:`Reading`."""
+
+    def wraps(self) -> list[tuple[str, str, bytes | None]]:
+        """``(wrap_id, mac, key)`` of the wraps this source knows (for demo set-up)."""
+        ...
+
+    def readings_until(self, t_s: float) -> list[Reading]:
+        """Readings received up to ``t_s`` not handed out before."""
+        ...
+
+
+class SimulatedSource:
+    """N simulated wraps; readings are the measurements the wraps send (the packets' content)."""
+
+    def __init__(self, n_wraps: int, *, start_s: float, seed: int = 0) -> None:
+        self.sim = WardSimulator(n_wraps, start_s=start_s, seed=seed)
+
+    def wraps(self) -> list[tuple[str, str, bytes | None]]:
+        return [(i.wrap_id, i.mac, i.key) for i in self.sim.identities()]
+
+    def readings_until(self, t_s: float) -> list[Reading]:
+        return [
+            Reading(
+                t=e.t,
+                wrap_id=e.wrap_id,
+                skin_temp_c=e.skin_temp_c,
+                ambient_temp_c=e.ambient_temp_c,
+                contact=e.contact_fraction,
+                battery_pct=float(e.battery_pct),
+            )
+            for e in self.sim.events_until(t_s)
+            if isinstance(e, SimMeasurement)
+        ]
+
+
+class ReplaySource:
+    """Recorded traces handed out as their time comes on the runtime's (accelerated) clock."""
+
+    def __init__(self, paths: Sequence[str], params: RuleParams | None = None) -> None:
+        from kmc_monitor.devices.trace import read_traces
+
+        traces = read_traces(list(paths), params)
+        rows: list[Reading] = []
+        for s in traces.series:
+            for i in range(len(s)):
+                rows.append(
+                    Reading(
+                        t=int(s.t_us[i]) / US,
+                        wrap_id=s.wrap_id,
+                        skin_temp_c=_c(s.skin_mc[i]),
+                        ambient_temp_c=_c(s.ambient_mc[i]),
+                        contact=_f(s.contact[i]),
+                        battery_pct=_f(s.battery_pct[i]),
+                    )
+                )
+        rows.sort(key=lambda r: (r.t, r.wrap_id))
+        self._rows = rows
+        self._pos = 0
+        self._wrap_ids = [s.wrap_id for s in traces.series]
+        self.start_s = rows[0].t if rows else time.time()
+
+    def wraps(self) -> list[tuple[str, str, bytes | None]]:
+        # Locally administered addresses: a replayed wrap is on no real radio.
+        return [
+            (w, f"02:00:00:00:{(i >> 8) & 0xFF:02X}:{i & 0xFF:02X}", None)
+            for i, w in enumerate(self._wrap_ids)
+        ]
+
+    def readings_until(self, t_s: float) -> list[Reading]:
+        start = self._pos
+        while self._pos < len(self._rows) and self._rows[self._pos].t <= t_s:
+            self._pos += 1
+        return self._rows[start : self._pos]
+
+
+def _f(v: float) -> float | None:
+    return None if math.isnan(v) else float(v)
+
+
+def _c(mc: float) -> float | None:
+    return None if math.isnan(mc) else float(mc) / 1000.0
+
+
+@dataclass
+class ReplayClock:
+    """Seconds since the epoch running ``speed`` times faster than ``monotonic`` from ``start_s``."""
+
+    start_s: float
+    speed: float = 1.0
+    monotonic: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.speed) and self.speed > 0):
+            raise ValueError("speed must be a positive number")
+        self._m0 = self.monotonic()
+
+    def __call__(self) -> float:
+        return self.start_s + (self.monotonic() - self._m0) * self.speed
+
+
+# JSON shapes ---------------------------------------------------------------------------------------
+def bed_json(v: BedView) -> dict[str, Any]:
+    """A ward tile as the ward stream and ``GET /api/beds`` send it."""
+    return {
+        "bed_id": v.bed_id,
+        "label": v.label,
+        "position": v.position,
+        "admission_id": v.admission_id,
+        "display_name": v.display_name,
+        "wrap_id": v.wrap_id,
+        "temperature_c": v.temperature_c,
+        "band": v.band,
+        "judging": v.judging,
+        "contact": v.contact,
+        "session_state": v.session_state,
+        "session_s": v.session_s,
+        "contact_today_s": v.contact_today_s,
+        "rolling_24h_s": v.rolling_24h_s,
+        "daily_goal_s": v.daily_goal_s,
+        "battery_pct": v.battery_pct,
+        "rssi_dbm": v.rssi_dbm,
+        "last_heard_s": v.last_heard_s,
+        "alarms": [
+            {
+                "alarm_id": a.alarm_id,
+                "kind": a.kind.value,
+                "priority": a.priority.value,
+                "state": a.state.value,
+            }
+            for a in v.alarms
+        ],
+    }
+
+
+def unassigned_json(u: UnassignedWrap) -> dict[str, Any]:
+    return {"wrap_id": u.wrap_id, "last_heard_us": u.last_heard_us, "rssi_dbm": u.rssi_dbm}
+
+
+def alarm_json(a: AlarmView) -> dict[str, Any]:
+    return {
+        "alarm_id": a.alarm_id,
+        "kind": a.kind.value,
+        "category": a.category.value,
+        "priority": a.priority.value,
+        "state": a.state.value,
+        "bed_id": a.bed_id,
+        "wrap_id": a.wrap_id,
+        "raised_us": a.raised_us,
+        "ended_us": a.ended_us,
+        "acknowledged_us": a.acknowledged_us,
+        "acknowledged_by": a.acknowledged_by,
+        "escalated_us": a.escalated_us,
+        "cleared_us": a.cleared_us,
+        "extreme_c": a.extreme_c,
+    }
+
+
+def event_json(e: AlarmEvent) -> dict[str, Any]:
+    return {
+        "type": "alarm",
+        "action": e.action.value,
+        "at_us": e.at_us,
+        "who": e.who,
+        "alarm": None if e.alarm is None else alarm_json(e.alarm),
+        "screen_id": e.screen_id,
+        "until_us": e.until_us,
+    }
+
+
+def family_json(v: BedView) -> dict[str, Any]:
+    """What a family page shows: this bed only, in plain words; nothing clinical beyond that."""
+    if v.admission_id is None:
+        status = "This bed has no baby admitted."
+    elif v.alarms:
+        status = "The nurses have been alerted and are looking after your baby."
+    elif v.judging in ("no data", "no wrap"):
+        status = "The wrap is not sending right now; the nurses know."
+    elif v.contact:
+        status = "Skin-to-skin contact: the timer is running."
+    else:
+        status = "Not in skin-to-skin contact right now."
+    return {
+        "type": "bed",
+        "label": v.label,
+        "in_contact": bool(v.contact),
+        "session_s": v.session_s,
+        "contact_today_s": v.contact_today_s,
+        "daily_goal_s": v.daily_goal_s,
+        "status": status,
+    }
+
+
+class WardRuntime:
+    """One ward running: see the module docstring.
+
+    Parameters
+    ----------
+    settings
+        The service settings (data directory, rule parameters, ward time zone).
+    source
+        Where readings come from (default: ``settings.simulate`` simulated wraps, 12 if 0).
+    clock
+        Seconds since the epoch (default ``time.time``; a :class:`ReplayClock` for replays).
+    tick_s
+        Real seconds between ticks; None runs no loop (a test calls :meth:`step`).
+    hub
+        The fan-out (default: a fresh :class:`Hub`).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        source: Source | None = None,
+        clock: Callable[[], float] | None = None,
+        tick_s: float | None = 1.0,
+        hub: Hub | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or time.time
+        self.source = source
+        self.tick_s = tick_s
+        self.hub = hub or Hub()
+        self._store: Store | None = None
+        self._ward: Ward | None = None
+        self._engine: LiveEngine | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._last_board_save_s = -math.inf
+        self._board_dirty = False
+        #: Family links made by this process (a token is never stored, only its hash).
+        self.family_links: dict[int, FamilyLink] = {}
+        self.ward_channel: Channel = self.hub.channel("ward", self._ward_snapshot)
+
+    # Parts --------------------------------------------------------------------------------------
+    @property
+    def store(self) -> Store:
+        assert self._store is not None, "the runtime is not started"
+        return self._store
+
+    @property
+    def ward(self) -> Ward:
+        assert self._ward is not None, "the runtime is not started"
+        return self._ward
+
+    @property
+    def engine(self) -> LiveEngine:
+        assert self._engine is not None, "the runtime is not started"
+        return self._engine
+
+    def now_us(self) -> int:
+        return round(self.clock() * US)
+
+    # Lifecycle ----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Open the store, set up or restore the ward, and start the tick loop."""
+        self.open()
+        if self.tick_s is not None:
+            self._task = asyncio.create_task(self._loop(self.tick_s), name="kmc-ward-tick")
+
+    def open(self) -> None:
+        """Open the store and set up (demo) or restore the ward; no loop."""
+        if self.source is None:
+            self.source = SimulatedSource(self.settings.simulate or 12, start_s=self.clock())
+        store = Store.from_settings(self.settings)
+        self._store = store
+        ward = Ward.from_settings(store, self.settings)
+        self._ward = ward
+        fresh = not ward.beds()
+        if not fresh and isinstance(self.clock, ReplayClock):
+            self._resume_replay(store)
+        now_s = self.clock()
+        if fresh:
+            self._demo_setup(now_s)
+        engine = LiveEngine(ward, self.settings.rule_params(), writer=ReadingWriter(store))
+        self._engine = engine
+        if not fresh:
+            result = engine.restore(store, round(now_s * US))
+            logger.info("ward restored from %s (%d beds)", store.path, len(ward.beds()))
+            self._publish(result)
+        engine.checkpoint(store, round(now_s * US))
+        self._last_board_save_s = now_s
+
+    def _resume_replay(self, store: Store) -> None:
+        """A replay restarted on its own data directory continues where the saved ward stopped
+        (replayed time going back would end and clear what the board knew)."""
+        assert isinstance(self.clock, ReplayClock) and self.source is not None
+        snap = store.load_alarm_board()
+        clock_us = None if snap is None else snap.get("clock_us")
+        if isinstance(clock_us, int) and clock_us / US > self.clock():
+            self.clock.start_s += clock_us / US - self.clock()
+            # The source starts again from its beginning: the engine drops what it already has
+            # (restored from the store) as late or duplicate, and takes what was never stored.
+            logger.info("replay resumed at the saved ward's time")
+
+    def _demo_setup(self, now_s: float) -> None:
+        assert self.source is not None
+        ward = self.ward
+        for i, (wrap_id, mac, key) in enumerate(self.source.wraps(), start=1):
+            bed_id = f"B{i:02d}"
+            ward.add_bed(bed_id, f"Bed {i}", position=i, now=now_s)
+            self.store.add_wrap(wrap_id, mac, key, now=now_s)
+            details = AdmissionDetails(
+                display_name=f"Baby {i}",
+                birth_weight_g=1500 + 50 * (i % 10),
+                gestational_age=GestationalAge(33, i % 7),
+            )
+            adm, link = ward.admit(bed_id, details, now=now_s, who=DEMO_WHO)
+            ward.assign_wrap(wrap_id, bed_id, now=now_s, who=DEMO_WHO)
+            self.family_links[adm.admission_id] = link
+        logger.info("demo ward set up with %d beds", len(self.family_links))
+
+    async def stop(self) -> None:
+        """Stop the loop, save everything and close the store."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._engine is not None and self._store is not None:
+            try:
+                self._engine.checkpoint(self._store, self.now_us())
+            finally:
+                self._store.close()
+
+    async def _loop(self, tick_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while True:
+            try:
+                self.step()
+            except Exception:  # one bad tick must not stop the ward's screen
+                logger.exception("tick failed")
+            due += tick_s
+            delay = due - loop.time()
+            if delay < 0:  # fell behind (a slow disk): carry on from now, never burst
+                due, delay = loop.time(), 0.0
+            await asyncio.sleep(delay)
+
+    # The tick -----------------------------------------------------------------------------------
+    def step(self) -> TickResult:
+        """One tick: take readings, run the engine, publish, checkpoint when due."""
+        assert self.source is not None
+        now_s = self.clock()
+        now_us = round(now_s * US)
+        readings = self.source.readings_until(now_s)
+        if readings:
+            self.engine.ingest(readings)
+        result = self.engine.tick(now_us)
+        self._publish(result)
+        if result.events:
+            self._board_dirty = True
+        if self._board_dirty or now_s - self._last_board_save_s >= BOARD_CHECKPOINT_S:
+            self._checkpoint(now_us)
+        return result
+
+    def _checkpoint(self, now_us: int) -> None:
+        self.engine.checkpoint(self.store, now_us)
+        self._board_dirty = False
+        self._last_board_save_s = now_us / US
+
+    def _publish(self, result: TickResult) -> None:
+        for e in result.events:
+            self.ward_channel.publish(event_json(e))
+        self.ward_channel.publish(
+            {
+                "type": "update",
+                "now_us": result.now_us,
+                "beds": [bed_json(v) for v in result.beds],
+                "unassigned_wraps": [unassigned_json(u) for u in result.unassigned_wraps],
+            }
+        )
+        changed = {v.bed_id: v for v in result.beds}
+        for v in changed.values():
+            ch = self.hub.get(_bed_channel(v.bed_id))
+            if ch is not None and ch.subscribers:
+                ch.publish(family_json(v))
+
+    def _publish_events(self, events: list[AlarmEvent]) -> None:
+        for e in events:
+            self.ward_channel.publish(event_json(e))
+        if events:
+            self._checkpoint(self.now_us())
+
+    # Snapshots ----------------------------------------------------------------------------------
+    def _ward_snapshot(self, seq: int) -> dict[str, Any]:
+        now_us = self.now_us()
+        return {
+            "type": "snapshot",
+            "ward_name": self.settings.ward_name,
+            "now_us": now_us,
+            "beds": [bed_json(v) for v in self.engine.views(now_us)],
+            "unassigned_wraps": [unassigned_json(u) for u in self.engine.unassigned_wraps()],
+        }
+
+    def bed_view(self, bed_id: str) -> BedView | None:
+        return next((v for v in self.engine.views(self.now_us()) if v.bed_id == bed_id), None)
+
+    def bed_channel(self, bed_id: str) -> Channel:
+        def snapshot(seq: int) -> dict[str, Any]:
+            v = self.bed_view(bed_id)
+            return (
+                {"type": "bed", "status": "This bed is no longer on the ward."}
+                if v is None
+                else family_json(v)
+            )
+
+        return self.hub.channel(_bed_channel(bed_id), snapshot)
+
+    # Staff actions ------------------------------------------------------------------------------
+    def acknowledge(self, alarm_id: int, who: str) -> AlarmView:
+        now_us = self.now_us()
+        events = self.engine.board.acknowledge(alarm_id, who, now_us)
+        self._board_dirty = True
+        self._publish_events(events)
+        return self.engine.board.alarm(alarm_id, self.now_us())
+
+    def pause_audio(self, screen_id: str, who: str) -> int | None:
+        now_us = self.now_us()
+        events = self.engine.board.pause_audio(screen_id, who, now_us)
+        self._board_dirty = True
+        self._publish_events(events)
+        return self.engine.board.audio_paused_until(screen_id, now_us)
+
+    def admit(
+        self, bed_id: str, details: AdmissionDetails, who: str, wrap_id: str | None = None
+    ) -> tuple[Admission, FamilyLink]:
+        now_s = self.clock()
+        adm, link = self.ward.admit(bed_id, details, now=now_s, who=who)
+        if wrap_id is not None:
+            self.ward.assign_wrap(wrap_id, bed_id, now=now_s, who=who, replace=True)
+        self.family_links[adm.admission_id] = link
+        self._publish_events(self.engine.refresh_ward(round(now_s * US)))
+        return adm, link
+
+    def discharge(self, admission_id: int, who: str) -> Admission:
+        now_s = self.clock()
+        adm = self.ward.discharge(admission_id, now=now_s, who=who)
+        self.family_links.pop(admission_id, None)
+        self._publish_events(self.engine.refresh_ward(round(now_s * US)))
+        return adm
+
+    def renew_family_link(self, admission_id: int, who: str) -> FamilyLink:
+        link = self.ward.renew_family_link(admission_id, now=self.clock(), who=who)
+        self.family_links[admission_id] = link
+        return link
+
+
+def _bed_channel(bed_id: str) -> str:
+    return f"bed:{bed_id}"
