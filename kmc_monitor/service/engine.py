@@ -209,6 +209,9 @@ class _Wrap:
     #: After a restore: closed episodes that started before the saved board's clock were already
     #: handled by that board (or forgotten on purpose); they are not raised again.
     handled_before_us: int | None = None
+    #: Readings before the current admission belong to no baby of this bed: the stream never sees
+    #: them, live or on restore, so a restored stream is fed exactly what the live one was.
+    from_us: int | None = None
 
 
 class LiveEngine:
@@ -293,6 +296,7 @@ class LiveEngine:
         bed = self._bed_of.get(w.wrap_id)
         adm = self._admissions.get(bed) if bed is not None else None
         w.bed_id, w.admission_id = bed, None if adm is None else adm.admission_id
+        w.from_us = None if adm is None else seconds_to_us(adm.admitted_t)
         w.known, w.closed_seen = set(), 0
         if bed is None:
             w.stream, w.trend = None, None
@@ -399,7 +403,9 @@ class LiveEngine:
             return False
         rows = [w.pending.pop(t) for t in ready]
         w.released_us = ready[-1]
-        if w.stream is None:
+        if w.from_us is not None:
+            rows = [r for r in rows if round(r.t * US) >= w.from_us]
+        if w.stream is None or not rows:
             return False
         series = build_series(
             w.wrap_id,

@@ -328,3 +328,43 @@ def test_reassigned_wrap_starts_afresh(store: Store, ward: Ward) -> None:
     assert engine.stream("W1") is None and engine.trend("W1") == ()
     res = engine.tick(round((T0 + 302) * US))
     assert [u.wrap_id for u in res.unassigned_wraps] == ["W1"]
+
+
+def test_readings_before_the_admission_never_reach_the_stream_so_restore_matches(store: Store) -> None:
+    """The wrap sends before the baby is admitted (a replay's clock, a nurse admitting late): those
+    readings belong to no baby of this bed. If the live stream took them and a restore (which starts
+    at the admission) did not, settling would start later after a crash, every condition would get a
+    different start, and an acknowledged alarm would come back as a new one."""
+    w = Ward(store, base_url="http://localhost:8000")
+    w.add_bed("1", "Bed 1", position=0, now=T0 - 86400)
+    store.add_wrap("W1", "54:48:E6:8F:80:A5", now=T0 - 86400)
+    w.admit("1", AdmissionDetails("Baby A", 1500, GestationalAge(31)), now=T0 + 6, who="nurse")
+    w.assign_wrap("W1", "1", now=T0 + 6, who="nurse")
+    # Cold from the first reading, so settling runs its full 300 s from the first reading fed.
+    readings = readings_of(TraceBuilder("W1", T0, seed=7).contact(1800, skin_c=36.2).ramp_skin(3600, 35.6))
+    end = T0 + 5400 + 60
+    crash = T0 + 1200
+    after_admission = [r for r in readings if r.t >= T0 + 6]
+    assert batch_conditions(after_admission, end) == board_conditions(
+        run(LiveEngine(w, reorder_s=REORDER_S), readings, end)
+    )
+
+    never = LiveEngine(w, reorder_s=REORDER_S)
+    run(never, readings, end)
+    a = LiveEngine(w, reorder_s=REORDER_S, writer=ReadingWriter(store))
+    run(a, [r for r in readings if r.t <= crash], crash)
+    now = round(crash * US)
+    acked = [v for v in a.board.visible(now) if v.kind == "cold_stress"]
+    assert acked
+    a.board.acknowledge(acked[0].alarm_id, "nurse", now)
+    a.checkpoint(store, now)
+
+    b = LiveEngine(w, reorder_s=REORDER_S, writer=ReadingWriter(store))
+    b.restore(store, now)
+    results = run(b, [r for r in readings if r.t > crash], end, start_s=crash + TICK_S)
+    raised_again = [e for res in results for e in res.events if e.action.value == "raised"]
+    assert all(e.alarm is not None and e.alarm.kind != "cold_stress" for e in raised_again)
+    end_us = round(end * US)
+    assert sorted(v.key for v in b.board.visible(end_us)) == sorted(
+        v.key for v in never.board.visible(end_us)
+    )
