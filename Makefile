@@ -38,9 +38,11 @@ system-deps:
 	  else echo "missing system packages:$$missing (install them, or run make test as root)"; exit 1; fi; \
 	fi
 
+# The ward service on its embedded default: 12 simulated wraps, SQLite in .kmc-data/, one process.
+# It prints the ward URL (with a staff token) and one bedside link. Ctrl-C stops it; the next run
+# continues the same ward from .kmc-data/ (delete it for a fresh one).
 run: $(STAMP_RUN)
-	@echo "kmc-monitor: analysing the bundled example ward shift (examples/ward_shift.csv)"
-	$(BIN)/kmc-monitor analyze examples/ward_shift.csv
+	$(BIN)/kmc-monitor serve --simulate 12 --data-dir .kmc-data
 
 lint: $(STAMP_TEST)
 	$(BIN)/ruff check .

@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from html import escape
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, WebSocket
@@ -22,6 +23,7 @@ from starlette.websockets import WebSocketDisconnect
 from kmc_monitor.errors import AlarmError, UnknownAlarmError
 from kmc_monitor.service.auth import SESSION_COOKIE, StaffAuth, install_log_redaction
 from kmc_monitor.service.config import Settings
+from kmc_monitor.service.engine import BedView
 from kmc_monitor.service.hub import Subscriber
 from kmc_monitor.service.runtime import WardRuntime, alarm_json, bed_json
 from kmc_monitor.service.schemas import AckBody, AdmitBody, PauseBody
@@ -131,11 +133,10 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         return {"status": "ok"}
 
     @app.get("/", include_in_schema=False)
-    async def index(who: Staff) -> Response:
-        return Response(
-            "kmc-monitor ward service: the ward stream is at /ws/ward, the API at /docs.\n",
-            media_type="text/plain",
-        )
+    async def index(who: Staff, rt: Runtime) -> Response:
+        # An interim overview until the ward screen (dashboard/, issue #5): server-rendered, refreshed
+        # every 5 s, every state in words as well as colour.
+        return Response(overview_html(rt.engine.views(rt.now_us())), media_type="text/html")
 
     @app.get("/api/beds", tags=["ward"])
     async def beds(who: Staff, rt: Runtime) -> list[dict[str, Any]]:
@@ -309,3 +310,43 @@ async def _pump(websocket: WebSocket, sub: Subscriber, still_valid: Callable[[],
         for task in (receiver, sender):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+_BAND_COLOUR = {
+    "normal": "#d8f3dc",
+    "cold_stress": "#caf0f8",
+    "hypothermia_moderate": "#ffe066",
+    "hypothermia_severe": "#ff6b6b",
+    "hyperthermia": "#ffe066",
+}
+
+
+def overview_html(views: Sequence[BedView]) -> str:
+    """A plain HTML table of the ward: one row per bed, alarms in words."""
+    rows = []
+    for v in views:
+        band = v.band or v.judging
+        temp = "&mdash;" if v.temperature_c is None or v.band is None else f"{v.temperature_c:.1f} &deg;C"
+        alarms = ", ".join(f"{a.priority.value.upper()} {a.kind.value.replace('_', ' ')}" for a in v.alarms)
+        session = (
+            f"{v.session_state} {int(v.session_s // 60)} min" if v.session_state != "none" else "&mdash;"
+        )
+        colour = _BAND_COLOUR.get(v.band or "", "#dee2e6")
+        goal = "" if v.daily_goal_s is None else f" of {v.daily_goal_s / 3600:.0f} h"
+        rows.append(
+            f"<tr><td>{escape(v.label)}</td><td>{escape(v.display_name or '')}</td>"
+            f'<td style="background:{colour}">{temp} {escape(band.replace("_", " "))}</td>'
+            f"<td>{'in contact' if v.contact else 'apart' if v.contact is not None else '&mdash;'}</td>"
+            f"<td>{session}</td><td>{v.contact_today_s / 3600:.1f} h{goal}</td>"
+            f"<td>{escape(alarms) or 'none'}</td></tr>"
+        )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">'
+        "<title>kmc-monitor ward</title><style>body{font-family:sans-serif;margin:2em}"
+        "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.4em .8em}</style></head><body>"
+        "<h1>Ward overview</h1><p>Interim page; the ward screen comes with the dashboard. "
+        'API: <a href="/docs">/docs</a>.</p><table><tr><th>Bed</th><th>Baby</th><th>Temperature</th>'
+        "<th>Contact</th><th>Session</th><th>Today</th><th>Alarms</th></tr>"
+        + "".join(rows)
+        + "</table></body></html>"
+    )

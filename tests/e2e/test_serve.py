@@ -213,3 +213,23 @@ async def test_replayed_alarm_ack_and_restart(tmp_path: Path) -> None:
             await asyncio.sleep(0.5)
     finally:
         server.stop()
+
+
+@pytest.mark.asyncio
+async def test_overview_page_shows_every_bed_in_words(sim_server: Server) -> None:
+    def fetch(url: str) -> tuple[int, str, str]:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                return resp.status, resp.headers.get("Set-Cookie", ""), resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, "", exc.read().decode()
+
+    status, _, _ = await asyncio.to_thread(fetch, sim_server.base + "/")
+    assert status == 401
+    status, cookie, page = await asyncio.to_thread(fetch, f"{sim_server.base}/?token={STAFF_TOKEN}")
+    assert status == 200 and "HttpOnly" in cookie
+    _, beds = await asyncio.to_thread(http, "GET", sim_server.base + "/api/beds")
+    for bed in beds:
+        assert f"<td>{bed['label']}</td>" in page
+        if bed["band"] is not None:
+            assert bed["band"].replace("_", " ") in page  # the band in words, not only a colour
