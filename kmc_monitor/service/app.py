@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from html import escape
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, WebSocket
@@ -137,6 +138,12 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         # An interim overview until the ward screen (dashboard/, issue #5): server-rendered, refreshed
         # every 5 s, every state in words as well as colour.
         return Response(overview_html(rt.engine.views(rt.now_us())), media_type="text/html")
+
+    @app.get("/family", include_in_schema=False)
+    async def family_page() -> Response:
+        # The page itself holds no data: its script reads the token from the URL fragment and opens
+        # /ws/bed/<token>, which is where the family token is checked.
+        return Response(_FAMILY_PAGE.read_bytes(), media_type="text/html")
 
     @app.get("/api/beds", tags=["ward"])
     async def beds(who: Staff, rt: Runtime) -> list[dict[str, Any]]:
@@ -311,6 +318,9 @@ async def _pump(websocket: WebSocket, sub: Subscriber, still_valid: Callable[[],
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
+
+#: The interim bedside page, shipped in dashboard/ beside the package.
+_FAMILY_PAGE = Path(__file__).resolve().parents[2] / "dashboard" / "family.html"
 
 _BAND_COLOUR = {
     "normal": "#d8f3dc",

@@ -233,3 +233,17 @@ async def test_overview_page_shows_every_bed_in_words(sim_server: Server) -> Non
         assert f"<td>{bed['label']}</td>" in page
         if bed["band"] is not None:
             assert bed["band"].replace("_", " ") in page  # the band in words, not only a colour
+
+
+@pytest.mark.asyncio
+async def test_family_page_is_served_without_data_and_its_stream_needs_the_token(sim_server: Server) -> None:
+    def fetch(url: str) -> tuple[int, str]:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, resp.read().decode()
+
+    status, page = await asyncio.to_thread(fetch, sim_server.base + "/family")
+    assert status == 200 and "/ws/bed/" in page and "location.hash" in page
+    assert "Baby" not in page  # the page holds no data: only the token-checked stream does
+    async with connect(f"{sim_server.ws}/ws/bed/{sim_server.family_token}") as ws:
+        msg = await recv_json(ws)
+        assert msg["type"] == "bed" and {"session_s", "contact_today_s", "status"} <= set(msg)
