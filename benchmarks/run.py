@@ -138,8 +138,10 @@ def main() -> int:
     bench_analyze(args.trace_wraps, args.hours)
     bench_core(args.wraps, args.hours)
     from benchmarks.decode import bench_decode
+    from benchmarks.service import bench_service
 
     bench_decode()
+    bench_service()
     return 0
 
 

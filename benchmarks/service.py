@@ -1,0 +1,405 @@
+"""Ward service under load (issue #4): ``kmc-monitor serve --simulate 200`` with 100 ward screens.
+
+The service runs as its own process on 127.0.0.1 (a fresh data directory, a staff token given in
+``KMC_STAFF_TOKEN``), pinned to one core when the machine has more than one; this process runs the
+clients on the other cores. After ``/healthz`` answers, ``--clients`` WebSocket clients connect to
+``/ws/ward`` with ``Authorization: Bearer <token>`` (default permessage-deflate offer, as a browser
+makes), a short warm-up passes, and then for ``--duration`` seconds:
+
+* **delivery latency**: each ``update`` message carries ``now_us``, the wall-clock time
+  (``time.time``; ``serve --simulate`` runs at real speed) the tick *started* at. Latency is the
+  client's ``time.time()`` on receipt minus ``now_us``: tick work (ingest, engine, JSON of every
+  tile, encode once) + queueing + per-client send (deflate, frame) + loopback + client read. Both ends
+  read the same clock on the same machine.
+* **reading -> client**: a reading waits for the next tick (readings are handed to the engine once
+  a second); each tile's ``last_heard_s`` says how old its wrap's newest reading was at the tick.
+  ``reading age at tick + delivery latency`` is the age of the newest reading on the screen when the
+  message lands, over every (bed, message) of one client, added to the delivery latency of that
+  message at that client.
+* **CPU** of the service process (``/proc/<pid>/stat`` utime+stime over the window / wall seconds,
+  in cores) and **RSS** (``VmRSS`` sampled every second; the peak and the last; ``VmHWM`` too).
+
+Targets (issue #4): delivery p99 <= 100 ms, CPU < 0.5 core, RSS <= 300 MB.
+Run: ``python benchmarks/service.py [--duration 60 --wraps 200 --clients 100]``.
+From ``benchmarks/run.py``: ``from benchmarks.service import bench_service; bench_service()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TARGET_P99_MS = 100.0
+TARGET_CORES = 0.5
+TARGET_RSS_MB = 300.0
+
+_HEAD = re.compile(r'^\{"type":"(\w+)"')
+_NOW = re.compile(r'"now_us":(\d+)')
+_SEQ = re.compile(r'"seq":(\d+)\}$')
+_CLK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far (its threads included)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLK  # utime, stime (fields 14, 15)
+
+
+def _status_kb(pid: int, key: str) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))]
+
+
+class _Client:
+    """One ward screen: records (receive time, type, seq, now_us) of every message; keeps the text
+    of updates only when ``keep`` (one client parses tiles for the reading ages)."""
+
+    def __init__(self, keep: bool) -> None:
+        self.keep = keep
+        self.got: list[tuple[float, str, int, int | None]] = []
+        self.texts: list[tuple[float, str]] = []
+        self.connected = asyncio.Event()
+        self.error: str | None = None
+
+
+async def _run_client(c: _Client, url: str, token: str, compression: bool, stop: asyncio.Event) -> None:
+    from websockets.asyncio.client import connect
+
+    try:
+        async with connect(
+            url,
+            additional_headers={"Authorization": f"Bearer {token}"},
+            max_size=None,
+            compression="deflate" if compression else None,
+            open_timeout=30,
+            ping_interval=None,
+        ) as ws:
+            c.connected.set()
+            while not stop.is_set():
+                try:
+                    text = await asyncio.wait_for(ws.recv(), 0.5)
+                except TimeoutError:
+                    continue
+                t = time.time()
+                assert isinstance(text, str)
+                head = _HEAD.match(text)
+                now = _NOW.search(text, 0, 200)
+                seq = _SEQ.search(text, len(text) - 40)
+                kind = head.group(1) if head else "?"
+                c.got.append((t, kind, int(seq.group(1)) if seq else -1, int(now.group(1)) if now else None))
+                if c.keep and kind == "update":
+                    c.texts.append((t, text))
+    except Exception as e:  # reported, not raised: one failed client must not hide the others' figures
+        c.error = f"{type(e).__name__}: {e}"
+        c.connected.set()
+
+
+def _start_service(
+    wraps: int, data_dir: str, token: str, core: int | None
+) -> tuple[subprocess.Popen[str], str, list[str]]:
+    kmc = str(Path(sys.executable).with_name("kmc-monitor"))
+    env = {**os.environ, "KMC_STAFF_TOKEN": token}
+    env.pop("KMC_STAFF_TOKENS", None)
+    env.pop("KMC_CONFIG", None)
+    proc = subprocess.Popen(
+        [
+            kmc,
+            "serve",
+            "--simulate",
+            str(wraps),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--data-dir",
+            data_dir,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        preexec_fn=(lambda: os.sched_setaffinity(0, {core})) if core is not None else None,
+    )
+    lines: list[str] = []
+    base: list[str] = []
+    found = threading.Event()
+
+    def reader() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip())
+            m = re.search(r"listening on (http://\S+)", line)
+            if m and not base:
+                base.append(m.group(1))
+                found.set()
+        found.set()
+
+    threading.Thread(target=reader, daemon=True).start()
+    if not found.wait(60) or not base:
+        proc.kill()
+        raise RuntimeError("the service did not start:\n" + "\n".join(lines[-20:]))
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(base[0] + "/healthz", timeout=2) as r:
+                if json.load(r).get("status") == "ok":
+                    break
+        except OSError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError("/healthz never answered:\n" + "\n".join(lines[-20:]))
+        time.sleep(0.1)
+    return proc, base[0], lines
+
+
+def _stop_service(proc: subprocess.Popen[str]) -> int | None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)  # uvicorn shuts down and the runtime checkpoints
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return proc.returncode
+
+
+async def _drive(
+    pid: int, url: str, token: str, clients: int, duration: float, warmup: float, compression: bool
+) -> dict[str, Any]:
+    stop = asyncio.Event()
+    cs = [_Client(keep=i == 0) for i in range(clients)]
+    t_connect = time.monotonic()
+    tasks = [asyncio.create_task(_run_client(c, url, token, compression, stop)) for c in cs]
+    try:
+        await asyncio.wait_for(asyncio.gather(*(c.connected.wait() for c in cs)), 60)
+    except TimeoutError:
+        pass
+    connect_s = time.monotonic() - t_connect
+    await asyncio.sleep(warmup)
+
+    rss_kb: list[int] = []
+    w0, c0 = time.time(), _cpu_s(pid)
+    m0 = time.monotonic()
+    while time.monotonic() - m0 < duration:
+        rss_kb.append(_status_kb(pid, "VmRSS"))
+        await asyncio.sleep(min(1.0, max(0.0, duration - (time.monotonic() - m0))))
+    w1, c1 = time.time(), _cpu_s(pid)
+    rss_kb.append(_status_kb(pid, "VmRSS"))
+    hwm_kb = _status_kb(pid, "VmHWM")
+    threads = _status_kb(pid, "Threads")
+    stop.set()
+    try:
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
+    except TimeoutError:
+        for t in tasks:
+            t.cancel()
+    return {
+        "clients": cs,
+        "window": (w0, w1),
+        "cpu_s": c1 - c0,
+        "rss_kb": rss_kb,
+        "hwm_kb": hwm_kb,
+        "threads": threads,
+        "connect_s": connect_s,
+    }
+
+
+def _analyse(run: dict[str, Any]) -> dict[str, Any]:
+    cs: list[_Client] = run["clients"]
+    w0, w1 = run["window"]
+    wall = w1 - w0
+    lat_ms: list[float] = []
+    per_tick: dict[int, list[float]] = {}  # now_us -> receive times over clients
+    resyncs = gaps = 0
+    for c in cs:
+        last_seq = None
+        for t, kind, seq, now in c.got:
+            if last_seq is not None and kind != "snapshot" and seq != last_seq + 1:
+                gaps += 1
+            if kind == "snapshot" and last_seq is not None:
+                resyncs += 1
+            last_seq = seq
+            if kind == "update" and now is not None and w0 <= now / 1e6 <= w1:
+                lat_ms.append((t - now / 1e6) * 1e3)
+                per_tick.setdefault(now, []).append(t)
+    ticks = sorted(per_tick)
+    first_ms = [(min(per_tick[n]) - n / 1e6) * 1e3 for n in ticks]  # tick work + one send
+    spread_ms = [(max(per_tick[n]) - min(per_tick[n])) * 1e3 for n in ticks]  # fan-out to all
+    intervals = [(b - a) / 1e6 for a, b in zip(ticks, ticks[1:], strict=False)]
+    complete = sum(1 for n in ticks if len(per_tick[n]) == len(cs))
+
+    # Reading -> client, from client 0's tiles.
+    ages: list[float] = []
+    e2e_ms: list[float] = []
+    size_b: list[int] = []
+    no_data = 0
+    for t, text in cs[0].texts:
+        msg = json.loads(text)
+        now_s = msg["now_us"] / 1e6
+        if not (w0 <= now_s <= w1):
+            continue
+        size_b.append(len(text.encode()))
+        deliver = t - now_s
+        for bed in msg["beds"]:
+            age = bed.get("last_heard_s")
+            if age is None:
+                no_data += 1
+                continue
+            ages.append(age)
+            e2e_ms.append((age + deliver) * 1e3)
+    return {
+        "wall_s": wall,
+        "cores": run["cpu_s"] / wall if wall > 0 else float("nan"),
+        "cpu_s": run["cpu_s"],
+        "rss_peak_mb": max(run["rss_kb"]) / 1024 if run["rss_kb"] else float("nan"),
+        "rss_end_mb": run["rss_kb"][-1] / 1024 if run["rss_kb"] else float("nan"),
+        "hwm_mb": run["hwm_kb"] / 1024,
+        "threads": run["threads"],
+        "connect_s": run["connect_s"],
+        "clients_ok": sum(1 for c in cs if c.error is None),
+        "client_errors": sorted({c.error for c in cs if c.error}),
+        "updates": len(lat_ms),
+        "ticks": len(ticks),
+        "ticks_complete": complete,
+        "p50_ms": _pct(lat_ms, 50),
+        "p99_ms": _pct(lat_ms, 99),
+        "max_ms": max(lat_ms) if lat_ms else float("nan"),
+        "first_p50_ms": _pct(first_ms, 50),
+        "first_p99_ms": _pct(first_ms, 99),
+        "spread_p50_ms": _pct(spread_ms, 50),
+        "spread_p99_ms": _pct(spread_ms, 99),
+        "tick_interval_min_s": min(intervals) if intervals else float("nan"),
+        "tick_interval_max_s": max(intervals) if intervals else float("nan"),
+        "age_p50_s": _pct(ages, 50),
+        "age_p99_s": _pct(ages, 99),
+        "e2e_p50_ms": _pct(e2e_ms, 50),
+        "e2e_p99_ms": _pct(e2e_ms, 99),
+        "tiles_no_data": no_data,
+        "update_kb": (sum(size_b) / len(size_b) / 1024) if size_b else float("nan"),
+        "resyncs": resyncs,
+        "seq_gaps": gaps,
+    }
+
+
+def ok(met: bool) -> str:
+    return "ok" if met else "MISSED"
+
+
+def bench_service(
+    wraps: int = 200,
+    clients: int = 100,
+    duration: float = 60.0,
+    warmup: float = 3.0,
+    compression: bool = True,
+) -> dict[str, Any]:
+    """Run the service under load, print a compact report and return the figures (see the module)."""
+    token = secrets.token_urlsafe(24)
+    # A caller may have pinned this process to one core (run.py's pin_one_core): widen to every core
+    # the machine has, split it between the service and the clients, and restore it at the end.
+    original = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
+    affinity: list[int] = []
+    if original:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+        affinity = sorted(os.sched_getaffinity(0))
+    service_core = affinity[0] if len(affinity) > 1 else None
+    pin = f"service pinned to core {service_core}" if service_core is not None else "service not pinned"
+    print(
+        f"ward service: {wraps} simulated wraps at 1 Hz, {clients} WebSocket clients "
+        f"({'deflate' if compression else 'no compression'}), {duration:g} s ({pin})",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="kmc-bench-") as data_dir:
+        proc, base, log = _start_service(wraps, data_dir, token, service_core)
+        try:
+            if service_core is not None:  # the clients keep off the service's core
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(0, set(affinity) - {service_core})
+            url = base.replace("http://", "ws://", 1) + "/ws/ward"
+            run = asyncio.run(_drive(proc.pid, url, token, clients, duration, warmup, compression))
+        finally:
+            if original:
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(0, original)
+            code = _stop_service(proc)
+    r = _analyse(run)
+    r["exit_code"] = code
+    r["log_errors"] = [
+        line for line in log if "Traceback" in line or "ERROR" in line or "tick failed" in line
+    ]
+    print(
+        f"  {r['clients_ok']}/{clients} clients connected in {r['connect_s']:.1f} s; "
+        f"{r['ticks']} ticks, {r['ticks_complete']} reached every client; update {r['update_kb']:.0f} kB; "
+        f"resyncs {r['resyncs']}, seq gaps {r['seq_gaps']}"
+    )
+    print(
+        f"  tick -> client (now_us to receipt, {r['updates']} deliveries): p50 {r['p50_ms']:.1f} ms, "
+        f"p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms (target p99 <= {TARGET_P99_MS:g}: "
+        f"{ok(r['p99_ms'] <= TARGET_P99_MS)})"
+    )
+    print(
+        f"    first client per tick p50 {r['first_p50_ms']:.1f} / p99 {r['first_p99_ms']:.1f} ms; "
+        f"first -> last client p50 {r['spread_p50_ms']:.1f} / p99 {r['spread_p99_ms']:.1f} ms; "
+        f"tick interval {r['tick_interval_min_s']:.3f}..{r['tick_interval_max_s']:.3f} s"
+    )
+    print(
+        f"  reading -> client (newest reading's age at tick + delivery, client 0): "
+        f"p50 {r['e2e_p50_ms']:.0f} ms, p99 {r['e2e_p99_ms']:.0f} ms "
+        f"(age at tick p50 {r['age_p50_s']:.2f} s, p99 {r['age_p99_s']:.2f} s)"
+    )
+    print(
+        f"  service CPU {r['cpu_s']:.1f} s over {r['wall_s']:.1f} s = {r['cores']:.2f} cores "
+        f"(target < {TARGET_CORES:g}: {ok(r['cores'] < TARGET_CORES)}); RSS peak {r['rss_peak_mb']:.0f} MB, "
+        f"end {r['rss_end_mb']:.0f} MB, VmHWM {r['hwm_mb']:.0f} MB "
+        f"(target <= {TARGET_RSS_MB:g}: {ok(r['hwm_mb'] <= TARGET_RSS_MB)}); exit {code}"
+    )
+    for e in r["client_errors"][:3]:
+        print(f"  client error: {e}")
+    for line in r["log_errors"][:5]:
+        print(f"  service log: {line}")
+    return r
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--wraps", type=int, default=200)
+    ap.add_argument("--clients", type=int, default=100)
+    ap.add_argument("--duration", type=float, default=60.0, help="measured seconds (after the warm-up)")
+    ap.add_argument("--warmup", type=float, default=3.0)
+    ap.add_argument("--no-compression", action="store_true", help="clients offer no permessage-deflate")
+    args = ap.parse_args()
+    r = bench_service(args.wraps, args.clients, args.duration, args.warmup, not args.no_compression)
+    return 0 if r["clients_ok"] == args.clients else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
