@@ -2,8 +2,9 @@
 
 ``create_app(settings)`` builds the app; its lifespan owns the :class:`WardRuntime` (store, engine,
 source, hub), so nothing is created at import time. Staff routes need a staff token (see
-``auth.py``); ``/ws/bed/{family_token}`` serves one bed's plain status and is re-checked every
-second, so a revoked or discharged family link stops at once.
+``auth.py``); ``/ws/bed/{family_token}`` serves one bed's plain status. A revoked, renewed or
+discharged family link closes its open streams at once (the runtime signals each of them); the
+token is also re-checked every second as a backstop.
 """
 
 from __future__ import annotations
@@ -201,6 +202,12 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         link = rt.renew_family_link(admission_id, who)
         return {"admission_id": admission_id, "family_url": link.url}
 
+    @app.post("/api/admissions/{admission_id}/family-link/revoke", tags=["admissions"])
+    async def revoke_link(admission_id: int, who: Staff, rt: Runtime) -> dict[str, Any]:
+        """Revoke the family link without a new one: its open bedside pages are closed at once."""
+        rt.ward.admission(admission_id)  # 404 if none
+        return {"admission_id": admission_id, "revoked": rt.revoke_family_link(admission_id, who)}
+
     @app.get(
         "/api/admissions/{admission_id}/family-qr.svg",
         tags=["admissions"],
@@ -276,14 +283,28 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
             now = rt.ward.admission_for_family_token(family_token)
             return now is not None and now.admission_id == admission_id
 
-        sub = rt.bed_channel(adm.bed_id).subscribe(None)
-        await _pump(websocket, sub, still_valid)
+        ended = rt.open_family_stream(admission_id)
+        try:
+            # Checked again once registered: a revoke in between must not be missed.
+            if not still_valid():
+                await websocket.close(WS_UNAUTHORIZED, "this link is not valid any more")
+                return
+            sub = rt.bed_channel(adm.bed_id).subscribe(None)
+            await _pump(websocket, sub, still_valid, ended)
+        finally:
+            rt.close_family_stream(admission_id, ended)
 
     return app
 
 
-async def _pump(websocket: WebSocket, sub: Subscriber, still_valid: Callable[[], bool] | None) -> None:
-    """Send the subscriber's messages until the client leaves (or its token stops being valid)."""
+async def _pump(
+    websocket: WebSocket,
+    sub: Subscriber,
+    still_valid: Callable[[], bool] | None,
+    ended: asyncio.Event | None = None,
+) -> None:
+    """Send the subscriber's messages until the client leaves or its token stops being valid
+    (``ended`` set by the runtime at once, or ``still_valid`` false at the next re-check)."""
 
     async def receive() -> None:
         with contextlib.suppress(WebSocketDisconnect):
@@ -308,13 +329,25 @@ async def _pump(websocket: WebSocket, sub: Subscriber, still_valid: Callable[[],
 
     receiver = asyncio.create_task(receive())
     sender = asyncio.create_task(send())
+    tasks: set[asyncio.Task[Any]] = {receiver, sender}
+    watcher: asyncio.Task[Any] | None = None
+    if ended is not None:
+        watcher = asyncio.create_task(ended.wait())
+        tasks.add(watcher)
     try:
-        await asyncio.wait({receiver, sender}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        if watcher is not None and watcher in done:
+            # The link was revoked: stop sending (even mid-send), then close with the refusal code.
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
+            with contextlib.suppress(Exception):
+                await websocket.close(WS_UNAUTHORIZED, "this link is not valid any more")
     finally:
         sub.close()
-        for task in (receiver, sender):
+        for task in tasks:
             task.cancel()
-        for task in (receiver, sender):
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 

@@ -281,6 +281,9 @@ class WardRuntime:
         self._board_dirty = False
         #: Family links made by this process (a token is never stored, only its hash).
         self.family_links: dict[int, FamilyLink] = {}
+        #: Open family streams by admission: each event is set when that stream's link stops
+        #: being valid (revoked, renewed or discharged), so the web layer closes it at once.
+        self._family_streams: dict[int, set[asyncio.Event]] = {}
         self.ward_channel: Channel = self.hub.channel("ward", self._ward_snapshot)
 
     # Parts --------------------------------------------------------------------------------------
@@ -326,9 +329,10 @@ class WardRuntime:
         engine = LiveEngine(ward, self.settings.rule_params(), writer=ReadingWriter(store))
         self._engine = engine
         if not fresh:
+            wall_s = time.time()
             result = engine.restore(store, round(now_s * US))
             logger.info("ward restored from %s (%d beds)", store.path, len(ward.beds()))
-            self._publish(result)
+            self._publish(result, wall_s)
         engine.checkpoint(store, round(now_s * US))
         self._last_board_save_s = now_s
 
@@ -392,13 +396,16 @@ class WardRuntime:
     def step(self) -> TickResult:
         """One tick: take readings, run the engine, publish, checkpoint when due."""
         assert self.source is not None
+        # Wall-clock time the tick began: every message it publishes carries it as ``sent_wall``
+        # (the engine raises its alarms after this), so a client can measure its delivery delay.
+        wall_s = time.time()
         now_s = self.clock()
         now_us = round(now_s * US)
         readings = self.source.readings_until(now_s)
         if readings:
             self.engine.ingest(readings)
         result = self.engine.tick(now_us)
-        self._publish(result)
+        self._publish(result, wall_s)
         if result.events:
             self._board_dirty = True
         if self._board_dirty or now_s - self._last_board_save_s >= BOARD_CHECKPOINT_S:
@@ -410,15 +417,16 @@ class WardRuntime:
         self._board_dirty = False
         self._last_board_save_s = now_us / US
 
-    def _publish(self, result: TickResult) -> None:
+    def _publish(self, result: TickResult, wall_s: float) -> None:
         for e in result.events:
-            self.ward_channel.publish(event_json(e))
+            self.ward_channel.publish({**event_json(e), "sent_wall": wall_s})
         self.ward_channel.publish(
             {
                 "type": "update",
                 "now_us": result.now_us,
                 "beds": [bed_json(v) for v in result.beds],
                 "unassigned_wraps": [unassigned_json(u) for u in result.unassigned_wraps],
+                "sent_wall": wall_s,
             }
         )
         changed = {v.bed_id: v for v in result.beds}
@@ -428,8 +436,9 @@ class WardRuntime:
                 ch.publish(family_json(v))
 
     def _publish_events(self, events: list[AlarmEvent]) -> None:
+        wall_s = time.time()
         for e in events:
-            self.ward_channel.publish(event_json(e))
+            self.ward_channel.publish({**event_json(e), "sent_wall": wall_s})
         if events:
             self._checkpoint(self.now_us())
 
@@ -488,13 +497,40 @@ class WardRuntime:
         now_s = self.clock()
         adm = self.ward.discharge(admission_id, now=now_s, who=who)
         self.family_links.pop(admission_id, None)
+        self._end_family_streams(admission_id)
         self._publish_events(self.engine.refresh_ward(round(now_s * US)))
         return adm
 
     def renew_family_link(self, admission_id: int, who: str) -> FamilyLink:
         link = self.ward.renew_family_link(admission_id, now=self.clock(), who=who)
         self.family_links[admission_id] = link
+        self._end_family_streams(admission_id)
         return link
+
+    def revoke_family_link(self, admission_id: int, who: str) -> bool:
+        """Revoke the admission's family link (no new one); True if a live link was revoked."""
+        revoked = self.ward.revoke_family_link(admission_id, now=self.clock(), who=who)
+        self.family_links.pop(admission_id, None)
+        self._end_family_streams(admission_id)
+        return revoked
+
+    # Family streams -----------------------------------------------------------------------------
+    def open_family_stream(self, admission_id: int) -> asyncio.Event:
+        """Register an open family stream; the event is set when its link stops being valid."""
+        ended = asyncio.Event()
+        self._family_streams.setdefault(admission_id, set()).add(ended)
+        return ended
+
+    def close_family_stream(self, admission_id: int, ended: asyncio.Event) -> None:
+        streams = self._family_streams.get(admission_id)
+        if streams is not None:
+            streams.discard(ended)
+            if not streams:
+                del self._family_streams[admission_id]
+
+    def _end_family_streams(self, admission_id: int) -> None:
+        for ended in self._family_streams.pop(admission_id, set()):
+            ended.set()
 
 
 def _bed_channel(bed_id: str) -> str:

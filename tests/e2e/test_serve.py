@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -247,3 +249,203 @@ async def test_family_page_is_served_without_data_and_its_stream_needs_the_token
     async with connect(f"{sim_server.ws}/ws/bed/{sim_server.family_token}") as ws:
         msg = await recv_json(ws)
         assert msg["type"] == "bed" and {"session_s", "contact_today_s", "status"} <= set(msg)
+
+
+@pytest.mark.asyncio
+async def test_replayed_alarm_reaches_the_client_within_a_second_of_being_raised(tmp_path: Path) -> None:
+    # ``sent_wall`` is the server's wall clock when the tick that raised the alarm began (before
+    # the engine ran): receive time minus it covers the engine, the hub, the socket and the client.
+    # Server and client share this machine's clock.
+    trace = cold_trace(tmp_path / "cold.csv")
+    server = Server(["--replay", str(trace), "--speed", "100"], tmp_path / "data")
+    try:
+        auth = {"Authorization": f"Bearer {STAFF_TOKEN}"}
+        async with connect(f"{server.ws}/ws/ward", additional_headers=auth) as ws:
+            while True:
+                msg = await recv_json(ws)
+                received = time.time()
+                if msg["type"] == "alarm" and msg["action"] == "raised":
+                    break
+        delay = received - msg["sent_wall"]
+        assert msg["alarm"]["raised_us"] <= msg["at_us"]
+        assert 0.0 <= delay < 1.0, delay
+    finally:
+        server.stop()
+
+
+def stalled_client(server: Server) -> socket.socket:
+    """A WebSocket client that completes the handshake and then never reads (tiny receive buffer)."""
+    host, port = server.base.removeprefix("http://").rsplit(":", 1)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(TIMEOUT_S)
+    sock.connect((host, int(port)))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET /ws/ward HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Authorization: Bearer {STAFF_TOKEN}\r\n\r\n"
+        ).encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(1)  # one byte at a time: nothing past the handshake is read
+        assert chunk, head
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+def tcp_queues(local_port: int, remote_port: int) -> tuple[int, int]:
+    """``(tx_queue, rx_queue)`` of the loopback TCP socket ``local_port`` -> ``remote_port`` (Linux)."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            local, remote, _, queues = line.split()[1:5]
+            if (
+                int(local.rsplit(":", 1)[1], 16) == local_port
+                and int(remote.rsplit(":", 1)[1], 16) == remote_port
+            ):
+                tx, rx = queues.split(":")
+                return int(tx, 16), int(rx, 16)
+    raise LookupError((local_port, remote_port))
+
+
+@pytest.mark.asyncio
+async def test_stalled_clients_do_not_delay_a_healthy_client(tmp_path: Path) -> None:
+    # A ward of 100 beds (~30 kB of updates a second per client); 20 clients stop reading right
+    # after the handshake, so the server's sends to them back up. A healthy client's every update
+    # must still arrive within 100 ms of its tick's start (``sent_wall``; the interval includes the
+    # engine's tick of 100 beds, the hub and the socket), over 5 s.
+    server = Server(["--simulate", "100"], tmp_path / "data")
+    stalled: list[socket.socket] = []
+    try:
+        auth = {"Authorization": f"Bearer {STAFF_TOKEN}"}
+        async with connect(f"{server.ws}/ws/ward", additional_headers=auth, max_size=None) as ws:
+
+            async def lateness(seconds: float) -> tuple[list[float], int]:
+                late: list[float] = []
+                nbytes = 0
+                end = time.monotonic() + seconds
+                while time.monotonic() < end:
+                    raw = await asyncio.wait_for(ws.recv(), TIMEOUT_S)
+                    received = time.time()
+                    nbytes += len(raw)
+                    msg = json.loads(raw)
+                    if msg["type"] == "update":
+                        late.append(received - msg["sent_wall"])
+                return late, nbytes
+
+            assert (await recv_json(ws))["type"] == "snapshot"
+            baseline, _ = await lateness(3.0)
+            stalled = [await asyncio.to_thread(stalled_client, server) for _ in range(20)]
+            # The claim is about clients that are connected and not reading: the updates during
+            # the 20 handshakes (and the snapshots they are sent) are not part of it.
+            settling, _ = await lateness(1.5)
+            loaded, healthy_bytes = await lateness(5.0)
+        assert len(baseline) >= 2 and len(loaded) >= 4
+        assert max(loaded) < 0.1, (loaded, baseline, settling)
+        # The stall is real: each stalled client's kernel holds data it never read, and the server's
+        # socket to it holds more it could not send.
+        port = int(server.base.rsplit(":", 1)[1])
+        queues = [
+            (tcp_queues(s.getsockname()[1], port)[1], tcp_queues(port, s.getsockname()[1])[0])
+            for s in stalled
+        ]
+        assert all(unread > 0 and unsent > 0 for unread, unsent in queues), (queues, healthy_bytes)
+    finally:
+        for s in stalled:
+            s.close()
+        server.stop()
+
+
+async def closed_within(ws: Any, started: float) -> tuple[float, int | None]:
+    """Read until the server closes; the time from ``started`` and the close code."""
+    with pytest.raises(ConnectionClosed) as info:
+        while True:
+            await asyncio.wait_for(ws.recv(), TIMEOUT_S)
+    rcvd = info.value.rcvd
+    return time.monotonic() - started, None if rcvd is None else rcvd.code
+
+
+async def refused(url: str) -> int | None:
+    async with connect(url) as ws:
+        with pytest.raises(ConnectionClosed) as info:
+            await asyncio.wait_for(ws.recv(), TIMEOUT_S)
+    return None if info.value.rcvd is None else info.value.rcvd.code
+
+
+@pytest.mark.asyncio
+async def test_revoked_or_discharged_family_link_closes_open_pages_at_once(sim_server: Server) -> None:
+    _, admissions = await asyncio.to_thread(http, "GET", sim_server.base + "/api/admissions")
+    first = next(a for a in admissions if a["bed_id"] == "B01")  # the printed bedside link's baby
+    url = f"{sim_server.ws}/ws/bed/{sim_server.family_token}"
+    async with connect(url) as a, connect(url) as b:  # two family members' phones
+        assert (await recv_json(a))["type"] == "bed" and (await recv_json(b))["type"] == "bed"
+        started = time.monotonic()
+        revoke = asyncio.create_task(
+            asyncio.to_thread(
+                http, "POST", f"{sim_server.base}/api/admissions/{first['admission_id']}/family-link/revoke"
+            )
+        )
+        (took_a, code_a), (took_b, code_b) = await asyncio.gather(
+            closed_within(a, started), closed_within(b, started)
+        )
+        status, body = await revoke
+    assert status == 200 and body["revoked"] is True
+    assert code_a == code_b == 4401
+    assert max(took_a, took_b) < 0.5, (took_a, took_b)
+    assert await refused(url) == 4401
+
+    # Discharge closes the other babies' pages the same way (a fresh link, then discharge).
+    second = next(a for a in admissions if a["bed_id"] == "B02")
+    status, body = await asyncio.to_thread(
+        http, "POST", f"{sim_server.base}/api/admissions/{second['admission_id']}/family-link"
+    )
+    assert status == 200
+    url = f"{sim_server.ws}/ws/bed/{body['family_url'].rsplit('#', 1)[1]}"
+    async with connect(url) as ws:
+        assert (await recv_json(ws))["type"] == "bed"
+        started = time.monotonic()
+        discharge = asyncio.create_task(
+            asyncio.to_thread(
+                http, "POST", f"{sim_server.base}/api/admissions/{second['admission_id']}/discharge"
+            )
+        )
+        took, code = await closed_within(ws, started)
+        assert (await discharge)[0] == 200
+    assert code == 4401 and took < 0.5, (took, code)
+    assert await refused(url) == 4401
+    # Revoking needs a staff token; an unknown admission is 404.
+    assert (
+        await asyncio.to_thread(http, "POST", f"{sim_server.base}/api/admissions/1/family-link/revoke", None)
+    )[0] == 401
+    assert (
+        await asyncio.to_thread(http, "POST", f"{sim_server.base}/api/admissions/9999/family-link/revoke")
+    )[0] == 404
+
+
+@pytest.mark.asyncio
+async def test_token_once_becomes_a_strict_httponly_cookie(sim_server: Server) -> None:
+    def get(path: str, headers: dict[str, str]) -> tuple[int, str]:
+        req = urllib.request.Request(sim_server.base + path, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, resp.headers.get("Set-Cookie", "")
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.headers.get("Set-Cookie", "")
+
+    status, cookie = await asyncio.to_thread(get, f"/api/beds?token={STAFF_TOKEN}", {})
+    assert status == 200
+    attrs = {p.strip().split("=", 1)[0].lower() for p in cookie.split(";")}
+    assert {"httponly", "samesite"} <= attrs and "samesite=strict" in cookie.lower().replace(" ", "")
+    session = cookie.split(";", 1)[0]
+    assert STAFF_TOKEN not in session
+    assert (await asyncio.to_thread(get, "/api/beds", {"Cookie": session}))[0] == 200
+    assert (await asyncio.to_thread(get, "/api/beds", {"Cookie": "kmc_session=made-up"}))[0] == 401
+    status, cookie = await asyncio.to_thread(get, "/api/beds?token=wrong", {})
+    assert status == 401 and cookie == ""
+    assert (await asyncio.to_thread(get, f"/api/beds?token={sim_server.family_token}", {}))[0] == 401
+    # The cookie opens the ward stream too.
+    async with connect(f"{sim_server.ws}/ws/ward", additional_headers={"Cookie": session}) as ws:
+        assert (await recv_json(ws))["type"] == "snapshot"
