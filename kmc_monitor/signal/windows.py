@@ -286,6 +286,13 @@ def fall_below(
     if n == 0:
         return out
     m = t_us.shape[0]
+    if n <= _SCREEN_BLOCK:
+        # A live step of a few readings: screening would cost more than the answer itself.
+        lagged = np.full(m, np.nan)
+        lagged[window.base : window.stop] = lag_values(
+            t_us, values, window.base, lag_us, max_age_us, window.stop
+        )
+        return window.median(lagged).below(-fall_mc + 1)
     nb = -(-m // _SCREEN_BLOCK)
     padded = np.full(nb * _SCREEN_BLOCK, np.nan)
     padded[:m] = values
