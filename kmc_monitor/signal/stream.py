@@ -89,7 +89,6 @@ class _Carry:
     late: int = 0
     contact_memory: int = -1
     last_contact_state: int = -1
-    observed_us: int = 0
     contact_us: int = 0
     unknown_us: int = 0
     stretch: Stretch | None = None
@@ -385,7 +384,6 @@ class WrapStream:
             acc[1] += k
             acc[2] += u
         sums = split.sum(axis=1).tolist()
-        c.observed_us += sums[0]
         c.contact_us += sums[1]
         c.unknown_us += sums[2]
 

@@ -283,16 +283,28 @@ def fall_below(
     """
     n = window.stop - window.first
     out = np.zeros(n, dtype=np.bool_)
-    if n == 0:
-        return out
     m = t_us.shape[0]
-    if n <= _SCREEN_BLOCK:
-        # A live step of a few readings: screening would cost more than the answer itself.
-        lagged = np.full(m, np.nan)
-        lagged[window.base : window.stop] = lag_values(
-            t_us, values, window.base, lag_us, max_age_us, window.stop
-        )
-        return window.median(lagged).below(-fall_mc + 1)
+    # A live step of a few readings is one segment: screening would cost more than the answer.
+    segments = (
+        [(0, n)] if 0 < n <= _SCREEN_BLOCK else _fall_candidates(window, t_us, values, max_age_us, fall_mc)
+    )
+    lagged = np.full(m, np.nan)
+    for sa, sb in segments:
+        sub = window.sub(sa, sb)
+        lagged[sub.base : sub.stop] = lag_values(t_us, values, sub.base, lag_us, max_age_us, sub.stop)
+        out[sa:sb] = sub.median(lagged).below(-fall_mc + 1)
+    return out
+
+
+def _fall_candidates(
+    window: Window, t_us: IntArray, values: FloatArray, max_age_us: int, fall_mc: float
+) -> list[tuple[int, int]]:
+    """Segments ``[a, b)`` of the window's readings (relative to ``first``) where a fall of
+    ``fall_mc`` is possible: neighbouring candidate blocks merged."""
+    n = window.stop - window.first
+    if n == 0:
+        return []
+    m = t_us.shape[0]
     nb = -(-m // _SCREEN_BLOCK)
     padded = np.full(nb * _SCREEN_BLOCK, np.nan)
     padded[:m] = values
@@ -309,14 +321,8 @@ def fall_below(
     lo = _range_query(bmin, np.fmin, j_first // _SCREEN_BLOCK, last // _SCREEN_BLOCK)
     with np.errstate(invalid="ignore"):
         maybe = hi - lo >= fall_mc
-    if not maybe.any():
-        return out
-    # Merge neighbouring candidate blocks into segments and compute exactly there.
     edges = np.flatnonzero(np.diff(np.concatenate(([False], maybe, [False])).astype(np.int8)))
-    lagged = np.full(m, np.nan)
-    for s_blk, e_blk in zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True):
-        sa, sb = int(a[s_blk]), int(b[e_blk - 1])
-        sub = window.sub(sa, sb)
-        lagged[sub.base : sub.stop] = lag_values(t_us, values, sub.base, lag_us, max_age_us, sub.stop)
-        out[sa:sb] = sub.median(lagged).below(-fall_mc + 1)
-    return out
+    return [
+        (int(a[s_blk]), int(b[e_blk - 1]))
+        for s_blk, e_blk in zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True)
+    ]
