@@ -535,7 +535,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from kmc_monitor.service.app import create_app
     from kmc_monitor.service.auth import install_log_redaction
     from kmc_monitor.service.config import Settings
-    from kmc_monitor.service.runtime import ReplayClock, ReplaySource, SimulatedSource, WardRuntime
+    from kmc_monitor.service.runtime import WardRuntime
+    from kmc_monitor.service.sources import ReplayClock, ReplaySource, SimulatedSource
 
     overrides: dict[str, Any] = {}
     for name in ("host", "port", "data_dir"):
