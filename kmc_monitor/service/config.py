@@ -251,6 +251,13 @@ class Settings(BaseSettings):
     allow_unencrypted: bool = False
     #: Number of simulated wraps to run instead of (or beside) the radio; 0 on a real ward.
     simulate: Annotated[int, Field(ge=0, le=500)] = 0
+    #: Beds set up when a real (not simulated) ward starts on an empty data directory; staff then
+    #: admit babies and assign wraps through the API.
+    beds: Annotated[int, Field(ge=1, le=200)] = 12
+    #: How long a reading is held so deliveries out of order are fed in order. None: chosen by the
+    #: source (0 for one radio, a simulator or a replay, which deliver each wrap in order; 2 s for
+    #: a broker, where two gateways may hear one wrap). Every held second delays the screen.
+    reorder_s: Annotated[float | None, Field(ge=0, le=30)] = None
     #: Whether an admission must carry the hospital number (some hospitals keep it out of the ward
     #: screen; others need it to match the baby to the chart).
     require_hospital_number: bool = False

@@ -204,7 +204,12 @@ class WardRuntime:
 
     # Lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Open the store, set up or restore the ward, and start the tick loop."""
+        """Start the source, open the store, set up or restore the ward, and start the tick loop."""
+        if self.source is None:
+            self.source = SimulatedSource(self.settings.simulate or 12, start_s=self.clock())
+        start = getattr(self.source, "start", None)
+        if start is not None:
+            await start()
         self.open()
         if self.tick_s is not None:
             self._task = asyncio.create_task(self._loop(self.tick_s), name="kmc-ward-tick")
@@ -221,9 +226,16 @@ class WardRuntime:
         if not fresh and isinstance(self.clock, ReplayClock):
             self._resume_replay(store)
         now_s = self.clock()
-        if fresh:
+        if fresh and getattr(self.source, "demo", True):
             self._demo_setup(now_s)
-        engine = LiveEngine(ward, self.settings.rule_params(), writer=ReadingWriter(store))
+        elif fresh:
+            self._empty_ward_setup(now_s)
+        reorder_s = self.settings.reorder_s
+        if reorder_s is None:
+            reorder_s = float(getattr(self.source, "reorder_s", 0.0))
+        engine = LiveEngine(
+            ward, self.settings.rule_params(), writer=ReadingWriter(store), reorder_s=reorder_s
+        )
         self._engine = engine
         if not fresh:
             wall_s = time.time()
@@ -262,13 +274,28 @@ class WardRuntime:
             self.family_links[adm.admission_id] = link
         logger.info("demo ward set up with %d beds", len(self.family_links))
 
+    def _empty_ward_setup(self, now_s: float) -> None:
+        """A real ward's first start: its beds, and the source's wraps registered, none assigned."""
+        assert self.source is not None
+        for i in range(1, self.settings.beds + 1):
+            self.ward.add_bed(f"B{i:02d}", f"Bed {i}", position=i, now=now_s)
+        known = {w.wrap_id for w in self.store.wraps()}
+        for wrap_id, mac, key in self.source.wraps():
+            if wrap_id not in known:
+                self.store.add_wrap(wrap_id, mac, key, now=now_s)
+        logger.info("ward set up with %d empty beds", self.settings.beds)
+
     async def stop(self) -> None:
-        """Stop the loop, save everything and close the store."""
+        """Stop the loop and the source, save everything and close the store."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        stop = getattr(self.source, "stop", None)
+        if stop is not None:
+            with contextlib.suppress(Exception):
+                await stop()
         if self._engine is not None and self._store is not None:
             try:
                 self._engine.checkpoint(self._store, self.now_us())

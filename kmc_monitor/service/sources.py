@@ -22,7 +22,12 @@ __all__ = ["ReplayClock", "ReplaySource", "SimulatedSource", "Source"]
 
 
 class Source(Protocol):
-    """Where readings come from: any source yields the same :class:`Reading`."""
+    """Where readings come from: any source yields the same :class:`Reading`.
+
+    Optional members a source may have (the runtime looks for them): ``async start()`` and
+    ``async stop()`` (a radio), ``demo`` (False: a real ward, set up with empty beds instead of one
+    admitted baby per wrap) and ``reorder_s`` (how long its deliveries may be out of order).
+    """
 
     def wraps(self) -> list[tuple[str, str, bytes | None]]:
         """``(wrap_id, mac, key)`` of the wraps this source knows (for demo set-up)."""
