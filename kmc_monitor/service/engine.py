@@ -31,6 +31,7 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
 from collections import deque
@@ -212,6 +213,10 @@ class _Wrap:
     #: Readings before the current admission belong to no baby of this bed: the stream never sees
     #: them, live or on restore, so a restored stream is fed exactly what the live one was.
     from_us: int | None = None
+    #: ``low_daily_contact`` changes only at midnight: the ward-local day it was last worked out
+    #: for, and the answer.
+    daily_day: dt.date | None = None
+    daily: list[Alarm] = field(default_factory=list)
 
 
 class LiveEngine:
@@ -234,7 +239,9 @@ class LiveEngine:
     trend_bin_s, trend_span_s
         Chart resolution and span (1-minute bins over 24 h by default).
     status_every_s
-        Tiles of beds without new readings are recomputed at most this often (timers, no data).
+        A tile is recomputed when its wrap's readings are fed or an alarm of its bed changes, and
+        otherwise once it is this old (timers, no data). Each bed keeps its own age, so with ticks
+        more frequent than this the recomputation spreads over them instead of landing on one.
     """
 
     def __init__(
@@ -267,6 +274,8 @@ class LiveEngine:
         self._to_write: list[Reading] = []
         self._board_clock: int | None = None
         self._last_full_us: int | None = None
+        #: When each bed's tile was last recomputed.
+        self._view_us: dict[str, int] = {}
         self._views: dict[str, BedView] = {}
         self._beds: list[Bed] = []
         self._admissions: dict[str, Admission] = {}
@@ -298,6 +307,7 @@ class LiveEngine:
         w.bed_id, w.admission_id = bed, None if adm is None else adm.admission_id
         w.from_us = None if adm is None else seconds_to_us(adm.admitted_t)
         w.known, w.closed_seen = set(), 0
+        w.daily_day, w.daily = None, []
         if bed is None:
             w.stream, w.trend = None, None
             return
@@ -383,13 +393,15 @@ class LiveEngine:
         events += self.board.tick(self._at(now_us))
         beds_touched = {self._bed_of[w] for w in touched if w in self._bed_of}
         beds_touched |= {e.alarm.bed_id for e in events if e.alarm is not None and e.alarm.bed_id}
-        full = self._last_full_us is None or now_us - self._last_full_us >= self._status_every_us
+        full = self._last_full_us is None
         if full:
             self._last_full_us = now_us
+        old = now_us - self._status_every_us
         changed: list[BedView] = []
         for bed in self._beds:
-            if not full and bed.bed_id not in beds_touched:
+            if not full and bed.bed_id not in beds_touched and self._view_us.get(bed.bed_id, old) > old:
                 continue
+            self._view_us[bed.bed_id] = now_us
             view = self._view(bed, now_us)
             if self._views.get(bed.bed_id) != view:
                 self._views[bed.bed_id] = view
@@ -441,6 +453,14 @@ class LiveEngine:
         w.closed_seen += len(closed)
         closed_by: dict[_Cond, Alarm] = {(a.kind, a.start_us): a for a in closed}
         active: dict[_Cond, Alarm] = {(a.kind, a.start_us): a for a in s.active_alarms(until_us)}
+        day = self._calendar.day_of(until_us)
+        if day != w.daily_day:
+            w.daily_day, w.daily = day, s.daily_alarms(until_us)
+        for a in w.daily:
+            if a.end_us is None or a.end_us > until_us:
+                active[(a.kind, a.start_us)] = a
+            elif (a.kind, a.start_us) in w.known:
+                closed_by[(a.kind, a.start_us)] = a
         steps: list[tuple[int, int, str, _Cond, float | None]] = []
         for cond in w.known - active.keys():
             ep = closed_by.get(cond)

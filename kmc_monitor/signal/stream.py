@@ -501,6 +501,18 @@ class WrapStream:
             out.append(Alarm(AlarmKind.NO_DATA, c.last_us + self._stale, None))
         return out
 
+    def daily_alarms(self, until_us: int) -> list[Alarm]:
+        """``low_daily_contact`` of every complete day up to ``until_us`` (open ones have no end).
+
+        Separate from :meth:`active_alarms` because it changes only at midnights: a live caller
+        asks once per ward-local day instead of at every reading.
+        """
+        c = self._c
+        if c.first_us is None or c.last_us is None:
+            return []
+        until = max(until_us, c.last_us)
+        return list(self._low_daily(self._days(until), until))
+
     def report(self, until_us: int | None = None) -> WrapReport:
         """Everything the rules say about the readings fed so far, analysed up to ``until_us``.
 

@@ -368,3 +368,43 @@ def test_readings_before_the_admission_never_reach_the_stream_so_restore_matches
     assert sorted(v.key for v in b.board.visible(end_us)) == sorted(
         v.key for v in never.board.visible(end_us)
     )
+
+
+def test_low_daily_contact_is_raised_live_at_midnight_and_ends_a_day_later(ward: Ward) -> None:
+    """A finished day with 4 h of contact (< 8 h) raises the low advisory at that midnight; the next
+    day (10 h) does not, and the advisory ends at the following midnight — as the batch says."""
+    day = 86400.0
+    b = (
+        TraceBuilder("W1", T0, rate_hz=1 / 30, seed=3)
+        .contact(4 * 3600)
+        .apart(day - 4 * 3600)
+        .contact(10 * 3600)
+        .apart(day - 10 * 3600 + 3600)
+    )
+    readings = readings_of(b)
+    engine = LiveEngine(ward, reorder_s=REORDER_S)
+    results = run(engine, readings, T0 + 2 * day + 1800, start_s=T0)
+    low = [
+        e
+        for res in results
+        for e in res.events
+        if e.alarm is not None and e.alarm.kind is AlarmKind.LOW_DAILY_CONTACT
+    ]
+    raised = [e for e in low if e.action.value == "raised"]
+    assert len(raised) == 1
+    a = raised[0].alarm
+    assert a is not None and a.priority.value == "low"
+    assert a.key[2] == round((T0 + day) * US)  # the condition starts at the end of the short day
+    assert T0 + day <= raised[0].at_us / US <= T0 + day + TICK_S + REORDER_S
+    ends = [e for e in low if e.alarm is not None and e.alarm.ended_us is not None]
+    assert ends and ends[-1].alarm is not None and ends[-1].alarm.ended_us is not None
+    # The board acts when the ward could first know: the first tick after that midnight.
+    assert T0 + 2 * day <= ends[-1].alarm.ended_us / US <= T0 + 2 * day + TICK_S + REORDER_S
+    # The batch analysis of the same readings says the same.
+    series = readings_to_series(readings)[0]
+    batch = [
+        x
+        for x in analyze_series(series, until_us=round((T0 + 2 * day + 1800) * US)).alarms
+        if x.kind is AlarmKind.LOW_DAILY_CONTACT
+    ]
+    assert [(x.start_us, x.end_us) for x in batch] == [(round((T0 + day) * US), round((T0 + 2 * day) * US))]
