@@ -27,14 +27,14 @@ $(STAMP_TEST): $(STAMP_RUN)
 	touch $@
 
 # System packages the tests need, installed with apt-get when running as root and missing.
-SYSTEM_PACKAGES := gcc make libmbedtls-dev
+SYSTEM_PACKAGES := gcc make libmbedtls-dev chromium fonts-dejavu-core
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing system packages:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  else echo "missing system packages:$$missing (install them, or run make test as root)"; exit 1; fi; \
 	fi
 

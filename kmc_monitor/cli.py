@@ -2,8 +2,8 @@
 
 Bad input never shows a Python traceback: a trace that cannot be read ends the command with exit
 status 2 and one plain sentence; invalid readings are counted and warned about on stderr.
-``scan`` and ``record`` without a usable Bluetooth adapter end with exit status 1 and one line saying
-why (no adapter, no BlueZ, powered off), never a traceback either.
+``scan``, ``record`` and ``serve --ble`` without a usable Bluetooth adapter end with exit status 1
+and one line saying why (no adapter, no BlueZ, powered off), never a traceback either.
 """
 
 from __future__ import annotations
@@ -525,6 +525,38 @@ def _radio_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+#: How long ``serve`` waits for a Bluetooth adapter to start scanning before deciding it has none.
+_PROBE_S = 2.0
+
+
+def _probe_adapter(adapter: str | None) -> str | None:
+    """Whether a Bluetooth adapter can scan: ``None`` if it can, else one line saying why not.
+
+    The probe starts and stops a scanner, bounded by :data:`_PROBE_S`: without BlueZ it fails at
+    once; an adapter that hangs (a wedged USB dongle) must not hold up the ward's start either.
+    """
+    import asyncio
+    import contextlib
+
+    from kmc_monitor.devices.gateway import AdapterUnavailableError, start_scanner
+
+    async def probe() -> None:
+        scanner, _mode = await asyncio.wait_for(
+            start_scanner(lambda _device, _adv: None, adapter=adapter), _PROBE_S
+        )
+        with contextlib.suppress(Exception):
+            await scanner.stop()
+
+    try:
+        asyncio.run(probe())
+    except AdapterUnavailableError as exc:
+        return str(exc)
+    except TimeoutError:
+        where = f" {adapter}" if adapter else ""
+        return f"the Bluetooth adapter{where} did not start scanning within {_PROBE_S:g} s"
+    return None
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     import asyncio
     import secrets
@@ -536,8 +568,21 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from kmc_monitor.service.auth import install_log_redaction
     from kmc_monitor.service.config import Settings
     from kmc_monitor.service.runtime import WardRuntime
-    from kmc_monitor.service.sources import ReplayClock, ReplaySource, SimulatedSource
+    from kmc_monitor.service.sources import (
+        GatewaySource,
+        ReplayClock,
+        ReplaySource,
+        SimulatedSource,
+        Source,
+    )
 
+    ble = args.ble or args.ble_simulated is not None
+    if ble and args.speed != 1.0:
+        _err("error: --speed is for --simulate and --replay: a radio runs in real time")
+        return 2
+    if (args.registry or args.adapter) and (args.simulate or args.replay or args.ble_simulated):
+        _err("error: --registry and --adapter are for the Bluetooth adapter (--ble, or no source named)")
+        return 2
     overrides: dict[str, Any] = {}
     for name in ("host", "port", "data_dir"):
         if getattr(args, name) is not None:
@@ -548,7 +593,32 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         # Demo mode: a fresh staff token for this run only, shown once below.
         demo_token = secrets.token_urlsafe(24)
         settings = Settings.load(args.config, staff_token=demo_token, **overrides)
-    if args.replay:
+    named = args.simulate or args.replay or ble
+    if args.ble or (not named and not settings.simulate and args.speed == 1.0):
+        # A ward with a Bluetooth adapter listens to it; without one, --ble is an error and a
+        # command that named no source runs the simulated ward instead (a laptop demo).
+        why = _probe_adapter(args.adapter)
+        if why is None:
+            ble = True
+        elif args.ble:
+            _err(why)
+            return _NO_ADAPTER_EXIT
+        else:
+            _err(f"{why}; running a simulated ward of {settings.simulate or 12} wraps instead")
+    if ble:
+        if args.ble_simulated is not None:
+            gateway: Source = GatewaySource.simulated(args.ble_simulated, settings.data_dir)
+            _err(f"listening to {args.ble_simulated} simulated wrap(s) through the Bluetooth gateway")
+        else:
+            gateway = GatewaySource(settings.data_dir, registry_file=args.registry, adapter=args.adapter)
+            n_wraps = len(gateway.wraps())
+            _err(
+                f"listening to {n_wraps} registered wrap(s) on the Bluetooth adapter "
+                f"{args.adapter or '(default)'}"
+                + ("" if n_wraps else ": none registered, give the ward's registry with --registry FILE")
+            )
+        runtime = WardRuntime(settings, source=gateway)
+    elif args.replay:
         source = ReplaySource(args.replay, settings.rule_params())
         clock = ReplayClock(source.start_s, args.speed)
         runtime = WardRuntime(settings, source=source, clock=clock)
@@ -560,7 +630,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         else:
             runtime = WardRuntime(settings, source=SimulatedSource(n, start_s=time.time()))
     app = create_app(settings, runtime=runtime)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", lifespan="on")
+    # permessage-deflate off: it compresses every message again for every connection (the hub
+    # encodes each message once, and the updates are small deltas on a ward's LAN), which costs the
+    # service CPU per screen and delays the screens served last.
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        lifespan="on",
+        ws_per_message_deflate=False,
+    )
     server = uvicorn.Server(config)
     install_log_redaction()
 
@@ -671,12 +751,40 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve",
         help="run the ward service (web API and WebSocket streams)",
-        description="Run the ward service. Without --replay it runs a simulated ward (demo mode); "
-        "without a configured staff token it makes one for this run and prints the ward screen's "
-        "link. Listens on 127.0.0.1 unless --host says otherwise.",
+        description="Run the ward service. Its readings come from the Bluetooth adapter (--ble), "
+        "simulated wraps (--simulate N, a demo ward with a baby admitted per wrap) or recorded "
+        "traces (--replay). With none of these named, it uses the Bluetooth adapter if one can "
+        "scan and otherwise says why on stderr and runs 12 simulated wraps. With --ble and no "
+        f"usable adapter: one line on stderr and exit status {_NO_ADAPTER_EXIT}. Without a "
+        "configured staff token it makes one for this run and prints the ward screen's link. "
+        "Listens on 127.0.0.1 unless --host says otherwise.",
     )
-    serve.add_argument("--simulate", type=_positive_int, metavar="N", help="N simulated wraps (default 12)")
-    serve.add_argument("--replay", nargs="+", metavar="TRACE", help="replay recorded trace files instead")
+    sources = serve.add_mutually_exclusive_group()
+    sources.add_argument("--simulate", type=_positive_int, metavar="N", help="N simulated wraps (default 12)")
+    sources.add_argument("--replay", nargs="+", metavar="TRACE", help="replay recorded trace files instead")
+    sources.add_argument(
+        "--ble",
+        action="store_true",
+        help="listen to the wraps on the Bluetooth adapter: the wraps registered in the data "
+        "directory (and --registry); a new ward starts with empty beds",
+    )
+    sources.add_argument(
+        "--ble-simulated",
+        dest="ble_simulated",
+        type=_positive_int,
+        metavar="N",
+        help="for engineers and tests: N simulated wraps on a simulated radio, in real time, heard "
+        "through the same Bluetooth gateway as --ble (encryption, verification, replay counters); "
+        "a new ward admits a baby per wrap, as with --simulate",
+    )
+    serve.add_argument(
+        "--adapter", metavar="NAME", help="Bluetooth adapter, e.g. hci0 (default: the system's)"
+    )
+    serve.add_argument(
+        "--registry",
+        metavar="FILE",
+        help="the ward's wrap registry (TOML or JSON): its wraps are added to the data directory's",
+    )
     serve.add_argument(
         "--speed", type=_positive_float, default=1.0, help="time runs this many times faster (default 1)"
     )

@@ -13,31 +13,55 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from html import escape
-from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, WebSocket
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect
 
 from kmc_monitor.errors import AlarmError, UnknownAlarmError
+from kmc_monitor.service.alarms import AuditRecord
 from kmc_monitor.service.auth import SESSION_COOKIE, StaffAuth, install_log_redaction
 from kmc_monitor.service.config import Settings
-from kmc_monitor.service.engine import BedView
 from kmc_monitor.service.hub import Subscriber
+from kmc_monitor.service.pages import mount_dashboard, page_router
 from kmc_monitor.service.runtime import WardRuntime, alarm_json, bed_json
-from kmc_monitor.service.schemas import AckBody, AdmitBody, PauseBody
+from kmc_monitor.service.schemas import (
+    AckBody,
+    AdmitBody,
+    AlarmParamsOut,
+    AssignWrapBody,
+    AuditOut,
+    BedBody,
+    HeardWrapOut,
+    PauseBody,
+    PauseOut,
+    SettingsOut,
+    SwapWrapsBody,
+    TrendBinOut,
+    TrendOut,
+    WrapBody,
+    WrapOut,
+    WrapsOut,
+)
+from kmc_monitor.service.store import day_bounds
 from kmc_monitor.service.ward import (
+    MAX_HISTORY_DAYS,
     Admission,
     AdmissionDetails,
+    ContactHistory,
     GestationalAge,
     InvalidAdmissionError,
     NotFoundError,
+    StayDay,
+    StaySession,
     WardConflictError,
     WardError,
 )
+from kmc_monitor.signal.params import US
 
 __all__ = ["WS_UNAUTHORIZED", "create_app"]
 
@@ -83,6 +107,110 @@ def _admission_json(a: Admission) -> dict[str, Any]:
     }
 
 
+def _today(rt: WardRuntime) -> dt.date:
+    """The ward-local date now (the ward's clock, which is what daily totals follow)."""
+    return dt.datetime.fromtimestamp(rt.clock(), ZoneInfo(rt.settings.ward_tz)).date()
+
+
+def _bed_detail(rt: WardRuntime, bed_id: str) -> dict[str, Any]:
+    """A bed's tile with its current admission and wrap in full: the bed-detail screen's header."""
+    status = rt.ward.bed_status(bed_id)  # 404 for an unknown bed
+    view = rt.bed_view(bed_id)
+    tile = bed_json(view) if view is not None else {"bed_id": bed_id, "label": status.bed.label}
+    wrap = None
+    if status.wrap_id is not None:
+        info = rt.ward.wrap(status.wrap_id)
+        wrap = {"wrap_id": info.wrap_id, "mac": info.mac, "has_key": info.has_key}
+    return {
+        **tile,
+        "admission": None if status.admission is None else _admission_json(status.admission),
+        "wrap": wrap,
+    }
+
+
+def _stay_day_json(d: StayDay) -> dict[str, Any]:
+    return {
+        "day": d.day.isoformat(),
+        "admission_id": d.admission_id,
+        "display_name": d.display_name,
+        "daily_goal_s": d.daily_goal_s,
+        "readings": d.readings,
+        "contact_s": d.contact_s,
+        "observed_s": d.observed_s,
+        "unknown_s": d.unknown_s,
+        "goal_met": d.goal_met,
+        "ongoing": d.ongoing,
+    }
+
+
+def _session_json(s: StaySession) -> dict[str, Any]:
+    return {
+        "admission_id": s.admission_id,
+        "wrap_id": s.wrap_id,
+        "start_us": s.start_us,
+        "end_us": s.end_us,
+        "duration_s": (s.end_us - s.start_us) / US,
+        "contact_s": s.contact_us / US,
+        "short": s.short,
+    }
+
+
+def _audit_json(r: AuditRecord) -> dict[str, Any]:
+    return {
+        "seq": r.seq,
+        "at_us": r.at_us,
+        "who": r.who,
+        "action": str(r.action),
+        "alarm_id": r.alarm_id,
+        "screen_id": r.screen_id,
+        "detail": r.detail,
+    }
+
+
+def _with_pending_audit(
+    rt: WardRuntime,
+    stored: list[AuditRecord],
+    alarm_id: int | None = None,
+    start_us: int | None = None,
+    end_us: int | None = None,
+) -> list[AuditRecord]:
+    """Stored audit lines plus those the board has not handed to the store yet, once each.
+
+    Call on the event loop (the board is the loop's); ``stored`` may be read in a thread.
+    """
+    seen = {r.seq for r in stored}
+    lo = -(2**63) if start_us is None else start_us
+    hi = 2**63 - 1 if end_us is None else end_us
+    pending = [
+        r
+        for r in rt.engine.board.audit
+        if r.seq not in seen and (alarm_id is None or r.alarm_id == alarm_id) and lo <= r.at_us < hi
+    ]
+    return sorted([*stored, *pending], key=lambda r: (r.at_us, r.seq))
+
+
+def _stored_alarm_json(raw: dict[str, Any]) -> dict[str, Any]:
+    """An alarm as the store last saved it (the board has forgotten it), in the API's shape."""
+    return {
+        "alarm_id": raw.get("id"),
+        "kind": raw.get("kind"),
+        "state": "cleared" if raw.get("cleared_us") is not None else None,
+        "bed_id": raw.get("bed_id"),
+        "wrap_id": raw.get("wrap_id"),
+        "raised_us": raw.get("raised_us"),
+        "ended_us": raw.get("ended_us"),
+        "acknowledged_us": raw.get("acked_us"),
+        "acknowledged_by": raw.get("acked_by"),
+        "escalated_us": raw.get("escalated_us"),
+        "cleared_us": raw.get("cleared_us"),
+        "extreme_c": raw.get("extreme_c"),
+    }
+
+
+def _history(rt: WardRuntime, bed_id: str, first: dt.date, last: dt.date) -> ContactHistory:
+    return rt.ward.contact_history(bed_id, first, last, rt.engine.params, now=rt.clock())
+
+
 def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> FastAPI:
     """The ward service's app; the lifespan starts ``runtime`` (made from ``settings`` if None)."""
 
@@ -91,16 +219,24 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         install_log_redaction()
         rt = runtime if runtime is not None else WardRuntime(settings)
         app.state.runtime = rt
-        app.state.auth = StaffAuth(settings.all_staff_tokens)
+        # Until the store is open (rt.start) the app refuses every staff request: no tokens yet.
+        app.state.auth = StaffAuth(())
         if not settings.all_staff_tokens:
             logger.warning("no staff token is configured: every staff route refuses access")
         await rt.start()
+        app.state.auth = StaffAuth(settings.all_staff_tokens, secret=rt.store.session_secret())
         try:
             yield
         finally:
             await rt.stop()
 
     app = FastAPI(title="kmc-monitor ward service", lifespan=lifespan)
+    # The dashboard's pages and assets (dashboard/): who may open which page is decided there.
+    app.include_router(page_router())
+    from kmc_monitor.service.reports import report_router  # the handover report (JSON and CSV)
+
+    app.include_router(report_router())
+    mount_dashboard(app)
 
     @app.middleware("http")
     async def token_to_cookie(
@@ -120,6 +256,16 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
             )
         return response
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """422 with where and what, but never the submitted value: a body may carry a wrap's AES key
+        or a baby's hospital number, which must not come back in a response a proxy might log."""
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "invalid")), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
     @app.exception_handler(WardError)
     async def ward_error(request: Request, exc: WardError) -> JSONResponse:
         if isinstance(exc, NotFoundError):
@@ -134,25 +280,29 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
     async def healthz() -> dict[str, Any]:
         return {"status": "ok"}
 
-    @app.get("/", include_in_schema=False)
-    async def index(who: Staff, rt: Runtime) -> Response:
-        # An interim overview until the ward screen (dashboard/, issue #5): server-rendered, refreshed
-        # every 5 s, every state in words as well as colour.
-        return Response(overview_html(rt.engine.views(rt.now_us())), media_type="text/html")
-
-    @app.get("/family", include_in_schema=False)
-    async def family_page() -> Response:
-        # The page itself holds no data: its script reads the token from the URL fragment and opens
-        # /ws/bed/<token>, which is where the family token is checked.
-        return Response(_FAMILY_PAGE.read_bytes(), media_type="text/html")
-
     @app.get("/api/beds", tags=["ward"])
     async def beds(who: Staff, rt: Runtime) -> list[dict[str, Any]]:
         return [bed_json(v) for v in rt.engine.views(rt.now_us())]
 
     @app.get("/api/alarms", tags=["alarms"])
-    async def alarms(who: Staff, rt: Runtime) -> list[dict[str, Any]]:
-        return [alarm_json(a) for a in rt.engine.board.visible(rt.now_us())]
+    async def alarms(
+        who: Staff,
+        rt: Runtime,
+        bed_id: Annotated[str | None, Query(max_length=32, description="only this bed's alarms")] = None,
+    ) -> list[dict[str, Any]]:
+        """The alarms shown now, highest priority first, then oldest first."""
+        if bed_id is not None:
+            rt.ward.bed(bed_id)  # 404: a typo must not look like a quiet bed
+        return [alarm_json(a) for a in rt.engine.board.visible(rt.now_us(), bed_id=bed_id)]
+
+    @app.get("/api/alarms/{alarm_id}/audit", tags=["alarms"])
+    async def alarm_audit(alarm_id: int, who: Staff, rt: Runtime) -> list[AuditOut]:
+        """Everything that happened to one alarm, oldest first: who did what, when."""
+        stored = await asyncio.to_thread(rt.store.audit_log, alarm_id=alarm_id)
+        lines = _with_pending_audit(rt, stored, alarm_id)
+        if not lines:
+            raise HTTPException(404, f"no alarm {alarm_id} in this ward's audit log")
+        return [AuditOut(**_audit_json(r)) for r in lines]
 
     @app.post("/api/alarms/{alarm_id}/ack", tags=["alarms"])
     async def ack(alarm_id: int, who: Staff, rt: Runtime, body: AckBody | None = None) -> dict[str, Any]:
@@ -164,17 +314,45 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
             raise HTTPException(409, str(exc)) from None
         return alarm_json(view)
 
+    def pause_state(rt: WardRuntime, screen_id: str) -> PauseOut:
+        now_us = rt.now_us()
+        board = rt.engine.board
+        until = board.audio_paused_until(screen_id, now_us)
+        sounding = board.sounding(screen_id, now_us)
+        return PauseOut(
+            screen_id=screen_id,
+            paused_until_us=until,
+            remaining_s=0.0 if until is None else max(0, until - now_us) / US,
+            sounding=None if sounding is None else alarm_json(sounding),
+            audible_alarm_ids=[a.alarm_id for a in board.visible(now_us) if a.audible],
+        )
+
     @app.post("/api/screens/{screen_id}/pause", tags=["alarms"])
-    async def pause(screen_id: str, who: Staff, rt: Runtime, body: PauseBody | None = None) -> dict[str, Any]:
+    async def pause(screen_id: str, who: Staff, rt: Runtime, body: PauseBody | None = None) -> PauseOut:
+        """Silence this screen for the audio pause; ``sounding`` is what still sounds through it
+        (a new alarm above what was sounding when the pause began)."""
         try:
-            until = rt.pause_audio(screen_id, (body.who if body and body.who else None) or who)
+            rt.pause_audio(screen_id, (body.who if body and body.who else None) or who)
         except AlarmError as exc:
             raise HTTPException(422, str(exc)) from None
-        return {"screen_id": screen_id, "paused_until_us": until}
+        return pause_state(rt, screen_id)
+
+    @app.get("/api/screens/{screen_id}/audio", tags=["alarms"])
+    async def pause_status(screen_id: str, who: Staff, rt: Runtime) -> PauseOut:
+        """What this screen sounds now and its audio pause (asked after every alarm event)."""
+        try:
+            return pause_state(rt, screen_id)
+        except AlarmError as exc:
+            raise HTTPException(422, str(exc)) from None
 
     @app.get("/api/admissions", tags=["admissions"])
     async def admissions(who: Staff, rt: Runtime) -> list[dict[str, Any]]:
         return [_admission_json(a) for a in rt.ward.current_admissions()]
+
+    @app.get("/api/admissions/{admission_id}", tags=["admissions"])
+    async def admission(admission_id: int, who: Staff, rt: Runtime) -> dict[str, Any]:
+        """One admission, current or discharged."""
+        return _admission_json(rt.ward.admission(admission_id))
 
     @app.post("/api/admissions", status_code=201, tags=["admissions"])
     async def admit(body: AdmitBody, who: Staff, rt: Runtime) -> dict[str, Any]:
@@ -225,7 +403,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
             )
         return Response(link.qr_svg(), media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
 
-    @app.get("/api/beds/{bed_id}/history", tags=["ward"])
+    @app.get("/api/beds/{bed_id}/history", tags=["history"])
     async def history(
         bed_id: str,
         who: Staff,
@@ -234,14 +412,56 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
             dt.date | None, Query(description="ward-local day, YYYY-MM-DD (default today)")
         ] = None,
     ) -> dict[str, Any]:
-        if bed_id not in {b.bed_id for b in rt.ward.beds()}:
-            raise HTTPException(404, f"no bed {bed_id}")
-        tz = rt.settings.ward_tz
+        """One ward-local day of a bed: readings, sessions, each stay's contact against its daily
+        goal, and the alarms of the day with their acknowledgements."""
+        rt.ward.bed(bed_id)  # 404 before any work
         if day is None:
-            from zoneinfo import ZoneInfo
+            day = _today(rt)
+        tz = rt.settings.ward_tz
+        start_t, end_t = day_bounds(day, tz)
+        start_us, end_us = round(start_t * US), round(end_t * US)
 
-            day = dt.datetime.fromtimestamp(rt.clock(), ZoneInfo(tz)).date()
-        readings = await asyncio.to_thread(rt.store.readings_for_bed_day, bed_id, day, tz)
+        def load() -> tuple[list[Any], list[Any], ContactHistory, list[dict[str, Any]], list[AuditRecord]]:
+            readings = rt.store.readings_for_bed_day(bed_id, day, tz)
+            stored_sessions = rt.store.sessions_for_bed_day(bed_id, day, tz)
+            days = _history(rt, bed_id, day, day)
+            stored_alarms = rt.store.alarms_for_bed(bed_id, start_us, end_us)
+            audit = rt.store.audit_log(start_us=start_us, end_us=end_us)
+            return readings, stored_sessions, days, stored_alarms, audit
+
+        readings, stored_sessions, days, stored_alarms, stored_audit = await asyncio.to_thread(load)
+        audit = _with_pending_audit(rt, stored_audit, start_us=start_us, end_us=end_us)
+        # Alarms still on the board are shown as the board sees them now; older ones as last saved.
+        now_us = rt.now_us()
+        alarms_out: dict[int, dict[str, Any]] = {}
+        for raw in stored_alarms:
+            alarm_id = int(raw["id"])
+            try:
+                alarms_out[alarm_id] = alarm_json(rt.engine.board.alarm(alarm_id, now_us))
+            except UnknownAlarmError:
+                alarms_out[alarm_id] = _stored_alarm_json(raw)
+        for view in rt.engine.board.visible(now_us, bed_id=bed_id):
+            if view.raised_us < end_us and (view.ended_us is None or view.ended_us >= start_us):
+                alarms_out.setdefault(view.alarm_id, alarm_json(view))
+        for alarm_id, entry in alarms_out.items():
+            entry["audit"] = [_audit_json(r) for r in audit if r.alarm_id == alarm_id]
+        if stored_sessions:
+            sessions = [
+                {
+                    "admission_id": None,
+                    "wrap_id": s.wrap_id,
+                    "start_us": s.session.start_us,
+                    "end_us": s.session.end_us,
+                    "duration_s": s.session.duration_us / US,
+                    "contact_s": s.session.contact_us / US,
+                    "short": s.session.short,
+                }
+                for s in stored_sessions
+            ]
+            source = "stored"
+        else:
+            sessions = [_session_json(s) for s in days.sessions]
+            source = "readings"
         return {
             "bed_id": bed_id,
             "day": day.isoformat(),
@@ -255,7 +475,163 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
                 }
                 for r in readings
             ],
+            "sessions": sessions,
+            "sessions_source": source,
+            "totals": [_stay_day_json(d) for d in days.days],
+            "alarms": sorted(alarms_out.values(), key=lambda a: (a["raised_us"] or 0, a["alarm_id"])),
         }
+
+    @app.get("/api/beds/{bed_id}/days", tags=["history"])
+    async def bed_days(
+        bed_id: str,
+        who: Staff,
+        rt: Runtime,
+        until: Annotated[
+            dt.date | None, Query(description="last ward-local day, YYYY-MM-DD (default today)")
+        ] = None,
+        days: Annotated[
+            int, Query(ge=1, le=MAX_HISTORY_DAYS, description="how many days back from `until`")
+        ] = 7,
+    ) -> dict[str, Any]:
+        """Today's and the previous days' totals: for each day with readings or an admitted baby,
+        the readings stored and each stay's contact against its daily goal (newest day first)."""
+        rt.ward.bed(bed_id)
+        last = until or _today(rt)
+        first = last - dt.timedelta(days=days - 1)
+        found = await asyncio.to_thread(_history, rt, bed_id, first, last)
+        out = []
+        for d in sorted(found.readings_per_day, reverse=True):
+            totals = [_stay_day_json(x) for x in found.days if x.day == d]
+            if totals or found.readings_per_day[d]:
+                out.append({"day": d.isoformat(), "readings": found.readings_per_day[d], "totals": totals})
+        return {"bed_id": bed_id, "first_day": first.isoformat(), "last_day": last.isoformat(), "days": out}
+
+    # Beds and wraps ---------------------------------------------------------------------------
+    @app.post("/api/beds", status_code=201, tags=["ward"])
+    async def add_bed(body: BedBody, who: Staff, rt: Runtime) -> dict[str, Any]:
+        """Add a bed to the ward (409 if the id exists); its tile appears at the next update."""
+        rt.add_bed(body.bed_id, body.label, body.position)
+        return _bed_detail(rt, body.bed_id)
+
+    @app.get("/api/beds/{bed_id}", tags=["ward"])
+    async def bed(bed_id: str, who: Staff, rt: Runtime) -> dict[str, Any]:
+        """The bed's tile, its current admission in full and its wrap."""
+        return _bed_detail(rt, bed_id)
+
+    @app.get("/api/beds/{bed_id}/trend", tags=["ward"])
+    async def trend(bed_id: str, who: Staff, rt: Runtime) -> TrendOut:
+        """The bed's chart: one bin per minute of the wrap's readings since it was put on this bed
+        (for this admission), 24 h at most, oldest first; the last bin is still filling."""
+        status = rt.ward.bed_status(bed_id)
+        bins = () if status.wrap_id is None else rt.engine.trend(status.wrap_id)
+        return TrendOut(
+            bed_id=bed_id,
+            wrap_id=status.wrap_id,
+            admission_id=None if status.admission is None else status.admission.admission_id,
+            bins=[
+                TrendBinOut(
+                    start_us=b.start_us,
+                    count=b.count,
+                    temp_min_c=b.temp_min_c,
+                    temp_median_c=b.temp_median_c,
+                    temp_max_c=b.temp_max_c,
+                    contact_fraction=b.contact_fraction,
+                )
+                for b in bins
+            ],
+        )
+
+    @app.post("/api/beds/{bed_id}/wrap", tags=["wraps"])
+    async def assign_wrap(bed_id: str, body: AssignWrapBody, who: Staff, rt: Runtime) -> dict[str, Any]:
+        """Put a registered wrap on the bed. A bed with another wrap is a conflict unless
+        ``replace`` (then that wrap comes off); a wrap on another bed must come off there first, or
+        the two beds' wraps be swapped."""
+        rt.assign_wrap(body.wrap_id, bed_id, who, replace=body.replace)
+        return _bed_detail(rt, bed_id)
+
+    @app.delete("/api/beds/{bed_id}/wrap", tags=["wraps"])
+    async def unassign_wrap(bed_id: str, who: Staff, rt: Runtime) -> dict[str, Any]:
+        """Take the bed's wrap off (for cleaning or charging); 409 if the bed has none."""
+        status = rt.ward.bed_status(bed_id)
+        if status.wrap_id is None or not rt.unassign_wrap(status.wrap_id, who):
+            raise WardConflictError(f"bed {bed_id} has no wrap to take off")
+        return {**_bed_detail(rt, bed_id), "removed_wrap_id": status.wrap_id}
+
+    @app.post("/api/beds/swap-wraps", tags=["wraps"])
+    async def swap_wraps(body: SwapWrapsBody, who: Staff, rt: Runtime) -> list[dict[str, Any]]:
+        """Exchange two beds' wraps at one instant (one bed may have none: the wrap moves)."""
+        rt.swap_wraps(body.bed_a, body.bed_b, who)
+        return [_bed_detail(rt, body.bed_a), _bed_detail(rt, body.bed_b)]
+
+    @app.get("/api/wraps", tags=["wraps"])
+    async def wraps(who: Staff, rt: Runtime) -> WrapsOut:
+        """Every registered wrap (whether it has a key, never the key), its bed and what was last
+        heard of it; and wraps heard on the ward that nobody registered."""
+        now_us = rt.now_us()
+        views = {v.wrap_id: v for v in rt.engine.views(now_us) if v.wrap_id is not None}
+        heard = {u.wrap_id: u for u in rt.engine.unassigned_wraps()}
+        registered = []
+        for w in rt.ward.wraps():
+            v = views.get(w.wrap_id)
+            u = heard.get(w.wrap_id)
+            last_us = v.last_heard_us if v is not None else (u.last_heard_us if u is not None else None)
+            registered.append(
+                WrapOut(
+                    wrap_id=w.wrap_id,
+                    mac=w.mac,
+                    has_key=w.has_key,
+                    bed_id=w.bed_id,
+                    last_heard_us=last_us,
+                    last_heard_s=None if last_us is None else max(0, now_us - last_us) / US,
+                    rssi_dbm=v.rssi_dbm if v is not None else (u.rssi_dbm if u is not None else None),
+                    battery_pct=None if v is None else v.battery_pct,
+                )
+            )
+        known = {w.wrap_id for w in registered}
+        unregistered = [
+            HeardWrapOut(
+                wrap_id=u.wrap_id,
+                last_heard_us=u.last_heard_us,
+                last_heard_s=max(0, now_us - u.last_heard_us) / US,
+                rssi_dbm=u.rssi_dbm,
+            )
+            for u in heard.values()
+            if u.wrap_id not in known
+        ]
+        return WrapsOut(registered=registered, unregistered=unregistered)
+
+    @app.post("/api/wraps", status_code=201, tags=["wraps"])
+    async def register_wrap(body: WrapBody, who: Staff, rt: Runtime) -> WrapOut:
+        """Register a wrap (409 if its id or MAC is registered already); then put it on a bed."""
+        info = rt.ward.add_wrap(body.wrap_id, body.mac, body.key, now=rt.clock())
+        logger.info("wrap %s (%s) registered by %s", info.wrap_id, info.mac, who)
+        return WrapOut(
+            wrap_id=info.wrap_id,
+            mac=info.mac,
+            has_key=info.has_key,
+            bed_id=None,
+            last_heard_us=None,
+            last_heard_s=None,
+            rssi_dbm=None,
+            battery_pct=None,
+        )
+
+    # Settings ---------------------------------------------------------------------------------
+    @app.get("/api/settings", tags=["service"])
+    async def ward_settings(who: Staff, rt: Runtime) -> SettingsOut:
+        """The settings in effect (read-only: they are changed in the configuration file)."""
+        s = rt.settings
+        board = rt.engine.board.params
+        return SettingsOut(
+            ward_name=s.ward_name,
+            ward_tz=s.ward_tz,
+            base_url=s.base_url,
+            retention_days=s.retention_days,
+            require_hospital_number=s.require_hospital_number,
+            default_daily_goal_s=s.clinical.daily_goal_s,
+            alarms=AlarmParamsOut(audio_pause_s=board.audio_pause_s, escalation_s=board.escalation_s),
+            clinical={k: float(v) for k, v in s.clinical.model_dump().items()},
+        )
 
     @app.websocket("/ws/ward")
     async def ws_ward(websocket: WebSocket, since: int | None = None) -> None:
@@ -350,46 +726,3 @@ async def _pump(
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-
-
-#: The interim bedside page, shipped in dashboard/ beside the package.
-_FAMILY_PAGE = Path(__file__).resolve().parents[2] / "dashboard" / "family.html"
-
-_BAND_COLOUR = {
-    "normal": "#d8f3dc",
-    "cold_stress": "#caf0f8",
-    "hypothermia_moderate": "#ffe066",
-    "hypothermia_severe": "#ff6b6b",
-    "hyperthermia": "#ffe066",
-}
-
-
-def overview_html(views: Sequence[BedView]) -> str:
-    """A plain HTML table of the ward: one row per bed, alarms in words."""
-    rows = []
-    for v in views:
-        band = v.band or v.judging
-        temp = "&mdash;" if v.temperature_c is None or v.band is None else f"{v.temperature_c:.1f} &deg;C"
-        alarms = ", ".join(f"{a.priority.value.upper()} {a.kind.value.replace('_', ' ')}" for a in v.alarms)
-        session = (
-            f"{v.session_state} {int(v.session_s // 60)} min" if v.session_state != "none" else "&mdash;"
-        )
-        colour = _BAND_COLOUR.get(v.band or "", "#dee2e6")
-        goal = "" if v.daily_goal_s is None else f" of {v.daily_goal_s / 3600:.0f} h"
-        rows.append(
-            f"<tr><td>{escape(v.label)}</td><td>{escape(v.display_name or '')}</td>"
-            f'<td style="background:{colour}">{temp} {escape(band.replace("_", " "))}</td>'
-            f"<td>{'in contact' if v.contact else 'apart' if v.contact is not None else '&mdash;'}</td>"
-            f"<td>{session}</td><td>{v.contact_today_s / 3600:.1f} h{goal}</td>"
-            f"<td>{escape(alarms) or 'none'}</td></tr>"
-        )
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">'
-        "<title>kmc-monitor ward</title><style>body{font-family:sans-serif;margin:2em}"
-        "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.4em .8em}</style></head><body>"
-        "<h1>Ward overview</h1><p>Interim page; the ward screen comes with the dashboard. "
-        'API: <a href="/docs">/docs</a>.</p><table><tr><th>Bed</th><th>Baby</th><th>Temperature</th>'
-        "<th>Contact</th><th>Session</th><th>Today</th><th>Alarms</th></tr>"
-        + "".join(rows)
-        + "</table></body></html>"
-    )

@@ -2,10 +2,15 @@
 
 A staff member's device proves itself with a staff token from the settings: as
 ``Authorization: Bearer <token>``, or once as ``?token=<token>`` (the link printed at start-up),
-which the app trades for an HttpOnly session cookie. Sessions live in memory and are tied to the
-token they came from: a token withdrawn from the settings ends its sessions at once. Tokens are
-compared in constant time and only their SHA-256 digests are kept; the staff member's id in the
-audit trail is a short fingerprint of the token, never the token.
+which the app trades for an HttpOnly session cookie. Tokens are compared in constant time and only
+their SHA-256 digests are kept; the staff member's id in the audit trail is a short fingerprint of
+the token, never the token.
+
+A session cookie is *signed*, not remembered: ``<issued>.<fingerprint>.<HMAC-SHA256(secret, issued,
+token digest)>``. The secret is kept with the ward's data (the app passes it in), so a wall screen
+stays signed in across a restart of the service (a power cut must not leave the ward screen asking
+for a token at 3 a.m.), and a session is still tied to the token it came from: a token withdrawn
+from the settings ends its sessions at once, since no configured digest verifies them any more.
 
 Family tokens (one bed's page) are checked by :meth:`Ward.admission_for_family_token` and open
 nothing here.
@@ -13,11 +18,13 @@ nothing here.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import logging
 import re
 import secrets
+import time
 from collections.abc import Iterable, Mapping
 from typing import Final
 
@@ -37,9 +44,12 @@ def _digest(token: str) -> bytes:
 class StaffAuth:
     """Which requests come from staff; see the module docstring."""
 
-    def __init__(self, tokens: Iterable[SecretStr]) -> None:
+    def __init__(self, tokens: Iterable[SecretStr], *, secret: bytes | None = None) -> None:
         self._digests: tuple[bytes, ...] = tuple(_digest(t.get_secret_value()) for t in tokens)
-        self._sessions: dict[str, bytes] = {}
+        #: Signs session cookies; a fresh one (sessions end with the process) unless given.
+        self._secret = secret if secret is not None else secrets.token_bytes(32)
+        if len(self._secret) < 16:
+            raise ValueError("the session secret must have at least 16 bytes")
 
     @property
     def configured(self) -> bool:
@@ -62,22 +72,30 @@ class StaffAuth:
         digest = _digest(token)
         return _staff_id(digest) if self._match(digest) else None
 
-    def new_session(self, token: str) -> str:
-        """A session id for a valid token (the cookie's value)."""
-        sid = secrets.token_urlsafe(32)
-        self._sessions[sid] = _digest(token)
-        return sid
+    def _sign(self, issued: str, digest: bytes) -> str:
+        mac = hmac.new(self._secret, issued.encode() + b"." + digest, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+    def new_session(self, token: str, now: float | None = None) -> str:
+        """A session cookie value for a valid token (see the module docstring)."""
+        digest = _digest(token)
+        issued = str(int(time.time() if now is None else now))
+        return f"{issued}.{digest[:4].hex()}.{self._sign(issued, digest)}"
 
     def check_session(self, sid: str | None) -> str | None:
-        if not sid:
+        """The staff id of a session cookie signed for a token still configured, else None."""
+        if not sid or len(sid) > 128:
             return None
-        digest = self._sessions.get(sid)
-        if digest is None:
+        issued, _, rest = sid.partition(".")
+        fingerprint, _, mac = rest.partition(".")
+        if not (issued.isdigit() and mac):
             return None
-        if not self._match(digest):
-            del self._sessions[sid]
-            return None
-        return _staff_id(digest)
+        who = None
+        for d in self._digests:  # every configured token is tried: the time says nothing
+            same = hmac.compare_digest(d[:4].hex(), fingerprint)
+            if same & hmac.compare_digest(self._sign(issued, d), mac):
+                who = _staff_id(d)
+        return who
 
     def identify(
         self, headers: Mapping[str, str], cookies: Mapping[str, str], query: Mapping[str, str]

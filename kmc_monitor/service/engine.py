@@ -43,11 +43,11 @@ import numpy as np
 
 from kmc_monitor.devices.reading import Reading
 from kmc_monitor.service.alarms import AlarmBoard, AlarmEvent, AlarmState, AuditRecord, ConditionKey
-from kmc_monitor.service.store import ReadingWriter, Store
+from kmc_monitor.service.store import ReadingWriter, SessionRecord, Store
 from kmc_monitor.service.ward import Admission, Bed, Ward
 from kmc_monitor.signal.calendar import DayCalendar
 from kmc_monitor.signal.params import US, RuleParams, celsius_to_mc, seconds_to_us
-from kmc_monitor.signal.report import Alarm, AlarmKind, Priority, round_c
+from kmc_monitor.signal.report import Alarm, AlarmKind, Priority, Session, round_c
 from kmc_monitor.signal.series import FloatArray, IntArray, build_series
 from kmc_monitor.signal.stream import WrapStream
 
@@ -217,6 +217,9 @@ class _Wrap:
     #: for, and the answer.
     daily_day: dt.date | None = None
     daily: list[Alarm] = field(default_factory=list)
+    #: Sessions already saved: how many closed ones, and the open one as last saved.
+    sessions_saved: int = 0
+    open_saved: Session | None = None
 
 
 class LiveEngine:
@@ -308,6 +311,7 @@ class LiveEngine:
         w.from_us = None if adm is None else seconds_to_us(adm.admitted_t)
         w.known, w.closed_seen = set(), 0
         w.daily_day, w.daily = None, []
+        w.sessions_saved, w.open_saved = 0, None
         if bed is None:
             w.stream, w.trend = None, None
             return
@@ -577,10 +581,30 @@ class LiveEngine:
         elif self._to_write:
             store.append_readings(self._to_write)
             self._to_write = []
+        self._save_sessions(store)
         audit = self._unsaved_audit + self.board.drain_audit()
         self._unsaved_audit = audit
         store.save_alarm_board(self.board.snapshot(), audit, now=now_us / US)
         self._unsaved_audit = []
+
+    def _save_sessions(self, store: Store) -> None:
+        """Save sessions closed since the last checkpoint and each running one that grew, so the
+        history and the handover report have them without re-deriving them from readings."""
+        records: list[SessionRecord] = []
+        marks: list[tuple[_Wrap, int, Session | None]] = []
+        for w in self._wraps.values():
+            if w.stream is None:
+                continue
+            closed = w.stream.sessions(w.sessions_saved)
+            records += [SessionRecord(w.wrap_id, x) for x in closed]
+            current = w.stream.open_session()
+            if current is not None and current != w.open_saved:
+                records.append(SessionRecord(w.wrap_id, current, open=True))
+            marks.append((w, w.sessions_saved + len(closed), current))
+        if records:
+            store.save_sessions(records)
+        for w, saved, current in marks:  # only once they are in the database
+            w.sessions_saved, w.open_saved = saved, current
 
     def restore(self, store: Store, now_us: int, *, lookback_s: float = 26 * 3600.0) -> TickResult:
         """Continue after a crash: the saved board, and each assigned wrap's stream rebuilt from its

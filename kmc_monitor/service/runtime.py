@@ -1,10 +1,19 @@
-"""The running ward: store, ward, live engine, a reading source and the hub, driven at 1 Hz.
+"""The running ward: store, ward, live engine, a reading source and the hub.
 
-:class:`WardRuntime` is what the app's lifespan owns. It reads readings from its source (simulated
-wraps by default, or a replayed trace), ticks the engine once a second on an injected clock,
-checkpoints (readings through the engine's writer within a second; the alarm board after events and
-staff actions, and every few seconds), and publishes to the hub: ``update`` and ``alarm`` messages
-on the ``ward`` channel, a plain status on each watched bed's family channel.
+:class:`WardRuntime` is what the app's lifespan owns. Every :data:`POLL_S` it takes what its source
+received (simulated wraps by default, a replayed trace, a radio), ticks the engine on an injected
+clock, checkpoints (readings through the engine's writer within a second; the alarm board after
+events and staff actions, and every few seconds), and publishes to the hub: ``alarm`` messages as
+they happen and ``update`` messages carrying the tiles that changed, on the ``ward`` channel; a
+plain status on each watched bed's family channel.
+
+Why poll at 20 Hz rather than tick once a second: a reading then reaches the screens within about
+50 ms of its arrival instead of waiting up to a second for the next tick, and the work of a second's
+readings is spread over twenty small steps instead of landing on the event loop all at once (one
+long step delays every client's messages, alarms included). A tile with no new reading is still
+recomputed once a second (timers run, "no data" comes), each bed on its own phase; an ``update`` is
+sent at least once a second even when nothing changed, so a screen can tell a quiet ward from a
+dead connection.
 
 Demo mode: on a data directory without a ward, each source wrap is registered, given its own bed
 and admitted, so the screen has something to show. A data directory that has a ward is restored
@@ -44,6 +53,10 @@ logger = logging.getLogger(__name__)
 
 #: The alarm board is saved at least this often even without events (timers, escalations).
 BOARD_CHECKPOINT_S = 5.0
+#: Seconds between polls of the source (and engine ticks).
+POLL_S = 0.05
+#: An ``update`` is published at least this often, and the unassigned wraps with it.
+HEARTBEAT_S = 1.0
 DEMO_WHO = "demo-setup"
 
 
@@ -69,6 +82,7 @@ def bed_json(v: BedView) -> dict[str, Any]:
         "battery_pct": v.battery_pct,
         "rssi_dbm": v.rssi_dbm,
         "last_heard_s": v.last_heard_s,
+        "last_heard_us": v.last_heard_us,
         "alarms": [
             {
                 "alarm_id": a.alarm_id,
@@ -117,8 +131,22 @@ def event_json(e: AlarmEvent) -> dict[str, Any]:
 
 
 def family_json(v: BedView) -> dict[str, Any]:
-    """What a family page shows: this bed only, in plain words; nothing clinical beyond that."""
-    if v.admission_id is None:
+    """What a family page shows: this bed only, in plain words; nothing clinical beyond that.
+
+    The page translates, so it gets machine-readable states besides the English ``status`` (kept for
+    older pages): ``session_state`` (``running``, ``paused`` during a short break, or ``none``) and
+    ``temperature_status``. That one is ``well`` only when the temperature is judged, in the normal
+    band, with no temperature alarm and no sensor alarm on the bed: a false "warm and well" is the
+    worst thing this page could say. Any physiological alarm (latched or acknowledged too), a
+    cooling trend, or a band outside normal is ``call_nurse``, which wins over ``unknown`` (no data,
+    detached, settling, no wrap, not admitted) because the nurses must hear from the parent even when
+    the sensor has since gone quiet.
+    """
+    from kmc_monitor.signal.report import AlarmKind, Category
+
+    admitted = v.admission_id is not None
+    kinds = {a.kind for a in v.alarms}
+    if not admitted:
         status = "This bed has no baby admitted."
     elif v.alarms:
         status = "The nurses have been alerted and are looking after your baby."
@@ -128,13 +156,29 @@ def family_json(v: BedView) -> dict[str, Any]:
         status = "Skin-to-skin contact: the timer is running."
     else:
         status = "Not in skin-to-skin contact right now."
+    # A cooling trend is advisory on the ward, but it is about warmth: never "warm and well" then.
+    worrying = any(k.category is Category.PHYSIOLOGICAL or k is AlarmKind.COOLING_TREND for k in kinds)
+    # A sensor alarm may outlive the reading that ended it by a tick; until it ends, not "well".
+    sensor_doubt = bool(kinds & {AlarmKind.SENSOR_DETACHED, AlarmKind.NO_DATA})
+    if admitted and (worrying or (v.band is not None and v.band != "normal")):
+        temperature_status = "call_nurse"
+    elif admitted and v.judging == "judged" and v.band == "normal" and not sensor_doubt:
+        temperature_status = "well"
+    else:
+        temperature_status = "unknown"
+    session_state = v.session_state if admitted and v.session_state in ("running", "paused") else "none"
     return {
         "type": "bed",
         "label": v.label,
+        "admitted": admitted,
+        # The family's own baby, as the nurses entered it: the only name this stream ever carries.
+        "display_name": v.display_name if admitted else None,
         "in_contact": bool(v.contact),
+        "session_state": session_state,
         "session_s": v.session_s,
         "contact_today_s": v.contact_today_s,
         "daily_goal_s": v.daily_goal_s,
+        "temperature_status": temperature_status,
         "status": status,
     }
 
@@ -151,7 +195,7 @@ class WardRuntime:
     clock
         Seconds since the epoch (default ``time.time``; a :class:`ReplayClock` for replays).
     tick_s
-        Real seconds between ticks; None runs no loop (a test calls :meth:`step`).
+        Real seconds between polls and ticks; None runs no loop (a test calls :meth:`step`).
     hub
         The fan-out (default: a fresh :class:`Hub`).
     """
@@ -162,7 +206,7 @@ class WardRuntime:
         *,
         source: Source | None = None,
         clock: Callable[[], float] | None = None,
-        tick_s: float | None = 1.0,
+        tick_s: float | None = POLL_S,
         hub: Hub | None = None,
     ) -> None:
         self.settings = settings
@@ -175,6 +219,7 @@ class WardRuntime:
         self._engine: LiveEngine | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_board_save_s = -math.inf
+        self._last_update_s = -math.inf
         self._board_dirty = False
         #: Family links made by this process (a token is never stored, only its hash).
         self.family_links: dict[int, FamilyLink] = {}
@@ -344,15 +389,18 @@ class WardRuntime:
     def _publish(self, result: TickResult, wall_s: float) -> None:
         for e in result.events:
             self.ward_channel.publish({**event_json(e), "sent_wall": wall_s})
-        self.ward_channel.publish(
-            {
+        heartbeat = wall_s - self._last_update_s >= HEARTBEAT_S
+        if result.beds or heartbeat:
+            update: dict[str, Any] = {
                 "type": "update",
                 "now_us": result.now_us,
                 "beds": [bed_json(v) for v in result.beds],
-                "unassigned_wraps": [unassigned_json(u) for u in result.unassigned_wraps],
-                "sent_wall": wall_s,
             }
-        )
+            if heartbeat:
+                self._last_update_s = wall_s
+                update["unassigned_wraps"] = [unassigned_json(u) for u in result.unassigned_wraps]
+            update["sent_wall"] = wall_s
+            self.ward_channel.publish(update)
         changed = {v.bed_id: v for v in result.beds}
         for v in changed.values():
             ch = self.hub.get(_bed_channel(v.bed_id))
@@ -437,6 +485,32 @@ class WardRuntime:
         self.family_links.pop(admission_id, None)
         self._end_family_streams(admission_id)
         return revoked
+
+    def add_bed(self, bed_id: str, label: str | None, position: int) -> None:
+        """Add a bed; the engine re-reads the layout so the bed's tile appears at the next tick."""
+        now_s = self.clock()
+        self.ward.add_bed(bed_id, label, position=position, now=now_s)
+        self._publish_events(self.engine.refresh_ward(round(now_s * US)))
+
+    def assign_wrap(self, wrap_id: str, bed_id: str, who: str, *, replace: bool = False) -> None:
+        """Put a wrap on a bed; the engine starts its stream afresh there (and ends the conditions
+        of a replaced wrap, which described this bed's baby through another sensor)."""
+        now_s = self.clock()
+        self.ward.assign_wrap(wrap_id, bed_id, now=now_s, who=who, replace=replace)
+        self._publish_events(self.engine.refresh_ward(round(now_s * US)))
+
+    def unassign_wrap(self, wrap_id: str, who: str) -> bool:
+        """Take a wrap off its bed (its open conditions end: it no longer describes a baby)."""
+        now_s = self.clock()
+        removed = self.ward.unassign_wrap(wrap_id, now=now_s, who=who)
+        self._publish_events(self.engine.refresh_ward(round(now_s * US)))
+        return removed
+
+    def swap_wraps(self, bed_a: str, bed_b: str, who: str) -> None:
+        """Exchange two beds' wraps at one instant; each wrap starts afresh on its new bed."""
+        now_s = self.clock()
+        self.ward.swap_wraps(bed_a, bed_b, now=now_s, who=who)
+        self._publish_events(self.engine.refresh_ward(round(now_s * US)))
 
     # Family streams -----------------------------------------------------------------------------
     def open_family_stream(self, admission_id: int) -> asyncio.Event:

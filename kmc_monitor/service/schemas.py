@@ -1,18 +1,56 @@
-"""Request bodies of the HTTP API: validated once, here, at the edge."""
+"""Request bodies and response shapes of the HTTP API: validated once, here, at the edge.
+
+Field errors come back as 422 with the field named and a sentence saying what is expected, so a
+nurse at the ward screen or an engineer with ``curl`` can correct the request.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from typing import Annotated, Final
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["AckBody", "AdmitBody", "PauseBody"]
+__all__ = [
+    "AckBody",
+    "AdmitBody",
+    "AlarmParamsOut",
+    "AssignWrapBody",
+    "AuditOut",
+    "BedBody",
+    "HeardWrapOut",
+    "PauseBody",
+    "PauseOut",
+    "SettingsOut",
+    "SwapWrapsBody",
+    "TrendBinOut",
+    "TrendOut",
+    "WrapBody",
+    "WrapOut",
+    "WrapsOut",
+]
+
+_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,31}$")
+_MAC_RE: Final = re.compile(r"^[0-9A-Fa-f]{2}(?:([:-]?)[0-9A-Fa-f]{2})(?:\1[0-9A-Fa-f]{2}){4}$")
+_KEY_RE: Final = re.compile(r"^[0-9A-Fa-f]{32}$")
+
+Id = Annotated[str, Field(min_length=1, max_length=32, description="letters, digits, ' ', '.', '_', '-'")]
 
 
-class AdmitBody(BaseModel):
-    """Admit a baby to a free bed (optionally putting a wrap on the bed at once)."""
+def _check_id(value: str) -> str:
+    if not _ID_RE.match(value):
+        raise ValueError(
+            "use 1 to 32 letters, digits, spaces, '.', '_' or '-', starting with a letter or digit"
+        )
+    return value
 
+
+class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class AdmitBody(_Body):
+    """Admit a baby to a free bed (optionally putting a wrap on the bed at once)."""
 
     bed_id: Annotated[str, Field(min_length=1, max_length=32)]
     display_name: Annotated[str, Field(min_length=1, max_length=64, description="name shown on the ward")]
@@ -25,13 +63,159 @@ class AdmitBody(BaseModel):
     wrap_id: Annotated[str | None, Field(min_length=1, max_length=32)] = None
 
 
-class AckBody(BaseModel):
+class AckBody(_Body):
     """Who acknowledges (a name for the audit trail); the token's staff id when left out."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     who: Annotated[str | None, Field(min_length=1, max_length=64)] = None
 
 
 class PauseBody(AckBody):
     """Who pauses a screen's audio."""
+
+
+class BedBody(_Body):
+    """A new bed: its id (as printed on the bed), the label the screen shows, its place on screen."""
+
+    bed_id: Id
+    label: Annotated[str | None, Field(min_length=1, max_length=64, description="default: the id")] = None
+    position: Annotated[int, Field(ge=0, le=10_000, description="screen order, smallest first")] = 0
+
+    _id = field_validator("bed_id")(_check_id)
+
+
+class WrapBody(_Body):
+    """Register a wrap: its id (printed on it), its Bluetooth MAC and, for encrypted wraps, its key."""
+
+    wrap_id: Id
+    mac: Annotated[str, Field(description="e.g. A4:C1:38:8D:18:B9 (':' or '-' or no separators)")]
+    key: Annotated[
+        str | None,
+        Field(description="the wrap's BTHome key: 32 hex digits; leave out for a keyless bench wrap"),
+    ] = None
+
+    _id = field_validator("wrap_id")(_check_id)
+
+    @field_validator("mac")
+    @classmethod
+    def _mac(cls, value: str) -> str:
+        if not _MAC_RE.match(value):
+            raise ValueError(
+                f"{value!r} is not a MAC address: give six pairs of hex digits, e.g. A4:C1:38:8D:18:B9"
+            )
+        return value
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        if value is not None and not _KEY_RE.match(value):
+            # The value is a secret: the message says what is wrong without repeating it.
+            raise ValueError(f"the key must be exactly 32 hex digits (0-9, a-f); got {len(value)} characters")
+        return value
+
+
+class AssignWrapBody(_Body):
+    """Put a registered wrap on this bed; ``replace`` takes the bed's current wrap off first."""
+
+    wrap_id: Id
+    replace: Annotated[bool, Field(description="swap out the bed's current wrap (a flat battery)")] = False
+
+
+class SwapWrapsBody(_Body):
+    """Exchange the wraps of two beds at one instant (one of them may have none)."""
+
+    bed_a: Id
+    bed_b: Id
+
+    @model_validator(mode="after")
+    def _two_beds(self) -> SwapWrapsBody:
+        if self.bed_a == self.bed_b:
+            raise ValueError(f"swapping needs two different beds; got {self.bed_a} twice")
+        return self
+
+
+# Responses -----------------------------------------------------------------------------------------
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class WrapOut(_Out):
+    """A registered wrap: whether it has a key (never the key), its bed, and what was last heard."""
+
+    wrap_id: str
+    mac: str
+    has_key: bool
+    bed_id: str | None
+    last_heard_us: int | None
+    last_heard_s: float | None
+    rssi_dbm: float | None
+    battery_pct: float | None = Field(description="known for a wrap on a bed (the rules read it)")
+
+
+class HeardWrapOut(_Out):
+    """A wrap heard on the ward that is not registered (a neighbour's, or one to register)."""
+
+    wrap_id: str
+    last_heard_us: int
+    last_heard_s: float
+    rssi_dbm: float | None
+
+
+class WrapsOut(_Out):
+    registered: list[WrapOut]
+    unregistered: list[HeardWrapOut]
+
+
+class TrendBinOut(_Out):
+    start_us: int
+    count: int
+    temp_min_c: float | None
+    temp_median_c: float | None
+    temp_max_c: float | None
+    contact_fraction: float | None
+
+
+class TrendOut(_Out):
+    """A bed's chart: bins of the wrap's readings since it was put on this bed (24 h at most)."""
+
+    bed_id: str
+    wrap_id: str | None
+    admission_id: int | None
+    bins: list[TrendBinOut]
+
+
+class PauseOut(_Out):
+    """A screen's audio pause: until when, and the alarm that sounds through it (None: silent)."""
+
+    screen_id: str
+    paused_until_us: int | None
+    remaining_s: float
+    sounding: dict[str, object] | None
+    audible_alarm_ids: list[int] = Field(description="alarms not acknowledged (held back or sounding)")
+
+
+class AuditOut(_Out):
+    seq: int
+    at_us: int
+    who: str
+    action: str
+    alarm_id: int | None
+    screen_id: str | None
+    detail: str
+
+
+class AlarmParamsOut(_Out):
+    audio_pause_s: float
+    escalation_s: float
+
+
+class SettingsOut(_Out):
+    """The ward's settings in effect (read-only here; no token is ever shown)."""
+
+    ward_name: str
+    ward_tz: str
+    base_url: str
+    retention_days: int
+    require_hospital_number: bool
+    default_daily_goal_s: float
+    alarms: AlarmParamsOut
+    clinical: dict[str, float]

@@ -67,6 +67,7 @@ import json
 import logging
 import math
 import os
+import secrets
 import sqlite3
 import threading
 from collections import deque
@@ -293,6 +294,10 @@ def day_bounds(day: dt.date, ward_tz: str) -> tuple[float, float]:
     """
     cal = DayCalendar(ward_tz)
     return cal.midnight_us(day) / US, cal.midnight_us(day + dt.timedelta(days=1)) / US
+
+
+#: Runtime settings under this prefix are secrets: never listed by :meth:`Store.settings`.
+_SECRET_PREFIX = "secret."
 
 
 def _utc(t: float) -> str:
@@ -589,8 +594,23 @@ class Store:
         return json.loads(rows[0][0]) if rows else default
 
     def settings(self) -> dict[str, Any]:
+        """Every runtime setting except secrets (see :meth:`session_secret`)."""
         rows = self._read("reading settings", "SELECT key, value FROM settings ORDER BY key")
-        return {k: json.loads(v) for k, v in rows}
+        return {k: json.loads(v) for k, v in rows if not k.startswith(_SECRET_PREFIX)}
+
+    def session_secret(self) -> bytes:
+        """The key that signs staff session cookies, made on first use and kept with the ward.
+
+        Kept here (the database is readable by the service user only) so that ward screens stay
+        signed in across restarts; a new data directory signs everyone out.
+        """
+        key = f"{_SECRET_PREFIX}session"
+        value = self.get_setting(key)
+        if isinstance(value, str) and len(value) == 64:
+            return bytes.fromhex(value)
+        secret = secrets.token_bytes(32)
+        self.set_setting(key, secret.hex())
+        return secret
 
     # Beds -----------------------------------------------------------------------------------------
     def add_bed(self, bed: Bed, *, now: float) -> None:
@@ -919,6 +939,17 @@ class Store:
                 math.inf if until_t is None else until_t,
                 int(limit),
             ),
+        )
+        return [self._admission(r) for r in rows]
+
+    def admissions_for_bed(self, bed_id: str, start_t: float, end_t: float) -> list[Admission]:
+        """The bed's admissions (current or past) overlapping ``[start_t, end_t)``, oldest first:
+        whose totals a day's history of the bed shows."""
+        rows = self._read(
+            "listing a bed's admissions",
+            f"SELECT {_ADMISSION_COLUMNS} FROM admissions WHERE bed_id = ? AND admitted_t < ? "
+            "AND (discharged_t IS NULL OR discharged_t > ?) ORDER BY admitted_t, admission_id",
+            (bed_id, end_t, start_t),
         )
         return [self._admission(r) for r in rows]
 

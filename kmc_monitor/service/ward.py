@@ -28,6 +28,7 @@ member of staff, for the record.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import io
@@ -37,9 +38,14 @@ import secrets
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Final
 
+import numpy as np
 import segno
 
+from kmc_monitor.devices.reading import readings_to_series
 from kmc_monitor.errors import KmcError
+from kmc_monitor.signal.calendar import DayCalendar
+from kmc_monitor.signal.params import US, RuleParams, celsius_to_mc
+from kmc_monitor.signal.stream import analyze_series
 
 if TYPE_CHECKING:
     from kmc_monitor.service.config import Settings
@@ -53,10 +59,14 @@ __all__ = [
     "Bed",
     "BedOccupiedError",
     "BedStatus",
+    "ContactHistory",
     "FamilyLink",
     "GestationalAge",
     "InvalidAdmissionError",
+    "MAX_HISTORY_DAYS",
     "NotFoundError",
+    "StayDay",
+    "StaySession",
     "Ward",
     "WardConflictError",
     "WardError",
@@ -75,6 +85,8 @@ __all__ = [
 FAMILY_TOKEN_BYTES: Final = 32
 _MIN_TOKEN_BYTES: Final = 16
 _ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,31}$")
+#: The longest span one history query analyses (a month: more is a report, not a screen).
+MAX_HISTORY_DAYS: Final = 31
 
 
 # Errors ------------------------------------------------------------------------------------------
@@ -244,6 +256,53 @@ class BedStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class StaySession:
+    """One skin-to-skin session of one admission, as the clinical rules find it in stored readings."""
+
+    admission_id: int
+    wrap_id: str
+    start_us: int
+    end_us: int
+    contact_us: int
+    short: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StayDay:
+    """One admission's contact on one ward-local day, against its daily goal.
+
+    ``contact_s``, ``observed_s`` and ``unknown_s`` count only the part of the day the baby was
+    admitted to the bed; ``ongoing`` is True for a day not over yet (its total still grows).
+    """
+
+    day: dt.date
+    admission_id: int
+    display_name: str
+    daily_goal_s: float
+    readings: int
+    contact_s: float
+    observed_s: float
+    unknown_s: float
+    ongoing: bool
+
+    @property
+    def goal_met(self) -> bool:
+        return self.contact_s >= self.daily_goal_s
+
+
+@dataclass(frozen=True, slots=True)
+class ContactHistory:
+    """A bed's days: readings per day (whoever was on the bed), each stay's daily totals and sessions."""
+
+    bed_id: str
+    first_day: dt.date
+    last_day: dt.date
+    readings_per_day: dict[dt.date, int]
+    days: tuple[StayDay, ...]
+    sessions: tuple[StaySession, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class FamilyLink:
     """A family's link to their baby's page, as handed out once: the token is never stored.
 
@@ -376,6 +435,22 @@ class Ward:
     def beds(self) -> list[Bed]:
         return self._store.beds()
 
+    def bed(self, bed_id: str) -> Bed:
+        """The bed with this id; :class:`NotFoundError` names the ward's beds when there is none."""
+        beds = self._store.beds()
+        found = next((b for b in beds if b.bed_id == bed_id), None)
+        if found is None:
+            known = ", ".join(b.bed_id for b in beds) or "none yet"
+            raise NotFoundError(f"no bed {bed_id!r} on this ward (beds: {known})")
+        return found
+
+    def bed_status(self, bed_id: str) -> BedStatus:
+        """One bed with its current admission and wrap (the bed-detail screen)."""
+        bed = self.bed(bed_id)
+        admission = next((a for a in self._store.current_admissions() if a.bed_id == bed_id), None)
+        wrap = next((w for w, b in self._store.current_assignments().items() if b == bed_id), None)
+        return BedStatus(bed, admission, wrap)
+
     def overview(self) -> list[BedStatus]:
         """Every bed with its current admission and wrap, in screen order."""
         admissions = {a.bed_id: a for a in self._store.current_admissions()}
@@ -442,6 +517,17 @@ class Ward:
     def wraps(self) -> list[WrapInfo]:
         return self._store.wraps()
 
+    def wrap(self, wrap_id: str) -> WrapInfo:
+        found = next((w for w in self._store.wraps() if w.wrap_id == wrap_id), None)
+        if found is None:
+            raise NotFoundError(f"no wrap {wrap_id!r} registered: register it first (POST /api/wraps)")
+        return found
+
+    def add_wrap(self, wrap_id: str, mac: str, key: str | None = None, *, now: float) -> WrapInfo:
+        """Register a wrap (MAC in any usual spelling, key as 32 hex digits or None for a keyless
+        bench wrap). A known id or MAC is a conflict; a malformed MAC or key is refused."""
+        return self._store.add_wrap(_check_id("wrap id", wrap_id), mac, key, now=now)
+
     def assign_wrap(self, wrap_id: str, bed_id: str, *, now: float, who: str, replace: bool = False) -> None:
         """Put a wrap on a bed. ``replace`` takes the bed's current wrap off first (spare for a
         broken one); without it a bed that has another wrap is a conflict. Assigning a wrap to the
@@ -455,3 +541,78 @@ class Ward:
     def swap_wraps(self, bed_a: str, bed_b: str, *, now: float, who: str) -> None:
         """Exchange the wraps of two beds at one instant (one may have none: that moves the wrap)."""
         self._store.swap_wraps(bed_a, bed_b, now=now, who=_check_who(who))
+
+    # History ------------------------------------------------------------------------------------
+    def contact_history(
+        self, bed_id: str, first_day: dt.date, last_day: dt.date, params: RuleParams, *, now: float
+    ) -> ContactHistory:
+        """The bed's ward-local days ``first_day`` to ``last_day``: readings per day, and for each
+        admission on the bed those days its daily totals and sessions.
+
+        Totals come from the stored readings through the signal core (the rules the live engine
+        and ``analyze`` run), cut to each stay, so a discharged baby's contact never counts towards
+        the next baby's goal. Each query analyses its own span: a session running across the span's
+        first midnight starts there, and contact hysteresis starts from the span's first reading, so
+        a total can differ from the live tile by the few seconds of that first transition.
+        """
+        self.bed(bed_id)
+        if last_day < first_day:
+            raise WardError(f"the last day {last_day} is before the first day {first_day}")
+        if (last_day - first_day).days >= MAX_HISTORY_DAYS:
+            raise WardError(f"ask for at most {MAX_HISTORY_DAYS} days at a time")
+        cal = DayCalendar(params.ward_tz)
+        days = [first_day + dt.timedelta(days=k) for k in range((last_day - first_day).days + 1)]
+        bounds = [*days, last_day + dt.timedelta(days=1)]
+        edges = np.array([cal.midnight_us(d) for d in bounds], dtype=np.int64)
+        start_t, end_t = int(edges[0]) / US, int(edges[-1]) / US
+        readings = self._store.readings_for_bed(bed_id, start_t, end_t)
+        t_us = np.array([round(r.t * US) for r in readings], dtype=np.int64)
+        per_day = np.diff(np.searchsorted(t_us, edges))
+        now_us = round(now * US)
+        out_days: list[StayDay] = []
+        sessions: list[StaySession] = []
+        for adm in self._store.admissions_for_bed(bed_id, start_t, end_t):
+            lo, hi = adm.clamp(start_t, end_t)
+            rows = [r for r in readings if lo <= r.t < hi]
+            stay_t = np.array([round(r.t * US) for r in rows], dtype=np.int64)
+            counts = np.diff(np.searchsorted(stay_t, edges))
+            totals: dict[dt.date, list[int]] = {}
+            for series in readings_to_series(rows, params):
+                report = analyze_series(
+                    series, params, site_offset_mc=celsius_to_mc(adm.site_offset_c), calendar=cal
+                )
+                for d in report.days:
+                    acc = totals.setdefault(d.day, [0, 0, 0])
+                    acc[0] += d.observed_us
+                    acc[1] += d.contact_us
+                    acc[2] += d.unknown_us
+                sessions += [
+                    StaySession(adm.admission_id, series.wrap_id, s.start_us, s.end_us, s.contact_us, s.short)
+                    for s in report.sessions
+                ]
+            for k, day in enumerate(days):
+                day_start, day_end = int(edges[k]), int(edges[k + 1])
+                if day_start >= hi * US or day_end <= lo * US or day_start > now_us:
+                    continue  # the baby was not on the bed that day, or the day has not begun
+                observed, contact, unknown = totals.get(day, [0, 0, 0])
+                out_days.append(
+                    StayDay(
+                        day,
+                        adm.admission_id,
+                        adm.display_name,
+                        adm.daily_goal_s,
+                        int(counts[k]),
+                        contact / US,
+                        observed / US,
+                        unknown / US,
+                        day_end > now_us and adm.current,
+                    )
+                )
+        return ContactHistory(
+            bed_id,
+            first_day,
+            last_day,
+            {d: int(n) for d, n in zip(days, per_day, strict=True)},
+            tuple(sorted(out_days, key=lambda d: (d.day, d.admission_id))),
+            tuple(sorted(sessions, key=lambda s: (s.start_us, s.wrap_id))),
+        )

@@ -419,6 +419,15 @@ class WrapStream:
         if session is not None:
             self._sessions.append(session)
 
+    def sessions(self, since: int = 0) -> list[Session]:
+        """Closed sessions from the ``since``-th on (a caller that saves them keeps its count)."""
+        return self._sessions[since:]
+
+    def open_session(self) -> Session | None:
+        """The session still running (its end moves with each reading), or None."""
+        c = self._c
+        return self._session_of(c.stretch) if c.stretch is not None else None
+
     # ------------------------------------------------------------------------------------------
     def session_timer(self, now_us: int) -> SessionTimer:
         """The live session timer at ``now_us`` (see docs/rules.md, "Live timer")."""

@@ -47,8 +47,29 @@ def test_a_withdrawn_token_ends_its_sessions_at_once() -> None:
     a.set_tokens([SecretStr(OTHER)])
     assert a.check_session(sid) is None and a.check_token(TOKEN) is None
     assert a.check_session(other_sid) == a.check_token(OTHER)
-    a.set_tokens([SecretStr(TOKEN), SecretStr(OTHER)])
-    assert a.check_session(sid) is None  # a session once ended stays ended
+
+
+def test_sessions_are_signed_so_they_survive_a_restart_but_not_a_new_secret_or_tampering() -> None:
+    secret = b"k" * 32
+    a = StaffAuth([SecretStr(TOKEN)], secret=secret)
+    sid = a.new_session(TOKEN, now=1_700_000_000)
+    assert TOKEN not in sid
+    # The service restarts with the secret kept in its data directory: the wall screen stays in.
+    assert StaffAuth([SecretStr(TOKEN)], secret=secret).check_session(sid) == a.check_token(TOKEN)
+    # Another ward's (or a wiped data directory's) secret does not accept it.
+    assert StaffAuth([SecretStr(TOKEN)], secret=b"x" * 32).check_session(sid) is None
+    issued, fp, mac = sid.split(".")
+    for forged in (
+        f"{int(issued) + 1}.{fp}.{mac}",  # another issue time
+        f"{issued}.{'0' * 8}.{mac}",  # another token's fingerprint
+        f"{issued}.{fp}.{mac[:-2]}AA",  # another signature
+        f"{issued}.{fp}.",
+        "not-a-session",
+        "1." * 100,
+    ):
+        assert a.check_session(forged) is None
+    # A session made from a token that was never configured is refused too.
+    assert a.check_session(auth(OTHER).new_session(OTHER)) is None
 
 
 def test_no_token_configured_lets_nobody_in() -> None:

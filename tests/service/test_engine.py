@@ -408,3 +408,25 @@ def test_low_daily_contact_is_raised_live_at_midnight_and_ends_a_day_later(ward:
         if x.kind is AlarmKind.LOW_DAILY_CONTACT
     ]
     assert [(x.start_us, x.end_us) for x in batch] == [(round((T0 + day) * US), round((T0 + 2 * day) * US))]
+
+
+def test_checkpoints_save_sessions_running_then_closed_as_the_batch_finds_them(
+    store: Store, ward: Ward
+) -> None:
+    b = TraceBuilder("W1", T0, seed=5).contact(1800).apart(900).contact(1200).apart(600)
+    readings = readings_of(b)
+    engine = LiveEngine(ward, reorder_s=REORDER_S)
+    # Mid-way through the first session: it is saved as running.
+    run(engine, [r for r in readings if r.t <= T0 + 1200], T0 + 1200)
+    engine.checkpoint(store, round((T0 + 1200) * US))
+    saved = store.sessions_for_bed("1", T0 - 60, T0 + 7200)
+    assert len(saved) == 1 and saved[0].open and saved[0].session.start_us == round(T0 * US)
+    # After the whole trace both sessions are saved closed, exactly as the batch analysis says.
+    run(engine, [r for r in readings if r.t > T0 + 1200], T0 + 4600, start_s=T0 + 1205)
+    engine.checkpoint(store, round((T0 + 4600) * US))
+    saved = store.sessions_for_bed("1", T0 - 60, T0 + 7200)
+    batch = analyze_series(readings_to_series(readings)[0]).sessions
+    assert [s.session for s in saved] == list(batch) and len(batch) == 2
+    # The first ended (the 15 min apart outlasts the bridged break); the second may still be
+    # bridged to a return within the break limit, so it stays open as in the batch.
+    assert not saved[0].open

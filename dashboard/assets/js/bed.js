@@ -1,0 +1,514 @@
+// The bed detail page (/bed/{bed_id}): live status, 24 h charts, one day's sessions and alarms, the
+// days' totals, the admission, the family link's QR card and discharge.
+//
+// Data: GET /api/beds/{id} (tile + admission + wrap) every few seconds; /trend (the live engine's
+// per-minute bins) and the handover report of today (sessions, totals, alarms) every minute; the
+// chosen day's report when a day is picked. Only what changed is re-drawn. The staff session cookie
+// goes with every same-origin request; a 401 means it expired, so the page reloads into sign-in.
+import { contactChart, duration, temperatureChart } from "./charts.js";
+
+const TILE_EVERY_MS = 5000;
+const CHART_EVERY_MS = 60000;
+const DAYS_EVERY_MS = 300000;
+const H24_US = 24 * 3600e6;
+
+const bedId = decodeURIComponent(location.pathname.split("/")[2] || "");
+const params = new URLSearchParams(location.search);
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  tz: "UTC",
+  bands: null,
+  tile: null,
+  tileAt: 0, // performance.now() when the tile arrived (the session timer runs on between polls)
+  today: null,
+  day: params.get("day"), // the day whose sessions and alarms are shown (null: today)
+  lastChartKey: "",
+};
+
+const BAND_NAMES = {
+  normal: "Normal",
+  cold_stress: "Cold stress",
+  hypothermia_moderate: "Moderate hypothermia",
+  hypothermia_severe: "Severe hypothermia",
+  hyperthermia: "Hyperthermia",
+};
+const JUDGING = {
+  "no wrap": "No wrap on this bed",
+  "no data": "No data from the wrap",
+  detached: "Sensor detached",
+  settling: "Sensor settling",
+  "no temperature": "No temperature",
+};
+const KIND_NAMES = {
+  hypothermia_severe: "Severe hypothermia",
+  hypothermia_moderate: "Moderate hypothermia",
+  cold_stress: "Cold stress",
+  hyperthermia: "Hyperthermia",
+  cooling_trend: "Cooling trend",
+  sensor_detached: "Sensor detached",
+  no_data: "No data from wrap",
+  low_battery: "Low battery",
+  low_daily_contact: "Low daily contact",
+};
+const PRIORITY = { high: "High !!!", medium: "Medium !!", low: "Low !" };
+
+// ------------------------------------------------------------------------------------------------
+class HttpError extends Error {
+  constructor(status, detail) {
+    super(detail || `HTTP ${status}`);
+    this.status = status;
+  }
+}
+
+async function api(path, options = {}) {
+  const res = await fetch(path, {
+    credentials: "same-origin",
+    headers: { Accept: "application/json", ...(options.body ? { "Content-Type": "application/json" } : {}) },
+    ...options,
+  });
+  if (res.status === 401) {
+    location.reload(); // the session ended: the server answers the page with sign-in
+    throw new HttpError(401, "signed out");
+  }
+  if (!res.ok) {
+    let detail = "";
+    try {
+      const body = await res.json();
+      detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
+    } catch {
+      detail = res.statusText;
+    }
+    throw new HttpError(res.status, detail);
+  }
+  return res;
+}
+
+const getJSON = async (path) => (await api(path)).json();
+const post = async (path) => (await api(path, { method: "POST" })).json();
+
+/** An HTML element: h("td", {class: "x"}, "text", child, ...). */
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "dataset") Object.assign(node.dataset, v);
+    else node.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+const fmtCache = new Map();
+function fmt(us, opts) {
+  const key = JSON.stringify(opts) + state.tz;
+  let f = fmtCache.get(key);
+  if (!f) {
+    f = new Intl.DateTimeFormat("en-GB", { timeZone: state.tz, hourCycle: "h23", ...opts });
+    fmtCache.set(key, f);
+  }
+  return f.format(new Date(us / 1000));
+}
+const timeOf = (us) => (us === null || us === undefined ? "–" : fmt(us, { hour: "2-digit", minute: "2-digit" }));
+const dateTimeOf = (us) =>
+  fmt(us, { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" });
+function dayName(day) {
+  if (day === state.today) return "today";
+  const [y, m, d] = day.split("-").map(Number);
+  return new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", weekday: "short", day: "numeric", month: "short" })
+    .format(new Date(Date.UTC(y, m - 1, d)));
+}
+function addDays(day, n) {
+  const [y, m, d] = day.split("-").map(Number);
+  return new Date(Date.UTC(y, m - 1, d + n)).toISOString().slice(0, 10);
+}
+const hours = (s) => `${(s / 3600).toFixed(1)} h`;
+
+function setStatus(msg, bad = false) {
+  const c = $("conn");
+  c.textContent = msg;
+  c.classList.toggle("bad", bad);
+}
+
+// Confirm dialog ----------------------------------------------------------------------------------
+function confirmAction(title, textContent, okLabel) {
+  const dlg = $("confirm");
+  $("confirm-title").textContent = title;
+  $("confirm-text").textContent = textContent;
+  $("confirm-ok").textContent = okLabel;
+  dlg.returnValue = "";
+  dlg.showModal();
+  $("confirm-cancel").focus();
+  return new Promise((resolve) => {
+    dlg.addEventListener("close", () => resolve(dlg.returnValue === "ok"), { once: true });
+  });
+}
+
+// Now (the tile) --------------------------------------------------------------------------------
+function renderTile() {
+  const t = state.tile;
+  if (!t) return;
+  $("bed-label").textContent = t.label;
+  const adm = t.admission;
+  $("baby-name").textContent = adm ? adm.display_name : "no baby admitted";
+  document.title = `${t.label}${adm ? " · " + adm.display_name : ""} · kmc-monitor`;
+
+  $("temp").textContent = t.temperature_c === null || t.temperature_c === undefined ? "–" : `${t.temperature_c.toFixed(1)} °C`;
+  const band = $("band");
+  band.className = "band-word";
+  if (t.band) {
+    band.textContent = BAND_NAMES[t.band] || t.band.replace(/_/g, " ");
+    band.classList.add(`band-${t.band.replace(/_/g, "-")}`);
+  } else {
+    band.textContent = JUDGING[t.judging] || "Not judged";
+    band.classList.add("band-unjudged");
+  }
+  $("contact").textContent = t.contact === true ? "In skin-to-skin contact" : t.contact === false ? "Not in contact" : "Unknown";
+  renderTimer();
+  const goal = t.daily_goal_s || (adm && adm.daily_goal_s) || 0;
+  if (adm && goal) {
+    const pct = Math.round((100 * (t.contact_today_s || 0)) / goal);
+    $("today").textContent = `${duration(t.contact_today_s || 0)} of ${hours(goal)} goal (${pct} %)`;
+    $("today-meter").style.width = `${Math.min(100, pct)}%`;
+  } else {
+    $("today").textContent = "–";
+    $("today-meter").style.width = "0";
+  }
+  const wrap = t.wrap;
+  const heard = t.last_heard_s === null || t.last_heard_s === undefined ? "never heard" : `heard ${duration(t.last_heard_s)} ago`;
+  const battery = t.battery_pct === null || t.battery_pct === undefined ? "" : `, battery ${Math.round(t.battery_pct)} %`;
+  $("wrap").textContent = wrap ? `${wrap.wrap_id} (${wrap.mac}), ${heard}${battery}` : "No wrap on this bed";
+
+  const list = $("alarms-now");
+  list.replaceChildren(
+    ...(t.alarms || []).map((a) => {
+      const li = h("li", { class: `alarm prio-${a.priority}` },
+        h("span", { class: "prio" }, PRIORITY[a.priority] || a.priority),
+        " ",
+        h("span", { class: "kind" }, KIND_NAMES[a.kind] || a.kind),
+        " ",
+        h("span", { class: "alarm-state" }, `(${a.state})`));
+      if (a.state === "active" || a.state === "latched") {
+        const b = h("button", { type: "button", class: "ack" }, "Acknowledge");
+        b.addEventListener("click", () => acknowledge(a.alarm_id, b));
+        li.append(" ", b);
+      }
+      return li;
+    }),
+  );
+  $("alarms-now-empty").hidden = (t.alarms || []).length > 0;
+
+  renderAdmission(adm);
+  $("family-card").hidden = !adm;
+  $("discharge-card").hidden = !adm;
+}
+
+function renderTimer() {
+  const t = state.tile;
+  if (!t) return;
+  const el = $("session");
+  if (!t.admission || t.session_state === "none") {
+    el.textContent = "No session";
+  } else if (t.session_state === "running") {
+    const s = t.session_s + (performance.now() - state.tileAt) / 1000;
+    el.textContent = `Running ${duration(s)}`;
+  } else {
+    el.textContent = `Paused at ${duration(t.session_s)}`;
+  }
+}
+
+async function acknowledge(alarmId, button) {
+  button.disabled = true;
+  try {
+    await post(`/api/alarms/${alarmId}/ack`);
+    await refreshTile();
+    await loadDay();
+  } catch (e) {
+    setStatus(`Could not acknowledge: ${e.message}`, true);
+    button.disabled = false;
+  }
+}
+
+function renderAdmission(adm) {
+  const dl = $("admission");
+  $("no-admission").hidden = !!adm;
+  if (!adm) {
+    dl.replaceChildren();
+    return;
+  }
+  const row = (k, v) => h("div", {}, h("dt", {}, k), h("dd", {}, v));
+  dl.replaceChildren(
+    row("Name", adm.display_name),
+    row("Hospital number", adm.hospital_number || "–"),
+    row("Birth weight", `${adm.birth_weight_g} g`),
+    row("Gestational age", `${adm.gestational_age} weeks`),
+    row("Daily goal", hours(adm.daily_goal_s)),
+    row("Site offset", `${adm.site_offset_c >= 0 ? "+" : ""}${adm.site_offset_c.toFixed(1)} °C`),
+    row("Admitted", `${dateTimeOf(adm.admitted_t * 1e6)} by ${adm.admitted_by}`),
+  );
+  for (const n of document.querySelectorAll(".qr-name")) n.textContent = adm.display_name;
+}
+
+async function refreshTile() {
+  state.tile = await getJSON(`/api/beds/${encodeURIComponent(bedId)}`);
+  state.tileAt = performance.now();
+  renderTile();
+}
+
+// Charts ----------------------------------------------------------------------------------------
+async function refreshCharts() {
+  const base = `/api/beds/${encodeURIComponent(bedId)}`;
+  const [trend, today] = await Promise.all([getJSON(`${base}/trend`), getJSON(`${base}/report`)]);
+  state.today = today.day;
+  state.bands = today.bands;
+  const nowUs = today.generated_us;
+  const startUs = nowUs - H24_US;
+  // Sessions of the 24 h window: today's, and yesterday's when the window reaches back into it.
+  let sessions = today.sessions;
+  if (startUs < today.day_start_us) {
+    const yesterday = await getJSON(`${base}/report?day=${addDays(today.day, -1)}`);
+    sessions = [...yesterday.sessions, ...sessions];
+  }
+  const bins = trend.bins.filter((b) => b.start_us >= startUs - 60e6);
+  const tempBox = $("temp-chart");
+  temperatureChart(tempBox, {
+    startUs, endUs: nowUs, bins, bands: state.bands, tz: state.tz, nowUs,
+    label: "Temperature over the last 24 hours, with the WHO bands",
+  });
+  tempBox.dataset.bins = String(bins.filter((b) => b.temp_median_c !== null).length);
+  tempBox.dataset.lastBinUs = bins.length ? String(bins[bins.length - 1].start_us) : "";
+  contactChart($("contact-chart"), {
+    startUs, endUs: nowUs, bins, sessions, tz: state.tz, nowUs,
+    label: "Skin-to-skin contact over the last 24 hours: sessions and share of each minute in contact",
+  });
+  if (!state.day || state.day === today.day) renderDay(today);
+}
+
+// The chosen day: sessions, alarms, report link --------------------------------------------------
+function renderDay(report) {
+  for (const n of document.querySelectorAll(".day-name")) n.textContent = dayName(report.day);
+  const link = $("report-link");
+  link.href = `/report/${encodeURIComponent(bedId)}?day=${report.day}`;
+
+  const tbody = $("sessions").tBodies[0];
+  tbody.replaceChildren(
+    ...report.sessions.map((s, i) =>
+      h("tr", { class: "session-row", dataset: { startUs: String(s.start_us) } },
+        h("td", {}, String(i + 1)),
+        h("td", {}, timeOf(s.start_us)),
+        h("td", {}, timeOf(s.end_us)),
+        h("td", {}, duration(s.duration_s)),
+        h("td", {}, duration(s.contact_s)),
+        h("td", {}, s.short ? "Short (< 60 min)" : ""))),
+  );
+  $("sessions-empty").hidden = report.sessions.length > 0;
+
+  const abody = $("alarm-history").tBodies[0];
+  abody.replaceChildren(...report.alarms.map(alarmRow));
+  $("alarms-empty").hidden = report.alarms.length > 0;
+  $("days").dataset.shown = report.day;
+  for (const tr of $("days").tBodies[0].rows) {
+    const shown = tr.dataset.day === report.day;
+    tr.classList.toggle("shown", shown);
+    if (shown) tr.setAttribute("aria-current", "date");
+    else tr.removeAttribute("aria-current");
+  }
+}
+
+function alarmRow(a) {
+  const ack = a.acknowledged_us
+    ? `${timeOf(a.acknowledged_us)} by ${a.acknowledged_by || "?"}`
+    : "Not acknowledged";
+  const audit = h("details", {},
+    h("summary", {}, `${(a.audit || []).length} entries`),
+    h("ul", { class: "audit" },
+      ...(a.audit || []).map((r) =>
+        h("li", {}, `${timeOf(r.at_us)} ${r.action} by ${r.who}${r.detail ? ` (${r.detail})` : ""}`))));
+  const extreme = a.extreme_c === null || a.extreme_c === undefined ? "" : `, extreme ${a.extreme_c.toFixed(1)} °C`;
+  return h("tr", { class: `alarm-row prio-${a.priority}`, dataset: { alarmId: String(a.alarm_id) } },
+    h("td", {}, timeOf(a.raised_us)),
+    h("td", {}, `${KIND_NAMES[a.kind] || a.kind}${extreme}`),
+    h("td", {}, PRIORITY[a.priority] || a.priority || "–"),
+    h("td", {}, a.ended_us ? timeOf(a.ended_us) : "Ongoing"),
+    h("td", { class: a.acknowledged_us ? "" : "unacked" }, ack),
+    h("td", {}, audit));
+}
+
+async function loadDay() {
+  if (!state.day || state.day === state.today) {
+    await refreshCharts();
+    return;
+  }
+  renderDay(await getJSON(`/api/beds/${encodeURIComponent(bedId)}/report?day=${state.day}`));
+}
+
+async function refreshDays() {
+  const data = await getJSON(`/api/beds/${encodeURIComponent(bedId)}/days?days=14`);
+  const tbody = $("days").tBodies[0];
+  tbody.replaceChildren(
+    ...data.days.map((d) => {
+      const contact = d.totals.reduce((s, t) => s + t.contact_s, 0);
+      const goal = d.totals.length ? d.totals[d.totals.length - 1].daily_goal_s : null;
+      const met = d.totals.some((t) => t.goal_met);
+      const goalCell = goal
+        ? `${Math.round((100 * contact) / goal)} % of ${hours(goal)}${met ? " · met" : ""}`
+        : "no stay";
+      const show = h("button", { type: "button", class: "link-button" }, d.day === data.last_day ? "Today" : "Show");
+      show.addEventListener("click", () => {
+        state.day = d.day;
+        const url = new URL(location.href);
+        url.searchParams.set("day", d.day);
+        history.replaceState(null, "", url);
+        loadDay().catch(fail);
+      });
+      const ongoing = d.totals.some((t) => t.ongoing) ? " so far" : "";
+      return h("tr", { dataset: { day: d.day } },
+        h("th", { scope: "row" }, dayName(d.day)),
+        h("td", {}, `${hours(contact)}${ongoing}`),
+        h("td", {}, goalCell),
+        h("td", {}, show));
+    }),
+  );
+  for (const tr of tbody.rows) tr.classList.toggle("shown", tr.dataset.day === $("days").dataset.shown);
+}
+
+// Family link -----------------------------------------------------------------------------------
+async function showQr(admissionId, url) {
+  const res = await fetch(`/api/admissions/${admissionId}/family-qr.svg`, { credentials: "same-origin" });
+  if (res.status === 404) {
+    $("qr-card").hidden = true;
+    $("print-card").hidden = true;
+    $("family-note").textContent =
+      "The service keeps only a fingerprint of the family link, so its QR code cannot be shown again. " +
+      "Print a new link to give the family a new card (the old card then stops working).";
+    return;
+  }
+  if (!res.ok) throw new HttpError(res.status, "the QR code could not be loaded");
+  // Parsed as an SVG document and adopted: no markup is injected as HTML.
+  const doc = new DOMParser().parseFromString(await res.text(), "image/svg+xml");
+  const svg = doc.documentElement;
+  if (svg.nodeName !== "svg") throw new Error("the QR code is not an SVG");
+  svg.removeAttribute("width");
+  svg.removeAttribute("height");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", "QR code of the family link");
+  $("qr").replaceChildren(document.importNode(svg, true));
+  $("qr-url").textContent = url || "";
+  $("qr-url").hidden = !url;
+  $("qr-card").hidden = false;
+  $("print-card").hidden = false;
+  $("family-note").textContent = url
+    ? "New link made: print this card for the family. The previous card no longer works."
+    : "The current family link, made since the service started.";
+}
+
+async function renewLink() {
+  const adm = state.tile && state.tile.admission;
+  if (!adm) return;
+  const ok = await confirmAction(
+    "Print a new family link?",
+    `A new link is made for ${adm.display_name} and the current one is revoked: the card at the bedside ` +
+      "stops working at once, and any family page open with it is closed. Give the family the new card.",
+    "Revoke old link and make a new one",
+  );
+  if (!ok) return;
+  try {
+    const link = await post(`/api/admissions/${adm.admission_id}/family-link`);
+    await showQr(adm.admission_id, link.family_url);
+    setStatus("New family link made");
+  } catch (e) {
+    fail(e);
+  }
+}
+
+async function revokeLink() {
+  const adm = state.tile && state.tile.admission;
+  if (!adm) return;
+  const ok = await confirmAction(
+    "Revoke the family link?",
+    `The family link of ${adm.display_name} stops working at once and no new one is made. ` +
+      "Print a new link later to give the family access again.",
+    "Revoke link",
+  );
+  if (!ok) return;
+  try {
+    const r = await post(`/api/admissions/${adm.admission_id}/family-link/revoke`);
+    $("qr").replaceChildren();
+    $("qr-card").hidden = true;
+    $("print-card").hidden = true;
+    $("family-note").textContent = r.revoked ? "Link revoked: the family card no longer works." : "There was no live link to revoke.";
+  } catch (e) {
+    fail(e);
+  }
+}
+
+function printCard() {
+  document.body.classList.add("print-card");
+  window.addEventListener("afterprint", () => document.body.classList.remove("print-card"), { once: true });
+  window.print();
+}
+
+// Discharge -------------------------------------------------------------------------------------
+async function discharge() {
+  const t = state.tile;
+  const adm = t && t.admission;
+  if (!adm) return;
+  const ok = await confirmAction(
+    `Discharge ${adm.display_name}?`,
+    `${adm.display_name} is discharged from ${t.label} now: the stay ends, the family link stops working ` +
+      "and the wrap comes off the bed for cleaning. This cannot be undone.",
+    "Discharge",
+  );
+  if (!ok) return;
+  try {
+    const done = await post(`/api/admissions/${adm.admission_id}/discharge`);
+    setStatus(`${done.display_name} discharged at ${timeOf(done.discharged_t * 1e6)}`);
+    await refreshTile();
+  } catch (e) {
+    fail(e);
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+function fail(e) {
+  if (e instanceof HttpError && e.status === 401) return;
+  setStatus(`Problem: ${e.message}`, true);
+}
+
+function every(ms, fn) {
+  setInterval(() => {
+    if (document.hidden) return;
+    fn().then(() => setStatus(`Live · updated ${timeOf(Date.now() * 1000)}`)).catch(fail);
+  }, ms);
+}
+
+async function start() {
+  if (!bedId) {
+    setStatus("No bed in the address", true);
+    return;
+  }
+  $("renew-link").addEventListener("click", renewLink);
+  $("revoke-link").addEventListener("click", revokeLink);
+  $("print-card").addEventListener("click", printCard);
+  $("discharge").addEventListener("click", discharge);
+  try {
+    const settings = await getJSON("/api/settings");
+    state.tz = settings.ward_tz;
+    await refreshTile();
+    await refreshCharts();
+    await Promise.all([refreshDays(), state.day && state.day !== state.today ? loadDay() : null]);
+    const adm = state.tile.admission;
+    if (adm) await showQr(adm.admission_id, null);
+    setStatus(`Live · updated ${timeOf(Date.now() * 1000)}`);
+    document.body.dataset.ready = "1";
+  } catch (e) {
+    fail(e);
+    return;
+  }
+  every(TILE_EVERY_MS, refreshTile);
+  every(CHART_EVERY_MS, refreshCharts);
+  every(DAYS_EVERY_MS, refreshDays);
+  setInterval(renderTimer, 1000);
+}
+
+start();

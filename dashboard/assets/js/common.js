@@ -1,0 +1,413 @@
+// Shared code of the staff pages (ward screen, bed detail, report): an ES module, no build step.
+//
+//   import { api, ApiError, showError, WardStream, ServerClock, formatDuration, bandInfo } from
+//     "/assets/js/common.js";
+//
+// Everything here is page-agnostic: it knows the service's HTTP/WebSocket API and the clinical
+// vocabulary (band and alarm names), never a page's DOM beyond the error region it is handed.
+// Strict CSP: no inline script or style anywhere; styles are set through classes or `el.style.x`.
+"use strict";
+
+// ---------------------------------------------------------------------------------------------
+// Clinical vocabulary: always print the band's name in words (colour alone tells nothing to a
+// colour-blind nurse or on a washed-out screen).
+
+/** WHO temperature bands, in the API's spelling, with the words a screen prints. */
+export const BAND_NAMES = Object.freeze({
+  normal: "Normal",
+  cold_stress: "Cold stress",
+  hypothermia_moderate: "Moderate hypothermia",
+  hypothermia_severe: "Severe hypothermia",
+  hyperthermia: "Hyperthermia",
+});
+
+/** Why a tile's temperature is not judged (`judging` when `band` is null). */
+export const JUDGING_NAMES = Object.freeze({
+  "no wrap": "No wrap",
+  "no data": "No data",
+  detached: "Sensor detached",
+  settling: "Settling",
+  "no temperature": "No temperature",
+});
+
+/**
+ * What a tile's temperature means: `{key, name, judged}`. `key` is a band (`normal`, ...) or, when
+ * the band is null, `unjudged` — which a page must render in a neutral, never reassuring, colour.
+ */
+export function bandInfo(tile) {
+  if (tile && tile.band && BAND_NAMES[tile.band]) {
+    return { key: tile.band, name: BAND_NAMES[tile.band], judged: true };
+  }
+  const why = tile && tile.judging;
+  return { key: "unjudged", name: JUDGING_NAMES[why] || "Not judged", judged: false };
+}
+
+/** IEC 60601-1-8 priorities, most urgent first. */
+export const PRIORITY_RANK = Object.freeze({ high: 3, medium: 2, low: 1 });
+export const PRIORITY_NAMES = Object.freeze({ high: "HIGH", medium: "MEDIUM", low: "LOW" });
+/** IEC 60601-1-8 marks beside the colour: the priority is never told by colour alone. */
+export const PRIORITY_MARKS = Object.freeze({ high: "!!!", medium: "!!", low: "!" });
+
+/** The alarm catalogue of clinical-rules.md, in words. */
+export const ALARM_KIND_NAMES = Object.freeze({
+  hypothermia_severe: "Severe hypothermia",
+  hypothermia_moderate: "Moderate hypothermia",
+  cold_stress: "Cold stress",
+  hyperthermia: "Hyperthermia",
+  cooling_trend: "Cooling trend",
+  sensor_detached: "Sensor detached",
+  no_data: "No data from wrap",
+  low_battery: "Low battery",
+  low_daily_contact: "Low daily contact",
+});
+
+export const ALARM_STATE_NAMES = Object.freeze({
+  active: "Active",
+  acknowledged: "Acknowledged",
+  latched: "Ended — latched until acknowledged",
+  cleared: "Cleared",
+});
+
+export function alarmKindName(kind) {
+  return ALARM_KIND_NAMES[kind] || String(kind || "Alarm").replace(/_/g, " ");
+}
+
+/** Alarm order of every screen: effective priority (high first), then age (oldest first), then id. */
+export function compareAlarms(a, b) {
+  const pr = (PRIORITY_RANK[b.priority] || 0) - (PRIORITY_RANK[a.priority] || 0);
+  if (pr !== 0) return pr;
+  const ra = a.raised_us == null ? Infinity : a.raised_us;
+  const rb = b.raised_us == null ? Infinity : b.raised_us;
+  if (ra !== rb) return ra < rb ? -1 : 1;
+  return (a.alarm_id || 0) - (b.alarm_id || 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Formatting
+
+/** A running timer: "12:05" under an hour, "1:23:45" above. Negative or missing reads "0:00". */
+export function formatDuration(seconds) {
+  const s = Math.max(0, Math.floor(Number(seconds) || 0));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  const ss = String(sec).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
+}
+
+/** A span read at a glance: "45 s", "12 min", "3 h 05 min", "2 d 4 h". */
+export function formatSpan(seconds) {
+  const s = Math.max(0, Math.floor(Number(seconds) || 0));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min`;
+  if (s < 86400) {
+    const h = Math.floor(s / 3600);
+    return `${h} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
+  }
+  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
+}
+
+/** "12 s ago", "3 min ago"; "never" for a missing value. */
+export function formatAgo(seconds) {
+  return seconds == null ? "never" : `${formatSpan(seconds)} ago`;
+}
+
+/** Hours and minutes of contact: "5 h 12 min", "0 h 07 min". */
+export function formatHoursMinutes(seconds) {
+  const s = Math.max(0, Math.floor(Number(seconds) || 0));
+  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
+}
+
+/** An ISO 8601 duration for `<time datetime>` ("PT18728S"): the machine-readable twin of a text. */
+export function isoDuration(seconds) {
+  return `PT${Math.max(0, Math.floor(Number(seconds) || 0))}S`;
+}
+
+/** "36.8 °C", or "—" when there is no temperature. */
+export function formatTemp(c) {
+  return c == null || !Number.isFinite(c) ? "—" : `${c.toFixed(1)} °C`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server's clock. Times on the wire are µs since the epoch on the *server's* clock; a ward PC's
+// own clock may be minutes off, so "heard 12 s ago" is computed from the last `now_us` received,
+// carried forward with the browser's monotonic clock (performance.now never jumps).
+
+export class ServerClock {
+  constructor() {
+    this._us = null;
+    this._at = 0;
+  }
+  /** Record the server's time `now_us` as of this moment. */
+  sync(nowUs) {
+    if (typeof nowUs === "number" && Number.isFinite(nowUs)) {
+      this._us = nowUs;
+      this._at = performance.now();
+    }
+  }
+  get known() {
+    return this._us !== null;
+  }
+  /** The server's time now (µs), or the browser's if the server never said. */
+  nowUs() {
+    if (this._us === null) return Date.now() * 1000;
+    return this._us + (performance.now() - this._at) * 1000;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP API
+
+/** A failed API call: `status` (0: no answer at all) and a sentence fit for a nurse. */
+export class ApiError extends Error {
+  constructor(status, message, path) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.path = path;
+  }
+  get signedOut() {
+    return this.status === 401;
+  }
+}
+
+function detailText(detail) {
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) {
+    // FastAPI's 422: [{loc: [...], msg: "..."}]
+    return detail.map((d) => (d && d.msg ? `${(d.loc || []).slice(1).join(".")}: ${d.msg}` : String(d))).join("; ");
+  }
+  return detail == null ? "" : JSON.stringify(detail);
+}
+
+/**
+ * Call the service's API with the page's session cookie: `await api("/api/beds")`,
+ * `await api("/api/alarms/3/ack", {method: "POST", body: {note: "..."}})`. Resolves to the parsed
+ * JSON (null for an empty body); rejects with an {@link ApiError} whose message says what went wrong.
+ */
+export async function api(path, { method = "GET", body, signal, timeoutMs = 10000 } = {}) {
+  const ctrl = new AbortController();
+  const timer = setTimeout(() => ctrl.abort(), timeoutMs);
+  if (signal) signal.addEventListener("abort", () => ctrl.abort(), { once: true });
+  const init = { method, credentials: "same-origin", headers: { Accept: "application/json" }, signal: ctrl.signal };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch (err) {
+    const why = ctrl.signal.aborted ? "no answer in time" : "the service cannot be reached";
+    throw new ApiError(0, `${method} ${path}: ${why}`, path);
+  } finally {
+    clearTimeout(timer);
+  }
+  const text = await res.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = text;
+    }
+  }
+  if (!res.ok) {
+    let msg = data && typeof data === "object" ? detailText(data.detail) : "";
+    if (res.status === 401) msg = "signed out: open the ward link again or sign in";
+    throw new ApiError(res.status, `${method} ${path}: ${msg || res.statusText || "failed"} (${res.status})`, path);
+  }
+  return data;
+}
+
+/**
+ * Show an error in `region` (an element with role="alert"; created at the top of <body> if absent)
+ * for `ms` milliseconds. Errors are shown, not swallowed: a nurse must know an action failed.
+ */
+export function showError(err, { region, ms = 10000 } = {}) {
+  let box = region || document.getElementById("errors");
+  if (!box) {
+    box = document.createElement("div");
+    box.id = "errors";
+    box.className = "errors";
+    box.setAttribute("role", "alert");
+    document.body.prepend(box);
+  }
+  const item = document.createElement("p");
+  item.className = "error";
+  item.textContent = err instanceof Error ? err.message : String(err);
+  box.append(item);
+  // Never more than three at once: a wall screen must not fill up with old errors.
+  while (box.children.length > 3) box.firstElementChild.remove();
+  setTimeout(() => item.remove(), ms);
+  return item;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ward stream
+
+/** WebSocket close code of a refused credential (the app's WS_UNAUTHORIZED). */
+export const WS_UNAUTHORIZED = 4401;
+
+/**
+ * A self-healing connection to a seq-numbered stream (`/ws/ward`).
+ *
+ * - Calls `onSnapshot(msg)` for a snapshot: the page replaces *all* its state. This happens on
+ *   the first connection, after a gap, and whenever the server resyncs a slow client (the hub
+ *   sends a fresh snapshot mid-stream, whose `seq` is the last message it covers).
+ * - Calls `onMessage(msg)` for every other message, in `seq` order, none missing.
+ * - Calls `onStatus(state, info)` with `"connecting"`, `"live"`, `"lost"` (no message for
+ *   `heartbeatMs`, or the socket closed: reconnecting by itself) or `"signed-out"` (close code
+ *   4401: the session is not valid; it keeps retrying slowly, since signing in again in another
+ *   tab sets the cookie this page uses). `info` carries `{since, attempt, code}`.
+ *
+ * Reconnects with `?since=SEQ` to resume from the server's ring buffer; a `{"type":"resync"}`
+ * message or a seq gap reconnects without it, for a fresh snapshot.
+ */
+export class WardStream {
+  constructor(path = "/ws/ward", { onSnapshot, onMessage, onStatus, heartbeatMs = 3000, connectMs = 5000 } = {}) {
+    this.path = path;
+    this.onSnapshot = onSnapshot || (() => {});
+    this.onMessage = onMessage || (() => {});
+    this.onStatus = onStatus || (() => {});
+    this.heartbeatMs = heartbeatMs;
+    this.connectMs = connectMs;
+    /** The seq the page's state is current to (null: needs a snapshot). */
+    this.seq = null;
+    this.state = "idle";
+    this._ws = null;
+    this._attempt = 0;
+    this._lastMessageAt = 0;
+    this._retryTimer = null;
+    this._watchdog = null;
+    this._stopped = true;
+  }
+
+  start() {
+    this._stopped = false;
+    this._connect();
+    // One watchdog for the life of the stream: it notices silence, however the socket died.
+    this._watchdog = setInterval(() => this._checkAlive(), 250);
+  }
+
+  stop() {
+    this._stopped = true;
+    clearInterval(this._watchdog);
+    clearTimeout(this._retryTimer);
+    this._drop();
+  }
+
+  _setState(state, info = {}) {
+    const changed = state !== this.state;
+    this.state = state;
+    if (changed) this.onStatus(state, { since: this._lostAt, attempt: this._attempt, ...info });
+  }
+
+  _url() {
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    const q = this.seq === null ? "" : `?since=${encodeURIComponent(this.seq)}`;
+    return `${proto}//${location.host}${this.path}${q}`;
+  }
+
+  _connect() {
+    if (this._stopped) return;
+    clearTimeout(this._retryTimer);
+    this._drop();
+    if (this.state !== "lost" && this.state !== "signed-out") this._setState("connecting");
+    const ws = new WebSocket(this._url());
+    this._ws = ws;
+    this._openedAt = performance.now();
+    this._lastMessageAt = 0;
+    ws.onmessage = (ev) => {
+      if (ws !== this._ws) return;
+      this._lastMessageAt = performance.now();
+      let msg;
+      try {
+        msg = JSON.parse(ev.data);
+      } catch {
+        return; // not ours to interpret; the heartbeat still counts
+      }
+      this._handle(msg);
+    };
+    ws.onclose = (ev) => {
+      if (ws !== this._ws) return;
+      this._ws = null;
+      this._lost(ev.code);
+    };
+    // An error is always followed by a close event: reconnecting is decided there.
+    ws.onerror = () => {};
+  }
+
+  _handle(msg) {
+    if (msg.type === "resync") {
+      this._resync();
+      return;
+    }
+    if (msg.type === "snapshot") {
+      this.seq = typeof msg.seq === "number" ? msg.seq : null;
+      this._live();
+      this.onSnapshot(msg);
+      return;
+    }
+    if (typeof msg.seq === "number") {
+      if (this.seq === null) return; // before the snapshot: it covers this message
+      if (msg.seq <= this.seq) return; // a duplicate after a resume
+      if (msg.seq !== this.seq + 1) {
+        this._resync(); // a gap: what was missed is unknown
+        return;
+      }
+      this.seq = msg.seq;
+    }
+    this._live();
+    this.onMessage(msg);
+  }
+
+  _live() {
+    this._attempt = 0;
+    this._lostAt = null;
+    this._setState("live");
+  }
+
+  _resync() {
+    this.seq = null;
+    this._connect();
+  }
+
+  _checkAlive() {
+    if (this._stopped || !this._ws) return;
+    const now = performance.now();
+    const silentSince = this._lastMessageAt || this._openedAt;
+    const limit = this._lastMessageAt ? this.heartbeatMs : this.connectMs;
+    if (now - silentSince > limit) this._lost(0);
+  }
+
+  _lost(code) {
+    this._drop();
+    if (this._stopped) return;
+    if (this._lostAt == null) this._lostAt = Date.now();
+    this._attempt += 1;
+    let delay;
+    if (code === WS_UNAUTHORIZED) {
+      this._setState("signed-out", { code });
+      delay = 5000;
+    } else {
+      this._setState("lost", { code });
+      // Fast first retries (a blip), then at most every 5 s: a ward screen must come back soon.
+      delay = Math.min(5000, 250 * 2 ** Math.min(this._attempt - 1, 5));
+    }
+    this._retryTimer = setTimeout(() => this._connect(), delay);
+  }
+
+  _drop() {
+    const ws = this._ws;
+    this._ws = null;
+    if (ws) {
+      ws.onmessage = ws.onclose = ws.onerror = null;
+      try {
+        ws.close();
+      } catch {
+        // closing a socket still connecting throws in some browsers; it is abandoned either way
+      }
+    }
+  }
+}

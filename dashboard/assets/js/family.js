@@ -1,0 +1,350 @@
+// The bedside family view: one bed's skin-to-skin timer, today's total and the baby's warmth in
+// plain words, from /ws/bed/<token>. Self-contained on purpose (no shared dashboard code): it is
+// the only public page and must keep working on a parent's old phone whatever the staff pages do.
+"use strict";
+
+(function () {
+  const LANGS = ["vi", "en", "fr", "es", "pt", "sw"];
+  const STORE_KEY = "kmc-family-lang";
+  const WS_UNAUTHORIZED = 4401;
+  const RETRY_MIN_MS = 1000;
+  const RETRY_MAX_MS = 30000;
+  // The service sends this bed's state about once a second; a stream silent for this long is
+  // treated as dead (a phone that slept, a Wi-Fi that changed) and opened again.
+  const SILENCE_MS = 15000;
+  // A running timer is redrawn from a new anchor only when a message disagrees with the local
+  // clock by more than this: small delivery jitter must not make the seconds stutter or step back.
+  const RESYNC_MS = 1500;
+
+  const $ = (id) => document.getElementById(id);
+  const token = readToken();
+
+  let lang = "en";
+  let strings = {};
+  let last = null; // the last "bed" message
+  let sessionAnchor = 0; // local ms when the session would have started (running) ...
+  let todayAnchor = 0; // ... and when today's total would have been zero
+  let connected = false;
+  let lostAt = null; // local ms the stream was lost (null while connected)
+  let ended = null; // "link_inactive" or "link_missing": no more retries
+  let retryMs = RETRY_MIN_MS;
+  let ws = null;
+  let silenceTimer = null;
+  let retryTimer = null;
+
+  function readToken() {
+    try {
+      return decodeURIComponent(location.hash.slice(1)).trim();
+    } catch (e) {
+      return ""; // a mangled link: shown as "ask your nurse", like a missing one
+    }
+  }
+
+  // Language ------------------------------------------------------------------------------------
+  function pickLanguage() {
+    try {
+      const saved = localStorage.getItem(STORE_KEY);
+      if (LANGS.includes(saved)) return saved;
+    } catch (e) {
+      // Storage may be blocked (private mode): the browser's languages decide.
+    }
+    for (const tag of navigator.languages || [navigator.language || ""]) {
+      const base = String(tag).toLowerCase().split("-")[0];
+      if (LANGS.includes(base)) return base;
+    }
+    return "en";
+  }
+
+  async function loadLanguage(code) {
+    try {
+      const resp = await fetch(`/assets/i18n/${code}.json`, { cache: "no-cache" });
+      if (!resp.ok) throw new Error(String(resp.status));
+      strings = await resp.json();
+      lang = code;
+    } catch (e) {
+      if (code !== "en") return loadLanguage("en");
+      strings = {}; // the English already in the page stays
+      lang = "en";
+    }
+    document.documentElement.lang = lang;
+    $("lang").value = lang;
+    for (const el of document.querySelectorAll("[data-i18n]")) {
+      const s = strings[el.dataset.i18n];
+      if (s) el.textContent = s;
+    }
+    if (strings.title) document.title = strings.title;
+    render();
+  }
+
+  function t(key, vars) {
+    let s = strings[key];
+    if (s === undefined) return "";
+    if (vars) for (const k of Object.keys(vars)) s = s.split(`{${k}}`).join(vars[k]);
+    return s;
+  }
+
+  // The plural form of n in this language ("one", "few", "other"...), falling back to "other".
+  function plural(prefix, n) {
+    let cat = "other";
+    try {
+      cat = new Intl.PluralRules(lang).select(n);
+    } catch (e) {
+      // An old browser without PluralRules: "other" reads acceptably everywhere.
+    }
+    return strings[`${prefix}_${cat}`] !== undefined ? `${prefix}_${cat}` : `${prefix}_other`;
+  }
+
+  function num(n, digits) {
+    try {
+      return new Intl.NumberFormat(lang, { maximumFractionDigits: digits || 0 }).format(n);
+    } catch (e) {
+      return String(n);
+    }
+  }
+
+  // "3 h 12 min" in words this language uses (Swahili puts "saa" before the number).
+  function duration(s) {
+    const total = Math.max(0, Math.floor(s / 60));
+    const h = Math.floor(total / 60);
+    const m = total % 60;
+    if (h === 0) return t("dur_m", { m: num(m) });
+    if (m === 0) return t("dur_h", { h: num(h) });
+    return t("dur_hm", { h: num(h), m: num(m) });
+  }
+
+  function goalText(s) {
+    return t("dur_h", { h: num(s / 3600, 1) });
+  }
+
+  function clock(s) {
+    s = Math.max(0, Math.floor(s));
+    const h = Math.floor(s / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    const sec = s % 60;
+    return `${h}:${String(m).padStart(2, "0")}:${String(sec).padStart(2, "0")}`;
+  }
+
+  // State ---------------------------------------------------------------------------------------
+  // The moment the shown values are true for: now while connected, the moment of the loss after.
+  function knownAt() {
+    return lostAt === null ? Date.now() : lostAt;
+  }
+
+  function sessionState() {
+    const s = last && last.session_state;
+    return s === "running" || s === "paused" ? s : "none";
+  }
+
+  function sessionSeconds() {
+    if (!last) return 0;
+    if (sessionState() === "running") return (knownAt() - sessionAnchor) / 1000;
+    return sessionState() === "paused" ? Number(last.session_s) || 0 : 0;
+  }
+
+  function todaySeconds() {
+    if (!last) return 0;
+    if (sessionState() === "running") return (knownAt() - todayAnchor) / 1000;
+    return Number(last.contact_today_s) || 0;
+  }
+
+  function onBed(msg) {
+    const now = Date.now();
+    const wasRunning = sessionState() === "running";
+    const newSession = now - (Number(msg.session_s) || 0) * 1000;
+    const newToday = now - (Number(msg.contact_today_s) || 0) * 1000;
+    const keep = wasRunning && msg.session_state === "running";
+    if (!keep || Math.abs(newSession - sessionAnchor) > RESYNC_MS) sessionAnchor = newSession;
+    // Today's total moves in steps a little behind the timer (the service judges slightly in the
+    // past): while running, only move the anchor forwards in time shown, so the minutes never step
+    // back; a big step back is a new ward day, taken as it is.
+    if (!keep || newToday < todayAnchor - RESYNC_MS || newToday > todayAnchor + 60000) {
+      todayAnchor = newToday;
+    }
+    last = msg;
+  }
+
+  // Drawing -------------------------------------------------------------------------------------
+  function setText(el, text) {
+    if (el.textContent !== text) el.textContent = text;
+  }
+
+  function render() {
+    const body = document.body;
+    if (ended) {
+      body.classList.add("link-ended");
+      $("ended").hidden = false;
+      setText($("ended-text"), t(ended) || "This link is no longer active. Please ask your nurse for a new one.");
+      $("conn").hidden = true;
+      return;
+    }
+    renderConnection();
+    if (!last) return;
+    if (last.admitted === false || last.session_state === undefined) {
+      // No baby on this bed (or the bed left the ward): nothing to time and nothing to reassure.
+      body.classList.add("no-baby");
+      setText($("message"), t("no_baby"));
+    } else {
+      body.classList.remove("no-baby");
+    }
+    setText($("baby-name"), last.display_name || t("your_baby"));
+    setText($("bed-label"), last.label || "");
+
+    const state = sessionState();
+    body.dataset.session = state;
+    setText($("state-text"), t(`state_${state}`));
+    setText($("timer"), clock(sessionSeconds()));
+
+    renderToday();
+    renderTemperature();
+    if (last.admitted !== false && last.session_state !== undefined) renderMessage(state);
+  }
+
+  function renderToday() {
+    const today = todaySeconds();
+    const goal = Number(last.daily_goal_s) || 0;
+    const fraction = goal > 0 ? Math.min(1, today / goal) : 0;
+    const reached = goal > 0 && today >= goal;
+    // pathLength is 100: the dash is the percentage of the ring drawn.
+    $("ring-fill").style.strokeDasharray = `${(fraction * 100).toFixed(2)} 100`;
+    document.body.classList.toggle("no-goal", goal <= 0);
+    document.body.classList.toggle("goal-done", reached);
+    $("goal-reached").hidden = !reached;
+    setText($("ring-today"), duration(today));
+    if (goal > 0) {
+      const pct = new Intl.NumberFormat(lang, { style: "percent", maximumFractionDigits: 0 }).format(
+        Math.floor(fraction * 100) / 100,
+      );
+      setText($("ring-goal"), t("ring_goal", { goal: goalText(goal) }));
+      setText($("today-text"), t("today_of_goal", { today: duration(today), goal: goalText(goal), pct }));
+    } else {
+      setText($("ring-goal"), "");
+      setText($("today-text"), t("today_no_goal", { today: duration(today) }));
+    }
+  }
+
+  function renderTemperature() {
+    let status = last.temperature_status;
+    if (status !== "well" && status !== "call_nurse") status = "unknown";
+    // A "warm and well" from before the connection dropped is not a reassurance any more: say it
+    // was the last reading, and point to the nurse. "Call your nurse" stays as it was.
+    if (lostAt !== null && status === "well") status = "offline";
+    $("temp").dataset.status = status;
+    document.body.dataset.temp = status;
+    const key = { well: "temp_well", call_nurse: "temp_call", unknown: "temp_unknown", offline: "temp_offline" }[status];
+    setText($("temp-title"), t(key));
+    setText($("temp-detail"), t(`${key}_detail`));
+  }
+
+  function renderMessage(state) {
+    const goal = Number(last.daily_goal_s) || 0;
+    let key = { running: "msg_running", paused: "msg_paused", none: "msg_apart" }[state];
+    if (goal > 0 && todaySeconds() >= goal) key = "msg_goal";
+    setText($("message"), t(key));
+  }
+
+  function renderConnection() {
+    const conn = $("conn");
+    document.body.classList.toggle("offline", lostAt !== null);
+    if (connected && lostAt === null) {
+      conn.hidden = true;
+      return;
+    }
+    conn.hidden = false;
+    setText($("conn-text"), t(last ? "conn_reconnecting" : "conn_connecting"));
+    setText($("conn-age"), last && lostAt !== null ? ageText(Date.now() - lostAt) : "");
+  }
+
+  function ageText(ms) {
+    const min = Math.floor(ms / 60000);
+    if (min < 1) return t("updated_now");
+    if (min < 60) return t(plural("updated_min", min), { n: num(min) });
+    const h = Math.floor(min / 60);
+    return t(plural("updated_hour", h), { n: num(h) });
+  }
+
+  // The stream ----------------------------------------------------------------------------------
+  function connect() {
+    clearTimeout(retryTimer);
+    if (ended || ws) return;
+    if (!token) {
+      ended = "link_missing";
+      render();
+      return;
+    }
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const sock = new WebSocket(`${scheme}://${location.host}/ws/bed/${encodeURIComponent(token)}`);
+    ws = sock;
+    sock.onmessage = (ev) => {
+      if (ws !== sock) return;
+      let msg;
+      try {
+        msg = JSON.parse(ev.data);
+      } catch (e) {
+        return;
+      }
+      if (msg.type !== "bed") return;
+      onBed(msg);
+      connected = true;
+      lostAt = null;
+      retryMs = RETRY_MIN_MS;
+      watchSilence(sock);
+      render();
+    };
+    sock.onclose = (ev) => {
+      if (ws !== sock) return;
+      ws = null;
+      clearTimeout(silenceTimer);
+      if (ev.code === WS_UNAUTHORIZED) {
+        ended = "link_inactive";
+        render();
+        return;
+      }
+      lost();
+      // Back off with some randomness so a ward's phones do not all return in the same second.
+      const wait = retryMs * (0.75 + Math.random() * 0.5);
+      retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+      retryTimer = setTimeout(connect, wait);
+    };
+    // A failed connection logs its own error in the console and then closes: onclose retries.
+    sock.onerror = () => {};
+  }
+
+  function lost() {
+    if (lostAt === null) lostAt = Date.now();
+    connected = false;
+    render();
+  }
+
+  function watchSilence(sock) {
+    clearTimeout(silenceTimer);
+    silenceTimer = setTimeout(() => {
+      if (ws === sock) sock.close();
+    }, SILENCE_MS);
+  }
+
+  // Start ---------------------------------------------------------------------------------------
+  $("lang").addEventListener("change", (ev) => {
+    const code = ev.target.value;
+    if (!LANGS.includes(code)) return;
+    try {
+      localStorage.setItem(STORE_KEY, code);
+    } catch (e) {
+      // Not remembered on this device; it still applies now.
+    }
+    loadLanguage(code);
+  });
+  // A phone coming back from sleep: retry at once rather than at the end of a long back-off.
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible" && !ws && !ended && token) {
+      retryMs = RETRY_MIN_MS;
+      connect();
+    }
+  });
+
+  loadLanguage(pickLanguage()).then(() => {
+    document.body.classList.remove("loading");
+    connect();
+  });
+  // The seconds tick locally between messages; the age of a lost connection counts up.
+  setInterval(render, 250);
+})();

@@ -1,0 +1,503 @@
+"""The handover report: one bed's ward-local day as JSON (for the printable page) and as CSV.
+
+Routes (staff only, see :func:`report_router`):
+
+- ``GET /api/beds/{bed_id}/report?day=YYYY-MM-DD`` (default: today in ward time) — JSON;
+- ``GET /api/beds/{bed_id}/report.csv?day=YYYY-MM-DD`` — the same data as ``text/csv``, downloaded as
+  ``kmc-<bed>-<day>.csv``.
+
+Where the numbers come from. Everything is read from the store, so a report for a past day is the
+same whenever it is printed: the readings of the wraps that were on the bed that day, the totals
+and sessions the clinical rules find in them for each stay on the bed (the signal core, as
+``GET /api/beds/{bed_id}/days`` and ``analyze``; a discharged baby's contact never counts towards the
+next baby's goal), and the alarms of the bed that overlap the day with their audit lines. Alarms
+still on the live board are shown as the board sees them now, older ones as last saved. The
+readings are downsampled to one row per minute (minutes of the epoch, which are the ward's minutes):
+the median, lowest and highest core-equivalent temperature (skin plus the stay's site offset;
+implausible values left out, as the rules do) and the share of readings at or above the contact
+level that decides a first reading (the ward chart's definition).
+
+CSV layout (stable; new columns are only ever added at the end of a block). Blocks appear in this
+order, separated by one empty line; each starts with a header row whose first cell is ``block``, and
+every data row's first cell names its block::
+
+    block,key,value                                   report: one row per fact
+    report,bed_id,B01                                 (bed_id, bed_label, day, ward_tz, day_start,
+    ...                                               day_end, generated, complete, bin_s)
+
+    block,admission_id,display_name,contact_s,goal_s,percent_of_goal,goal_met,observed_s,unknown_s,readings,ongoing
+    total,...                                         one row per stay on the bed that day
+
+    block,start,end,duration_s,contact_s,short,wrap_id,admission_id
+    session,...                                       one row per skin-to-skin session
+
+    block,alarm_id,kind,priority,category,raised,ended,acknowledged,acknowledged_by,escalated,cleared,extreme_c
+    alarm,...                                         one row per alarm overlapping the day
+
+    block,minute,readings,temp_median_c,temp_min_c,temp_max_c,contact_fraction
+    minute,...                                        one row per minute with readings
+
+Times are ward-local ISO 8601 with their UTC offset (``2026-03-01T14:05:00+03:00``); an empty cell
+is "none" (no temperature that minute, an alarm not acknowledged). Text that people typed (names,
+bed labels, who acknowledged) is neutralised against spreadsheet formula injection: a cell starting
+with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading apostrophe.
+
+The work (SQLite reads and the rules over up to a day of readings) runs in a worker thread, so a
+long day does not stall the ward's event loop; only merging the live board's view happens on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import io
+import re
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Final
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Query, Response
+
+from kmc_monitor.devices.reading import Reading
+from kmc_monitor.errors import UnknownAlarmError
+from kmc_monitor.service.alarms import AlarmBoard, AuditRecord
+from kmc_monitor.service.deps import Runtime, Staff
+from kmc_monitor.service.runtime import WardRuntime, alarm_json
+from kmc_monitor.service.store import day_bounds
+from kmc_monitor.service.ward import Admission, Bed, ContactHistory, Ward
+from kmc_monitor.signal.params import US, RuleParams
+from kmc_monitor.signal.report import AlarmKind, Priority
+
+__all__ = [
+    "BIN_S",
+    "ReportInputs",
+    "alarm_entries",
+    "build_report",
+    "load_report_inputs",
+    "minute_bins",
+    "neutralise",
+    "report_csv",
+    "report_filename",
+    "report_router",
+]
+
+#: The report's downsampling: one row per minute.
+BIN_S: Final = 60
+
+#: First characters a spreadsheet reads as the start of a formula (OWASP's list).
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True, slots=True)
+class ReportInputs:
+    """What the store holds for one bed and day (read in a worker thread)."""
+
+    bed: Bed
+    day: dt.date
+    ward_tz: str
+    start_us: int
+    end_us: int
+    admissions: list[Admission]
+    readings: list[Reading]
+    history: ContactHistory
+    stored_alarms: list[dict[str, Any]]
+    stored_audit: list[AuditRecord]
+
+
+def load_report_inputs(ward: Ward, params: RuleParams, bed_id: str, day: dt.date, *, now: float) -> ReportInputs:
+    """Read one bed's day from the store (blocking: call it in a worker thread).
+
+    Raises :class:`~kmc_monitor.service.ward.NotFoundError` for an unknown bed.
+    """
+    bed = ward.bed(bed_id)
+    store = ward.store
+    start_t, end_t = day_bounds(day, params.ward_tz)
+    start_us, end_us = round(start_t * US), round(end_t * US)
+    return ReportInputs(
+        bed=bed,
+        day=day,
+        ward_tz=params.ward_tz,
+        start_us=start_us,
+        end_us=end_us,
+        admissions=store.admissions_for_bed(bed_id, start_t, end_t),
+        readings=store.readings_for_bed(bed_id, start_t, end_t),
+        history=ward.contact_history(bed_id, day, day, params, now=now),
+        stored_alarms=store.alarms_for_bed(bed_id, start_us, end_us),
+        stored_audit=store.audit_log(start_us=start_us, end_us=end_us),
+    )
+
+
+def minute_bins(
+    readings: Iterable[Reading],
+    admissions: Sequence[Admission],
+    params: RuleParams,
+    *,
+    bin_s: int = BIN_S,
+) -> list[dict[str, Any]]:
+    """Readings downsampled to one entry per ``bin_s`` of the epoch that has readings, oldest first.
+
+    ``temp_*_c`` are of the core-equivalent temperature (skin plus the site offset of the stay the
+    reading belongs to; 0 outside any stay), None when no reading in the bin had a plausible one;
+    ``contact_fraction`` is the share of readings with a valid contact level that is at least
+    ``params.contact_first``, None when none had one.
+    """
+    bin_us = bin_s * US
+    temps: dict[int, list[float]] = {}
+    contacts: dict[int, list[bool]] = {}
+    counts: dict[int, int] = {}
+    for r in readings:
+        t_us = round(r.t * US)
+        start = t_us - t_us % bin_us
+        counts[start] = counts.get(start, 0) + 1
+        skin = r.skin_temp_c
+        if skin is not None and params.plausible_min_c <= skin <= params.plausible_max_c:
+            temps.setdefault(start, []).append(skin + _site_offset(admissions, r.t))
+        if r.contact is not None and 0.0 <= r.contact <= 1.0:
+            contacts.setdefault(start, []).append(r.contact >= params.contact_first)
+    out = []
+    for start in sorted(counts):
+        t = temps.get(start)
+        c = contacts.get(start)
+        out.append(
+            {
+                "start_us": start,
+                "count": counts[start],
+                "temp_median_c": None if not t else round(statistics.median(t), 2),
+                "temp_min_c": None if not t else round(min(t), 2),
+                "temp_max_c": None if not t else round(max(t), 2),
+                "contact_fraction": None if not c else round(sum(c) / len(c), 3),
+            }
+        )
+    return out
+
+
+def _site_offset(admissions: Sequence[Admission], t: float) -> float:
+    for a in admissions:
+        if a.admitted_t <= t and (a.discharged_t is None or t < a.discharged_t):
+            return a.site_offset_c
+    return 0.0
+
+
+def _admission_json(a: Admission) -> dict[str, Any]:
+    return {
+        "admission_id": a.admission_id,
+        "bed_id": a.bed_id,
+        "display_name": a.display_name,
+        "hospital_number": a.hospital_number,
+        "birth_weight_g": a.birth_weight_g,
+        "gestational_age": str(a.gestational_age),
+        "daily_goal_s": a.daily_goal_s,
+        "site_offset_c": a.site_offset_c,
+        "admitted_t": a.admitted_t,
+        "admitted_by": a.admitted_by,
+        "discharged_t": a.discharged_t,
+        "discharged_by": a.discharged_by,
+    }
+
+
+def _audit_json(r: AuditRecord) -> dict[str, Any]:
+    return {
+        "seq": r.seq,
+        "at_us": r.at_us,
+        "who": r.who,
+        "action": str(r.action),
+        "alarm_id": r.alarm_id,
+        "detail": r.detail,
+    }
+
+
+def _stored_alarm_json(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """An alarm as the store last saved it, in :func:`alarm_json`'s shape (the board forgot it)."""
+    kind = str(raw.get("kind"))
+    try:
+        known: AlarmKind | None = AlarmKind(kind)
+    except ValueError:
+        known = None
+    escalated = raw.get("escalated_us") is not None
+    priority = Priority.HIGH.value if escalated else (None if known is None else known.priority.value)
+    return {
+        "alarm_id": raw.get("id"),
+        "kind": kind,
+        "category": None if known is None else known.category.value,
+        "priority": priority,
+        "state": "cleared" if raw.get("cleared_us") is not None else None,
+        "bed_id": raw.get("bed_id"),
+        "wrap_id": raw.get("wrap_id"),
+        "raised_us": raw.get("raised_us"),
+        "ended_us": raw.get("ended_us"),
+        "acknowledged_us": raw.get("acked_us"),
+        "acknowledged_by": raw.get("acked_by"),
+        "escalated_us": raw.get("escalated_us"),
+        "cleared_us": raw.get("cleared_us"),
+        "extreme_c": raw.get("extreme_c"),
+    }
+
+
+def alarm_entries(inputs: ReportInputs, board: AlarmBoard | None, now_us: int) -> list[dict[str, Any]]:
+    """The day's alarms of the bed, oldest first, each with its audit lines of the day.
+
+    With a ``board`` (call on the event loop that owns it): alarms it still holds are shown as it
+    sees them now, alarms raised since the last save are added, and so are audit lines not saved yet.
+    """
+    out: dict[int, dict[str, Any]] = {}
+    for raw in inputs.stored_alarms:
+        alarm_id = int(raw["id"])
+        entry = None
+        if board is not None:
+            try:
+                entry = alarm_json(board.alarm(alarm_id, now_us))
+            except UnknownAlarmError:
+                entry = None
+        out[alarm_id] = entry if entry is not None else _stored_alarm_json(raw)
+    audit = list(inputs.stored_audit)
+    if board is not None:
+        for view in board.visible(now_us, bed_id=inputs.bed.bed_id):
+            if view.raised_us < inputs.end_us and (view.ended_us is None or view.ended_us >= inputs.start_us):
+                out.setdefault(view.alarm_id, alarm_json(view))
+        seen = {r.seq for r in audit}
+        audit += [
+            r
+            for r in board.audit
+            if r.seq not in seen and inputs.start_us <= r.at_us < inputs.end_us
+        ]
+    audit.sort(key=lambda r: (r.at_us, r.seq))
+    for alarm_id, entry in out.items():
+        entry["audit"] = [_audit_json(r) for r in audit if r.alarm_id == alarm_id]
+    return sorted(out.values(), key=lambda a: (a["raised_us"] or 0, a["alarm_id"]))
+
+
+def build_report(
+    inputs: ReportInputs,
+    alarms: list[dict[str, Any]],
+    params: RuleParams,
+    *,
+    generated_us: int,
+    ward_name: str = "",
+) -> dict[str, Any]:
+    """The report's JSON (pure: everything it shows is in its arguments)."""
+    totals = []
+    for d in inputs.history.days:
+        if d.day != inputs.day:
+            continue
+        goal = d.daily_goal_s
+        totals.append(
+            {
+                "admission_id": d.admission_id,
+                "display_name": d.display_name,
+                "contact_s": d.contact_s,
+                "goal_s": goal,
+                "percent_of_goal": round(100.0 * d.contact_s / goal, 1) if goal > 0 else None,
+                "goal_met": d.goal_met,
+                "observed_s": d.observed_s,
+                "unknown_s": d.unknown_s,
+                "readings": d.readings,
+                "ongoing": d.ongoing,
+            }
+        )
+    sessions = [
+        {
+            "admission_id": s.admission_id,
+            "wrap_id": s.wrap_id,
+            "start_us": s.start_us,
+            "end_us": s.end_us,
+            "duration_s": (s.end_us - s.start_us) / US,
+            "contact_s": s.contact_us / US,
+            "short": s.short,
+        }
+        for s in inputs.history.sessions
+    ]
+    return {
+        "bed": {"bed_id": inputs.bed.bed_id, "label": inputs.bed.label},
+        "ward_name": ward_name,
+        "day": inputs.day.isoformat(),
+        "ward_tz": inputs.ward_tz,
+        "day_start_us": inputs.start_us,
+        "day_end_us": inputs.end_us,
+        "generated_us": generated_us,
+        "complete": generated_us >= inputs.end_us,
+        "bin_s": BIN_S,
+        "bands": {
+            "severe_below_c": params.severe_below_c,
+            "moderate_below_c": params.moderate_below_c,
+            "cold_stress_below_c": params.cold_stress_below_c,
+            "hyperthermia_above_c": params.hyperthermia_above_c,
+        },
+        "admissions": [_admission_json(a) for a in inputs.admissions],
+        "readings": minute_bins(inputs.readings, inputs.admissions, params),
+        "sessions": sessions,
+        "totals": totals,
+        "alarms": alarms,
+    }
+
+
+# CSV ---------------------------------------------------------------------------------------------
+def neutralise(text: str) -> str:
+    """A typed text as a CSV cell no spreadsheet will run as a formula."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _local(t_us: int | None, tz: ZoneInfo) -> str:
+    if t_us is None:
+        return ""
+    return dt.datetime.fromtimestamp(t_us / US, tz).isoformat(timespec="seconds")
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def _text(value: object) -> str:
+    return "" if value is None else neutralise(str(value))
+
+
+def _flag(value: bool | None) -> str:
+    return "" if value is None else ("yes" if value else "no")
+
+
+def report_csv(report: Mapping[str, Any]) -> str:
+    """The report (as :func:`build_report` made it) in the CSV layout of the module docstring."""
+    tz = ZoneInfo(report["ward_tz"])
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(["block", "key", "value"])
+    facts: list[tuple[str, str]] = [
+        ("bed_id", _text(report["bed"]["bed_id"])),
+        ("bed_label", _text(report["bed"]["label"])),
+        ("day", report["day"]),
+        ("ward_tz", report["ward_tz"]),
+        ("day_start", _local(report["day_start_us"], tz)),
+        ("day_end", _local(report["day_end_us"], tz)),
+        ("generated", _local(report["generated_us"], tz)),
+        ("complete", _flag(report["complete"])),
+        ("bin_s", str(report["bin_s"])),
+    ]
+    w.writerows(["report", k, v] for k, v in facts)
+    w.writerow([])
+    w.writerow(
+        ["block", "admission_id", "display_name", "contact_s", "goal_s", "percent_of_goal", "goal_met"]
+        + ["observed_s", "unknown_s", "readings", "ongoing"]
+    )
+    for t in report["totals"]:
+        w.writerow(
+            [
+                "total",
+                t["admission_id"],
+                _text(t["display_name"]),
+                _num(t["contact_s"], 0),
+                _num(t["goal_s"], 0),
+                _num(t["percent_of_goal"], 1),
+                _flag(t["goal_met"]),
+                _num(t["observed_s"], 0),
+                _num(t["unknown_s"], 0),
+                t["readings"],
+                _flag(t["ongoing"]),
+            ]
+        )
+    w.writerow([])
+    w.writerow(["block", "start", "end", "duration_s", "contact_s", "short", "wrap_id", "admission_id"])
+    for s in report["sessions"]:
+        w.writerow(
+            [
+                "session",
+                _local(s["start_us"], tz),
+                _local(s["end_us"], tz),
+                _num(s["duration_s"], 0),
+                _num(s["contact_s"], 0),
+                _flag(s["short"]),
+                _text(s["wrap_id"]),
+                s["admission_id"],
+            ]
+        )
+    w.writerow([])
+    w.writerow(
+        ["block", "alarm_id", "kind", "priority", "category", "raised", "ended", "acknowledged"]
+        + ["acknowledged_by", "escalated", "cleared", "extreme_c"]
+    )
+    for a in report["alarms"]:
+        w.writerow(
+            [
+                "alarm",
+                a["alarm_id"],
+                _text(a["kind"]),
+                _text(a["priority"]),
+                _text(a["category"]),
+                _local(a["raised_us"], tz),
+                _local(a["ended_us"], tz),
+                _local(a["acknowledged_us"], tz),
+                _text(a["acknowledged_by"]),
+                _local(a["escalated_us"], tz),
+                _local(a["cleared_us"], tz),
+                _num(a["extreme_c"], 2),
+            ]
+        )
+    w.writerow([])
+    w.writerow(["block", "minute", "readings", "temp_median_c", "temp_min_c", "temp_max_c", "contact_fraction"])
+    for b in report["readings"]:
+        w.writerow(
+            [
+                "minute",
+                _local(b["start_us"], tz),
+                b["count"],
+                _num(b["temp_median_c"], 2),
+                _num(b["temp_min_c"], 2),
+                _num(b["temp_max_c"], 2),
+                _num(b["contact_fraction"], 3),
+            ]
+        )
+    return buf.getvalue()
+
+
+def report_filename(bed_id: str, day: dt.date) -> str:
+    """``kmc-<bed>-<day>.csv`` with the bed id cut to characters every file system and header takes."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", bed_id).strip("._") or "bed"
+    return f"kmc-{safe}-{day.isoformat()}.csv"
+
+
+# Routes ------------------------------------------------------------------------------------------
+def _today(rt: WardRuntime) -> dt.date:
+    return dt.datetime.fromtimestamp(rt.clock(), ZoneInfo(rt.engine.params.ward_tz)).date()
+
+
+async def _report(rt: WardRuntime, bed_id: str, day: dt.date | None) -> dict[str, Any]:
+    rt.ward.bed(bed_id)  # 404 before any work
+    params = rt.engine.params
+    when = day or _today(rt)
+    inputs = await asyncio.to_thread(load_report_inputs, rt.ward, params, bed_id, when, now=rt.clock())
+    now_us = rt.now_us()
+    alarms = alarm_entries(inputs, rt.engine.board, now_us)
+    return build_report(inputs, alarms, params, generated_us=now_us, ward_name=rt.settings.ward_name)
+
+
+DayQuery = Annotated[dt.date | None, Query(description="ward-local day, YYYY-MM-DD (default today)")]
+
+
+def report_router() -> APIRouter:
+    """The report routes (staff only); include it in the app made by ``create_app``."""
+    router = APIRouter(tags=["history"])
+
+    @router.get("/api/beds/{bed_id}/report")
+    async def report(bed_id: str, who: Staff, rt: Runtime, day: DayQuery = None) -> dict[str, Any]:
+        """One bed's ward-local day for the handover: per-minute readings, sessions, each stay's
+        contact against its goal, and the alarms with their acknowledgements."""
+        return await _report(rt, bed_id, day)
+
+    @router.get(
+        "/api/beds/{bed_id}/report.csv",
+        response_class=Response,
+        responses={200: {"content": {"text/csv": {}}}},
+    )
+    async def report_as_csv(bed_id: str, who: Staff, rt: Runtime, day: DayQuery = None) -> Response:
+        """The handover report as CSV (layout: see ``dashboard/README.md``)."""
+        data = await _report(rt, bed_id, day)
+        text = await asyncio.to_thread(report_csv, data)
+        name = report_filename(bed_id, dt.date.fromisoformat(data["day"]))
+        return Response(
+            text,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+        )
+
+    return router

@@ -1,0 +1,185 @@
+"""Browser tests of the dashboard: Playwright driving Debian's Chromium against a real service.
+
+- ``ward_server``: one ``kmc-monitor serve --simulate 6`` subprocess on a free loopback port for the
+  whole module (starting a ward takes a second or two; tests that stop or restart a server make
+  their own with :class:`Served`).
+- ``browser``: one headless Chromium for the session, ``/usr/bin/chromium`` (Playwright cannot
+  download browsers here), with the flags that keep it off the network.
+- ``page`` / ``new_page``: fresh browser contexts (no shared cookies) whose JavaScript errors and
+  console errors are collected; a test fails at teardown if any page logged one.
+- ``artifacts``: where screenshots go (``artifacts/screenshots`` or ``$KMC_TEST_ARTIFACTS``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+STAFF_TOKEN = "dashboard-staff-token-0123456789abcdef"
+START_TIMEOUT_S = 30.0
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.timeout(180)
+
+
+class Served:
+    """A real ``kmc-monitor serve`` process on 127.0.0.1 (a free port, or ``port`` to restart one)."""
+
+    def __init__(self, data_dir: Path, args: list[str], port: int = 0) -> None:
+        self.data_dir = data_dir
+        self.args = args
+        env = {**os.environ, "KMC_STAFF_TOKEN": STAFF_TOKEN}
+        env.pop("KMC_CONFIG", None)
+        cmd = [sys.executable, "-m", "kmc_monitor.cli", "serve", "--host", "127.0.0.1"]
+        cmd += ["--port", str(port), "--data-dir", str(data_dir), *args]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.base = ""
+        self.family_token = ""
+        self.stdout: list[str] = []
+        deadline = time.monotonic() + START_TIMEOUT_S
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.stdout.append(line)
+            if line.startswith("ward service listening on "):
+                self.base = line.split()[-1]
+            if line.startswith("bedside link: "):
+                self.family_token = line.strip().rsplit("#", 1)[1]
+                break
+        if not (self.base and self.family_token):
+            self.stop()
+            raise AssertionError(f"the service did not start: {self.stdout}")
+
+    @property
+    def port(self) -> int:
+        return int(self.base.rsplit(":", 1)[1])
+
+    @property
+    def ward_url(self) -> str:
+        return f"{self.base}/ward?token={STAFF_TOKEN}"
+
+    @property
+    def family_url(self) -> str:
+        return f"{self.base}/family#{self.family_token}"
+
+    def stop(self, sig: int = signal.SIGTERM) -> str:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            _, err = self.proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+        return err
+
+
+@pytest.fixture(scope="module")
+def ward_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    server = Served(tmp_path_factory.mktemp("ward") / "data", ["--simulate", "6"])
+    try:
+        yield server
+    finally:
+        err = server.stop()
+        assert STAFF_TOKEN not in err
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package (as root)")
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    b = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--autoplay-policy=no-user-gesture-required",
+        ],
+    )
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+@dataclass
+class PageErrors:
+    """JavaScript errors and console errors of every page a test opened."""
+
+    errors: list[str] = field(default_factory=list)
+
+    def watch(self, page: Page) -> Page:
+        page.on("pageerror", lambda exc: self.errors.append(f"{page.url}: uncaught {exc}"))
+
+        def console(msg: ConsoleMessage) -> None:
+            if msg.type == "error" and not self._expected(msg.text):
+                self.errors.append(f"{page.url}: console.error {msg.text}")
+
+        page.on("console", console)
+        return page
+
+    #: Console errors a browser logs by itself when a test cuts the connection on purpose
+    #: (a stopped server): not the page's faults.
+    expected_fragments: tuple[str, ...] = ()
+
+    def _expected(self, text: str) -> bool:
+        return any(f in text for f in self.expected_fragments)
+
+
+@pytest.fixture
+def page_errors() -> Iterator[PageErrors]:
+    errs = PageErrors()
+    yield errs
+    assert not errs.errors, "JavaScript errors:\n" + "\n".join(errs.errors)
+
+
+@pytest.fixture
+def new_page(browser: Browser, page_errors: PageErrors) -> Iterator[Callable[..., Page]]:
+    """Open pages in fresh contexts: ``new_page(width=..., height=..., locale=...)``."""
+    contexts: list[Any] = []
+
+    def make(width: int = 1920, height: int = 1080, locale: str = "en-GB", **kw: Any) -> Page:
+        ctx = browser.new_context(viewport={"width": width, "height": height}, locale=locale, **kw)
+        ctx.set_default_timeout(10_000)
+        contexts.append(ctx)
+        return page_errors.watch(ctx.new_page())
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+
+
+@pytest.fixture
+def page(new_page: Callable[..., Page]) -> Page:
+    return new_page()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    base = Path(os.environ.get("KMC_TEST_ARTIFACTS", ROOT / "artifacts")) / "screenshots"
+    base.mkdir(parents=True, exist_ok=True)
+    return base
