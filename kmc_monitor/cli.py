@@ -657,14 +657,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             base = f"http://{host}:{port}"
             print(f"ward service listening on {base}", flush=True)
             if demo_token is not None:
-                print(f"ward screen: {base}/?token={demo_token}", flush=True)
+                print(f"ward screen: {base}/ward?token={demo_token}", flush=True)
             link = next(iter(runtime.family_links.values()), None)
-            if link is None and runtime.ward.current_admissions():
+            demo = bool(getattr(runtime.source, "demo", True))
+            if link is None and demo and runtime.ward.current_admissions():
+                # Family tokens are kept hashed, so a restarted service has none to show. A demo
+                # ward makes bed 1 a fresh one; a real ward never does (it would cut off a parent's
+                # open page): the nurse prints a new link from the bed's page when one is needed.
                 adm = runtime.ward.current_admissions()[0]
                 link = runtime.renew_family_link(adm.admission_id, "serve")
             if link is not None:
                 token = link.url.rsplit("#", 1)[-1]
                 print(f"bedside link: {base}/family#{token}", flush=True)
+            elif runtime.ward.current_admissions():
+                print(f"bedside links: print a new one from a bed's page ({base}/bed/<bed>)", flush=True)
         await task
 
     asyncio.run(run())

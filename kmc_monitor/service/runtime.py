@@ -38,6 +38,7 @@ from kmc_monitor.service.sources import ReplayClock, ReplaySource, SimulatedSour
 from kmc_monitor.service.store import ReadingWriter, Store
 from kmc_monitor.service.ward import Admission, AdmissionDetails, FamilyLink, GestationalAge, Ward
 from kmc_monitor.signal.params import US
+from kmc_monitor.signal.report import AlarmKind, Category
 
 __all__ = [
     "ReplayClock",
@@ -142,8 +143,6 @@ def family_json(v: BedView) -> dict[str, Any]:
     detached, settling, no wrap, not admitted) because the nurses must hear from the parent even when
     the sensor has since gone quiet.
     """
-    from kmc_monitor.signal.report import AlarmKind, Category
-
     admitted = v.admission_id is not None
     kinds = {a.kind for a in v.alarms}
     if not admitted:

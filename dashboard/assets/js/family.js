@@ -205,7 +205,12 @@
     const fraction = goal > 0 ? Math.min(1, today / goal) : 0;
     const reached = goal > 0 && today >= goal;
     // pathLength is 100: the dash is the percentage of the ring drawn.
-    $("ring-fill").style.strokeDasharray = `${(fraction * 100).toFixed(2)} 100`;
+    const fill = $("ring-fill");
+    // A full ring is drawn without dashes: a 100-of-100 dash leaves a seam at the top.
+    fill.style.strokeDasharray = fraction >= 1 ? "none" : `${(fraction * 100).toFixed(2)} 100`;
+    // A dash shorter than half a percent paints only a hairline that looks like a flaw: the ring
+    // starts showing from there (the minutes are in the text anyway).
+    fill.style.visibility = fraction >= 0.005 ? "visible" : "hidden";
     document.body.classList.toggle("no-goal", goal <= 0);
     document.body.classList.toggle("goal-done", reached);
     $("goal-reached").hidden = !reached;
