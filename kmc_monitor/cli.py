@@ -580,13 +580,22 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if ble and args.speed != 1.0:
         _err("error: --speed is for --simulate and --replay: a radio runs in real time")
         return 2
-    if (args.registry or args.adapter) and (args.simulate or args.replay or args.ble_simulated):
+    if (args.registry or args.adapter) and (args.simulate or args.replay or args.ble_simulated or args.mqtt):
         _err("error: --registry and --adapter are for the Bluetooth adapter (--ble, or no source named)")
+        return 2
+    if args.mqtt is not None and args.speed != 1.0:
+        _err("error: --speed is for --simulate and --replay: a broker's readings come in real time")
         return 2
     overrides: dict[str, Any] = {}
     for name in ("host", "port", "data_dir"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
+    if args.mqtt is not None:
+        broker_error = _broker_error(args.mqtt)
+        if broker_error is not None:
+            _err(f"error: {broker_error}")
+            return 2
+        overrides["mqtt_url"] = args.mqtt
     settings = Settings.load(args.config, **overrides)
     demo_token: str | None = None
     if not settings.all_staff_tokens:
@@ -594,7 +603,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         demo_token = secrets.token_urlsafe(24)
         settings = Settings.load(args.config, staff_token=demo_token, **overrides)
     named = args.simulate or args.replay or ble
-    if args.ble or (not named and not settings.simulate and args.speed == 1.0):
+    mqtt = args.mqtt is not None or (not named and settings.mqtt_url is not None and args.speed == 1.0)
+    if mqtt:
+        # A hospital ward: its room gateways publish to the broker (a configured broker wins over
+        # the adapter probe when no source is named).
+        runtime = WardRuntime(settings, source=_mqtt_source(settings))
+    elif args.ble or (not named and not settings.simulate and args.speed == 1.0):
         # A ward with a Bluetooth adapter listens to it; without one, --ble is an error and a
         # command that named no source runs the simulated ward instead (a laptop demo).
         why = _probe_adapter(args.adapter)
@@ -605,7 +619,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             return _NO_ADAPTER_EXIT
         else:
             _err(f"{why}; running a simulated ward of {settings.simulate or 12} wraps instead")
-    if ble:
+    if mqtt:
+        pass
+    elif ble:
         if args.ble_simulated is not None:
             gateway: Source = GatewaySource.simulated(args.ble_simulated, settings.data_dir)
             _err(f"listening to {args.ble_simulated} simulated wrap(s) through the Bluetooth gateway")
@@ -656,6 +672,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             host = f"[{settings.host}]" if ":" in settings.host else settings.host
             base = f"http://{host}:{port}"
             print(f"ward service listening on {base}", flush=True)
+            if settings.public_url is None:
+                runtime.set_base_url(base)  # the bound port, not the "0" that asked for any
             if demo_token is not None:
                 print(f"ward screen: {base}/ward?token={demo_token}", flush=True)
             link = next(iter(runtime.family_links.values()), None)
@@ -674,6 +692,139 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         await task
 
     asyncio.run(run())
+    return 0
+
+
+def _broker_error(url: str) -> str | None:
+    """Why a ``--mqtt`` URL cannot be used (one line, never the password), or None."""
+    from kmc_monitor.mqtt.broker import BrokerUrl, BrokerUrlError
+
+    try:
+        BrokerUrl.parse(url)
+    except BrokerUrlError as exc:
+        return str(exc)
+    return None
+
+
+def _mqtt_source(settings: Any) -> Any:
+    """The ward's MQTT source as the settings describe it; says on stderr where it subscribes."""
+    from kmc_monitor.mqtt.broker import BrokerUrl
+    from kmc_monitor.mqtt.subscriber import MqttSource
+
+    broker = BrokerUrl.parse(settings.mqtt_url.get_secret_value())
+    _err(f"subscribing to the gateways of site {settings.mqtt_site} on broker {broker}")
+    return MqttSource(
+        broker,
+        site=settings.mqtt_site,
+        client_id=settings.mqtt_client_id,
+        share_group=settings.mqtt_share_group or None,
+        session_expiry_s=settings.mqtt_session_expiry_s,
+    )
+
+
+# --- gateway: a room gateway publishing to the hospital's broker -------------------------------------
+
+
+def _cmd_gateway(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+    import signal
+    import time
+
+    from kmc_monitor.mqtt.broker import BrokerUrl
+    from kmc_monitor.mqtt.buffer import Outbox
+    from kmc_monitor.mqtt.publisher import GatewayPublisher, PrefixedSource, ReadingProducer
+    from kmc_monitor.mqtt.topics import TopicError, check_id
+    from kmc_monitor.service.config import Settings
+
+    if args.simulate is None and (args.seed is not None or args.wrap_prefix is not None):
+        _err("error: --seed and --wrap-prefix are for --simulate")
+        return 2
+    if args.simulate is not None and (args.registry or args.adapter):
+        _err("error: --registry and --adapter are for the Bluetooth adapter, not --simulate")
+        return 2
+    overrides: dict[str, Any] = {}
+    if args.mqtt is not None:
+        broker_error = _broker_error(args.mqtt)
+        if broker_error is not None:
+            _err(f"error: {broker_error}")
+            return 2
+        overrides["mqtt_url"] = args.mqtt
+    if args.site is not None:
+        overrides["mqtt_site"] = args.site
+    if args.outbox_rows is not None:
+        overrides["mqtt_outbox_max_rows"] = args.outbox_rows
+    try:
+        check_id("gateway", args.gateway_id)
+        if args.site is not None:
+            check_id("site", args.site)
+        if args.wrap_prefix:
+            check_id("wrap", args.wrap_prefix + "W01")
+    except TopicError as exc:
+        _err(f"error: {exc}")
+        return 2
+    settings = Settings.load(args.config, **overrides)
+    if settings.mqtt_url is None:
+        _err("error: no broker: give --mqtt mqtt://HOST[:PORT] (or set mqtt_url / KMC_MQTT_URL)")
+        return 2
+    broker = BrokerUrl.parse(settings.mqtt_url.get_secret_value())
+    data_dir = args.data_dir or "kmc-gateway-data"
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    source: ReadingProducer
+    if args.simulate is not None:
+        from kmc_monitor.service.sources import SimulatedSource
+
+        source = SimulatedSource(args.simulate, start_s=time.time(), seed=args.seed or 0)
+        if args.wrap_prefix:
+            source = PrefixedSource(source, args.wrap_prefix)
+    else:
+        from kmc_monitor.service.sources import GatewaySource
+
+        source = GatewaySource(data_dir, registry_file=args.registry, adapter=args.adapter, demo=False)
+    outbox = Outbox.in_data_dir(data_dir, max_rows=settings.mqtt_outbox_max_rows)
+    trace = None
+    if args.record:
+        trace = _TraceStream(
+            args.record, f"kmc-monitor {__version__} gateway {args.gateway_id}: readings produced"
+        )
+
+    def produced(readings: list[Any]) -> None:
+        if trace is not None:
+            trace.write(readings)
+            trace.flush()
+
+    publisher = GatewayPublisher(
+        source,
+        outbox,
+        broker,
+        site=settings.mqtt_site,
+        gateway_id=args.gateway_id,
+        on_produced=produced,
+    )
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, publisher.stop)
+        print(
+            f"gateway {args.gateway_id} of site {settings.mqtt_site} publishing {len(source.wraps())} "
+            f"wrap(s) to {broker} (outbox in {data_dir})",
+            flush=True,
+        )
+        await publisher.run()
+
+    from kmc_monitor.devices.gateway import AdapterUnavailableError
+
+    try:
+        asyncio.run(run())
+    except AdapterUnavailableError as exc:
+        _err(str(exc))
+        return _NO_ADAPTER_EXIT
+    finally:
+        outbox.close()
+        if trace is not None:
+            trace.close()
     return 0
 
 
@@ -783,6 +934,13 @@ def _parser() -> argparse.ArgumentParser:
         "through the same Bluetooth gateway as --ble (encryption, verification, replay counters); "
         "a new ward admits a baby per wrap, as with --simulate",
     )
+    sources.add_argument(
+        "--mqtt",
+        metavar="URL",
+        help="a hospital ward: subscribe to the room gateways' readings on this MQTT 5 broker "
+        "(mqtt://[USER:PASSWORD@]HOST[:PORT], mqtts:// for TLS); a new ward starts with empty beds, "
+        "and wraps heard appear as unassigned until staff register them and put them on a bed",
+    )
     serve.add_argument(
         "--adapter", metavar="NAME", help="Bluetooth adapter, e.g. hci0 (default: the system's)"
     )
@@ -799,6 +957,62 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", dest="data_dir", help="where the ward's database lives")
     serve.add_argument("--config", metavar="FILE", help="the service's TOML configuration file")
     serve.set_defaults(func=_cmd_serve)
+    gateway = sub.add_parser(
+        "gateway",
+        help="run a room gateway: publish the wraps' readings to the hospital's MQTT broker",
+        description="Listen to the wraps (the Bluetooth adapter, or --simulate N) and publish every "
+        "verified reading to an MQTT 5 broker on kmc/SITE/GATEWAY/wrap/WRAP/reading (QoS 1), with "
+        "the gateway's presence retained on kmc/SITE/GATEWAY/status (its Last Will says offline). "
+        "While the broker is unreachable, readings wait on disk (bounded; the oldest are dropped "
+        "past the bound, counted) and are sent in order once it is back. A bad URL or id: one "
+        f"line and exit status 2; no usable Bluetooth adapter: exit status {_NO_ADAPTER_EXIT}.",
+    )
+    gateway.add_argument("--mqtt", metavar="URL", help="the broker (default: mqtt_url of the settings)")
+    gateway.add_argument(
+        "--gateway-id",
+        dest="gateway_id",
+        required=True,
+        metavar="ID",
+        help="this gateway's id, unique on the site",
+    )
+    gateway.add_argument(
+        "--site", metavar="ID", help="the ward's id in the topics (default: mqtt_site, 'ward')"
+    )
+    gateway.add_argument(
+        "--simulate",
+        type=_positive_int,
+        metavar="N",
+        help="N simulated wraps in real time instead of the adapter",
+    )
+    gateway.add_argument("--seed", type=int, help="with --simulate: the simulated ward's seed (default 0)")
+    gateway.add_argument(
+        "--wrap-prefix",
+        dest="wrap_prefix",
+        metavar="TEXT",
+        help="with --simulate: put TEXT before the simulated wrap ids (W01 becomes TEXTW01), so two "
+        "simulated rooms have different wraps",
+    )
+    gateway.add_argument("--registry", metavar="FILE", help="the wraps' registry (TOML or JSON) to import")
+    gateway.add_argument(
+        "--adapter", metavar="NAME", help="Bluetooth adapter, e.g. hci0 (default: the system's)"
+    )
+    gateway.add_argument(
+        "--data-dir",
+        dest="data_dir",
+        help="the gateway's data directory: outbox, registry, replay counters (default kmc-gateway-data)",
+    )
+    gateway.add_argument(
+        "--outbox-rows",
+        dest="outbox_rows",
+        type=_positive_int,
+        metavar="N",
+        help="keep at most N unacknowledged readings on disk (default: mqtt_outbox_max_rows, 1000000)",
+    )
+    gateway.add_argument(
+        "--record", metavar="TRACE.csv", help="also write every reading produced to this trace"
+    )
+    gateway.add_argument("--config", metavar="FILE", help="a TOML configuration file (the mqtt_* settings)")
+    gateway.set_defaults(func=_cmd_gateway)
     return parser
 
 

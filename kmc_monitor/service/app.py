@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, WebSocket
+from fastapi import FastAPI, HTTPException, Query, Request, Response, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect
@@ -26,8 +26,10 @@ from kmc_monitor.errors import AlarmError, UnknownAlarmError
 from kmc_monitor.service.alarms import AuditRecord
 from kmc_monitor.service.auth import SESSION_COOKIE, StaffAuth, install_log_redaction
 from kmc_monitor.service.config import Settings
+from kmc_monitor.service.deps import Runtime, Staff
 from kmc_monitor.service.hub import Subscriber
 from kmc_monitor.service.pages import mount_dashboard, page_router
+from kmc_monitor.service.reports import report_router, stored_alarm_json
 from kmc_monitor.service.runtime import WardRuntime, alarm_json, bed_json
 from kmc_monitor.service.schemas import (
     AckBody,
@@ -73,23 +75,6 @@ WS_UNAUTHORIZED = 4401
 FAMILY_RECHECK_S = 1.0
 
 
-def _runtime(request: Request) -> WardRuntime:
-    rt: WardRuntime = request.app.state.runtime
-    return rt
-
-
-def _staff(request: Request) -> str:
-    auth: StaffAuth = request.app.state.auth
-    who = auth.identify(request.headers, request.cookies, request.query_params)
-    if who is None:
-        raise HTTPException(401, "a staff token is needed", headers={"WWW-Authenticate": "Bearer"})
-    return who
-
-
-Staff = Annotated[str, Depends(_staff)]
-Runtime = Annotated[WardRuntime, Depends(_runtime)]
-
-
 def _admission_json(a: Admission) -> dict[str, Any]:
     return {
         "admission_id": a.admission_id,
@@ -125,6 +110,10 @@ def _bed_detail(rt: WardRuntime, bed_id: str) -> dict[str, Any]:
         **tile,
         "admission": None if status.admission is None else _admission_json(status.admission),
         "wrap": wrap,
+        # Whether the family link's QR can be shown: tokens are stored hashed, so only links this
+        # process made (or renewed) can be printed again; otherwise the nurse prints a new one.
+        "family_qr_available": status.admission is not None
+        and status.admission.admission_id in rt.family_links,
     }
 
 
@@ -189,24 +178,6 @@ def _with_pending_audit(
     return sorted([*stored, *pending], key=lambda r: (r.at_us, r.seq))
 
 
-def _stored_alarm_json(raw: dict[str, Any]) -> dict[str, Any]:
-    """An alarm as the store last saved it (the board has forgotten it), in the API's shape."""
-    return {
-        "alarm_id": raw.get("id"),
-        "kind": raw.get("kind"),
-        "state": "cleared" if raw.get("cleared_us") is not None else None,
-        "bed_id": raw.get("bed_id"),
-        "wrap_id": raw.get("wrap_id"),
-        "raised_us": raw.get("raised_us"),
-        "ended_us": raw.get("ended_us"),
-        "acknowledged_us": raw.get("acked_us"),
-        "acknowledged_by": raw.get("acked_by"),
-        "escalated_us": raw.get("escalated_us"),
-        "cleared_us": raw.get("cleared_us"),
-        "extreme_c": raw.get("extreme_c"),
-    }
-
-
 def _history(rt: WardRuntime, bed_id: str, first: dt.date, last: dt.date) -> ContactHistory:
     return rt.ward.contact_history(bed_id, first, last, rt.engine.params, now=rt.clock())
 
@@ -233,8 +204,6 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
     app = FastAPI(title="kmc-monitor ward service", lifespan=lifespan)
     # The dashboard's pages and assets (dashboard/): who may open which page is decided there.
     app.include_router(page_router())
-    from kmc_monitor.service.reports import report_router  # the handover report (JSON and CSV)
-
     app.include_router(report_router())
     mount_dashboard(app)
 
@@ -439,7 +408,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
             try:
                 alarms_out[alarm_id] = alarm_json(rt.engine.board.alarm(alarm_id, now_us))
             except UnknownAlarmError:
-                alarms_out[alarm_id] = _stored_alarm_json(raw)
+                alarms_out[alarm_id] = stored_alarm_json(raw)
         for view in rt.engine.board.visible(now_us, bed_id=bed_id):
             if view.raised_us < end_us and (view.ended_us is None or view.ended_us >= start_us):
                 alarms_out.setdefault(view.alarm_id, alarm_json(view))

@@ -1,9 +1,8 @@
 """FastAPI dependencies shared by the web layer's routers: who is asking, and the ward runtime.
 
-``app.py`` defines the same two dependencies for its own routes; routers that live in their own
-modules (``reports.py``) take them from here, because importing ``app.py`` from a module that
-``app.py`` itself includes would be circular. Both read what the app's lifespan put on
-``app.state``, so a router using them works in any app built by ``create_app``.
+In a module of their own so that every router (``app.py``'s routes, ``reports.py``) takes them from
+one place without importing ``app.py``. Both read what the app's lifespan put on ``app.state``, so a
+router using them works in any app built by ``create_app``.
 """
 
 from __future__ import annotations

@@ -82,6 +82,7 @@ __all__ = [
     "report_csv",
     "report_filename",
     "report_router",
+    "stored_alarm_json",
 ]
 
 #: The report's downsampling: one row per minute.
@@ -107,7 +108,9 @@ class ReportInputs:
     stored_audit: list[AuditRecord]
 
 
-def load_report_inputs(ward: Ward, params: RuleParams, bed_id: str, day: dt.date, *, now: float) -> ReportInputs:
+def load_report_inputs(
+    ward: Ward, params: RuleParams, bed_id: str, day: dt.date, *, now: float
+) -> ReportInputs:
     """Read one bed's day from the store (blocking: call it in a worker thread).
 
     Raises :class:`~kmc_monitor.service.ward.NotFoundError` for an unknown bed.
@@ -209,7 +212,7 @@ def _audit_json(r: AuditRecord) -> dict[str, Any]:
     }
 
 
-def _stored_alarm_json(raw: Mapping[str, Any]) -> dict[str, Any]:
+def stored_alarm_json(raw: Mapping[str, Any]) -> dict[str, Any]:
     """An alarm as the store last saved it, in :func:`alarm_json`'s shape (the board forgot it)."""
     kind = str(raw.get("kind"))
     try:
@@ -251,18 +254,14 @@ def alarm_entries(inputs: ReportInputs, board: AlarmBoard | None, now_us: int) -
                 entry = alarm_json(board.alarm(alarm_id, now_us))
             except UnknownAlarmError:
                 entry = None
-        out[alarm_id] = entry if entry is not None else _stored_alarm_json(raw)
+        out[alarm_id] = entry if entry is not None else stored_alarm_json(raw)
     audit = list(inputs.stored_audit)
     if board is not None:
         for view in board.visible(now_us, bed_id=inputs.bed.bed_id):
             if view.raised_us < inputs.end_us and (view.ended_us is None or view.ended_us >= inputs.start_us):
                 out.setdefault(view.alarm_id, alarm_json(view))
         seen = {r.seq for r in audit}
-        audit += [
-            r
-            for r in board.audit
-            if r.seq not in seen and inputs.start_us <= r.at_us < inputs.end_us
-        ]
+        audit += [r for r in board.audit if r.seq not in seen and inputs.start_us <= r.at_us < inputs.end_us]
     audit.sort(key=lambda r: (r.at_us, r.seq))
     for alarm_id, entry in out.items():
         entry["audit"] = [_audit_json(r) for r in audit if r.alarm_id == alarm_id]
@@ -434,7 +433,9 @@ def report_csv(report: Mapping[str, Any]) -> str:
             ]
         )
     w.writerow([])
-    w.writerow(["block", "minute", "readings", "temp_median_c", "temp_min_c", "temp_max_c", "contact_fraction"])
+    w.writerow(
+        ["block", "minute", "readings", "temp_median_c", "temp_min_c", "temp_max_c", "contact_fraction"]
+    )
     for b in report["readings"]:
         w.writerow(
             [

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import time
@@ -36,7 +37,14 @@ from kmc_monitor.service.engine import BedView, LiveEngine, TickResult, Unassign
 from kmc_monitor.service.hub import Channel, Hub
 from kmc_monitor.service.sources import ReplayClock, ReplaySource, SimulatedSource, Source
 from kmc_monitor.service.store import ReadingWriter, Store
-from kmc_monitor.service.ward import Admission, AdmissionDetails, FamilyLink, GestationalAge, Ward
+from kmc_monitor.service.ward import (
+    Admission,
+    AdmissionDetails,
+    FamilyLink,
+    GestationalAge,
+    Ward,
+    family_link_url,
+)
 from kmc_monitor.signal.params import US
 from kmc_monitor.signal.report import AlarmKind, Category
 
@@ -510,6 +518,15 @@ class WardRuntime:
         now_s = self.clock()
         self.ward.swap_wraps(bed_a, bed_b, now=now_s, who=who)
         self._publish_events(self.engine.refresh_ward(round(now_s * US)))
+
+    def set_base_url(self, url: str) -> None:
+        """Point family links (and their QR codes) at ``url`` from now on, the ones this process
+        already made included: they were made before the server knew the port it listens on."""
+        self.ward.base_url = url
+        self.family_links = {
+            k: dataclasses.replace(link, url=family_link_url(url, link.token))
+            for k, link in self.family_links.items()
+        }
 
     # Family streams -----------------------------------------------------------------------------
     def open_family_stream(self, admission_id: int) -> asyncio.Event:

@@ -422,6 +422,16 @@ class Ward:
         )
 
     @property
+    def base_url(self) -> str:
+        """Where family links point (the service's public address)."""
+        return self._base_url
+
+    @base_url.setter
+    def base_url(self, url: str) -> None:
+        # Set once the server knows its real address (a port chosen by the system, ``--port 0``).
+        self._base_url = url.rstrip("/")
+
+    @property
     def store(self) -> Store:
         return self._store
 

@@ -373,9 +373,11 @@ async function refreshDays() {
 }
 
 // Family link -----------------------------------------------------------------------------------
-async function showQr(admissionId, url) {
-  const res = await fetch(`/api/admissions/${admissionId}/family-qr.svg`, { credentials: "same-origin" });
-  if (res.status === 404) {
+async function showQr(admissionId, url, unavailable = false) {
+  const res = unavailable
+    ? null
+    : await fetch(`/api/admissions/${admissionId}/family-qr.svg`, { credentials: "same-origin" });
+  if (res === null || res.status === 404) {
     $("qr-card").hidden = true;
     $("print-card").hidden = true;
     $("family-note").textContent =
@@ -388,6 +390,10 @@ async function showQr(admissionId, url) {
   const doc = new DOMParser().parseFromString(await res.text(), "image/svg+xml");
   const svg = doc.documentElement;
   if (svg.nodeName !== "svg") throw new Error("the QR code is not an SVG");
+  // Scale with CSS: keep the drawing's own coordinates as the viewBox, drop the fixed pixel size.
+  if (!svg.hasAttribute("viewBox")) {
+    svg.setAttribute("viewBox", `0 0 ${svg.getAttribute("width")} ${svg.getAttribute("height")}`);
+  }
   svg.removeAttribute("width");
   svg.removeAttribute("height");
   svg.setAttribute("role", "img");
@@ -498,7 +504,8 @@ async function start() {
     await refreshCharts();
     await Promise.all([refreshDays(), state.day && state.day !== state.today ? loadDay() : null]);
     const adm = state.tile.admission;
-    if (adm) await showQr(adm.admission_id, null);
+    // Ask for the QR only when the service still has the link (no 404 probe after a restart).
+    if (adm) await showQr(adm.admission_id, null, !state.tile.family_qr_available);
     setStatus(`Live · updated ${timeOf(Date.now() * 1000)}`);
     document.body.dataset.ready = "1";
   } catch (e) {

@@ -99,7 +99,9 @@ function timeAxis(svg, plot, x, startUs, endUs, tz) {
   for (const t of hourTicks(startUs, endUs, tz, every)) {
     const px = x(t);
     el("line", { x1: px, x2: px, y1: plot.top, y2: plot.bottom, class: "grid" }, g);
-    text(g, px, plot.bottom + 16, clock(t, tz), { "text-anchor": "middle", class: "tick-label" });
+    // Labels at the plot's ends are kept inside its width, clear of the y axis's numbers.
+    const anchor = px - plot.left < 20 ? "start" : plot.right - px < 20 ? "end" : "middle";
+    text(g, px, plot.bottom + 16, clock(t, tz), { "text-anchor": anchor, class: "tick-label" });
   }
   el("rect", {
     x: plot.left,
@@ -178,9 +180,9 @@ export const DEFAULT_BANDS = {
  *         bands, tz, label, height, nowUs }
  */
 export function temperatureChart(container, opts) {
-  const height = opts.height ?? 280;
+  const height = opts.height ?? 300;
   const { svg, id, plot, defs } = frame(container, height, opts.label ?? "Temperature", {
-    left: 48, right: 190, top: 10, bottom: 26,
+    left: 48, right: 205, top: 20, bottom: 26,
   });
   const bins = opts.bins.filter((b) => b.temp_median_c !== null && b.temp_median_c !== undefined);
   const temps = bins.flatMap((b) => [b.temp_min_c, b.temp_max_c]);
@@ -218,7 +220,7 @@ export function temperatureChart(container, opts) {
     el("line", { x1: plot.left, x2: plot.right, y1: y(v), y2: y(v), class: "grid" }, gy);
     text(gy, plot.left - 6, y(v) + 4, `${v}`, { "text-anchor": "end", class: "tick-label" });
   }
-  text(gy, 4, plot.top + 10, "°C", { class: "unit-label" });
+  text(gy, plot.left - 6, plot.top - 6, "°C", { "text-anchor": "end", class: "unit-label" });
   timeAxis(svg, plot, x, opts.startUs, opts.endUs, opts.tz);
 
   const binUs = opts.binUs ?? US_PER_MIN;
@@ -264,7 +266,7 @@ function nowLine(svg, plot, x, nowUs, startUs, endUs) {
 export function contactChart(container, opts) {
   const height = opts.height ?? 170;
   const { svg, id, plot, defs } = frame(container, height, opts.label ?? "Skin-to-skin contact", {
-    left: 48, right: 190, top: 10, bottom: 26,
+    left: 48, right: 205, top: 10, bottom: 26,
   });
   const fills = bandPatterns(defs, id);
   const x = linear(opts.startUs, opts.endUs, plot.left, plot.right);
@@ -302,7 +304,7 @@ export function contactChart(container, opts) {
     const sw = Math.max(2, x(b) - x0);
     const r = el("rect", {
       x: x0, y: laneTop, width: sw, height: laneH,
-      class: s.short ? "session session-short" : "session",
+      class: s.short ? "session session-short" : "session session-long",
       fill: s.short ? fills.short : null,
       "data-start-us": s.start_us,
     }, gS);
@@ -318,7 +320,7 @@ export function contactChart(container, opts) {
   // Legend beside the plot: the same shapes as the marks, named.
   const lg = el("g", { class: "legend" }, svg);
   const lx = plot.right + 4;
-  el("rect", { x: lx, y: laneTop, width: 14, height: 12, class: "session" }, lg);
+  el("rect", { x: lx, y: laneTop, width: 14, height: 12, class: "session session-long" }, lg);
   text(lg, lx + 20, laneTop + 10, "Session", { class: "band-name" });
   el("rect", { x: lx, y: laneTop + 18, width: 14, height: 12, class: "session session-short", fill: fills.short }, lg);
   text(lg, lx + 20, laneTop + 28, "Short (< 60 min)", { class: "band-name" });

@@ -1,0 +1,170 @@
+// The handover report (/report/{bed_id}?day=YYYY-MM-DD): one bed's ward-local day, printable on A4.
+// Everything shown comes from one GET /api/beds/{bed_id}/report; the CSV link is the same data.
+// Times are in the ward's time zone (the report says which), never the browser's.
+import { contactChart, duration, temperatureChart } from "./charts.js";
+
+const bedId = decodeURIComponent(location.pathname.split("/")[2] || "");
+const params = new URLSearchParams(location.search);
+const $ = (id) => document.getElementById(id);
+
+const KIND_NAMES = {
+  hypothermia_severe: "Severe hypothermia",
+  hypothermia_moderate: "Moderate hypothermia",
+  cold_stress: "Cold stress",
+  hyperthermia: "Hyperthermia",
+  cooling_trend: "Cooling trend",
+  sensor_detached: "Sensor detached",
+  no_data: "No data from wrap",
+  low_battery: "Low battery",
+  low_daily_contact: "Low daily contact",
+};
+const PRIORITY = { high: "High !!!", medium: "Medium !!", low: "Low !" };
+
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "dataset") Object.assign(node.dataset, v);
+    else node.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+let tz = "UTC";
+const formats = new Map();
+function fmt(us, opts) {
+  const key = JSON.stringify(opts) + tz;
+  if (!formats.has(key)) formats.set(key, new Intl.DateTimeFormat("en-GB", { timeZone: tz, hourCycle: "h23", ...opts }));
+  return formats.get(key).format(new Date(us / 1000));
+}
+const timeOf = (us) => (us === null || us === undefined ? "–" : fmt(us, { hour: "2-digit", minute: "2-digit" }));
+const stamp = (us) => fmt(us, { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" });
+const hours = (s) => `${(s / 3600).toFixed(1)} h`;
+
+function longDay(day) {
+  const [y, m, d] = day.split("-").map(Number);
+  return new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", weekday: "long", day: "numeric", month: "long", year: "numeric" })
+    .format(new Date(Date.UTC(y, m - 1, d)));
+}
+
+function setStatus(msg, bad = false) {
+  const s = $("status");
+  s.textContent = msg;
+  s.classList.toggle("bad", bad);
+}
+
+function render(r) {
+  tz = r.ward_tz;
+  const bedPath = encodeURIComponent(r.bed.bed_id);
+  document.title = `Handover ${r.bed.label} ${r.day} · kmc-monitor`;
+  $("ward-name").textContent = r.ward_name || "";
+  $("bed-label").textContent = r.bed.label;
+  $("day-title").textContent = `${longDay(r.day)} · times in ${r.ward_tz}${r.complete ? "" : " · day not over yet"}`;
+  $("back").href = `/bed/${bedPath}`;
+  $("back").textContent = `← ${r.bed.label}`;
+  $("day-input").value = r.day;
+  $("csv").href = `/api/beds/${bedPath}/report.csv?day=${r.day}`;
+
+  const babies = $("babies");
+  babies.replaceChildren(
+    ...r.admissions.flatMap((a) => [
+      h("dt", {}, a.display_name),
+      h("dd", {},
+        [
+          a.hospital_number ? `No. ${a.hospital_number}` : null,
+          `${a.birth_weight_g} g at birth`,
+          `GA ${a.gestational_age}`,
+          `admitted ${stamp(a.admitted_t * 1e6)}`,
+          a.discharged_t ? `discharged ${stamp(a.discharged_t * 1e6)}` : null,
+        ].filter(Boolean).join(" · ")),
+    ]),
+  );
+
+  const tbody = $("totals").tBodies[0];
+  tbody.replaceChildren(
+    ...r.totals.map((t) => {
+      const pct = t.percent_of_goal === null ? "–" : `${t.percent_of_goal.toFixed(1)} %`;
+      const meter = h("span", { class: "meter", "aria-hidden": "true" }, h("span", { class: "meter-fill" }));
+      meter.firstChild.style.width = `${Math.min(100, t.percent_of_goal || 0)}%`;
+      return h("tr", { class: "total-row", dataset: { admissionId: String(t.admission_id) } },
+        h("th", { scope: "row" }, t.display_name),
+        h("td", { class: "contact" }, `${hours(t.contact_s)} (${duration(t.contact_s)})`),
+        h("td", {}, hours(t.goal_s)),
+        h("td", {}, pct, " ", meter),
+        h("td", { class: t.goal_met ? "met" : "not-met" }, t.goal_met ? "Yes" : t.ongoing ? "Not yet" : "No"),
+        h("td", {}, duration(t.unknown_s)));
+    }),
+  );
+  $("totals-empty").hidden = r.totals.length > 0;
+
+  const chartOpts = { startUs: r.day_start_us, endUs: r.day_end_us, binUs: r.bin_s * 1e6, bins: r.readings, tz };
+  temperatureChart($("temp-chart"), {
+    ...chartOpts, bands: r.bands, height: 270,
+    label: `Temperature on ${r.day} with the WHO bands`,
+  });
+  contactChart($("contact-chart"), {
+    ...chartOpts, sessions: r.sessions, height: 160,
+    label: `Skin-to-skin contact on ${r.day}: sessions and share of each minute in contact`,
+  });
+
+  const sbody = $("sessions").tBodies[0];
+  sbody.replaceChildren(
+    ...r.sessions.map((s, i) =>
+      h("tr", { class: "session-row" },
+        h("td", {}, String(i + 1)),
+        h("td", {}, timeOf(s.start_us)),
+        h("td", {}, timeOf(s.end_us)),
+        h("td", {}, duration(s.duration_s)),
+        h("td", {}, duration(s.contact_s)),
+        h("td", {}, s.short ? "Short (< 60 min)" : ""))),
+  );
+  $("sessions-empty").hidden = r.sessions.length > 0;
+
+  const abody = $("alarms").tBodies[0];
+  abody.replaceChildren(
+    ...r.alarms.map((a) => {
+      const extreme = a.extreme_c === null || a.extreme_c === undefined ? "" : `, extreme ${a.extreme_c.toFixed(1)} °C`;
+      return h("tr", { class: "alarm-row" },
+        h("td", {}, timeOf(a.raised_us)),
+        h("td", {}, `${KIND_NAMES[a.kind] || a.kind}${extreme}`),
+        h("td", {}, PRIORITY[a.priority] || a.priority || "–"),
+        h("td", {}, a.ended_us ? timeOf(a.ended_us) : "Ongoing"),
+        h("td", {}, a.acknowledged_us ? `${timeOf(a.acknowledged_us)} by ${a.acknowledged_by || "?"}` : "Not acknowledged"));
+    }),
+  );
+  $("alarms-empty").hidden = r.alarms.length > 0;
+
+  $("foot").textContent =
+    `kmc-monitor · ${r.bed.label} (${r.bed.bed_id}) · ${r.day} · printed from data as of ${stamp(r.generated_us)} ${r.ward_tz}` +
+    ` · ${r.readings.length} minutes with readings`;
+}
+
+async function start() {
+  $("print").addEventListener("click", () => window.print());
+  $("day-input").addEventListener("change", (e) => {
+    const day = e.target.value;
+    if (/^\d{4}-\d{2}-\d{2}$/.test(day)) location.search = `?day=${day}`;
+  });
+  const day = params.get("day");
+  const q = day ? `?day=${encodeURIComponent(day)}` : "";
+  try {
+    const res = await fetch(`/api/beds/${encodeURIComponent(bedId)}/report${q}`, { credentials: "same-origin" });
+    if (res.status === 401) {
+      location.reload();
+      return;
+    }
+    const body = await res.json();
+    if (!res.ok) {
+      const detail = typeof body.detail === "string" ? body.detail : "that is not a day (use YYYY-MM-DD)";
+      setStatus(`No report: ${detail}`, true);
+      return;
+    }
+    render(body);
+    document.body.dataset.ready = "1";
+  } catch (e) {
+    setStatus(`No report: ${e.message}`, true);
+  }
+}
+
+start();
