@@ -66,6 +66,8 @@ class BedAlarm:
     kind: AlarmKind
     priority: Priority
     state: AlarmState
+    #: When it was raised (a tile shows its age).
+    raised_us: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,7 +500,7 @@ class LiveEngine:
         wrap_id = next((w for w, b in self._bed_of.items() if b == bed.bed_id), None)
         w = self._wraps.get(wrap_id) if wrap_id is not None else None
         alarms = tuple(
-            BedAlarm(v.alarm_id, v.kind, v.priority, v.state)
+            BedAlarm(v.alarm_id, v.kind, v.priority, v.state, v.raised_us)
             for v in self.board.visible(max(now_us, self._board_clock or now_us), bed_id=bed.bed_id)
         )
         heard = None if w is None else w.last_heard_us

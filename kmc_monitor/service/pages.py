@@ -121,6 +121,11 @@ def page_router(root: Path | None = None) -> APIRouter:
     async def root_page() -> Response:
         return RedirectResponse("/ward", 303)
 
+    @router.get("/favicon.ico")
+    async def favicon() -> Response:
+        # Browsers ask for it on every page; a 404 would be logged as an error on the ward screen.
+        return Response(status_code=204, headers={"Cache-Control": "max-age=86400"})
+
     @router.get("/ward")
     async def ward_page(request: Request) -> Response:
         return staff_page(request, "ward.html")

@@ -98,6 +98,7 @@ def bed_json(v: BedView) -> dict[str, Any]:
                 "kind": a.kind.value,
                 "priority": a.priority.value,
                 "state": a.state.value,
+                "raised_us": a.raised_us,
             }
             for a in v.alarms
         ],

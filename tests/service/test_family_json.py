@@ -49,7 +49,7 @@ def view(**kw: Any) -> BedView:
 
 
 def alarm(kind: AlarmKind, state: AlarmState = AlarmState.ACTIVE) -> BedAlarm:
-    return BedAlarm(1, kind, kind.priority, state)
+    return BedAlarm(1, kind, kind.priority, state, 1_767_225_600_000_000)
 
 
 def test_well_only_when_judged_normal_and_quiet() -> None:

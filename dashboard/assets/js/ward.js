@@ -131,7 +131,9 @@ function renderTile(entry) {
 
   // Temperature: the band's colour only when judged; otherwise neutral grey and the reason in words.
   el.dataset.band = band.key;
-  setText(el.querySelector(".temp-value"), noWrap ? "—" : formatTemp(tile.temperature_c));
+  const hasTemp = !noWrap && tile.temperature_c != null && Number.isFinite(tile.temperature_c);
+  setText(el.querySelector(".temp-value"), hasTemp ? tile.temperature_c.toFixed(1) : "—");
+  el.querySelector(".temp-unit").hidden = !hasTemp;
   setText(el.querySelector(".band-name"), band.name);
   el.classList.toggle("is-stale", noData);
   el.classList.toggle("is-nowrap", noWrap);
@@ -142,30 +144,30 @@ function renderTile(entry) {
   let contactText;
   let contactKey;
   if (noData || noWrap || tile.contact == null) {
-    contactText = "Contact unknown";
+    contactText = "Unknown";
     contactKey = "unknown";
   } else if (tile.contact) {
-    contactText = "In skin-to-skin contact";
+    contactText = "In contact";
     contactKey = "on";
   } else if (tile.session_state === "paused") {
-    contactText = "Out of contact · session paused";
+    contactText = "Break · paused";
     contactKey = "paused";
   } else {
-    contactText = "Not in contact";
+    contactText = "No contact";
     contactKey = "off";
   }
   el.dataset.contact = contactKey;
   setText(el.querySelector(".contact-text"), contactText);
   const session = tile.session_state === "none" ? 0 : tile.session_s + (running ? dt : 0);
   const sessionEl = el.querySelector(".session-time");
-  setText(sessionEl, tile.session_state === "none" ? "none" : formatDuration(session));
+  setText(sessionEl, tile.session_state === "none" ? "—" : formatDuration(session));
   sessionEl.setAttribute("datetime", isoDuration(session));
   const today = tile.contact_today_s + (tile.contact === true && !noData ? dt : 0);
   const todayEl = el.querySelector(".today-time");
   setText(todayEl, formatHoursMinutes(today));
   todayEl.setAttribute("datetime", isoDuration(today));
   const goal = tile.daily_goal_s;
-  setText(el.querySelector(".goal"), goal ? `of ${formatSpan(goal).replace(" 00 min", "")} goal` : "");
+  setText(el.querySelector(".goal"), goal ? `of ${formatSpan(goal).replace(" 00 min", "")} goal` : "no goal set");
   const pct = goal ? Math.min(100, (100 * today) / goal) : 0;
   el.querySelector(".goal-fill").style.width = `${pct.toFixed(1)}%`;
 
@@ -177,7 +179,9 @@ function renderTile(entry) {
   const rssi = tile.rssi_dbm;
   const bars = rssi == null ? 0 : rssi >= -60 ? 4 : rssi >= -70 ? 3 : rssi >= -80 ? 2 : rssi >= -90 ? 1 : 0;
   el.querySelector(".bars").dataset.bars = String(bars);
-  setText(el.querySelector(".signal-text"), rssi == null ? "no signal" : `${Math.round(rssi)} dBm`);
+  // A source without radio strength (a replay, the simulator) says nothing rather than "no signal".
+  el.querySelector(".signal").hidden = rssi == null;
+  setText(el.querySelector(".signal-text"), rssi == null ? "" : `${Math.round(rssi)} dBm`);
 
   renderTileAlarms(entry);
   el.setAttribute(
@@ -190,11 +194,11 @@ function alarmAgeS(a) {
   return a.raised_us == null ? null : (clock.nowUs() - a.raised_us) / US;
 }
 
-/** "HIGH · Severe hypothermia · 2 min" (+ state words when not simply active). */
-function alarmText(a) {
+/** "HIGH · Severe hypothermia · 2 min" (the age left out where it goes on a second line). */
+function alarmText(a, withAge = true) {
   const parts = [PRIORITY_NAMES[a.priority] || String(a.priority).toUpperCase(), alarmKindName(a.kind)];
   const age = alarmAgeS(a);
-  if (age != null) parts.push(formatSpan(age));
+  if (withAge && age != null) parts.push(formatSpan(age));
   return parts.join(" · ");
 }
 
@@ -215,44 +219,74 @@ function isAudible(a) {
   return a.state === "active" || a.state === "latched";
 }
 
-/** One alarm as a list item (tile and top list share it): mark, words, acknowledge button. */
-function alarmItem(a, { where = "", compact = false } = {}) {
-  const li = document.createElement("li");
-  li.className = `alarm prio-${a.priority} state-${a.state}`;
+/**
+ * One alarm as a list item (tile and top list share it): mark, words, acknowledge button. Items are
+ * updated in place, never rebuilt each second: a nurse's click must not land on a replaced button,
+ * and an alarm's colour must not blink off between two renders.
+ */
+function alarmItem(li, a, { where = "", compact = false } = {}) {
+  if (!li) {
+    li = document.createElement("li");
+    const mark = document.createElement("span");
+    mark.className = "alarm-mark";
+    mark.setAttribute("aria-hidden", "true");
+    const text = document.createElement("span");
+    text.className = "alarm-text";
+    const sub = document.createElement("span");
+    sub.className = "alarm-sub";
+    li.append(mark, text, sub);
+  }
+  const cls = `alarm prio-${a.priority} state-${a.state}`;
+  if (li.className !== cls) li.className = cls;
   li.dataset.alarmId = String(a.alarm_id);
   li.dataset.priority = a.priority;
   li.dataset.state = a.state;
-  const mark = document.createElement("span");
-  mark.className = "alarm-mark";
-  mark.textContent = PRIORITY_MARKS[a.priority] || "!";
-  mark.setAttribute("aria-hidden", "true");
-  const text = document.createElement("span");
-  text.className = "alarm-text";
-  text.textContent = alarmText(a);
-  li.append(mark, text);
+  setText(li.querySelector(".alarm-mark"), PRIORITY_MARKS[a.priority] || "!");
+  // The top list says it all: priority and condition, then where, how long, who acknowledged it.
+  // A tile, narrower, shows the condition beside the priority's colour and mark (!!!, !!, !).
+  setText(li.querySelector(".alarm-text"), compact ? alarmKindName(a.kind) : alarmText(a, false));
   const state = alarmStateText(a);
-  if (where || (state && !compact)) {
-    const sub = document.createElement("span");
-    sub.className = "alarm-sub";
-    sub.textContent = [where, compact ? "" : state].filter(Boolean).join(" · ");
-    li.append(sub);
+  const age = alarmAgeS(a);
+  const subText = compact ? "" : [where, age == null ? "" : formatSpan(age), state].filter(Boolean).join(" · ");
+  const sub = li.querySelector(".alarm-sub");
+  setText(sub, subText);
+  sub.hidden = !subText;
+  if (compact) li.title = [alarmText(a), state].filter(Boolean).join(" · ");
+  const audible = isAudible(a);
+  let action = li.querySelector(".ack, .acked");
+  if (!action || action.classList.contains("ack") !== audible) {
+    let fresh;
+    if (audible) {
+      fresh = document.createElement("button");
+      fresh.type = "button";
+      fresh.className = "ack";
+      fresh.textContent = "Ack"; // the nurses' word; the full name is its accessible label
+    } else {
+      fresh = document.createElement("span");
+      fresh.className = "acked";
+      fresh.textContent = "✓ Ack'd";
+    }
+    if (action) action.replaceWith(fresh);
+    else li.append(fresh);
+    action = fresh;
   }
-  if (compact && state) li.title = state;
-  if (isAudible(a)) {
-    const b = document.createElement("button");
-    b.type = "button";
-    b.className = "ack";
-    b.dataset.ack = String(a.alarm_id);
-    b.textContent = compact ? "Ack" : "Acknowledge";
-    b.setAttribute("aria-label", `Acknowledge ${alarmText(a)}${where ? " at " + where : ""}`);
-    li.append(b);
-  } else {
-    const done = document.createElement("span");
-    done.className = "acked";
-    done.textContent = "✓ Ack'd";
-    li.append(done);
+  if (audible) {
+    action.dataset.ack = String(a.alarm_id);
+    action.setAttribute("aria-label", `Acknowledge ${alarmText(a)}${where ? " at " + where : ""}`);
   }
   return li;
+}
+
+/** Make `container`'s children the items of `list` (in order), reusing those with the same id. */
+function syncAlarmItems(container, list, opts, extra = []) {
+  const old = new Map();
+  for (const child of container.children) if (child.dataset.alarmId) old.set(child.dataset.alarmId, child);
+  const items = list.map((a) => alarmItem(old.get(String(a.alarm_id)), a, opts(a)));
+  const all = [...items, ...extra];
+  all.forEach((item, i) => {
+    if (container.children[i] !== item) container.insertBefore(item, container.children[i] || null);
+  });
+  while (container.children.length > all.length) container.lastElementChild.remove();
 }
 
 /** A tile's alarms: its own list (state, priority) with the details the alarm map knows. */
@@ -266,18 +300,18 @@ function renderTileAlarms(entry) {
   const { tile, el } = entry;
   const list = tileAlarms(tile);
   const ul = el.querySelector(".tile-alarms");
-  const key = list.map((a) => `${a.alarm_id}:${a.state}:${a.priority}:${alarmText(a)}`).join("|");
-  if (ul.dataset.key !== key) {
-    ul.dataset.key = key;
-    const items = list.slice(0, 2).map((a) => alarmItem(a, { compact: true }));
-    if (list.length > 2) {
-      const more = document.createElement("li");
+  // One alarm per tile (the most urgent), and how many more: the list across the top has them all.
+  let more = ul.querySelector(".alarm-more-tile");
+  if (list.length > 1) {
+    if (!more) {
+      more = document.createElement("li");
       more.className = "alarm-more-tile";
-      more.textContent = `+${list.length - 2} more`;
-      items.push(more);
     }
-    ul.replaceChildren(...items);
+    setText(more, `+${list.length - 1}`);
+    more.title = list.slice(1).map(alarmText).join("; ");
   }
+  syncAlarmItems(ul, list.slice(0, 1), () => ({ compact: true }), list.length > 1 ? [more] : []);
+  el.classList.toggle("has-alarms", list.length > 0);
   const top = list[0];
   el.dataset.alarm = top ? top.priority : "none";
   // Flash only while someone must act: an unacknowledged (active or latched) alarm.
@@ -316,11 +350,7 @@ function renderAlarmList() {
   // As many as fit in one row of the bar (its columns), the last slot saying how many more.
   const cols = Math.max(1, getComputedStyle(ol).gridTemplateColumns.split(" ").filter(Boolean).length);
   const shown = list.length > cols ? list.slice(0, cols - 1) : list;
-  const key = shown.map((a) => `${a.alarm_id}:${a.state}:${a.priority}:${alarmText(a)}:${whereText(a)}`).join("|");
-  if (ol.dataset.key !== key) {
-    ol.dataset.key = key;
-    ol.replaceChildren(...shown.map((a) => alarmItem(a, { where: whereText(a) })));
-  }
+  syncAlarmItems(ol, shown, (a) => ({ where: whereText(a) }));
   $("alarm-none").hidden = list.length > 0;
   const more = $("alarm-more");
   more.hidden = list.length <= shown.length;
@@ -352,8 +382,9 @@ function fetchAlarms() {
 }
 
 async function acknowledge(alarmId, button) {
+  const label = button.textContent;
   button.disabled = true;
-  button.textContent = "Acknowledging…";
+  button.textContent = "…";
   try {
     const a = await api(`/api/alarms/${encodeURIComponent(alarmId)}/ack`, { method: "POST" });
     alarmDetails.set(a.alarm_id, a);
@@ -369,7 +400,7 @@ async function acknowledge(alarmId, button) {
     refreshAudio();
   } catch (err) {
     button.disabled = false;
-    button.textContent = "Acknowledge";
+    button.textContent = label;
     onApiError(err);
   }
 }
@@ -714,8 +745,5 @@ const stream = new WardStream("/ws/ward", { onSnapshot, onMessage, onStatus });
 stream.start();
 setInterval(renderAll, 1000);
 setInterval(refreshAudio, AUDIO_POLL_MS);
-window.addEventListener("resize", () => {
-  $("alarm-list").dataset.key = "";
-  renderAlarmList();
-});
+window.addEventListener("resize", renderAlarmList);
 renderAll();
