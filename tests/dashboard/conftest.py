@@ -96,7 +96,9 @@ def ward_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         assert STAFF_TOKEN not in err
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in this thread while it
+# is alive, and pytest-asyncio's tests elsewhere in the suite cannot start theirs beside it.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package (as root)")
@@ -104,7 +106,7 @@ def playwright() -> Iterator[Playwright]:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     b = playwright.chromium.launch(
         executable_path=CHROMIUM,
