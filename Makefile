@@ -27,7 +27,7 @@ $(STAMP_TEST): $(STAMP_RUN)
 	touch $@
 
 # System packages the tests need, installed with apt-get when running as root and missing.
-SYSTEM_PACKAGES := gcc make libmbedtls-dev chromium fonts-dejavu-core
+SYSTEM_PACKAGES := gcc make libmbedtls-dev chromium fonts-dejavu-core mosquitto
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -4,6 +4,8 @@ Bad input never shows a Python traceback: a trace that cannot be read ends the c
 status 2 and one plain sentence; invalid readings are counted and warned about on stderr.
 ``scan``, ``record`` and ``serve --ble`` without a usable Bluetooth adapter end with exit status 1
 and one line saying why (no adapter, no BlueZ, powered off), never a traceback either.
+``gateway`` and ``serve --mqtt`` with a broker URL they cannot use end with exit status 2 and one
+line (never showing the password); a broker that is merely unreachable is retried, not an error.
 """
 
 from __future__ import annotations

@@ -261,8 +261,37 @@ class Settings(BaseSettings):
     #: Whether an admission must carry the hospital number (some hospitals keep it out of the ward
     #: screen; others need it to match the baby to the chart).
     require_hospital_number: bool = False
+    #: The hospital's MQTT broker (``mqtt://[user:password@]host[:port]``, ``mqtts://`` for TLS):
+    #: ``serve`` subscribes to it instead of listening to a radio, ``gateway`` publishes to it.
+    #: Secret, as it may carry a password; logs show it without one.
+    mqtt_url: SecretStr | None = None
+    #: The ward's id in the topics (``kmc/<site>/...``): letters, digits, '.', '_', '-'.
+    mqtt_site: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")] = "ward"
+    #: The service's fixed MQTT client id: its persistent session (one per running service).
+    mqtt_client_id: Annotated[str, Field(min_length=1, max_length=64)] = "kmc-ward"
+    #: Shared-subscription group for the readings (used where the broker offers them); empty: a
+    #: plain subscription, the default, because Mosquitto 2.0 does not restore a persistent
+    #: session's shared subscriptions after a broker restart (readings published before the
+    #: service re-subscribes would be lost). See kmc_monitor/mqtt/subscriber.py.
+    mqtt_share_group: Annotated[str, Field(pattern=r"^([A-Za-z0-9][A-Za-z0-9._-]{0,31})?$")] = ""
+    #: How long the broker keeps the service's session (and queues its readings) while it is away.
+    mqtt_session_expiry_s: Annotated[int, Field(ge=0, le=4_294_967_295)] = 86_400
+    #: A gateway keeps at most this many unacknowledged readings on disk (then drops the oldest).
+    mqtt_outbox_max_rows: Annotated[int, Field(ge=100, le=100_000_000)] = 1_000_000
     #: Built per Settings (a factory, not a module-level instance made at import).
     clinical: ClinicalParams = Field(default_factory=ClinicalParams)
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _broker(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from kmc_monitor.mqtt.broker import BrokerUrl, BrokerUrlError
+
+            try:
+                BrokerUrl.parse(value.get_secret_value())
+            except BrokerUrlError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("staff_tokens", mode="before")
     @classmethod

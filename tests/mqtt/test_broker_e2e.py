@@ -1,0 +1,306 @@
+"""End to end over a real broker: two ``kmc-monitor gateway`` processes, one ``kmc-monitor serve
+--mqtt``, a real Mosquitto on 127.0.0.1.
+
+The three tests share one ward (module fixture) and run in file order: every wrap seen; the broker
+away for 60 s and back with nothing lost and order kept; a gateway killed and its wraps showing no
+data within 30 s (then restarted: what it had on disk arrives). About two minutes in all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from tests.mqtt.conftest import Mosquitto
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+logger = logging.getLogger(__name__)
+
+STAFF_TOKEN = "mqtt-e2e-staff-token-0123456789"
+OUTAGE_S = 60.0
+WRAPS = {"room-a": ["A-W01", "A-W02"], "room-b": ["B-W01", "B-W02"]}
+
+
+def _env() -> dict[str, str]:
+    env = {**os.environ, "KMC_STAFF_TOKEN": STAFF_TOKEN}
+    env.pop("KMC_CONFIG", None)
+    return env
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "kmc_monitor.cli", *args]
+
+
+@dataclass
+class Gateway:
+    gateway_id: str
+    proc: subprocess.Popen[bytes]
+    record: Path
+    log: Path
+
+
+@dataclass
+class Ward:
+    broker: Mosquitto
+    base: str
+    service: subprocess.Popen[str]
+    service_log: Path
+    data_dir: Path
+    gateways: dict[str, Gateway]
+    start_gateway: Callable[[str, str], Gateway]
+
+
+def http(method: str, url: str, body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, method=method, data=data)
+    req.add_header("Authorization", f"Bearer {STAFF_TOKEN}")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout_s: float, every_s: float = 0.25) -> float:
+    """Seconds until ``check()`` held; fails the test after ``timeout_s``."""
+    t0 = time.monotonic()
+    while not check():
+        if time.monotonic() - t0 > timeout_s:
+            pytest.fail(f"{what}: not within {timeout_s} s")
+        time.sleep(every_s)
+    return time.monotonic() - t0
+
+
+def produced(ward: Ward, *names: str) -> dict[str, list[int]]:
+    """The readings the gateways produced (their ``--record`` traces), µs per wrap."""
+    out: dict[str, list[int]] = {}
+    for name in names:
+        with open(name if os.path.isabs(name) else ward.gateways[name].record, newline="") as f:
+            rows = [line for line in f if not line.startswith("#")]
+        for row in csv.DictReader(rows):
+            out.setdefault(row["wrap_id"], []).append(round(float(row["t"]) * 1e6))
+    return out
+
+
+def stored(ward: Ward) -> dict[str, list[int]]:
+    """The readings the ward service stored, µs per wrap, in time order."""
+    db = sqlite3.connect(f"file:{ward.data_dir / 'kmc-monitor.sqlite3'}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT wrap_id, t FROM readings ORDER BY wrap_id, t").fetchall()
+    finally:
+        db.close()
+    out: dict[str, list[int]] = {}
+    for wrap_id, t in rows:
+        out.setdefault(wrap_id, []).append(round(t * 1e6))
+    return out
+
+
+def beds(ward: Ward) -> dict[str, dict[str, Any]]:
+    return {b["wrap_id"]: b for b in http("GET", f"{ward.base}/api/beds") if b["wrap_id"]}
+
+
+@pytest.fixture(scope="module")
+def ward(module_mosquitto: Mosquitto, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ward]:
+    tmp = tmp_path_factory.mktemp("ward")
+    procs: list[subprocess.Popen[Any]] = []
+
+    def start_gateway(gateway_id: str, record_name: str) -> Gateway:
+        prefix = gateway_id[-1].upper() + "-"
+        log = tmp / f"{record_name}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                _cli(
+                    "gateway",
+                    "--mqtt",
+                    module_mosquitto.url,
+                    "--gateway-id",
+                    gateway_id,
+                    "--simulate",
+                    "2",
+                    "--seed",
+                    str(len(procs)),
+                    "--wrap-prefix",
+                    prefix,
+                    "--data-dir",
+                    str(tmp / gateway_id),
+                    "--record",
+                    str(tmp / f"{record_name}.csv"),
+                ),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=_env(),
+            )
+        procs.append(proc)
+        return Gateway(gateway_id, proc, tmp / f"{record_name}.csv", log)
+
+    data_dir = tmp / "service"
+    service_log = tmp / "service.log"
+    with service_log.open("w") as err:
+        service = subprocess.Popen(
+            _cli("serve", "--mqtt", module_mosquitto.url, "--port", "0", "--data-dir", str(data_dir)),
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            env=_env(),
+        )
+    procs.append(service)
+    try:
+        base = ""
+        assert service.stdout is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not base:
+            line = service.stdout.readline()
+            if not line:
+                break
+            if line.startswith("ward service listening on "):
+                base = line.split()[-1]
+        assert base, service_log.read_text()
+        gateways = {g: start_gateway(g, g) for g in WRAPS}
+        yield Ward(module_mosquitto, base, service, service_log, data_dir, gateways, start_gateway)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if service.stdout is not None:
+            service.stdout.close()
+        log = service_log.read_text()
+        assert "Traceback" not in log, log[-4000:]
+
+
+def test_one_service_sees_every_wrap_of_two_gateways(ward: Ward) -> None:
+    every = {w for ws in WRAPS.values() for w in ws}
+
+    def heard() -> set[str]:
+        doc = http("GET", f"{ward.base}/api/wraps")
+        return {w["wrap_id"] for w in doc["unregistered"]}
+
+    wait_for("every wrap of both gateways heard (as unregistered, unassigned)", lambda: heard() >= every, 20)
+    # The ward stream shows them as unassigned wraps too (they are on no bed yet).
+    snapshot = asyncio.run(_ward_snapshot(ward.base))
+    assert {u["wrap_id"] for u in snapshot["unassigned_wraps"]} >= every
+    # A nurse registers the wraps and puts them on beds; their tiles then carry data.
+    for i, wrap_id in enumerate(sorted(every), start=1):
+        http("POST", f"{ward.base}/api/wraps", {"wrap_id": wrap_id, "mac": f"02:00:00:00:00:{i:02X}"})
+        http("POST", f"{ward.base}/api/beds/B{i:02d}/wrap", {"wrap_id": wrap_id})
+    wait_for(
+        "every assigned bed judged from data",
+        lambda: all(b["judging"] != "no data" for b in beds(ward).values()) and len(beds(ward)) == 4,
+        15,
+    )
+
+
+async def _ward_snapshot(base: str) -> dict[str, Any]:
+    from websockets.asyncio.client import connect
+
+    url = base.replace("http://", "ws://") + f"/ws/ward?token={STAFF_TOKEN}"
+    async with connect(url, open_timeout=10) as ws:
+        while True:
+            msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            if msg.get("type") == "snapshot":
+                return dict(msg)
+
+
+def test_broker_down_60_s_loses_nothing_and_keeps_order(ward: Ward) -> None:
+    t_down = time.time()
+    ward.broker.stop()
+    time.sleep(OUTAGE_S)
+    ward.broker.start()
+    t_up = time.time()
+    # Wait until every reading produced up to 3 s after the broker came back is stored.
+    target = t_up + 3.0
+
+    def caught_up() -> bool:
+        want = produced(ward, *WRAPS)
+        have = stored(ward)
+        return (
+            all({t for t in ts if t <= target * 1e6} <= set(have.get(w, [])) for w, ts in want.items())
+            and time.time() > target
+        )
+
+    took = wait_for("the gateways' backlog delivered after the outage", caught_up, 45, every_s=1.0)
+    logger.info("backlog delivered %.1f s after the broker came back", took)
+    want, have = produced(ward, *WRAPS), stored(ward)
+    assert set(want) == {w for ws in WRAPS.values() for w in ws}
+    for wrap_id, ts in want.items():
+        in_outage = [t for t in ts if t_down * 1e6 <= t <= t_up * 1e6]
+        # The outage produced readings (0.5 Hz per wrap) and every one of them reached the ward.
+        assert len(in_outage) >= OUTAGE_S / 2 - 3, (wrap_id, len(in_outage))
+        missing = sorted({t for t in ts if t <= target * 1e6} - set(have[wrap_id]))
+        assert not missing, (wrap_id, missing[:5])
+        # Nothing was stored that no gateway produced.
+        assert set(have[wrap_id]) <= set(ts), wrap_id
+    # Order kept: the engine drops a reading older than one it already fed (it is not stored);
+    # none was dropped, so the readings were fed in time order. And the beds have data again.
+    wait_for(
+        "every assigned bed judged from data again",
+        lambda: all(b["judging"] != "no data" for b in beds(ward).values()),
+        10,
+    )
+
+
+def test_killed_gateway_shows_no_data_within_30_s_and_its_outbox_survives(ward: Ward) -> None:
+    victim = ward.gateways["room-b"]
+    assert all(beds(ward)[w]["judging"] != "no data" for w in WRAPS["room-b"])
+    t_kill = time.monotonic()
+    victim.proc.send_signal(signal.SIGKILL)
+    victim.proc.wait()
+    while True:
+        now_beds = beds(ward)
+        if all(now_beds[w]["judging"] == "no data" for w in WRAPS["room-b"]):
+            break
+        assert time.monotonic() - t_kill < 35, "room-b's wraps still show data 35 s after the kill"
+        time.sleep(0.25)
+    elapsed = time.monotonic() - t_kill
+    logger.info("no data shown %.1f s after the gateway was killed", elapsed)
+    assert elapsed <= 30.5  # 30 s plus this loop's polling
+    # The other room carries on.
+    assert all(now_beds[w]["judging"] != "no data" for w in WRAPS["room-a"])
+    # The broker published the killed gateway's Last Will: retained "offline".
+    status = asyncio.run(_retained_status(ward.broker.port, "room-b"))
+    assert status["state"] == "offline" and "t" not in status
+    # Restarted on its data directory, the gateway sends what it had on disk, then carries on.
+    ward.gateways["room-b"] = restarted = ward.start_gateway("room-b", "room-b-restarted")
+    wait_for(
+        "room-b's wraps back",
+        lambda: all(beds(ward)[w]["judging"] != "no data" for w in WRAPS["room-b"]),
+        20,
+    )
+    time.sleep(3.0)
+    want = produced(ward, str(victim.record))
+    have = stored(ward)
+    for wrap_id, ts in want.items():
+        assert not sorted(set(ts) - set(have[wrap_id])), wrap_id
+    assert restarted.proc.poll() is None
+
+
+async def _retained_status(port: int, gateway: str) -> dict[str, Any]:
+    async with aiomqtt.Client("127.0.0.1", port, protocol=aiomqtt.ProtocolVersion.V5) as client:
+        await client.subscribe(f"kmc/ward/{gateway}/status", qos=1)
+        async with asyncio.timeout(5):
+            async for message in client.messages:
+                assert message.retain
+                assert isinstance(message.payload, bytes)
+                return dict(json.loads(message.payload))
+    raise AssertionError("no retained status")

@@ -1,0 +1,74 @@
+"""The gateway's outbox: bounded, oldest dropped and counted, in order, durable, ack-only deletes."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from kmc_monitor.devices.reading import Reading
+from kmc_monitor.mqtt.buffer import Outbox, OutboxError
+
+
+def readings(n: int, start: int = 0, wrap: str = "W01") -> list[Reading]:
+    return [Reading(1.7e9 + i, wrap, 36.5 + i / 100, 25.0, 0.9, 80.0, -60.0) for i in range(start, start + n)]
+
+
+def test_in_order_with_all_fields(tmp_path: Path) -> None:
+    box = Outbox.in_data_dir(tmp_path)
+    box.append(readings(3))
+    box.append([Reading(1.8e9, "W02")])
+    rows = box.peek(10)
+    assert [seq for seq, _ in rows] == [1, 2, 3, 4]
+    assert [r for _, r in rows] == [*readings(3), Reading(1.8e9, "W02")]
+    assert box.peek(2, after_seq=1) == rows[1:3]
+    assert len(box) == 4 and box.oldest_t() == 1.7e9
+    box.close()
+
+
+def test_only_acknowledged_rows_are_deleted(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite3")
+    box.append(readings(5))
+    assert box.ack(2) == 2
+    assert [seq for seq, _ in box.peek(10)] == [3, 4, 5]
+    assert box.ack(2) == 0  # acknowledged twice: nothing more goes
+    assert box.ack(5) == 3 and len(box) == 0 and box.oldest_t() == math.inf
+    box.close()
+
+
+def test_bound_drops_the_oldest_and_counts(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite3", max_rows=4)
+    assert box.append(readings(3)) == 0
+    assert box.append(readings(3, start=3)) == 2
+    assert [r.t - 1.7e9 for _, r in box.peek(10)] == [2, 3, 4, 5]
+    assert box.dropped == 2 and len(box) == 4
+    assert box.append(readings(10, start=6)) == 10  # a batch larger than the bound keeps its newest
+    assert [r.t - 1.7e9 for _, r in box.peek(10)] == [12, 13, 14, 15]
+    assert box.dropped == 12
+    box.close()
+
+
+def test_survives_reopening_and_never_reuses_a_seq(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    box = Outbox(path, max_rows=3)
+    box.append(readings(5))  # 2 dropped
+    box.ack(4)
+    box.close()
+    again = Outbox(path, max_rows=3)
+    assert len(again) == 1 and again.dropped == 2
+    assert [seq for seq, _ in again.peek(10)] == [5]
+    again.ack(5)
+    assert again.next_seq() == 6
+    again.append(readings(1, start=9))
+    assert [seq for seq, _ in again.peek(10)] == [6]
+    again.close()
+
+
+def test_unusable_file_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "not-a-db"
+    bad.write_bytes(b"this is not SQLite" * 100)
+    with pytest.raises(OutboxError, match="cannot open the gateway's outbox"):
+        Outbox(bad)
+    with pytest.raises(ValueError):
+        Outbox(tmp_path / "x.sqlite3", max_rows=0)

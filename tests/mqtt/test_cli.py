@@ -1,0 +1,90 @@
+"""``kmc-monitor gateway`` and ``serve --mqtt``: bad input is one line and exit status 2, never a
+traceback; an unreachable broker keeps readings on disk."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kmc_monitor.cli import main
+from tests.mqtt.conftest import free_port
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["127.0.0.1:1883", "http://host", "mqtt://", "mqtt://host:99999", "mqtt://host/path", "mqtt://host:0"],
+)
+@pytest.mark.parametrize("command", ["gateway", "serve"])
+def test_bad_broker_url(command: str, url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    args = [command, "--mqtt", url, "--data-dir", str(tmp_path)]
+    if command == "gateway":
+        args += ["--gateway-id", "room-1", "--simulate", "1"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "broker URL" in err and "Traceback" not in err
+
+
+def test_password_never_shown(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["serve", "--mqtt", "mqtt://nurse:s3cret@host:x", "--data-dir", str(tmp_path)]) == 2
+    assert "s3cret" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (["--gateway-id", "room/1", "--simulate", "1"], "gateway id"),
+        (["--gateway-id", "room-1", "--simulate", "1", "--site", "a+b"], "site id"),
+        (["--gateway-id", "room-1", "--seed", "3"], "--simulate"),
+        (["--gateway-id", "room-1", "--simulate", "1", "--wrap-prefix", "a b"], "wrap id"),
+    ],
+)
+def test_bad_gateway_arguments(
+    extra: list[str], says: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["gateway", "--mqtt", "mqtt://127.0.0.1", "--data-dir", str(tmp_path), *extra]) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1
+
+
+def test_gateway_without_broker(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KMC_MQTT_URL", raising=False)
+    monkeypatch.delenv("KMC_CONFIG", raising=False)
+    assert main(["gateway", "--gateway-id", "room-1", "--simulate", "1", "--data-dir", str(tmp_path)]) == 2
+    assert "no broker" in capsys.readouterr().err
+
+
+def test_serve_with_mqtt_refuses_radio_options(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["serve", "--mqtt", "mqtt://h", "--adapter", "hci0", "--data-dir", str(tmp_path)]) == 2
+    assert main(["serve", "--mqtt", "mqtt://h", "--speed", "2", "--data-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.count("\n") == 2
+
+
+@pytest.mark.timeout(60)
+def test_gateway_keeps_readings_on_disk_while_the_broker_is_unreachable(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kmc_monitor.cli", "gateway", "--mqtt", f"mqtt://127.0.0.1:{port}"]
+        + ["--gateway-id", "room-1", "--simulate", "2", "--data-dir", str(tmp_path), "--outbox-rows", "100"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(6.0)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert "unreachable" in err and "retrying" in err
+    db = sqlite3.connect(tmp_path / "mqtt-outbox.sqlite3")
+    rows = db.execute("SELECT seq, t FROM outbox ORDER BY seq").fetchall()
+    db.close()
+    assert len(rows) >= 4  # two wraps, a reading every 2 s, for about 6 s
+    assert [t for _, t in rows] == sorted(t for _, t in rows)
