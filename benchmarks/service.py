@@ -123,7 +123,8 @@ def _start_service(
     wraps: int, data_dir: str, token: str, core: int | None
 ) -> tuple[subprocess.Popen[str], str, list[str]]:
     kmc = str(Path(sys.executable).with_name("kmc-monitor"))
-    env = {**os.environ, "KMC_STAFF_TOKEN": token}
+    # A reading a second from every wrap (the simulator's wraps measure every 2 s by default).
+    env = {**os.environ, "KMC_STAFF_TOKEN": token, "KMC_SIMULATE_MEASURE_S": "1"}
     env.pop("KMC_STAFF_TOKENS", None)
     env.pop("KMC_CONFIG", None)
     proc = subprocess.Popen(

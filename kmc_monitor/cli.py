@@ -644,9 +644,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         n = args.simulate or settings.simulate or 12
         if args.speed != 1.0:
             clock = ReplayClock(time.time(), args.speed)
-            runtime = WardRuntime(settings, source=SimulatedSource(n, start_s=clock()), clock=clock)
+            runtime = WardRuntime(
+                settings,
+                source=SimulatedSource(n, start_s=clock(), measure_s=settings.simulate_measure_s),
+                clock=clock,
+            )
         else:
-            runtime = WardRuntime(settings, source=SimulatedSource(n, start_s=time.time()))
+            runtime = WardRuntime(
+                settings,
+                source=SimulatedSource(n, start_s=time.time(), measure_s=settings.simulate_measure_s),
+            )
     app = create_app(settings, runtime=runtime)
     # permessage-deflate off: it compresses every message again for every connection (the hub
     # encodes each message once, and the updates are small deltas on a ward's LAN), which costs the

@@ -251,6 +251,8 @@ class Settings(BaseSettings):
     allow_unencrypted: bool = False
     #: Number of simulated wraps to run instead of (or beside) the radio; 0 on a real ward.
     simulate: Annotated[int, Field(ge=0, le=500)] = 0
+    #: Seconds between a simulated wrap's measurements (a real wrap measures every 2 s).
+    simulate_measure_s: Annotated[float, Field(ge=0.5, le=60)] = 2.0
     #: Beds set up when a real (not simulated) ward starts on an empty data directory; staff then
     #: admit babies and assign wraps through the API.
     beds: Annotated[int, Field(ge=1, le=200)] = 12

@@ -259,7 +259,11 @@ class WardRuntime:
     async def start(self) -> None:
         """Start the source, open the store, set up or restore the ward, and start the tick loop."""
         if self.source is None:
-            self.source = SimulatedSource(self.settings.simulate or 12, start_s=self.clock())
+            self.source = SimulatedSource(
+                self.settings.simulate or 12,
+                start_s=self.clock(),
+                measure_s=self.settings.simulate_measure_s,
+            )
         start = getattr(self.source, "start", None)
         if start is not None:
             await start()
@@ -270,7 +274,11 @@ class WardRuntime:
     def open(self) -> None:
         """Open the store and set up (demo) or restore the ward; no loop."""
         if self.source is None:
-            self.source = SimulatedSource(self.settings.simulate or 12, start_s=self.clock())
+            self.source = SimulatedSource(
+                self.settings.simulate or 12,
+                start_s=self.clock(),
+                measure_s=self.settings.simulate_measure_s,
+            )
         store = Store.from_settings(self.settings)
         self._store = store
         ward = Ward.from_settings(store, self.settings)

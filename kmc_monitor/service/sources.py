@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.devices.simulator import SimMeasurement, WardSimulator
+from kmc_monitor.devices.simulator import SimConfig, SimMeasurement, WardSimulator
 from kmc_monitor.devices.verify import WrapEntry, WrapRegistry
 from kmc_monitor.errors import KmcError
 from kmc_monitor.service.store import Store, StoreError
@@ -60,8 +60,11 @@ class Source(Protocol):
 class SimulatedSource:
     """N simulated wraps; readings are the measurements the wraps send (the packets' content)."""
 
-    def __init__(self, n_wraps: int, *, start_s: float, seed: int = 0) -> None:
-        self.sim = WardSimulator(n_wraps, start_s=start_s, seed=seed)
+    def __init__(
+        self, n_wraps: int, *, start_s: float, seed: int = 0, measure_s: float | None = None
+    ) -> None:
+        config = SimConfig() if measure_s is None else SimConfig(measure_s=measure_s)
+        self.sim = WardSimulator(n_wraps, start_s=start_s, seed=seed, config=config)
 
     def wraps(self) -> list[tuple[str, str, bytes | None]]:
         return [(i.wrap_id, i.mac, i.key) for i in self.sim.identities()]
