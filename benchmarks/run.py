@@ -6,6 +6,9 @@
    whole process, against a whole process that only runs ``pandas.read_csv`` on the same file.
 
 Targets (issue #2): >= 30 M samples/s and >= 300x the reference; analyze/read_csv <= 1.0.
+Then advertisement decoding (``benchmarks/decode.py``), the ward service under load
+(``benchmarks/service.py``) and hospital scale over MQTT (``benchmarks/mqtt.py``: 5 gateways x 100
+wraps through Mosquitto, 200 screens).
 Figures are recorded in docs/benchmarks.md. Sizes can be reduced for a quick look:
 ``python benchmarks/run.py --wraps 100 --trace-wraps 4``.
 """
@@ -138,10 +141,12 @@ def main() -> int:
     bench_analyze(args.trace_wraps, args.hours)
     bench_core(args.wraps, args.hours)
     from benchmarks.decode import bench_decode
+    from benchmarks.mqtt import bench_mqtt
     from benchmarks.service import bench_service
 
     bench_decode()
     bench_service()
+    bench_mqtt()
     return 0
 
 

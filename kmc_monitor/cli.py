@@ -561,10 +561,12 @@ def _probe_adapter(adapter: str | None) -> str | None:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     import asyncio
+    import logging
     import secrets
     import time
 
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     from kmc_monitor.service.app import create_app
     from kmc_monitor.service.auth import install_log_redaction
@@ -604,12 +606,31 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         # Demo mode: a fresh staff token for this run only, shown once below.
         demo_token = secrets.token_urlsafe(24)
         settings = Settings.load(args.config, staff_token=demo_token, **overrides)
+    # JSON logs (--log-format json, or KMC_LOG_FORMAT=json): configured before
+    # anything below says something, so every line on stderr is one JSON object.
+    log_format = args.log_format or settings.log_format
+    log_config: dict[str, Any] | None = None
+    if log_format == "json":
+        import logging.config
+
+        from kmc_monitor.service.jsonlog import json_log_config
+
+        log_config = json_log_config()
+        logging.config.dictConfig(log_config)
+
+    def say(msg: str, level: int = logging.INFO) -> None:
+        """A notice on stderr: a plain line, or a JSON log line with --log-format json."""
+        if log_config is None:
+            _err(msg)
+        else:
+            logging.getLogger("kmc_monitor.serve").log(level, msg)
+
     named = args.simulate or args.replay or ble
     mqtt = args.mqtt is not None or (not named and settings.mqtt_url is not None and args.speed == 1.0)
     if mqtt:
         # A hospital ward: its room gateways publish to the broker (a configured broker wins over
         # the adapter probe when no source is named).
-        runtime = WardRuntime(settings, source=_mqtt_source(settings))
+        runtime = WardRuntime(settings, source=_mqtt_source(settings, say))
     elif args.ble or (not named and not settings.simulate and args.speed == 1.0):
         # A ward with a Bluetooth adapter listens to it; without one, --ble is an error and a
         # command that named no source runs the simulated ward instead (a laptop demo).
@@ -617,20 +638,21 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         if why is None:
             ble = True
         elif args.ble:
-            _err(why)
+            say(why, logging.ERROR)
             return _NO_ADAPTER_EXIT
         else:
-            _err(f"{why}; running a simulated ward of {settings.simulate or 12} wraps instead")
+            n = settings.simulate or 12
+            say(f"{why}; running a simulated ward of {n} wraps instead", logging.WARNING)
     if mqtt:
         pass
     elif ble:
         if args.ble_simulated is not None:
             gateway: Source = GatewaySource.simulated(args.ble_simulated, settings.data_dir)
-            _err(f"listening to {args.ble_simulated} simulated wrap(s) through the Bluetooth gateway")
+            say(f"listening to {args.ble_simulated} simulated wrap(s) through the Bluetooth gateway")
         else:
             gateway = GatewaySource(settings.data_dir, registry_file=args.registry, adapter=args.adapter)
             n_wraps = len(gateway.wraps())
-            _err(
+            say(
                 f"listening to {n_wraps} registered wrap(s) on the Bluetooth adapter "
                 f"{args.adapter or '(default)'}"
                 + ("" if n_wraps else ": none registered, give the ward's registry with --registry FILE")
@@ -665,6 +687,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         log_level="info",
         lifespan="on",
         ws_per_message_deflate=False,
+        # The streams only send: a client has nothing to say beyond a close, so a frame of more
+        # than 64 KiB is refused (1009) before it is buffered.
+        ws_max_size=64 * 1024,
+        log_config=LOGGING_CONFIG if log_config is None else log_config,
     )
     server = uvicorn.Server(config)
     install_log_redaction()
@@ -715,13 +741,13 @@ def _broker_error(url: str) -> str | None:
     return None
 
 
-def _mqtt_source(settings: Any) -> Any:
+def _mqtt_source(settings: Any, say: Callable[[str], None] = _err) -> Any:
     """The ward's MQTT source as the settings describe it; says on stderr where it subscribes."""
     from kmc_monitor.mqtt.broker import BrokerUrl
     from kmc_monitor.mqtt.subscriber import MqttSource
 
     broker = BrokerUrl.parse(settings.mqtt_url.get_secret_value())
-    _err(f"subscribing to the gateways of site {settings.mqtt_site} on broker {broker}")
+    say(f"subscribing to the gateways of site {settings.mqtt_site} on broker {broker}")
     return MqttSource(
         broker,
         site=settings.mqtt_site,
@@ -737,17 +763,23 @@ def _mqtt_source(settings: Any) -> Any:
 def _cmd_gateway(args: argparse.Namespace) -> int:
     import asyncio
     import logging
+    import math
     import signal
     import time
 
     from kmc_monitor.mqtt.broker import BrokerUrl
     from kmc_monitor.mqtt.buffer import Outbox
-    from kmc_monitor.mqtt.publisher import GatewayPublisher, PrefixedSource, ReadingProducer
+    from kmc_monitor.mqtt.publisher import GatewayPublisher, ReadingProducer, simulated_ward
     from kmc_monitor.mqtt.topics import TopicError, check_id
     from kmc_monitor.service.config import Settings
 
-    if args.simulate is None and (args.seed is not None or args.wrap_prefix is not None):
-        _err("error: --seed and --wrap-prefix are for --simulate")
+    if args.simulate is None and (
+        args.seed is not None or args.wrap_prefix is not None or args.speed is not None
+    ):
+        _err("error: --seed, --wrap-prefix and --speed are for --simulate")
+        return 2
+    if args.speed is not None and args.seconds is None:
+        _err("error: --speed needs --seconds: the simulated time it compresses, ending now")
         return 2
     if args.simulate is not None and (args.registry or args.adapter):
         _err("error: --registry and --adapter are for the Bluetooth adapter, not --simulate")
@@ -781,12 +813,28 @@ def _cmd_gateway(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     source: ReadingProducer
-    if args.simulate is not None:
-        from kmc_monitor.service.sources import SimulatedSource
+    wall0 = time.time()
+    # --speed X --seconds D: D simulated seconds ending now, run X times faster than the wall
+    # clock; readings are stamped with their simulated times, so never ahead of the ward's clock.
+    start_s = wall0 - args.seconds if args.speed is not None else wall0
+    end_s = math.inf if args.seconds is None else start_s + args.seconds
+    run_clock: Callable[[], float] = time.time
+    if args.speed is not None:
+        from kmc_monitor.service.sources import ReplayClock
 
-        source = SimulatedSource(args.simulate, start_s=time.time(), seed=args.seed or 0)
-        if args.wrap_prefix:
-            source = PrefixedSource(source, args.wrap_prefix)
+        run_clock = ReplayClock(start_s, args.speed)
+
+    def clock() -> float:
+        return min(run_clock(), end_s)
+
+    if args.simulate is not None:
+        source = simulated_ward(
+            args.simulate,
+            start_s=start_s,
+            seed=args.seed or 0,
+            measure_s=settings.simulate_measure_s,
+            prefix=args.wrap_prefix,
+        )
     else:
         from kmc_monitor.service.sources import GatewaySource
 
@@ -810,12 +858,17 @@ def _cmd_gateway(args: argparse.Namespace) -> int:
         site=settings.mqtt_site,
         gateway_id=args.gateway_id,
         on_produced=produced,
+        clock=clock,
+        # With --seconds everything produced is meant to arrive: wait for the broker's PUBACKs.
+        drain_s=5.0 if args.seconds is None else 120.0,
     )
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, publisher.stop)
+        if args.seconds is not None:
+            loop.call_later(args.seconds / (args.speed or 1.0), publisher.stop)
         print(
             f"gateway {args.gateway_id} of site {settings.mqtt_site} publishing {len(source.wraps())} "
             f"wrap(s) to {broker} (outbox in {data_dir})",
@@ -831,9 +884,153 @@ def _cmd_gateway(args: argparse.Namespace) -> int:
         _err(str(exc))
         return _NO_ADAPTER_EXIT
     finally:
+        left = len(outbox)
         outbox.close()
         if trace is not None:
             trace.close()
+    print(
+        f"gateway {args.gateway_id} stopped: {publisher.produced} reading(s) produced, "
+        f"{publisher.published} published, {left} left on disk",
+        flush=True,
+    )
+    return 0
+
+
+# --- check: scenario files; replay: a trace into a running ward ------------------------------------
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from kmc_monitor.scenarios import load_file, render_result, render_summary, results_json, run_scenario
+
+    loaded = [s for path in args.scenarios for s in load_file(path)]  # a bad file: exit 2 before any run
+    results = []
+    for s in loaded:
+        result = run_scenario(s)
+        results.append(result)
+        if not args.json:
+            sys.stdout.write(render_result(result) + "\n")
+            sys.stdout.flush()
+    if args.json:
+        json.dump(results_json(results), sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render_summary(results) + "\n")
+    return 0 if all(r.passed for r in results) else 1
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+    import socket
+    import time
+
+    from kmc_monitor.devices.trace import read_traces
+    from kmc_monitor.replay import (
+        HttpSender,
+        MqttSender,
+        ReplayRefused,
+        ReplayUnreachable,
+        replay,
+        trace_readings,
+    )
+
+    sender: HttpSender | MqttSender
+    if args.to is not None:
+        if args.gateway_id is not None or args.site is not None:
+            _err("error: --gateway-id and --site are for --mqtt")
+            return 2
+        token = args.token or os.environ.get("KMC_STAFF_TOKEN")
+        if not token:
+            _err("error: --to needs a staff token: --token TOKEN (or KMC_STAFF_TOKEN)")
+            return 2
+        try:
+            sender = HttpSender(args.to, token)
+        except ReplayRefused as exc:
+            _err(f"error: {exc}")
+            return 2
+    else:
+        if args.token is not None:
+            _err("error: --token is for --to (the broker's credentials go in the --mqtt URL)")
+            return 2
+        broker_error = _broker_error(args.mqtt)
+        if broker_error is not None:
+            _err(f"error: {broker_error}")
+            return 2
+        gateway_id = args.gateway_id or f"replay-{socket.gethostname().split('.')[0]}"
+        sender = MqttSender(args.mqtt, site=args.site or "ward", gateway_id=gateway_id)
+    traces = read_traces(args.traces)
+    if traces.invalid_readings:
+        _err(f"warning: {traces.invalid_readings} invalid reading(s); their bad values are sent as missing")
+    shift = 0.0
+    if args.retime and traces.series:
+        first = min((int(s.t_us[0]) for s in traces.series if len(s)), default=None)
+        shift = 0.0 if first is None else time.time() - first / 1e6
+    readings = trace_readings(traces, shift_s=shift)
+    if not readings:
+        _err("error: the trace(s) hold no readings to replay")
+        return 2
+    span_s = readings[-1].t - readings[0].t
+    wraps = sorted({r.wrap_id for r in readings})
+    if isinstance(sender, HttpSender):
+        where = sender.url
+    else:
+        where = f"{sender.broker} as gateway {sender.gateway_id}"
+    _err(
+        f"replaying {len(readings)} reading(s) of {len(wraps)} wrap(s), {span_s:.0f} s of trace at "
+        f"{args.speed:g}x, to {where}"
+    )
+    bar = None
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(readings), unit=" readings", desc="replaying", file=sys.stderr, leave=False)
+    sent = 0
+    interrupted = False
+
+    async def run() -> None:
+        nonlocal sent, interrupted
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            nonlocal interrupted
+            interrupted = True
+            stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
+
+        def advance(k: int) -> None:
+            nonlocal sent
+            sent += k
+            if bar is not None:
+                bar.update(k)
+
+        if isinstance(sender, MqttSender):
+            await sender.open(wraps)
+        try:
+            await replay(readings, sender, args.speed, stop=stop, progress=advance)
+        finally:
+            await sender.close()
+
+    started = time.monotonic()
+    try:
+        asyncio.run(run())
+    except ReplayRefused as exc:
+        _err(f"error: {exc}")
+        return 2
+    except ReplayUnreachable as exc:
+        _err(f"error: {exc} (sent {sent} of {len(readings)} reading(s))")
+        return 1
+    finally:
+        if bar is not None:
+            bar.close()
+    took = time.monotonic() - started
+    accepted = f", {sender.accepted} accepted" if isinstance(sender, HttpSender) else ""
+    if interrupted:
+        _err(f"replay stopped: sent {sent} of {len(readings)} reading(s){accepted} in {took:.1f} s")
+        return 130
+    _err(f"replayed {sent} reading(s){accepted} in {took:.1f} s")
     return 0
 
 
@@ -965,6 +1162,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
     serve.add_argument("--data-dir", dest="data_dir", help="where the ward's database lives")
     serve.add_argument("--config", metavar="FILE", help="the service's TOML configuration file")
+    serve.add_argument(
+        "--log-format",
+        dest="log_format",
+        choices=("text", "json"),
+        help="text (default) or json: one JSON object per line on stderr, for a log collector",
+    )
     serve.set_defaults(func=_cmd_serve)
     gateway = sub.add_parser(
         "gateway",
@@ -1001,6 +1204,20 @@ def _parser() -> argparse.ArgumentParser:
         help="with --simulate: put TEXT before the simulated wrap ids (W01 becomes TEXTW01), so two "
         "simulated rooms have different wraps",
     )
+    gateway.add_argument(
+        "--speed",
+        type=_positive_float,
+        metavar="X",
+        help="with --simulate and --seconds: run the simulated ward X times faster than real time, "
+        "over the --seconds of simulated time that end now (readings keep their simulated times: "
+        "a backlog delivered fast, for soak tests)",
+    )
+    gateway.add_argument(
+        "--seconds",
+        type=_positive_float,
+        metavar="S",
+        help="stop after S seconds (simulated seconds with --speed), once what was produced is sent",
+    )
     gateway.add_argument("--registry", metavar="FILE", help="the wraps' registry (TOML or JSON) to import")
     gateway.add_argument(
         "--adapter", metavar="NAME", help="Bluetooth adapter, e.g. hci0 (default: the system's)"
@@ -1022,6 +1239,47 @@ def _parser() -> argparse.ArgumentParser:
     )
     gateway.add_argument("--config", metavar="FILE", help="a TOML configuration file (the mqtt_* settings)")
     gateway.set_defaults(func=_cmd_gateway)
+    check = sub.add_parser(
+        "check",
+        help="run scenario files through the rules and check their expected events",
+        description="Run each scenario (a YAML file naming a trace, or generating one, and the "
+        "sessions, alarms and totals expected; see docs/scenarios.md) through the batch analysis "
+        "and the live engine, and print every expectation with what happened. Exit status 0 if "
+        "all hold, 1 if any fails, 2 for a file that is not a valid scenario.",
+    )
+    check.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario files (.yaml)")
+    check.add_argument("--json", action="store_true", help="print the kmc-scenarios/1 JSON document")
+    check.set_defaults(func=_cmd_check)
+    replay_cmd = sub.add_parser(
+        "replay",
+        help="send recorded traces into a running ward (HTTP) or broker (MQTT)",
+        description="Send the readings of trace files, in time order at --speed times their recorded "
+        "pace, to a running ward service (--to URL: POST /api/readings with a staff token) or to an "
+        "MQTT broker as a room gateway publishes them (--mqtt URL). Ctrl-C stops after the batch in "
+        "flight and says how far it got. Bad input: one line and exit status 2; the service or "
+        "broker unreachable: exit status 1.",
+    )
+    replay_cmd.add_argument("traces", nargs="+", metavar="TRACE", help="trace files (CSV, optionally gzip)")
+    replay_to = replay_cmd.add_mutually_exclusive_group(required=True)
+    replay_to.add_argument("--to", metavar="URL", help="the ward service, e.g. http://127.0.0.1:8000")
+    replay_to.add_argument("--mqtt", metavar="URL", help="the broker, mqtt://[USER:PASSWORD@]HOST[:PORT]")
+    replay_cmd.add_argument(
+        "--speed", type=_positive_float, default=1.0, help="this many times the recorded pace (default 1)"
+    )
+    replay_cmd.add_argument("--token", help="with --to: a staff token (default: $KMC_STAFF_TOKEN)")
+    replay_cmd.add_argument(
+        "--gateway-id",
+        dest="gateway_id",
+        metavar="ID",
+        help="with --mqtt: the gateway id (default replay-HOST)",
+    )
+    replay_cmd.add_argument("--site", metavar="ID", help="with --mqtt: the ward's site id (default 'ward')")
+    replay_cmd.add_argument(
+        "--retime",
+        action="store_true",
+        help="shift the trace to start now (for a ward that judges readings in real time)",
+    )
+    replay_cmd.set_defaults(func=_cmd_replay)
     return parser
 
 

@@ -109,6 +109,8 @@ class SimRadio:
         self._seq = 0
         self._connect_failures: dict[str, int] = {}
         self._scanner_start_failures = 0
+        #: False while the adapter is away (:meth:`remove_adapter`).
+        self.adapter_present = True
         #: Advertisements delivered to at least one scanner, most recent last.
         self.air: deque[SimAdvert] = deque(maxlen=air_log)
         #: How many times any scanner was started (tests watch the watchdog restart it).
@@ -207,6 +209,18 @@ class SimRadio:
         for scanner in self._scanners:
             scanner.stalled = True
 
+    def remove_adapter(self) -> None:
+        """The adapter vanishes (USB dongle pulled, BlueZ restarted, adapter powered off): running
+        scanners hear nothing, stopping one raises ``BleakError`` and every start raises
+        ``BleakError`` until :meth:`return_adapter`."""
+        self.adapter_present = False
+        for scanner in self._scanners:
+            scanner.stalled = True
+
+    def return_adapter(self) -> None:
+        """The adapter is back: scanners can be started again (those started before stay deaf)."""
+        self.adapter_present = True
+
     def fail_scanner_starts(self, n: int) -> None:
         """The next ``n`` scanner starts fail with ``BleakError`` (adapter busy or powered off)."""
         self._scanner_start_failures = n
@@ -217,6 +231,8 @@ class SimRadio:
         return tuple(self._scanners)
 
     def _start_scanner(self, scanner: SimScanner) -> None:
+        if not self.adapter_present:
+            raise BleakError("simulated adapter: org.bluez.Error.NotReady (no Bluetooth adapter found)")
         if self._scanner_start_failures > 0:
             self._scanner_start_failures -= 1
             raise BleakError("simulated adapter: org.bluez.Error.InProgress (injected scanner start failure)")
@@ -227,6 +243,8 @@ class SimRadio:
     def _stop_scanner(self, scanner: SimScanner) -> None:
         if scanner in self._scanners:
             self._scanners.remove(scanner)
+        if not self.adapter_present:
+            raise BleakError("simulated adapter: org.freedesktop.DBus.Error.UnknownObject (adapter gone)")
 
     # Connections ---------------------------------------------------------------------------------
     def fail_connections(self, wrap_id: str, n: int) -> None:

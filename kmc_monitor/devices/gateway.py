@@ -14,6 +14,9 @@ Around that, the gateway watches its own health:
   through ``on_link`` when a wrap goes quiet and when it is heard again;
 - a watchdog that restarts the scanner when *nothing at all* has been heard for a while: adapters
   sometimes stop reporting without an error;
+- an adapter that vanishes (USB dongle pulled, BlueZ restarted) makes that restart fail: the
+  gateway then retries starting a scanner with a doubling back-off (:data:`SCANNER_RETRY_S`, at most
+  the watchdog's silence) until the adapter returns, and never stops for it;
 - counters per wrap (decoded, duplicate, replayed, rejected by reason, link events) for metrics.
 
 Time is injected: ``clock`` stamps readings and drives the tracker and watchdog, ``sleep`` paces the
@@ -78,6 +81,10 @@ ScanningMode = Literal["auto", "active", "passive"]
 #: UUID) starting with 0xFCD2 little-endian, i.e. every BTHome advertisement and nothing else.
 _BTHOME_PATTERN = OrPattern(0, AdvertisementDataType.SERVICE_DATA_UUID16, b"\xd2\xfc")
 
+#: Back-off of scanner start retries after a failed (re)start: first and largest, in seconds. The
+#: largest is also capped at the watchdog's silence, so a retry is never later than a restart.
+SCANNER_RETRY_S = (2.0, 30.0)
+
 #: A contact value older than this does not complete a temperature indication (the wrap sends both
 #: for every measurement, contact first; an old one means the contact notification was lost).
 _CONTACT_MAX_AGE_S = 10.0
@@ -137,6 +144,10 @@ class GatewayStats:
     readings: int
     readings_dropped: int
     scanning_mode: str | None
+    #: Scanner (re)starts that failed (adapter gone, busy, powered off), and whether a scanner
+    #: is running now (False while the adapter is away: nothing can be heard).
+    scanner_failures: int = 0
+    scanning: bool = True
 
 
 @dataclass(slots=True)
@@ -253,6 +264,10 @@ class Gateway:
         self._not_bthome = 0
         self._readings = 0
         self._dropped = 0
+        #: After a failed scanner start: when to try again, and the back-off after that one.
+        self._scanner_retry_at: float | None = None
+        self._scanner_backoff_s = SCANNER_RETRY_S[0]
+        self._scanner_failures = 0
 
     # Lifecycle -----------------------------------------------------------------------------------
     async def __aenter__(self) -> Gateway:
@@ -326,10 +341,27 @@ class Gateway:
         scanner, self._scanner = self._scanner, None
         if scanner is not None:
             await _quietly(scanner.stop(), "stopping the silent scanner")
+        await self._try_start_scanner(now_s)
+
+    async def _try_start_scanner(self, now_s: float) -> bool:
+        """Start a scanner; on failure schedule the next try with a doubling back-off (never
+        raises: an adapter that is away must not stop the gateway, only be retried and logged)."""
         try:
             await self._start_scanner()
         except AdapterUnavailableError as exc:
-            logger.error("the Bluetooth scanner could not be restarted: %s", exc)
+            self._scanner_failures += 1
+            largest = min(SCANNER_RETRY_S[1], self.watchdog.silence_s)
+            delay = min(self._scanner_backoff_s, largest)
+            self._scanner_retry_at = now_s + delay
+            self._scanner_backoff_s = min(largest, delay * 2)
+            logger.error("the Bluetooth scanner could not be started (retrying in %.0f s): %s", delay, exc)
+            return False
+        if self._scanner_retry_at is not None:
+            logger.info("the Bluetooth scanner is running again (%s scanning)", self.scanning_mode)
+        self._scanner_retry_at = None
+        self._scanner_backoff_s = SCANNER_RETRY_S[0]
+        self.watchdog.started(now_s)
+        return True
 
     def _on_advert(self, device: BLEDevice, adv: AdvertisementData) -> None:
         """Detection callback: every advertisement the scanner reports."""
@@ -407,7 +439,10 @@ class Gateway:
             )
             if self._on_link is not None:
                 self._on_link(change)
-        if self._running and self.watchdog.due(now):
+        if self._running and self._scanner is None and self._scanner_retry_at is not None:
+            if now >= self._scanner_retry_at:
+                await self._try_start_scanner(now)
+        elif self._running and self.watchdog.due(now):
             await self._restart_scanner(now)
         return changes
 
@@ -579,6 +614,8 @@ class Gateway:
             self._readings,
             self._dropped,
             self.scanning_mode,
+            self._scanner_failures,
+            self._scanner is not None,
         )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kmc_monitor.signal.params import RuleParams
 from kmc_monitor.signal.series import WrapSeries, build_series
@@ -38,6 +38,16 @@ class Reading:
         Battery charge, 0..100 %.
     rssi_dbm
         Received signal strength of the advertisement, dBm (diagnostic only; not used by the rules).
+    counter
+        The wrap's own measurement id, when its packets carry one: the BTHome encryption counter,
+        which the wrap raises once per new measurement and which every copy of that measurement's
+        advertisements repeats. Two room gateways that hear the same advertisement stamp different
+        receive times ``t``, so ``(wrap_id, t)`` cannot tell the copies apart; ``(wrap_id, counter)``
+        can (the MQTT source drops the second copy by it). None for plaintext packets (whose 8-bit
+        packet id wraps every 256 measurements, too soon to identify one) and for sources without
+        packets (a replayed trace). Not part of equality: it says which transmission carried the
+        values, not what was measured, so a reading read back from the store (which keeps no
+        counter) equals the one that was stored.
     """
 
     t: float
@@ -47,6 +57,7 @@ class Reading:
     contact: float | None = None
     battery_pct: float | None = None
     rssi_dbm: float | None = None
+    counter: int | None = field(default=None, compare=False)
 
 
 def _nan(value: float | None) -> float:

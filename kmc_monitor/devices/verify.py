@@ -408,6 +408,7 @@ class AdvertVerifier:
             contact,
             advert.battery_pct,
             rssi,
+            counter,  # the measurement's identity across gateways (None for plaintext)
         )
 
     def _reject(self, state: _WrapState, reason: RejectReason, t: float, detail: str) -> Rejection:

@@ -11,6 +11,11 @@ The outbox is bounded (``max_rows``): a gateway cut off for days must not fill i
 bound the oldest rows are dropped, as the freshest readings are the ones a ward screen needs, and
 every drop is counted in the file (so the count survives a restart) and logged.
 
+Each row keeps the reading's ``counter`` (the wrap's measurement id, see
+:class:`~kmc_monitor.devices.reading.Reading`), so a copy sent after an outage is still recognised as
+the same measurement by the ward. An outbox file from before that column existed gets it when it is
+opened (its waiting rows have none, as their readings had none).
+
 Durability: WAL journal with ``synchronous=FULL``, so a committed append survives a power cut, not
 only a crash of the process. Appends are batched by the caller (one transaction per poll, a few per
 second), which keeps the fsyncs few on a gateway's SD card.
@@ -35,7 +40,7 @@ logger = logging.getLogger(__name__)
 #: About a day of readings of 20 wraps measuring every 2 s.
 DEFAULT_MAX_ROWS = 1_000_000
 FILENAME = "mqtt-outbox.sqlite3"
-_COLUMNS = ("t", "wrap_id", "skin_temp_c", "ambient_temp_c", "contact", "battery_pct", "rssi_dbm")
+_COLUMNS = ("t", "wrap_id", "skin_temp_c", "ambient_temp_c", "contact", "battery_pct", "rssi_dbm", "counter")
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS outbox (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -45,7 +50,8 @@ _SCHEMA = (
         ambient_temp_c REAL,
         contact REAL,
         battery_pct REAL,
-        rssi_dbm REAL
+        rssi_dbm REAL,
+        counter INTEGER
     )""",
     "CREATE TABLE IF NOT EXISTS outbox_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
 )
@@ -78,6 +84,9 @@ class Outbox:
             self._db.execute("PRAGMA synchronous=FULL")
             for statement in _SCHEMA:
                 self._db.execute(statement)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+            if "counter" not in columns:  # an outbox written before readings carried a counter
+                self._db.execute("ALTER TABLE outbox ADD COLUMN counter INTEGER")
             self._rows = int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
             row = self._db.execute("SELECT value FROM outbox_meta WHERE key = 'dropped'").fetchone()
         except sqlite3.Error as exc:
@@ -104,7 +113,7 @@ class Outbox:
         """Queue readings (in the order given, one transaction); returns how many old ones were
         dropped to stay within ``max_rows``."""
         rows = [
-            (r.t, r.wrap_id, r.skin_temp_c, r.ambient_temp_c, r.contact, r.battery_pct, r.rssi_dbm)
+            (r.t, r.wrap_id, r.skin_temp_c, r.ambient_temp_c, r.contact, r.battery_pct, r.rssi_dbm, r.counter)
             for r in readings
         ]
         if not rows:
@@ -113,7 +122,7 @@ class Outbox:
         try:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(
-                f"INSERT INTO outbox ({', '.join(_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+                f"INSERT INTO outbox ({', '.join(_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows
             )
             if excess:
                 self._db.execute(
@@ -150,8 +159,8 @@ class Outbox:
         except sqlite3.Error as exc:
             raise OutboxError(f"cannot read the gateway's outbox {self.path}: {exc}") from None
         return [
-            (int(seq), Reading(t, wrap_id, skin, amb, con, bat, rssi))
-            for seq, t, wrap_id, skin, amb, con, bat, rssi in rows
+            (int(seq), Reading(t, wrap_id, skin, amb, con, bat, rssi, None if ctr is None else int(ctr)))
+            for seq, t, wrap_id, skin, amb, con, bat, rssi, ctr in rows
         ]
 
     def ack(self, up_to_seq: int) -> int:

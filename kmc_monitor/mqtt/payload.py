@@ -2,27 +2,35 @@
 
 A reading (topic ``kmc/<site>/<gateway>/wrap/<wrap_id>/reading``)::
 
-    {"v": 1, "gateway": "room-1", "seq": 4711, "t": 1718000000.25, "wrap_id": "W01",
+    {"v": 2, "gateway": "room-1", "seq": 4711, "t": 1718000000.25, "wrap_id": "W01", "counter": 90211,
      "skin_temp_c": 36.81, "ambient_temp_c": 27.4, "contact": 0.92, "battery_pct": 81, "rssi_dbm": -63}
 
 ``seq`` is the gateway's outbox sequence number: it grows by one per reading the gateway keeps, never
-repeats (across restarts too), so the service can count gaps. Measured values may be ``null`` or
-left out (not measured). A presence message (topic ``kmc/<site>/<gateway>/status``, retained)::
+repeats (across restarts too), so the service can count gaps. ``counter`` (version 2, optional) is
+the wrap's own measurement id, the BTHome encryption counter (0..2**32-1): two gateways that hear
+the same advertisement send the same ``counter`` with different receive times ``t``, and the service
+keeps the first copy only. Measured values may be ``null`` or left out (not measured).
 
-    {"v": 1, "gateway": "room-1", "state": "online", "t": 1718000000.0, "wraps": ["W01", "W02"],
+Versions: gateways send version 2; the service accepts 1 (no ``counter``: what gateways sent before
+it existed, still accepted, and de-duplicated by ``(wrap_id, t)`` as before) and 2. A presence
+message (topic ``kmc/<site>/<gateway>/status``, retained; the same in both versions)::
+
+    {"v": 2, "gateway": "room-1", "state": "online", "t": 1718000000.0, "wraps": ["W01", "W02"],
      "buffered": 0, "dropped": 0}
 
 ``state`` is ``online`` or ``offline``; the Last Will is an ``offline`` message without ``t`` (the
 broker sends it later, at a time the gateway cannot know).
 
 Why so strict: a payload comes over a network from another machine. Anything that is not exactly a
-version-1 message is refused with a :class:`PayloadReason` (the subscriber counts them), never half
-used: not UTF-8 JSON, ``NaN``/``Infinity``, a key given twice, an unknown key or version, a wrong
-type (``true`` is not a number), a value outside what a sensor can report, a payload over
-:data:`MAX_READING_BYTES`, or a topic that disagrees with the payload (a forged or misrouted message:
-the wrap or gateway in the topic is not the one in the payload). Plausibility (a skin temperature of
-12 °C) is not judged here: :func:`~kmc_monitor.signal.series.build_series` blanks implausible values
-and counts them, as for every source.
+version-1 or version-2 message is refused with a :class:`PayloadReason` (the subscriber counts
+them), never half used: not UTF-8 JSON, ``NaN``/``Infinity``, a key given twice, an unknown key or
+version, a wrong type (``true`` is not a number), a value outside what a sensor can report, a
+payload over :data:`MAX_READING_BYTES`, or a topic that disagrees with the payload (a forged or
+misrouted message: the wrap or gateway in the topic is not the one in the payload).
+
+Plausibility (a skin temperature of 12 °C) is not judged here:
+:func:`~kmc_monitor.signal.series.build_series` blanks implausible values and counts them, as for
+every source.
 
 Unknown keys are refused rather than ignored so that a mismatch between gateway and service versions
 shows up at once as counted rejections instead of silently lost fields: a new field comes with a new
@@ -46,6 +54,7 @@ __all__ = [
     "MAX_READING_BYTES",
     "MAX_STATUS_BYTES",
     "VERSION",
+    "VERSIONS",
     "PayloadError",
     "PayloadReason",
     "ReadingMessage",
@@ -56,7 +65,10 @@ __all__ = [
     "encode_status",
 ]
 
-VERSION = 1
+#: What gateways send.
+VERSION = 2
+#: What the service accepts: version 1 is version 2 without ``counter``.
+VERSIONS = (1, 2)
 #: A reading is about 200 bytes; anything much larger is not one.
 MAX_READING_BYTES = 1024
 #: A presence message lists the gateway's wraps (a room has a few; 200 fit easily).
@@ -65,6 +77,8 @@ MAX_STATUS_BYTES = 16 * 1024
 _T_MIN_S = 946_684_800.0
 _T_MAX_S = 4_102_444_800.0
 _SEQ_MAX = 2**63 - 1
+#: The BTHome encryption counter is 32 bits (firmware_stubs/PROTOCOL.md).
+_COUNTER_MAX = 2**32 - 1
 _COUNT_MAX = 2**63 - 1
 
 #: Measured fields: name -> inclusive bounds of what the sensors can report at all.
@@ -75,8 +89,10 @@ _MEASURED: Mapping[str, tuple[float, float]] = {
     "battery_pct": (0.0, 100.0),
     "rssi_dbm": (-127.0, 20.0),  # Bluetooth Core: RSSI is reported in -127..+20 dBm
 }
-_READING_KEYS = frozenset({"v", "gateway", "seq", "t", "wrap_id", *_MEASURED})
-_STATUS_KEYS = frozenset({"v", "gateway", "state", "t", "wraps", "buffered", "dropped"})
+_READING_KEYS_V1 = frozenset({"v", "gateway", "seq", "t", "wrap_id", *_MEASURED})
+_READING_KEYS = {1: _READING_KEYS_V1, 2: _READING_KEYS_V1 | {"counter"}}
+_STATUS_KEYS_V1 = frozenset({"v", "gateway", "state", "t", "wraps", "buffered", "dropped"})
+_STATUS_KEYS = {1: _STATUS_KEYS_V1, 2: _STATUS_KEYS_V1}
 
 
 class PayloadReason(StrEnum):
@@ -94,7 +110,7 @@ class PayloadReason(StrEnum):
 
 
 class PayloadError(KmcError, ValueError):
-    """A payload that is not a valid version-1 message; ``reason`` says which rule it broke."""
+    """A payload that is not a valid message of a known version; ``reason`` says which rule it broke."""
 
     def __init__(self, message: str, reason: PayloadReason) -> None:
         super().__init__(message)
@@ -103,7 +119,8 @@ class PayloadError(KmcError, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ReadingMessage:
-    """A decoded reading with the gateway that sent it and its outbox sequence number."""
+    """A decoded reading with the gateway that sent it and its outbox sequence number (the wrap's
+    own measurement id, when the payload had one, is ``reading.counter``)."""
 
     gateway: str
     seq: int
@@ -124,7 +141,7 @@ class StatusMessage:
 
 # Encoding -------------------------------------------------------------------------------------------
 def encode_reading(gateway: str, seq: int, reading: Reading) -> bytes:
-    """A reading as its version-1 payload. Raises :class:`PayloadError` (or ``TopicError`` for an id)
+    """A reading as its version-2 payload. Raises :class:`PayloadError` (or ``TopicError`` for an id)
     for a reading the service would refuse, so a gateway finds out before publishing it."""
     doc: dict[str, Any] = {
         "v": VERSION,
@@ -133,6 +150,8 @@ def encode_reading(gateway: str, seq: int, reading: Reading) -> bytes:
         "t": _time(reading.t),
         "wrap_id": check_id("wrap", reading.wrap_id),
     }
+    if reading.counter is not None:
+        doc["counter"] = _count("counter", reading.counter, 0, _COUNTER_MAX)
     for name in _MEASURED:
         value = getattr(reading, name)
         if value is not None:
@@ -152,7 +171,7 @@ def encode_status(
     buffered: int | None = None,
     dropped: int | None = None,
 ) -> bytes:
-    """A presence message as its version-1 payload (``t=None`` for the Last Will)."""
+    """A presence message as its version-2 payload (``t=None`` for the Last Will)."""
     doc: dict[str, Any] = {"v": VERSION, "gateway": check_id("gateway", gateway), "state": state}
     if state not in ("online", "offline"):
         raise PayloadError(f"state must be online or offline, not {state!r}", PayloadReason.OUT_OF_RANGE)
@@ -176,7 +195,7 @@ def encode_status(
 # Decoding -------------------------------------------------------------------------------------------
 def decode_reading(payload: bytes, topic: ReadingTopic) -> ReadingMessage:
     """The reading in ``payload`` received on ``topic``; :class:`PayloadError` if it is not exactly a
-    version-1 reading of that topic's gateway and wrap."""
+    version-1 or version-2 reading of that topic's gateway and wrap."""
     doc = _load(payload, MAX_READING_BYTES, _READING_KEYS)
     for key in ("gateway", "seq", "t", "wrap_id"):
         if key not in doc:
@@ -196,7 +215,9 @@ def decode_reading(payload: bytes, topic: ReadingTopic) -> ReadingMessage:
     for name in _MEASURED:
         raw = doc.get(name)
         values[name] = None if raw is None else _measured(name, raw)
-    reading = Reading(t=_time(doc["t"]), wrap_id=wrap_id, **values)
+    raw_counter = doc.get("counter")
+    counter = None if raw_counter is None else _count("counter", raw_counter, 0, _COUNTER_MAX)
+    reading = Reading(t=_time(doc["t"]), wrap_id=wrap_id, **values, counter=counter)
     return ReadingMessage(gateway, _count("seq", doc["seq"], 1, _SEQ_MAX), reading)
 
 
@@ -247,7 +268,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _load(payload: bytes, limit: int, keys: frozenset[str]) -> dict[str, Any]:
+def _load(payload: bytes, limit: int, keys: Mapping[int, frozenset[str]]) -> dict[str, Any]:
     if not isinstance(payload, bytes | bytearray):
         raise PayloadError("payload is not bytes", PayloadReason.NOT_JSON)
     if len(payload) > limit:
@@ -265,12 +286,13 @@ def _load(payload: bytes, limit: int, keys: frozenset[str]) -> dict[str, Any]:
         raise PayloadError("payload is not a JSON object", PayloadReason.NOT_OBJECT)
     if "v" not in doc:
         raise PayloadError("payload without a version ('v')", PayloadReason.MISSING_FIELD)
-    if type(doc["v"]) is not int or doc["v"] != VERSION:
+    if type(doc["v"]) is not int or doc["v"] not in keys:
         raise PayloadError(
-            f"payload version {str(doc['v'])[:20]!r} is not {VERSION}: upgrade the ward service",
+            f"payload version {str(doc['v'])[:20]!r} is not one of {', '.join(map(str, keys))}: "
+            "upgrade the ward service",
             PayloadReason.UNKNOWN_VERSION,
         )
-    extra = sorted(set(doc) - keys)
+    extra = sorted(set(doc) - keys[doc["v"]])
     if extra:
         shown = ", ".join(repr(k[:40]) for k in extra[:5])
         raise PayloadError(f"unknown field(s) {shown}", PayloadReason.UNKNOWN_FIELD)

@@ -3,9 +3,12 @@
 Two loops share one :class:`~kmc_monitor.mqtt.buffer.Outbox`:
 
 - **produce** polls the reading source (the Bluetooth gateway, or a simulated ward) every
-  ``poll_s`` on the wall clock, checks each reading can be sent (a wrap id a topic can carry,
+  ``poll_s`` (50 ms) on the wall clock, checks each reading can be sent (a wrap id a topic can carry,
   values a payload allows; refusals are counted by reason and logged), and appends the batch to the
-  outbox in one transaction. It never waits for the network.
+  outbox in one transaction. It never waits for the network. Why 50 ms: a reading waits in the
+  gateway until the next poll, and that wait is part of every reading's way to the ward screen
+  (the service polls its source at the same rate for the same reason); 20 small commits a second
+  cost a gateway little.
 - **publish** connects (MQTT 5), announces the gateway ``online`` as a retained message on
   ``kmc/<site>/<gateway>/status`` with the same topic's retained ``offline`` as its Last Will, and
   sends the outbox in ``seq`` order with QoS 1, deleting rows only once the broker has acknowledged
@@ -48,7 +51,7 @@ from kmc_monitor.mqtt.buffer import Outbox, OutboxError
 from kmc_monitor.mqtt.payload import PayloadError, encode_reading, encode_status
 from kmc_monitor.mqtt.topics import TopicError, check_id, reading_topic, status_topic
 
-__all__ = ["GatewayPublisher", "PrefixedSource", "ReadingProducer"]
+__all__ = ["GatewayPublisher", "PrefixedSource", "ReadingProducer", "simulated_ward"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +89,7 @@ class PrefixedSource:
                 r.contact,
                 r.battery_pct,
                 r.rssi_dbm,
+                r.counter,
             )
             for r in self.inner.readings_until(t_s)
         ]
@@ -95,6 +99,34 @@ class PrefixedSource:
 
     async def stop(self) -> None:
         await _maybe(self.inner, "stop")
+
+
+def simulated_ward(
+    n_wraps: int,
+    *,
+    start_s: float,
+    seed: int = 0,
+    measure_s: float | None = None,
+    prefix: str | None = None,
+) -> ReadingProducer:
+    """A room of ``n_wraps`` simulated wraps starting at ``start_s`` (``--simulate``), their ids
+    behind ``prefix``.
+
+    The wraps' measurement counters continue from the wall clock (``2 * start_s`` on top of the
+    seeded start) instead of the seed alone: a real wrap's counter lives in its flash and keeps
+    rising across a gateway restart, and the ward drops a reading whose ``(wrap, counter)`` it has
+    just seen as a copy. A simulated room restarted with the same seed would otherwise send its
+    first measurements again under counters the ward still remembers. A wrap measures at most
+    twice a second (``simulate_measure_s >= 0.5``), so two counts per second of start time stay
+    ahead of any count it reached before.
+    """
+    from kmc_monitor.service.sources import SimulatedSource
+
+    source = SimulatedSource(n_wraps, start_s=start_s, seed=seed, measure_s=measure_s)
+    base = 2 * int(start_s)
+    for w in source.sim.wraps:
+        w.counter = (w.counter + base) & 0xFFFFFFFF
+    return PrefixedSource(source, prefix) if prefix else source
 
 
 async def _maybe(obj: object, name: str) -> None:
@@ -122,6 +154,9 @@ class GatewayPublisher:
         Wall-clock seconds since the epoch (what the source is polled with).
     on_produced
         Called with every batch of readings appended to the outbox (a recording, a test).
+    drain_s
+        After :meth:`stop`, how long :meth:`run` keeps publishing what the outbox holds before it
+        gives up (what is left stays on disk for the next start).
     """
 
     def __init__(
@@ -133,13 +168,14 @@ class GatewayPublisher:
         site: str,
         gateway_id: str,
         clock: Callable[[], float] = time.time,
-        poll_s: float = 0.5,
+        poll_s: float = 0.05,
         batch: int = 100,
         keepalive_s: int = 10,
         backoff_s: tuple[float, float] = (1.0, 10.0),
         status_every_s: float = 30.0,
         on_produced: Callable[[list[Reading]], None] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        drain_s: float = 5.0,
     ) -> None:
         if not (poll_s > 0 and batch >= 1 and keepalive_s >= 1 and 0 < backoff_s[0] <= backoff_s[1]):
             raise ValueError("poll_s, batch, keepalive_s must be positive and backoff_s (first, largest)")
@@ -157,8 +193,12 @@ class GatewayPublisher:
         self._status_every_s = status_every_s
         self._on_produced = on_produced
         self._sleep = sleep
+        self._drain_s = drain_s
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        #: Set by :meth:`run` once the last poll after a stop is in the outbox: only then may the
+        #: session send ``offline`` and end (a stop could otherwise leave that poll on disk).
+        self._finishing = asyncio.Event()
         self._unsaved: list[Reading] = []
         self._refused_wraps: set[str] = set()
         #: Readings refused before they reached the outbox, by reason.
@@ -183,10 +223,11 @@ class GatewayPublisher:
             producer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await producer
-            self._produce_once()  # what was heard up to the stop is kept
+            self._produce_once()  # what was heard up to the stop is kept, and sent
+            self._finishing.set()
             self._wake.set()
             try:
-                await asyncio.wait_for(asyncio.shield(publisher), timeout=5.0)
+                await asyncio.wait_for(asyncio.shield(publisher), timeout=self._drain_s)
             except TimeoutError:
                 pass
         finally:
@@ -326,7 +367,7 @@ class GatewayPublisher:
                 if self._clock() - last_status >= self._status_every_s:
                     await self._publish_status(client)
                     last_status = self._clock()
-                if self._stopping.is_set() and (not sent or not len(self.outbox)):
+                if self._finishing.is_set() and (not sent or not len(self.outbox)):
                     await client.publish(
                         self.status_topic,
                         encode_status(self.gateway_id, "offline", t=self._clock()),

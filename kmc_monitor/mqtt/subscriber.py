@@ -28,14 +28,24 @@ the readings crossed a network. What it does on the way in:
   reason and logged (at most once a minute per reason), never handed on. A reading stamped more
   than ``max_future_s`` ahead of the service's clock is refused as ``future`` (a gateway with a
   wrong clock would otherwise hold its readings back for ever).
-- **Duplicates** by ``(wrap_id, t)`` (QoS 1 redelivery, a gateway resending after a broken link)
-  are dropped and counted here for recent readings, and by the engine for the rest.
-- **Order.** ``reorder_s`` is 2 s: two gateways may hear one wrap and deliver its readings out of
-  order; the engine holds readings that long and feeds them in time order.
-- **Presence.** Each gateway's retained ``status``; its Last Will (``offline``) is logged with the
-  wraps it was the last to deliver. Those wraps then show "no data" through the engine's silence
-  rule (``stale_after_s``, 30 s by default) like any wrap that stops being heard; the source does
-  not fake readings to force it sooner.
+- **Duplicates.** A reading that carries the wrap's measurement id (``counter``, payload version 2)
+  is a copy when its ``(wrap_id, counter)`` was seen among the wrap's last :data:`_RECENT`
+  measurements: two gateways hearing one advertisement stamp different receive times, so only the
+  counter tells their copies apart. The first copy is handed on, with its ``t``; later ones are
+  dropped and counted. A reading without one (version 1, a plaintext wrap) is a copy when its
+  ``(wrap_id, t)`` was seen (QoS 1 redelivery, a gateway resending after a broken link). Copies
+  older than the window cannot reach the ward either: by then the engine has fed a later reading of
+  the wrap and drops them as ``late``.
+- **Order.** ``reorder_s`` is 0: readings go to the engine at the next poll. One gateway's readings
+  of a wrap arrive in order (one topic, QoS 1: MQTT 5.0 §4.6), and with copies dropped by counter
+  what is left out of order (a measurement only a slower gateway heard, delivered after a later one)
+  is rare and costs one sample, counted by the engine as ``late``; a hold would delay every reading
+  on every screen, and every alarm, by as much (docs/rules.md, "The live engine").
+- **Presence.** Each gateway's retained ``status``. When a gateway goes ``offline`` (its Last
+  Will, or a clean stop), the wraps it delivered and no other online gateway delivered in the last
+  :data:`_ALSO_HEARD_S` are handed to the ward by :meth:`MqttSource.silenced`: their tiles show "no
+  data" at once instead of an old reassuring value; the ``no_data`` alarm keeps the rules' clock
+  (``stale_after_s`` after the last reading). The source never fakes readings.
 
 The broker being unreachable never stops the service: the source retries with a doubling back-off
 (at most ``backoff_s[1]``), says so in the log, and the screens show the wraps as "no data" until
@@ -77,8 +87,11 @@ logger = logging.getLogger(__name__)
 
 #: Reason code 0x9E, "Shared Subscriptions not supported" (MQTT 5.0 §3.9.3).
 _SHARED_NOT_SUPPORTED = 0x9E
-#: Recent reading times remembered per wrap for duplicate detection.
-_RECENT = 512
+#: Measurements remembered per wrap for duplicate detection (by counter, or by time without one):
+#: a copy from another gateway arrives within seconds; 256 is minutes of measurements at 1 Hz.
+_RECENT = 256
+#: A wrap another online gateway delivered this recently is still heard when one goes offline.
+_ALSO_HEARD_S = 10.0
 _LOG_EVERY_S = 60.0
 
 
@@ -132,8 +145,8 @@ class MqttSource:
 
     #: A real ward: beds start empty; heard wraps appear as unassigned until staff assign them.
     demo = False
-    #: Two gateways may hear one wrap; their deliveries can cross.
-    reorder_s = 2.0
+    #: No hold: see "Order" in the module docstring.
+    reorder_s = 0.0
 
     def __init__(
         self,
@@ -164,6 +177,9 @@ class MqttSource:
         self._pending: list[Reading] = []
         self._recent: dict[str, tuple[deque[float], set[float]]] = {}
         self._gateway_of: dict[str, str] = {}
+        #: wrap -> gateway -> when (this source's clock) it last delivered a message of the wrap.
+        self._heard: dict[str, dict[str, float]] = {}
+        self._silenced: list[str] = []
         self.gateways: dict[str, GatewayPresence] = {}
         self._shared: bool | None = None
         self._task: asyncio.Task[None] | None = None
@@ -191,6 +207,12 @@ class MqttSource:
         out = [r for r in self._pending if r.t <= t_s]
         self._pending = [r for r in self._pending if r.t > t_s]
         return out
+
+    def silenced(self) -> list[str]:
+        """The wraps that lost their gateway (it went offline) since the last call, for the
+        runtime to show as "no data" at once (:meth:`LiveEngine.mark_silent`)."""
+        out, self._silenced = self._silenced, []
+        return sorted(set(out))
 
     def gateway_of(self, wrap_id: str) -> str | None:
         """The gateway that last delivered the wrap's readings."""
@@ -255,13 +277,17 @@ class MqttSource:
         return r
 
     def _seen(self, r: Reading) -> bool:
-        order, times = self._recent.setdefault(r.wrap_id, (deque(), set()))
-        if r.t in times:
+        """Whether the reading is a copy of one of the wrap's recent measurements (see
+        "Duplicates"); remembers it if not. A counter (>= 0) and a time (kept as -t, < 0) never
+        collide in the one window."""
+        key = float(r.counter) if r.counter is not None else -r.t
+        order, keys = self._recent.setdefault(r.wrap_id, (deque(), set()))
+        if key in keys:
             return True
-        order.append(r.t)
-        times.add(r.t)
+        order.append(key)
+        keys.add(key)
         if len(order) > _RECENT:
-            times.discard(order.popleft())
+            keys.discard(order.popleft())
         return False
 
     def _track(self, gateway: str, seq: int, wrap_id: str, now: float) -> None:
@@ -270,6 +296,7 @@ class MqttSource:
             p = self.gateways[gateway] = GatewayPresence(gateway, True, now)
         p.wraps.add(wrap_id)
         self._gateway_of[wrap_id] = gateway
+        self._heard.setdefault(wrap_id, {})[gateway] = now
         if p.last_seq is not None and seq > p.last_seq + 1:
             # Readings the gateway numbered but nobody here received: its outbox overflowed, the
             # broker dropped a queue, or another member of the share group took them.
@@ -293,14 +320,32 @@ class MqttSource:
             return
         mine = sorted(w for w, g in self._gateway_of.items() if g == status.gateway)
         if changed or not retained:
+            lost = self._lost_with(status.gateway, now)
+            self._silenced += lost
             logger.log(
                 logging.INFO if retained else logging.WARNING,
-                "gateway %s is offline%s: its wraps (%s) show no data once silent for the ward's "
-                "stale_after_s",
+                "gateway %s is offline%s: its wraps (%s) show no data now; their no_data alarm "
+                "follows the ward's stale_after_s",
                 status.gateway,
                 " (its Last Will)" if status.t is None else "",
-                ", ".join(mine) or "none heard yet",
+                ", ".join(lost or mine) or "none heard yet",
             )
+
+    def _lost_with(self, gateway: str, now: float) -> list[str]:
+        """The wraps ``gateway`` delivered that no other online gateway delivered lately: going
+        offline, it leaves them unheard. A wrap two rooms hear keeps its data."""
+        lost: list[str] = []
+        for wrap_id, by in self._heard.items():
+            if gateway not in by:
+                continue
+            others = (
+                g
+                for g, t in by.items()
+                if g != gateway and now - t <= _ALSO_HEARD_S and self.gateways[g].online
+            )
+            if next(others, None) is None:
+                lost.append(wrap_id)
+        return sorted(lost)
 
     def _reject(self, reason: str, message: str) -> None:
         self.rejected[reason] += 1

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response, WebSocket
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect
@@ -27,10 +28,13 @@ from kmc_monitor.service.alarms import AuditRecord
 from kmc_monitor.service.auth import SESSION_COOKIE, StaffAuth, install_log_redaction
 from kmc_monitor.service.config import Settings
 from kmc_monitor.service.deps import Runtime, Staff
+from kmc_monitor.service.export import export_router
 from kmc_monitor.service.hub import Subscriber
+from kmc_monitor.service.ingest import ingest_router
+from kmc_monitor.service.metrics import metrics_router
 from kmc_monitor.service.pages import mount_dashboard, page_router
 from kmc_monitor.service.reports import report_router, stored_alarm_json
-from kmc_monitor.service.runtime import WardRuntime, alarm_json, bed_json
+from kmc_monitor.service.runtime import WardRuntime, bed_json
 from kmc_monitor.service.schemas import (
     AckBody,
     AdmitBody,
@@ -49,7 +53,7 @@ from kmc_monitor.service.schemas import (
     WrapOut,
     WrapsOut,
 )
-from kmc_monitor.service.store import day_bounds
+from kmc_monitor.service.store import StoreError, day_bounds
 from kmc_monitor.service.ward import (
     MAX_HISTORY_DAYS,
     Admission,
@@ -71,8 +75,17 @@ logger = logging.getLogger(__name__)
 
 #: Close code of a WebSocket refused for want of a valid token.
 WS_UNAUTHORIZED = 4401
+#: Close code for a client that sends on a send-only stream (RFC 6455 "unsupported data").
+WS_UNSUPPORTED = 1003
+#: Close codes of the protocol layer (uvicorn's WebSocket implementation) that mean the client
+#: sent something broken, by the reason they are counted under.
+_PROTOCOL_CLOSES: dict[int, str] = {1002: "protocol", 1007: "invalid_utf8", 1009: "too_big"}
 #: A family stream re-checks its token at least this often (seconds).
 FAMILY_RECHECK_S = 1.0
+
+#: An alarm or admission id in a path: what SQLite's INTEGER holds (64-bit signed). A larger number
+#: is refused with 422 here instead of overflowing in the store as a 500 (found by fuzzing).
+RowId = Annotated[int, PathParam(ge=-(2**63), le=2**63 - 1)]
 
 
 def _admission_json(a: Admission) -> dict[str, Any]:
@@ -205,6 +218,9 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
     # The dashboard's pages and assets (dashboard/): who may open which page is decided there.
     app.include_router(page_router())
     app.include_router(report_router())
+    app.include_router(export_router())
+    app.include_router(metrics_router())
+    app.include_router(ingest_router())
     mount_dashboard(app)
 
     @app.middleware("http")
@@ -245,6 +261,13 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
             code = 422
         return JSONResponse({"detail": str(exc)}, status_code=code)
 
+    @app.exception_handler(StoreError)
+    async def store_error(request: Request, exc: StoreError) -> JSONResponse:
+        """The database refused (locked, disk full): 503 with what to do, never a bare 500. Nothing
+        of the request was written (the store rolls back), so the client may simply try again."""
+        logger.error("%s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": str(exc), "reason": exc.reason}, status_code=503)
+
     @app.get("/healthz", tags=["service"])
     async def healthz() -> dict[str, Any]:
         return {"status": "ok"}
@@ -262,10 +285,10 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         """The alarms shown now, highest priority first, then oldest first."""
         if bed_id is not None:
             rt.ward.bed(bed_id)  # 404: a typo must not look like a quiet bed
-        return [alarm_json(a) for a in rt.engine.board.visible(rt.now_us(), bed_id=bed_id)]
+        return [rt.alarm_json(a) for a in rt.engine.board.visible(rt.now_us(), bed_id=bed_id)]
 
     @app.get("/api/alarms/{alarm_id}/audit", tags=["alarms"])
-    async def alarm_audit(alarm_id: int, who: Staff, rt: Runtime) -> list[AuditOut]:
+    async def alarm_audit(alarm_id: RowId, who: Staff, rt: Runtime) -> list[AuditOut]:
         """Everything that happened to one alarm, oldest first: who did what, when."""
         stored = await asyncio.to_thread(rt.store.audit_log, alarm_id=alarm_id)
         lines = _with_pending_audit(rt, stored, alarm_id)
@@ -274,14 +297,14 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         return [AuditOut(**_audit_json(r)) for r in lines]
 
     @app.post("/api/alarms/{alarm_id}/ack", tags=["alarms"])
-    async def ack(alarm_id: int, who: Staff, rt: Runtime, body: AckBody | None = None) -> dict[str, Any]:
+    async def ack(alarm_id: RowId, who: Staff, rt: Runtime, body: AckBody | None = None) -> dict[str, Any]:
         try:
             view = rt.acknowledge(alarm_id, (body.who if body and body.who else None) or who)
         except UnknownAlarmError as exc:
             raise HTTPException(404, str(exc)) from None
         except AlarmError as exc:
             raise HTTPException(409, str(exc)) from None
-        return alarm_json(view)
+        return rt.alarm_json(view)
 
     def pause_state(rt: WardRuntime, screen_id: str) -> PauseOut:
         now_us = rt.now_us()
@@ -292,7 +315,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
             screen_id=screen_id,
             paused_until_us=until,
             remaining_s=0.0 if until is None else max(0, until - now_us) / US,
-            sounding=None if sounding is None else alarm_json(sounding),
+            sounding=None if sounding is None else rt.alarm_json(sounding),
             audible_alarm_ids=[a.alarm_id for a in board.visible(now_us) if a.audible],
         )
 
@@ -319,7 +342,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         return [_admission_json(a) for a in rt.ward.current_admissions()]
 
     @app.get("/api/admissions/{admission_id}", tags=["admissions"])
-    async def admission(admission_id: int, who: Staff, rt: Runtime) -> dict[str, Any]:
+    async def admission(admission_id: RowId, who: Staff, rt: Runtime) -> dict[str, Any]:
         """One admission, current or discharged."""
         return _admission_json(rt.ward.admission(admission_id))
 
@@ -340,17 +363,17 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         return {**_admission_json(adm), "family_url": link.url}
 
     @app.post("/api/admissions/{admission_id}/discharge", tags=["admissions"])
-    async def discharge(admission_id: int, who: Staff, rt: Runtime) -> dict[str, Any]:
+    async def discharge(admission_id: RowId, who: Staff, rt: Runtime) -> dict[str, Any]:
         return _admission_json(rt.discharge(admission_id, who))
 
     @app.post("/api/admissions/{admission_id}/family-link", tags=["admissions"])
-    async def renew_link(admission_id: int, who: Staff, rt: Runtime) -> dict[str, Any]:
+    async def renew_link(admission_id: RowId, who: Staff, rt: Runtime) -> dict[str, Any]:
         """Revoke the family link and make a new one (the old card stops working at once)."""
         link = rt.renew_family_link(admission_id, who)
         return {"admission_id": admission_id, "family_url": link.url}
 
     @app.post("/api/admissions/{admission_id}/family-link/revoke", tags=["admissions"])
-    async def revoke_link(admission_id: int, who: Staff, rt: Runtime) -> dict[str, Any]:
+    async def revoke_link(admission_id: RowId, who: Staff, rt: Runtime) -> dict[str, Any]:
         """Revoke the family link without a new one: its open bedside pages are closed at once."""
         rt.ward.admission(admission_id)  # 404 if none
         return {"admission_id": admission_id, "revoked": rt.revoke_family_link(admission_id, who)}
@@ -361,7 +384,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         response_class=Response,
         responses={200: {"content": {"image/svg+xml": {}}}},
     )
-    async def family_qr(admission_id: int, who: Staff, rt: Runtime) -> Response:
+    async def family_qr(admission_id: RowId, who: Staff, rt: Runtime) -> Response:
         rt.ward.admission(admission_id)  # 404 if none
         link = rt.family_links.get(admission_id)
         if link is None:
@@ -406,12 +429,12 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         for raw in stored_alarms:
             alarm_id = int(raw["id"])
             try:
-                alarms_out[alarm_id] = alarm_json(rt.engine.board.alarm(alarm_id, now_us))
+                alarms_out[alarm_id] = rt.alarm_json(rt.engine.board.alarm(alarm_id, now_us))
             except UnknownAlarmError:
                 alarms_out[alarm_id] = stored_alarm_json(raw)
         for view in rt.engine.board.visible(now_us, bed_id=bed_id):
             if view.raised_us < end_us and (view.ended_us is None or view.ended_us >= start_us):
-                alarms_out.setdefault(view.alarm_id, alarm_json(view))
+                alarms_out.setdefault(view.alarm_id, rt.alarm_json(view))
         for alarm_id, entry in alarms_out.items():
             entry["audit"] = [_audit_json(r) for r in audit if r.alarm_id == alarm_id]
         if stored_sessions:
@@ -652,9 +675,29 @@ async def _pump(
     (``ended`` set by the runtime at once, or ``still_valid`` false at the next re-check)."""
 
     async def receive() -> None:
-        with contextlib.suppress(WebSocketDisconnect):
-            while True:
-                await websocket.receive_text()  # clients say nothing we act on; this sees them go
+        """Watch the client: the streams only send, so a client that sends anything is closed
+        (1003), and one the protocol layer refused (a frame over the size limit: 1009, text that
+        is not UTF-8: 1007, a broken frame: 1002) has gone; each is counted by reason."""
+        refused = websocket.app.state.runtime.hub.refused_clients
+        while True:
+            try:
+                message = await websocket.receive()
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            if message["type"] == "websocket.disconnect":
+                reason = _PROTOCOL_CLOSES.get(int(message.get("code") or 1000))
+                if reason is not None:
+                    refused[reason] += 1
+                    logger.warning("a stream client was closed by the protocol layer (%s)", reason)
+                return
+            if message["type"] != "websocket.receive":
+                continue
+            reason = "binary" if message.get("bytes") is not None else "text"
+            refused[reason] += 1
+            logger.warning("a stream client sent a %s message; closing it (these streams only send)", reason)
+            with contextlib.suppress(Exception):
+                await websocket.close(WS_UNSUPPORTED, "this stream only sends; send nothing")
+            return
 
     async def send() -> None:
         while True:

@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -250,6 +250,8 @@ class Settings(BaseSettings):
     #: Accept plaintext advertisements from keyless wraps (bench tests only; never on a ward).
     allow_unencrypted: bool = False
     #: Number of simulated wraps to run instead of (or beside) the radio; 0 on a real ward.
+    #: ``json``: one JSON object per log line (for a log collector); ``text`` for people.
+    log_format: Literal["text", "json"] = "text"
     simulate: Annotated[int, Field(ge=0, le=500)] = 0
     #: Seconds between a simulated wrap's measurements (a real wrap measures every 2 s).
     simulate_measure_s: Annotated[float, Field(ge=0.5, le=60)] = 2.0

@@ -27,6 +27,11 @@ Decisions worth knowing:
   shows on another's tile; its open conditions end at that moment.
 - **No data** is judged at the fed horizon (``now - reorder``), so a reading merely waiting in the
   reorder window never raises a phantom ``no_data``.
+- **A lost source** (:meth:`LiveEngine.mark_silent`: an MQTT gateway's Last Will) makes its wraps'
+  tiles say "no data" at once, as a silent wrap's do after ``stale_after``: a tile must not keep
+  showing a reassuring value from a gateway known to be dead. The rules are not touched: the
+  ``no_data`` alarm, timers and totals keep the clinical clock (``no_data`` starts
+  ``stale_after`` after the last reading), so a replay of the stored readings gives the same alarms.
 """
 
 from __future__ import annotations
@@ -222,6 +227,9 @@ class _Wrap:
     #: Sessions already saved: how many closed ones, and the open one as last saved.
     sessions_saved: int = 0
     open_saved: Session | None = None
+    #: Set by :meth:`LiveEngine.mark_silent`: the newest reading time known when the wrap's source
+    #: was lost. Its tile shows "no data" until a later reading is fed.
+    silent_through_us: int | None = None
 
 
 class LiveEngine:
@@ -276,6 +284,8 @@ class LiveEngine:
         self._calendar = DayCalendar(self.params.ward_tz)
         self._wraps: dict[str, _Wrap] = {}
         self._due: set[str] = set()
+        #: Wraps marked silent since the last tick: their tiles are recomputed at the next one.
+        self._marked: set[str] = set()
         self._to_write: list[Reading] = []
         self._board_clock: int | None = None
         self._last_full_us: int | None = None
@@ -370,6 +380,30 @@ class LiveEngine:
             accepted += 1
         return accepted
 
+    def mark_silent(self, wrap_ids: Iterable[str], now_us: int) -> None:
+        """The source of these wraps is gone (an MQTT gateway's Last Will): show them as "no data"
+        from the next :meth:`tick` on, until a reading newer than any known now is fed.
+
+        Only the tiles change (``judging`` "no data", no band, no contact), as they would after
+        ``stale_after`` of silence; a wrap another source still delivers is not passed here. The
+        ``no_data`` alarm is left to the rules' clock (clinical-rules.md: it starts ``stale_after``
+        after the last reading), as are timers and totals: what a gateway's death means for the
+        baby's record is what the silence means, and a replay of the stored readings must give the
+        same alarms. ``now_us`` is when the ward learnt it (logged).
+        """
+        marked: list[str] = []
+        for wrap_id in wrap_ids:
+            w = self._wraps.get(wrap_id)
+            if w is None or w.last_heard_us is None:
+                continue  # never heard: its tile says "no data" already
+            w.silent_through_us = w.last_heard_us
+            self._marked.add(wrap_id)
+            marked.append(wrap_id)
+        if marked:
+            logger.info(
+                "source lost at %d us: %s shown as no data until heard again", now_us, ", ".join(marked)
+            )
+
     # The tick ---------------------------------------------------------------------------------
     def tick(self, now_us: int) -> TickResult:
         """Feed what the reorder window released, update the board, and say what changed."""
@@ -397,6 +431,8 @@ class LiveEngine:
                 events += self._sync(w, cutoff, now_us)
                 touched.add(w.wrap_id)
         events += self.board.tick(self._at(now_us))
+        touched |= self._marked
+        self._marked = set()
         beds_touched = {self._bed_of[w] for w in touched if w in self._bed_of}
         beds_touched |= {e.alarm.bed_id for e in events if e.alarm is not None and e.alarm.bed_id}
         full = self._last_full_us is None
@@ -421,6 +457,8 @@ class LiveEngine:
             return False
         rows = [w.pending.pop(t) for t in ready]
         w.released_us = ready[-1]
+        if w.silent_through_us is not None and ready[-1] > w.silent_through_us:
+            w.silent_through_us = None  # heard again since its source was lost
         if w.from_us is not None:
             rows = [r for r in rows if round(r.t * US) >= w.from_us]
         if w.stream is None or not rows:
@@ -467,6 +505,7 @@ class LiveEngine:
                 active[(a.kind, a.start_us)] = a
             elif (a.kind, a.start_us) in w.known:
                 closed_by[(a.kind, a.start_us)] = a
+        self._continue_silence(w, active, closed_by)
         steps: list[tuple[int, int, str, _Cond, float | None]] = []
         for cond in w.known - active.keys():
             ep = closed_by.get(cond)
@@ -493,6 +532,25 @@ class LiveEngine:
             else:
                 events += self.board.condition_ended(key, at, extreme_c=extreme)
         return events
+
+    @staticmethod
+    def _continue_silence(w: _Wrap, active: dict[_Cond, Alarm], closed_by: dict[_Cond, Alarm]) -> None:
+        """Keep an open trailing ``no_data`` under its first key while readings arrive that leave the
+        wrap silent at the fed horizon: a backlog being delivered (a gateway's outbox after an
+        outage). The stream keys trailing silence by ``last reading + stale_after``, which moves
+        with every chunk fed; without this the board would end and raise a new ``no_data`` on every
+        tick of the catch-up (thousands of alarms and audit lines for an hour's backlog). The
+        condition the ward lives through is one: no current data, from the first moment it lacked
+        them until it is caught up. An episode the stream closed (a real gap inside the backlog)
+        ends as usual."""
+        old = [c for c in w.known if c[0] is AlarmKind.NO_DATA and c not in active and c not in closed_by]
+        new = [
+            c
+            for c, a in active.items()
+            if c[0] is AlarmKind.NO_DATA and c not in w.known and a.end_us is None
+        ]
+        if len(old) == 1 and len(new) == 1:
+            active[old[0]] = active.pop(new[0])
 
     # Views ------------------------------------------------------------------------------------
     def _view(self, bed: Bed, now_us: int) -> BedView:
@@ -531,11 +589,14 @@ class LiveEngine:
                 **common,
             )
         st = w.stream.status(now_us)
+        judging, band = st.judging, st.band
+        if w.silent_through_us is not None:
+            judging, band = "no data", None  # its source is known lost (mark_silent)
         return BedView(
             temperature_c=st.temperature_c,
-            band=st.band,
-            judging=st.judging,
-            contact=None if st.judging == "no data" else st.contact,
+            band=band,
+            judging=judging,
+            contact=None if judging == "no data" else st.contact,
             session_state=st.timer.state,
             session_s=st.timer.elapsed_us / US,
             contact_today_s=st.contact_today_us / US,

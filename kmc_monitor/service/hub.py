@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -60,6 +60,9 @@ class Subscriber:
             self._drop_to_resync()
 
     def _drop_to_resync(self) -> None:
+        # Counted on the channel too (for /metrics): a subscriber's own count goes when it leaves.
+        self.channel.resyncs += 1
+        self.channel.dropped += self.queue.qsize() + 1  # the queued texts and the one that did not fit
         while not self.queue.empty():
             self.queue.get_nowait()
         self.needs_snapshot = True
@@ -104,6 +107,9 @@ class Channel:
         self._snapshot_cache: tuple[int, str] | None = None
         #: The seq of the last message published (0: none yet).
         self.seq = 0
+        #: Subscribers dropped to a resync, and the messages their queues lost (metrics).
+        self.resyncs = 0
+        self.dropped = 0
 
     @property
     def subscribers(self) -> int:
@@ -163,6 +169,10 @@ class Hub:
         self.queue_size = queue_size
         self.ring_size = ring_size
         self._channels: dict[str, Channel] = {}
+        #: Client connections closed for what they sent, by reason (``binary``, ``text``,
+        #: ``too_big``, ``invalid_utf8``, ``protocol``): the streams only send, so anything a
+        #: client sends is a broken or hostile client, counted for the engineer (metrics).
+        self.refused_clients: Counter[str] = Counter()
 
     def channel(self, name: str, snapshot: SnapshotFactory) -> Channel:
         ch = self._channels.get(name)
@@ -174,3 +184,7 @@ class Hub:
 
     def get(self, name: str) -> Channel | None:
         return self._channels.get(name)
+
+    def channels(self) -> list[Channel]:
+        """Every channel made so far (metrics read their subscribers and counters)."""
+        return list(self._channels.values())

@@ -31,12 +31,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kmc_monitor.service.alarms import AlarmEvent, AlarmView
+from kmc_monitor.devices.reading import Reading
+from kmc_monitor.service.alarms import AlarmEvent, AlarmView, ConditionKey
 from kmc_monitor.service.config import Settings
 from kmc_monitor.service.engine import BedView, LiveEngine, TickResult, UnassignedWrap
 from kmc_monitor.service.hub import Channel, Hub
 from kmc_monitor.service.sources import ReplayClock, ReplaySource, SimulatedSource, Source
-from kmc_monitor.service.store import ReadingWriter, Store
+from kmc_monitor.service.store import ReadingWriter, Store, StoreError
+from kmc_monitor.service.tickstats import TickStats
 from kmc_monitor.service.ward import (
     Admission,
     AdmissionDetails,
@@ -67,6 +69,20 @@ POLL_S = 0.05
 #: An ``update`` is published at least this often, and the unassigned wraps with it.
 HEARTBEAT_S = 1.0
 DEMO_WHO = "demo-setup"
+#: Writes failing for this long (ward clock) raise the ward's ``storage_failure`` alarm: one
+#: ``SQLITE_BUSY`` from a backup tool's brief lock is retried silently, a ward that has stopped
+#: recording is shown.
+STORAGE_ALARM_AFTER_S = 5.0
+#: The tick's writes wait at most this long for another program's lock (see
+#: :meth:`Store.waiting_at_most`): the tick runs on the loop that sends every screen its alarms.
+TICK_WRITE_WAIT_S = 0.05
+#: After a failed checkpoint the next try waits this long, not the next 50 ms tick.
+CHECKPOINT_RETRY_S = 1.0
+#: The ``wrap_id`` of a ward-level alarm on the board (it is about no wrap). Not a valid wrap id
+#: (those start with a letter or digit), so it can never meet a real wrap's conditions.
+WARD_SCOPE = "(ward)"
+#: Alarm kinds about the ward as a whole: no bed, no wrap.
+WARD_KINDS = frozenset({AlarmKind.STORAGE_FAILURE})
 
 
 # JSON shapes ---------------------------------------------------------------------------------------
@@ -109,7 +125,10 @@ def unassigned_json(u: UnassignedWrap) -> dict[str, Any]:
     return {"wrap_id": u.wrap_id, "last_heard_us": u.last_heard_us, "rssi_dbm": u.rssi_dbm}
 
 
-def alarm_json(a: AlarmView) -> dict[str, Any]:
+def alarm_json(a: AlarmView, detail: str | None = None) -> dict[str, Any]:
+    """An alarm as the API and the ward stream send it. A ward-level alarm has neither bed nor
+    wrap (both null); ``detail`` says in words what is wrong when the kind alone does not (the
+    storage failure's cause and what happens to the readings meanwhile)."""
     return {
         "alarm_id": a.alarm_id,
         "kind": a.kind.value,
@@ -117,7 +136,8 @@ def alarm_json(a: AlarmView) -> dict[str, Any]:
         "priority": a.priority.value,
         "state": a.state.value,
         "bed_id": a.bed_id,
-        "wrap_id": a.wrap_id,
+        "wrap_id": None if a.kind in WARD_KINDS else a.wrap_id,
+        "detail": detail,
         "raised_us": a.raised_us,
         "ended_us": a.ended_us,
         "acknowledged_us": a.acknowledged_us,
@@ -128,13 +148,13 @@ def alarm_json(a: AlarmView) -> dict[str, Any]:
     }
 
 
-def event_json(e: AlarmEvent) -> dict[str, Any]:
+def event_json(e: AlarmEvent, detail: str | None = None) -> dict[str, Any]:
     return {
         "type": "alarm",
         "action": e.action.value,
         "at_us": e.at_us,
         "who": e.who,
-        "alarm": None if e.alarm is None else alarm_json(e.alarm),
+        "alarm": None if e.alarm is None else alarm_json(e.alarm, detail),
         "screen_id": e.screen_id,
         "until_us": e.until_us,
     }
@@ -167,7 +187,9 @@ def family_json(v: BedView) -> dict[str, Any]:
     # A cooling trend is advisory on the ward, but it is about warmth: never "warm and well" then.
     worrying = any(k.category is Category.PHYSIOLOGICAL or k is AlarmKind.COOLING_TREND for k in kinds)
     # A sensor alarm may outlive the reading that ended it by a tick; until it ends, not "well".
-    sensor_doubt = bool(kinds & {AlarmKind.SENSOR_DETACHED, AlarmKind.NO_DATA})
+    # Only the kinds known to say nothing about the temperature allow "well": a kind added to the
+    # catalogue later is doubt until someone decides otherwise.
+    sensor_doubt = bool(kinds - {AlarmKind.LOW_BATTERY, AlarmKind.LOW_DAILY_CONTACT, AlarmKind.COOLING_TREND})
     if admitted and (worrying or (v.band is not None and v.band != "normal")):
         temperature_status = "call_nurse"
     elif admitted and v.judging == "judged" and v.band == "normal" and not sensor_doubt:
@@ -229,12 +251,23 @@ class WardRuntime:
         self._last_board_save_s = -math.inf
         self._last_update_s = -math.inf
         self._board_dirty = False
+        #: Storage health: the last checkpoint's refusal (None once one succeeds), when writes
+        #: started failing (ward clock), the open ``storage_failure`` alarm's key, and when the
+        #: next checkpoint may be tried after a refusal.
+        self._checkpoint_error: StoreError | None = None
+        self._storage_failing_since_s: float | None = None
+        self._storage_alarm: ConditionKey | None = None
+        self._checkpoint_not_before_s = -math.inf
+        #: Checkpoints the database refused (each retried).
+        self.checkpoint_failures = 0
         #: Family links made by this process (a token is never stored, only its hash).
         self.family_links: dict[int, FamilyLink] = {}
         #: Open family streams by admission: each event is set when that stream's link stops
         #: being valid (revoked, renewed or discharged), so the web layer closes it at once.
         self._family_streams: dict[int, set[asyncio.Event]] = {}
         self.ward_channel: Channel = self.hub.channel("ward", self._ward_snapshot)
+        #: Tick durations, readings taken and alarms raised, read by ``/metrics``.
+        self.tick_stats = TickStats()
 
     # Parts --------------------------------------------------------------------------------------
     @property
@@ -305,6 +338,11 @@ class WardRuntime:
             self._publish(result, wall_s)
         engine.checkpoint(store, round(now_s * US))
         self._last_board_save_s = now_s
+        # The database takes writes (the checkpoint above): a storage alarm the saved board still
+        # had open (saved while readings were refused) is over.
+        for v in engine.board.visible(round(now_s * US)):
+            if v.kind is AlarmKind.STORAGE_FAILURE and v.ended_us is None:
+                self._emit_board_events(engine.board.condition_ended(v.key, round(now_s * US)), time.time())
 
     def _resume_replay(self, store: Store) -> None:
         """A replay restarted on its own data directory continues where the saved ward stopped
@@ -381,6 +419,7 @@ class WardRuntime:
     def step(self) -> TickResult:
         """One tick: take readings, run the engine, publish, checkpoint when due."""
         assert self.source is not None
+        started = time.perf_counter()
         # Wall-clock time the tick began: every message it publishes carries it as ``sent_wall``
         # (the engine raises its alarms after this), so a client can measure its delivery delay.
         wall_s = time.time()
@@ -389,18 +428,108 @@ class WardRuntime:
         readings = self.source.readings_until(now_s)
         if readings:
             self.engine.ingest(readings)
-        result = self.engine.tick(now_us)
+        # Wraps whose gateway is known gone (an MQTT Last Will) show "no data" now, not in 30 s.
+        silenced = getattr(self.source, "silenced", None)
+        if silenced is not None:
+            self.engine.mark_silent(silenced(), now_us)
+        with self.store.waiting_at_most(TICK_WRITE_WAIT_S):
+            result = self.engine.tick(now_us)  # its reading writer keeps what the disk refuses
         self._publish(result, wall_s)
         if result.events:
             self._board_dirty = True
-        if self._board_dirty or now_s - self._last_board_save_s >= BOARD_CHECKPOINT_S:
-            self._checkpoint(now_us)
+        due = self._board_dirty or now_s - self._last_board_save_s >= BOARD_CHECKPOINT_S
+        if due and now_s >= self._checkpoint_not_before_s:
+            self._try_checkpoint(now_us)
+        self._watch_storage(now_s, now_us, wall_s)
+        self.tick_stats.observe(time.perf_counter() - started, len(readings), result.events)
         return result
 
     def _checkpoint(self, now_us: int) -> None:
         self.engine.checkpoint(self.store, now_us)
         self._board_dirty = False
         self._last_board_save_s = now_us / US
+
+    def _try_checkpoint(self, now_us: int) -> None:
+        """Checkpoint without waiting on another program's lock; a refusal is kept for the storage
+        alarm and retried after :data:`CHECKPOINT_RETRY_S` (the board stays dirty, the readings stay
+        in the writer and the audit lines in the engine: nothing is lost, only not yet on disk)."""
+        try:
+            with self.store.waiting_at_most(TICK_WRITE_WAIT_S):
+                self._checkpoint(now_us)
+        except StoreError as exc:
+            if self._checkpoint_error is None:
+                logger.warning("the ward could not be saved, retried every %g s: %s", CHECKPOINT_RETRY_S, exc)
+            self._checkpoint_error = exc
+            self.checkpoint_failures += 1
+            self._checkpoint_not_before_s = now_us / US + CHECKPOINT_RETRY_S
+        else:
+            if self._checkpoint_error is not None:
+                logger.info("the ward is being saved again")
+            self._checkpoint_error = None
+            self._checkpoint_not_before_s = -math.inf
+
+    # Storage health -----------------------------------------------------------------------------
+    def storage_error(self) -> StoreError | None:
+        """Why the database refuses writes now (None when the last attempts succeeded)."""
+        writer = self.engine.writer
+        if self._checkpoint_error is not None:
+            return self._checkpoint_error
+        return None if writer is None else writer.last_error
+
+    def storage_detail(self) -> str | None:
+        """The storage problem in words for the nurses and the engineer (None when there is none)."""
+        error = self.storage_error()
+        if error is None:
+            return None
+        writer = self.engine.writer
+        pending = 0 if writer is None else writer.pending
+        cause, until = _STORAGE_WORDS.get(error.reason, _STORAGE_WORDS["other"])
+        text = f"{cause}: readings are kept in memory ({pending} pending) and written {until}"
+        dropped = 0 if writer is None else writer.dropped
+        if dropped:
+            text += f"; {dropped} readings were dropped when memory filled up (a gap in the history)"
+        return text + ". Live monitoring and alarms go on."
+
+    def alarm_detail(self, a: AlarmView) -> str | None:
+        """The words an alarm carries beyond its kind: the storage failure's cause while it lasts."""
+        if a.kind is AlarmKind.STORAGE_FAILURE and a.ended_us is None:
+            return self.storage_detail()
+        return None
+
+    def alarm_json(self, a: AlarmView) -> dict[str, Any]:
+        """:func:`alarm_json` with this ward's words for the alarm (``detail``)."""
+        return alarm_json(a, self.alarm_detail(a))
+
+    def _watch_storage(self, now_s: float, now_us: int, wall_s: float) -> None:
+        """Raise the ward's ``storage_failure`` alarm once writes have failed for
+        :data:`STORAGE_ALARM_AFTER_S`; end it when they succeed again."""
+        if self.storage_error() is not None:
+            if self._storage_failing_since_s is None:
+                self._storage_failing_since_s = now_s
+            since = self._storage_failing_since_s
+            if self._storage_alarm is None and now_s - since >= STORAGE_ALARM_AFTER_S:
+                key: ConditionKey = (WARD_SCOPE, AlarmKind.STORAGE_FAILURE.value, round(since * US))
+                self._storage_alarm = key
+                logger.error("storage failure alarm raised: %s", self.storage_detail())
+                events = self.engine.board.condition_started(
+                    key, AlarmKind.STORAGE_FAILURE, None, WARD_SCOPE, now_us
+                )
+                self._emit_board_events(events, wall_s)
+            return
+        self._storage_failing_since_s = None
+        if self._storage_alarm is not None:
+            key, self._storage_alarm = self._storage_alarm, None
+            logger.info("storage failure alarm ended: the database takes writes again")
+            self._emit_board_events(self.engine.board.condition_ended(key, now_us), wall_s)
+
+    def _emit_board_events(self, events: list[AlarmEvent], wall_s: float) -> None:
+        """Publish board events made outside the engine's tick; the board is saved at the next
+        checkpoint (never from here: the database may be what is failing)."""
+        for e in events:
+            detail = None if e.alarm is None else self.alarm_detail(e.alarm)
+            self.ward_channel.publish({**event_json(e, detail), "sent_wall": wall_s})
+        if events:
+            self._board_dirty = True
 
     def _publish(self, result: TickResult, wall_s: float) -> None:
         for e in result.events:
@@ -424,11 +553,16 @@ class WardRuntime:
                 ch.publish(family_json(v))
 
     def _publish_events(self, events: list[AlarmEvent]) -> None:
+        """Publish a staff action's events and save the board now (an acknowledgement must survive
+        a power cut); if the database refuses, the action still stands, the storage alarm says the
+        ward is not being saved, and the tick retries."""
         wall_s = time.time()
         for e in events:
-            self.ward_channel.publish({**event_json(e), "sent_wall": wall_s})
+            detail = None if e.alarm is None else self.alarm_detail(e.alarm)
+            self.ward_channel.publish({**event_json(e, detail), "sent_wall": wall_s})
         if events:
-            self._checkpoint(self.now_us())
+            self._board_dirty = True
+            self._try_checkpoint(self.now_us())
 
     # Snapshots ----------------------------------------------------------------------------------
     def _ward_snapshot(self, seq: int) -> dict[str, Any]:
@@ -537,6 +671,12 @@ class WardRuntime:
             for k, link in self.family_links.items()
         }
 
+    def ingest_external(self, readings: list[Reading]) -> int:
+        """Readings pushed by another process (``POST /api/readings``, e.g. a replayed trace): the
+        engine takes them as from the ward's own source, and the next tick feeds, judges and stores
+        them. Returns how many it accepted (late and duplicate readings are dropped and counted)."""
+        return self.engine.ingest(readings)
+
     # Family streams -----------------------------------------------------------------------------
     def open_family_stream(self, admission_id: int) -> asyncio.Event:
         """Register an open family stream; the event is set when its link stops being valid."""
@@ -554,6 +694,18 @@ class WardRuntime:
     def _end_family_streams(self, admission_id: int) -> None:
         for ended in self._family_streams.pop(admission_id, set()):
             ended.set()
+
+
+#: A storage refusal's reason in words: what is wrong, and when the kept readings are written.
+_STORAGE_WORDS: dict[str, tuple[str, str]] = {
+    "full": ("the disk is full", "when space is freed"),
+    "locked": ("another program holds the database", "as soon as it lets go"),
+    "io": ("the disk reports errors", "when it works again"),
+    "readonly": ("the database cannot be written (permissions)", "when that is fixed"),
+    "corrupt": ("the database file is damaged", "once it is repaired or replaced"),
+    "closed": ("the database is closed", "when it is opened again"),
+    "other": ("the database refuses to save", "when it accepts writes again"),
+}
 
 
 def _bed_channel(bed_id: str) -> str:

@@ -45,7 +45,9 @@ class Source(Protocol):
 
     Optional members a source may have (the runtime looks for them): ``async start()`` and
     ``async stop()`` (a radio), ``demo`` (False: a real ward, set up with empty beds instead of one
-    admitted baby per wrap) and ``reorder_s`` (how long its deliveries may be out of order).
+    admitted baby per wrap), ``reorder_s`` (how long its deliveries may be out of order) and
+    ``silenced() -> list[str]`` (polled each step: wraps whose relay, such as an MQTT gateway, went
+    offline since the last call; their tiles show "no data" at once).
     """
 
     def wraps(self) -> list[tuple[str, str, bytes | None]]:
@@ -78,6 +80,7 @@ class SimulatedSource:
                 ambient_temp_c=e.ambient_temp_c,
                 contact=e.contact_fraction,
                 battery_pct=float(e.battery_pct),
+                counter=e.counter,
             )
             for e in self.sim.events_until(t_s)
             if isinstance(e, SimMeasurement)

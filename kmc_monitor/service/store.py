@@ -394,6 +394,8 @@ class Store:
         self._busy_timeout_s = float(busy_timeout_s)
         self._retention_s = float(retention_days) * _DAY_S
         self._lock = threading.RLock()
+        #: Per thread: a shorter wait for another connection's lock (:meth:`waiting_at_most`).
+        self._wait = threading.local()
         self._conn: sqlite3.Connection | None = None
         self._create_private(self._path)
         try:
@@ -517,42 +519,74 @@ class Store:
             raise StoreError(f"the database {self._path} is closed", reason="closed")
         return self._conn
 
-    def _error(self, exc: sqlite3.Error, action: str) -> StoreError:
+    def _error(self, exc: sqlite3.Error, action: str, *, waited_s: float | None = None) -> StoreError:
         reason = _reason(exc)
         advice = _ADVICE[reason]
         if reason == "locked":
-            advice = f"waited {self._busy_timeout_s:g} s; " + advice
+            advice = f"waited {self._busy_timeout_s if waited_s is None else waited_s:g} s; " + advice
         return StoreError(
             f"{action} failed, nothing was written ({self._path}: {exc}): {advice}", reason=reason
         )
+
+    @contextmanager
+    def waiting_at_most(self, seconds: float) -> Iterator[None]:
+        """Writes made by this thread inside the block wait at most ``seconds`` for another
+        connection's lock (instead of the busy timeout) before :class:`StoreError` ``locked``.
+
+        Why: the ward's tick writes on the event loop that also sends every screen its updates and
+        alarms. Waiting the full busy timeout there would freeze every screen for that long each
+        time another program holds the database; the tick's writes are kept and retried instead
+        (:class:`ReadingWriter`), so failing fast costs nothing. Staff actions keep the full wait:
+        they are rare, and one that waits a little is better than one refused.
+        """
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise ValueError("seconds must be a non-negative number")
+        before = getattr(self._wait, "seconds", None)
+        self._wait.seconds = float(seconds)
+        try:
+            yield
+        finally:
+            self._wait.seconds = before
 
     @contextmanager
     def _write(self, action: str, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
         """One write transaction: all of it committed, or none of it and a :class:`StoreError`.
 
         ``BEGIN IMMEDIATE`` takes the write lock up front, so waiting for another writer happens
-        here (bounded by the busy timeout), never half-way through. ``durable`` commits with
-        ``synchronous=FULL`` (see the module docstring).
+        here (bounded by the busy timeout, or :meth:`waiting_at_most`), never half-way through.
+        ``durable`` commits with ``synchronous=FULL`` (see the module docstring).
         """
+        wait: float | None = getattr(self._wait, "seconds", None)
         with self._lock:
             conn = self._connection()
             try:
+                if wait is not None:
+                    conn.execute(f"PRAGMA busy_timeout = {round(wait * 1000):d}")
                 if durable:
                     conn.execute("PRAGMA synchronous=FULL")
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 self._relax(conn, durable)
-                raise self._error(exc, action) from exc
+                self._restore_wait(conn, wait)
+                raise self._error(exc, action, waited_s=wait) from exc
             try:
                 yield conn
                 conn.execute("COMMIT")
             except BaseException as exc:
                 self._rollback(conn)
                 if isinstance(exc, sqlite3.Error):
-                    raise self._error(exc, action) from exc
+                    raise self._error(exc, action, waited_s=wait) from exc
                 raise
             finally:
                 self._relax(conn, durable)
+                self._restore_wait(conn, wait)
+
+    def _restore_wait(self, conn: sqlite3.Connection, wait: float | None) -> None:
+        if wait is not None:
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {round(self._busy_timeout_s * 1000):d}")
+            except sqlite3.Error:  # a shorter wait is a faster refusal, never a lost write
+                logger.warning("could not restore the database's busy timeout", exc_info=True)
 
     @staticmethod
     def _rollback(conn: sqlite3.Connection) -> None:

@@ -55,6 +55,9 @@ class AlarmKind(enum.StrEnum):
     NO_DATA = "no_data"
     LOW_BATTERY = "low_battery"
     LOW_DAILY_CONTACT = "low_daily_contact"
+    #: The ward service cannot write its database (locked, disk full, I/O error). Raised by the
+    #: service's runtime about the ward as a whole (no bed, no wrap), never by ``analyze``.
+    STORAGE_FAILURE = "storage_failure"
 
     @property
     def category(self) -> Category:
@@ -89,6 +92,7 @@ _CATALOGUE: dict[AlarmKind, tuple[Category, Priority]] = {
     AlarmKind.NO_DATA: (Category.TECHNICAL, Priority.MEDIUM),
     AlarmKind.LOW_BATTERY: (Category.TECHNICAL, Priority.LOW),
     AlarmKind.LOW_DAILY_CONTACT: (Category.ADVISORY, Priority.LOW),
+    AlarmKind.STORAGE_FAILURE: (Category.TECHNICAL, Priority.MEDIUM),
 }
 
 _COLD_SEVERITY: dict[AlarmKind, int] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,28 @@ def test_unusable_file_is_a_clear_error(tmp_path: Path) -> None:
         Outbox(bad)
     with pytest.raises(ValueError):
         Outbox(tmp_path / "x.sqlite3", max_rows=0)
+
+
+def test_the_wraps_counter_is_kept(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite3")
+    box.append([Reading(1.7e9, "W01", 36.5, counter=4_294_967_295), Reading(1.7e9 + 1, "W01", 36.6)])
+    assert [r.counter for _, r in box.peek(10)] == [4_294_967_295, None]
+    box.close()
+
+
+def test_an_outbox_from_before_the_counter_is_upgraded_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(
+        """CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, t REAL NOT NULL,
+        wrap_id TEXT NOT NULL, skin_temp_c REAL, ambient_temp_c REAL, contact REAL,
+        battery_pct REAL, rssi_dbm REAL);
+        INSERT INTO outbox (t, wrap_id, skin_temp_c) VALUES (1700000000.0, 'W01', 36.4);"""
+    )
+    db.close()
+    box = Outbox(path)
+    assert box.peek(10) == [(1, Reading(1.7e9, "W01", 36.4))]
+    assert box.peek(10)[0][1].counter is None
+    box.append([Reading(1.7e9 + 1, "W01", 36.5, counter=7)])
+    assert [(seq, r.counter) for seq, r in box.peek(10)] == [(1, None), (2, 7)]
+    box.close()

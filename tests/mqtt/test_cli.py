@@ -42,6 +42,8 @@ def test_password_never_shown(capsys: pytest.CaptureFixture[str], tmp_path: Path
         (["--gateway-id", "room-1", "--simulate", "1", "--site", "a+b"], "site id"),
         (["--gateway-id", "room-1", "--seed", "3"], "--simulate"),
         (["--gateway-id", "room-1", "--simulate", "1", "--wrap-prefix", "a b"], "wrap id"),
+        (["--gateway-id", "room-1", "--speed", "10", "--seconds", "60"], "--simulate"),
+        (["--gateway-id", "room-1", "--simulate", "1", "--speed", "10"], "--seconds"),
     ],
 )
 def test_bad_gateway_arguments(

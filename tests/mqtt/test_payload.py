@@ -24,7 +24,7 @@ from kmc_monitor.mqtt.topics import ReadingTopic, StatusTopic, TopicError
 
 TOPIC = ReadingTopic("ward", "room-1", "W01")
 STATUS = StatusTopic("ward", "room-1")
-FULL = Reading(1_718_000_000.25, "W01", 36.81, 27.4, 0.92, 81.0, -63.0)
+FULL = Reading(1_718_000_000.25, "W01", 36.81, 27.4, 0.92, 81.0, -63.0, counter=90_211)
 
 
 def doc(**changes: Any) -> bytes:
@@ -81,7 +81,14 @@ def test_any_bytes_are_decoded_or_refused_with_a_reason(data: bytes) -> None:
         (b"[1, 2]", PayloadReason.NOT_OBJECT),
         (b'"reading"', PayloadReason.NOT_OBJECT),
         (doc(v=...), PayloadReason.MISSING_FIELD),
-        (doc(v=2), PayloadReason.UNKNOWN_VERSION),
+        (doc(v=3), PayloadReason.UNKNOWN_VERSION),
+        (doc(v=0), PayloadReason.UNKNOWN_VERSION),
+        (doc(v=1), PayloadReason.UNKNOWN_FIELD),  # version 1 has no counter
+        (doc(counter="7"), PayloadReason.BAD_TYPE),
+        (doc(counter=7.0), PayloadReason.BAD_TYPE),
+        (doc(counter=True), PayloadReason.BAD_TYPE),
+        (doc(counter=-1), PayloadReason.OUT_OF_RANGE),
+        (doc(counter=2**32), PayloadReason.OUT_OF_RANGE),
         (doc(v="1"), PayloadReason.UNKNOWN_VERSION),
         (doc(v=True), PayloadReason.UNKNOWN_VERSION),
         (doc(extra=1), PayloadReason.UNKNOWN_FIELD),
@@ -113,6 +120,24 @@ def test_every_refusal_has_its_reason(payload: bytes, reason: PayloadReason) -> 
         decode_reading(payload, TOPIC)
     assert info.value.reason is reason
     assert len(str(info.value)) < 300
+
+
+def test_the_wraps_counter_travels_and_version_1_is_still_accepted() -> None:
+    data = encode_reading("room-1", 7, FULL)
+    assert json.loads(data)["v"] == 2 and json.loads(data)["counter"] == 90_211
+    assert decode_reading(data, TOPIC).reading.counter == 90_211
+    # A reading without a counter (a plaintext wrap) leaves the field out.
+    plain = encode_reading("room-1", 8, Reading(1_718_000_001.0, "W01", 36.5))
+    assert b"counter" not in plain and decode_reading(plain, TOPIC).reading.counter is None
+    # What gateways sent before the counter existed: version 1, no counter.
+    old = decode_reading(doc(v=1, counter=...), TOPIC)
+    assert old.seq == 7 and old.reading == FULL and old.reading.counter is None
+    # The counter is 32 bits and the gateway refuses what the service would.
+    with pytest.raises(PayloadError):
+        encode_reading("room-1", 9, Reading(1.7e9, "W01", 36.5, counter=2**32))
+    # Status messages of either version.
+    assert decode_status(b'{"v":1,"gateway":"room-1","state":"online"}', STATUS).state == "online"
+    assert json.loads(encode_status("room-1", "offline"))["v"] == 2
 
 
 def test_forged_topic_another_wrap_or_gateway() -> None:

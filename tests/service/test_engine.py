@@ -430,3 +430,72 @@ def test_checkpoints_save_sessions_running_then_closed_as_the_batch_finds_them(
     # The first ended (the 15 min apart outlasts the bridged break); the second may still be
     # bridged to a return within the break limit, so it stays open as in the batch.
     assert not saved[0].open
+
+
+def test_a_lost_source_shows_no_data_at_once_and_the_alarm_keeps_the_rules_clock(ward: Ward) -> None:
+    # A 2 s hold, so the last readings are still waiting when the gateway's Last Will comes; a
+    # slow tile refresh, so only mark_silent can make the tile change at once.
+    engine = LiveEngine(ward, reorder_s=2.0, status_every_s=60.0)
+    readings = readings_of(TraceBuilder("W1", T0).contact(600))  # T0 .. T0 + 599, in contact
+    last = readings[-1].t
+    engine.ingest(readings)
+    engine.tick(round((last + 2.5) * US))  # everything fed
+    before = engine.views(round((last + 3) * US))[0]
+    assert before.judging == "judged" and before.band == "normal" and before.contact is True
+
+    engine.ingest([Reading(last + 1, "W1", 36.8, 26.0, 0.95, 90.0)])  # in the hold when the will comes
+    engine.mark_silent(["W1", "never-heard"], round((last + 3) * US))
+    first = engine.tick(round((last + 3.05) * US))
+    (tile,) = [v for v in first.beds if v.bed_id == "1"]
+    assert tile.judging == "no data" and tile.band is None and tile.contact is None
+    # The reading the dead gateway delivered before its will is fed but does not bring the tile back.
+    engine.tick(round((last + 4) * US))
+    assert engine.views(round((last + 4) * US))[0].judging == "no data"
+
+    # The alarm is the rules': no_data starts stale_after (30 s) after the last reading (judged at
+    # the fed horizon, now - 2 s), not when the gateway died.
+    silent_from = last + 1
+    results = [engine.tick(round((silent_from + s) * US)) for s in (5, 15, 31.9, 32.5)]
+    raised = [e.alarm for r in results for e in r.events if e.alarm and e.action.value == "raised"]
+    assert [a.kind for a in raised] == [AlarmKind.NO_DATA]
+    assert raised[0].key[2] == round((silent_from + 30) * US)
+    assert not [e for r in results[:3] for e in r.events if e.action.value == "raised"]
+
+    # Heard again (another gateway, or this one back): judged from the new reading on.
+    back = silent_from + 40
+    engine.ingest([Reading(back, "W1", 36.8, 26.0, 0.95, 90.0)])
+    engine.tick(round((back + 2.1) * US))
+    again = engine.views(round((back + 2.1) * US))[0]
+    assert again.judging != "no data" and again.contact is True
+
+
+def test_mark_silent_without_a_later_tick_changes_nothing_and_ignores_unknown_wraps(ward: Ward) -> None:
+    engine = LiveEngine(ward, reorder_s=0.0, status_every_s=60.0)
+    engine.ingest(readings_of(TraceBuilder("W1", T0).contact(60)))
+    engine.tick(round((T0 + 60) * US))
+    engine.mark_silent([], round((T0 + 60) * US))
+    assert engine.tick(round((T0 + 60.05) * US)).beds == ()  # nothing marked: no tile recomputed
+    engine.mark_silent(["nobody"], round((T0 + 60.1) * US))
+    assert engine.tick(round((T0 + 60.15) * US)).beds == ()
+    assert engine.views(round((T0 + 60.2) * US))[0].judging == "judged"
+
+
+def test_a_backlog_delivered_over_many_ticks_is_one_no_data_alarm(ward: Ward) -> None:
+    # Ten minutes heard, then the gateway cut off for ten minutes; when it is back its outbox
+    # arrives a minute of readings per tick. One no_data alarm, from the first silence until the
+    # ward is caught up; not an end and a new raise on every tick of the catch-up.
+    engine = LiveEngine(ward, reorder_s=0.0)
+    first = readings_of(TraceBuilder("W1", T0).contact(600))
+    backlog = readings_of(TraceBuilder("W1", T0 + 600).contact(600))
+    engine.ingest(first)
+    results = [engine.tick(round((T0 + s) * US)) for s in (600, 640, 900)]
+    now = T0 + 1200
+    for k in range(10):
+        engine.ingest(backlog[60 * k : 60 * (k + 1)])
+        results.append(engine.tick(round((now + k) * US)))
+    raised = [e.alarm for r in results for e in r.events if e.alarm and e.action.value == "raised"]
+    assert [a.kind for a in raised] == [AlarmKind.NO_DATA]
+    assert raised[0].key[2] == round((first[-1].t + 30) * US)
+    ends = [[e.alarm.kind for e in r.events if e.alarm and e.action.value == "ended"] for r in results]
+    # Caught up (the last reading within 30 s of now) at the tenth minute of backlog only.
+    assert ends[-1] == [AlarmKind.NO_DATA] and not any(ends[:-1])

@@ -59,6 +59,7 @@ export const ALARM_KIND_NAMES = Object.freeze({
   no_data: "No data from wrap",
   low_battery: "Low battery",
   low_daily_contact: "Low daily contact",
+  storage_failure: "Storage failure",
 });
 
 export const ALARM_STATE_NAMES = Object.freeze({

@@ -247,7 +247,9 @@ function alarmItem(li, a, { where = "", compact = false } = {}) {
   setText(li.querySelector(".alarm-text"), compact ? alarmKindName(a.kind) : alarmText(a, false));
   const state = alarmStateText(a);
   const age = alarmAgeS(a);
-  const subText = compact ? "" : [where, age == null ? "" : formatSpan(age), state].filter(Boolean).join(" · ");
+  const subText = compact
+    ? ""
+    : [where, age == null ? "" : formatSpan(age), state, a.detail].filter(Boolean).join(" · ");
   const sub = li.querySelector(".alarm-sub");
   setText(sub, subText);
   sub.hidden = !subText;
@@ -337,7 +339,8 @@ function visibleAlarms() {
 }
 
 function whereText(a) {
-  if (a.bed_id == null) return a.wrap_id ? `Wrap ${a.wrap_id} (no bed)` : "";
+  // No bed and no wrap: an alarm about the whole ward (the database refusing to save).
+  if (a.bed_id == null) return a.wrap_id ? `Wrap ${a.wrap_id} (no bed)` : "Ward";
   const entry = beds.get(a.bed_id);
   if (!entry) return a.bed_id;
   const t = entry.tile;
