@@ -259,8 +259,9 @@ class Settings(BaseSettings):
     #: admit babies and assign wraps through the API.
     beds: Annotated[int, Field(ge=1, le=200)] = 12
     #: How long a reading is held so deliveries out of order are fed in order. None: chosen by the
-    #: source (0 for one radio, a simulator or a replay, which deliver each wrap in order; 2 s for
-    #: a broker, where two gateways may hear one wrap). Every held second delays the screen.
+    #: source (0 for every source today: each delivers a wrap's readings in order, and the MQTT
+    #: source drops copies from a second gateway by the wrap's counter; see docs/rules.md). Every
+    #: held second delays the screen and every alarm.
     reorder_s: Annotated[float | None, Field(ge=0, le=30)] = None
     #: Whether an admission must carry the hospital number (some hospitals keep it out of the ward
     #: screen; others need it to match the baby to the chart).
