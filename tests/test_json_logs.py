@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx  # the test extra ships Starlette's httpx fork (httpx2), not httpx
 import pytest
 
 from kmc_monitor.service.jsonlog import JsonFormatter

@@ -34,7 +34,7 @@ from kmc_monitor.service.ingest import ingest_router
 from kmc_monitor.service.metrics import metrics_router
 from kmc_monitor.service.pages import mount_dashboard, page_router
 from kmc_monitor.service.reports import report_router, stored_alarm_json
-from kmc_monitor.service.runtime import WardRuntime, bed_json
+from kmc_monitor.service.runtime import WardRuntime, admission_json, audit_json, bed_json
 from kmc_monitor.service.schemas import (
     AckBody,
     AdmitBody,
@@ -56,7 +56,6 @@ from kmc_monitor.service.schemas import (
 from kmc_monitor.service.store import StoreError, day_bounds
 from kmc_monitor.service.ward import (
     MAX_HISTORY_DAYS,
-    Admission,
     AdmissionDetails,
     ContactHistory,
     GestationalAge,
@@ -88,23 +87,6 @@ FAMILY_RECHECK_S = 1.0
 RowId = Annotated[int, PathParam(ge=-(2**63), le=2**63 - 1)]
 
 
-def _admission_json(a: Admission) -> dict[str, Any]:
-    return {
-        "admission_id": a.admission_id,
-        "bed_id": a.bed_id,
-        "display_name": a.display_name,
-        "hospital_number": a.hospital_number,
-        "birth_weight_g": a.birth_weight_g,
-        "gestational_age": str(a.gestational_age),
-        "daily_goal_s": a.daily_goal_s,
-        "site_offset_c": a.site_offset_c,
-        "admitted_t": a.admitted_t,
-        "admitted_by": a.admitted_by,
-        "discharged_t": a.discharged_t,
-        "discharged_by": a.discharged_by,
-    }
-
-
 def _today(rt: WardRuntime) -> dt.date:
     """The ward-local date now (the ward's clock, which is what daily totals follow)."""
     return dt.datetime.fromtimestamp(rt.clock(), ZoneInfo(rt.settings.ward_tz)).date()
@@ -121,7 +103,7 @@ def _bed_detail(rt: WardRuntime, bed_id: str) -> dict[str, Any]:
         wrap = {"wrap_id": info.wrap_id, "mac": info.mac, "has_key": info.has_key}
     return {
         **tile,
-        "admission": None if status.admission is None else _admission_json(status.admission),
+        "admission": None if status.admission is None else admission_json(status.admission),
         "wrap": wrap,
         # Whether the family link's QR can be shown: tokens are stored hashed, so only links this
         # process made (or renewed) can be printed again; otherwise the nurse prints a new one.
@@ -154,18 +136,6 @@ def _session_json(s: StaySession) -> dict[str, Any]:
         "duration_s": (s.end_us - s.start_us) / US,
         "contact_s": s.contact_us / US,
         "short": s.short,
-    }
-
-
-def _audit_json(r: AuditRecord) -> dict[str, Any]:
-    return {
-        "seq": r.seq,
-        "at_us": r.at_us,
-        "who": r.who,
-        "action": str(r.action),
-        "alarm_id": r.alarm_id,
-        "screen_id": r.screen_id,
-        "detail": r.detail,
     }
 
 
@@ -294,7 +264,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         lines = _with_pending_audit(rt, stored, alarm_id)
         if not lines:
             raise HTTPException(404, f"no alarm {alarm_id} in this ward's audit log")
-        return [AuditOut(**_audit_json(r)) for r in lines]
+        return [AuditOut(**audit_json(r)) for r in lines]
 
     @app.post("/api/alarms/{alarm_id}/ack", tags=["alarms"])
     async def ack(alarm_id: RowId, who: Staff, rt: Runtime, body: AckBody | None = None) -> dict[str, Any]:
@@ -339,12 +309,12 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
 
     @app.get("/api/admissions", tags=["admissions"])
     async def admissions(who: Staff, rt: Runtime) -> list[dict[str, Any]]:
-        return [_admission_json(a) for a in rt.ward.current_admissions()]
+        return [admission_json(a) for a in rt.ward.current_admissions()]
 
     @app.get("/api/admissions/{admission_id}", tags=["admissions"])
     async def admission(admission_id: RowId, who: Staff, rt: Runtime) -> dict[str, Any]:
         """One admission, current or discharged."""
-        return _admission_json(rt.ward.admission(admission_id))
+        return admission_json(rt.ward.admission(admission_id))
 
     @app.post("/api/admissions", status_code=201, tags=["admissions"])
     async def admit(body: AdmitBody, who: Staff, rt: Runtime) -> dict[str, Any]:
@@ -360,11 +330,11 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         except (InvalidAdmissionError, ValueError) as exc:
             raise HTTPException(422, str(exc)) from None
         adm, link = rt.admit(body.bed_id, details, who, wrap_id=body.wrap_id)
-        return {**_admission_json(adm), "family_url": link.url}
+        return {**admission_json(adm), "family_url": link.url}
 
     @app.post("/api/admissions/{admission_id}/discharge", tags=["admissions"])
     async def discharge(admission_id: RowId, who: Staff, rt: Runtime) -> dict[str, Any]:
-        return _admission_json(rt.discharge(admission_id, who))
+        return admission_json(rt.discharge(admission_id, who))
 
     @app.post("/api/admissions/{admission_id}/family-link", tags=["admissions"])
     async def renew_link(admission_id: RowId, who: Staff, rt: Runtime) -> dict[str, Any]:
@@ -436,7 +406,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
             if view.raised_us < end_us and (view.ended_us is None or view.ended_us >= start_us):
                 alarms_out.setdefault(view.alarm_id, rt.alarm_json(view))
         for alarm_id, entry in alarms_out.items():
-            entry["audit"] = [_audit_json(r) for r in audit if r.alarm_id == alarm_id]
+            entry["audit"] = [audit_json(r) for r in audit if r.alarm_id == alarm_id]
         if stored_sessions:
             sessions = [
                 {

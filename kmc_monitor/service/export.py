@@ -54,13 +54,16 @@ from kmc_monitor.service.deps import Runtime, Staff
 from kmc_monitor.service.fhir import FhirInputs, build_bundle
 from kmc_monitor.service.reports import (
     ReportInputs,
-    _flag,
-    _local,
-    _num,
-    _text,
     alarm_entries,
+    csv_flag,
+    csv_num,
+    csv_text,
+    csv_time,
     minute_bins,
     report_filename,
+    write_alarms,
+    write_minutes,
+    write_sessions,
 )
 from kmc_monitor.service.runtime import WardRuntime
 from kmc_monitor.service.store import day_bounds
@@ -172,12 +175,12 @@ def export_csv(
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(["block", "key", "value"])
     facts = [
-        ("bed_id", _text(inputs.bed.bed_id)),
-        ("bed_label", _text(inputs.bed.label)),
+        ("bed_id", csv_text(inputs.bed.bed_id)),
+        ("bed_label", csv_text(inputs.bed.label)),
         ("ward_tz", inputs.ward_tz),
-        ("start", _local(inputs.start_us, tz)),
-        ("end", _local(inputs.end_us, tz)),
-        ("generated", _local(generated_us, tz)),
+        ("start", csv_time(inputs.start_us, tz)),
+        ("end", csv_time(inputs.end_us, tz)),
+        ("generated", csv_time(generated_us, tz)),
     ]
     w.writerows(["export", k, v] for k, v in facts)
     w.writerow([])
@@ -187,10 +190,10 @@ def export_csv(
             [
                 "admission",
                 a.admission_id,
-                _text(a.display_name),
-                _text(a.hospital_number),
-                _local(round(a.admitted_t * US), tz),
-                _local(None if a.discharged_t is None else round(a.discharged_t * US), tz),
+                csv_text(a.display_name),
+                csv_text(a.hospital_number),
+                csv_time(round(a.admitted_t * US), tz),
+                csv_time(None if a.discharged_t is None else round(a.discharged_t * US), tz),
             ]
         )
     w.writerow([])
@@ -204,68 +207,30 @@ def export_csv(
                 "day",
                 d.day.isoformat(),
                 d.admission_id,
-                _num(d.contact_s, 0),
-                _num(d.daily_goal_s, 0),
-                _flag(d.goal_met),
-                _num(d.observed_s, 0),
-                _num(d.unknown_s, 0),
+                csv_num(d.contact_s, 0),
+                csv_num(d.daily_goal_s, 0),
+                csv_flag(d.goal_met),
+                csv_num(d.observed_s, 0),
+                csv_num(d.unknown_s, 0),
                 d.readings,
-                _flag(d.ongoing),
+                csv_flag(d.ongoing),
             ]
         )
-    w.writerow([])
-    w.writerow(["block", "start", "end", "duration_s", "contact_s", "short", "wrap_id", "admission_id"])
-    for s in inputs.history.sessions:
-        w.writerow(
-            [
-                "session",
-                _local(s.start_us, tz),
-                _local(s.end_us, tz),
-                _num((s.end_us - s.start_us) / US, 0),
-                _num(s.contact_us / US, 0),
-                _flag(s.short),
-                _text(s.wrap_id),
-                s.admission_id,
-            ]
-        )
-    w.writerow([])
-    w.writerow(
-        ["block", "alarm_id", "kind", "priority", "category", "raised", "ended", "acknowledged"]
-        + ["acknowledged_by", "escalated", "cleared", "extreme_c"]
-    )
-    for alarm in alarms:
-        w.writerow(
-            [
-                "alarm",
-                alarm["alarm_id"],
-                _text(alarm["kind"]),
-                _text(alarm["priority"]),
-                _text(alarm["category"]),
-                _local(alarm["raised_us"], tz),
-                _local(alarm["ended_us"], tz),
-                _local(alarm["acknowledged_us"], tz),
-                _text(alarm["acknowledged_by"]),
-                _local(alarm["escalated_us"], tz),
-                _local(alarm["cleared_us"], tz),
-                _num(alarm["extreme_c"], 2),
-            ]
-        )
-    w.writerow([])
-    w.writerow(
-        ["block", "minute", "readings", "temp_median_c", "temp_min_c", "temp_max_c", "contact_fraction"]
-    )
-    for b in minute_bins(inputs.readings, inputs.admissions, params):
-        w.writerow(
-            [
-                "minute",
-                _local(b["start_us"], tz),
-                b["count"],
-                _num(b["temp_median_c"], 2),
-                _num(b["temp_min_c"], 2),
-                _num(b["temp_max_c"], 2),
-                _num(b["contact_fraction"], 3),
-            ]
-        )
+    sessions = [
+        {
+            "start_us": x.start_us,
+            "end_us": x.end_us,
+            "duration_s": (x.end_us - x.start_us) / US,
+            "contact_s": x.contact_us / US,
+            "short": x.short,
+            "wrap_id": x.wrap_id,
+            "admission_id": x.admission_id,
+        }
+        for x in inputs.history.sessions
+    ]
+    write_sessions(w, sessions, tz)
+    write_alarms(w, alarms, tz)
+    write_minutes(w, minute_bins(inputs.readings, inputs.admissions, params), tz)
     return buf.getvalue()
 
 

@@ -65,17 +65,24 @@ from kmc_monitor.devices.reading import Reading
 from kmc_monitor.errors import UnknownAlarmError
 from kmc_monitor.service.alarms import AlarmBoard, AuditRecord
 from kmc_monitor.service.deps import Runtime, Staff
-from kmc_monitor.service.runtime import WardRuntime, alarm_json
+from kmc_monitor.service.runtime import WardRuntime, admission_json, alarm_json, audit_json
 from kmc_monitor.service.store import day_bounds
 from kmc_monitor.service.ward import Admission, Bed, ContactHistory, Ward
 from kmc_monitor.signal.params import US, RuleParams
 from kmc_monitor.signal.report import AlarmKind, Priority
+
+#: What :func:`csv.writer` returns (the module has no public name for it).
+CsvWriter = Any
 
 __all__ = [
     "BIN_S",
     "ReportInputs",
     "alarm_entries",
     "build_report",
+    "csv_flag",
+    "csv_num",
+    "csv_text",
+    "csv_time",
     "load_report_inputs",
     "minute_bins",
     "neutralise",
@@ -83,6 +90,9 @@ __all__ = [
     "report_filename",
     "report_router",
     "stored_alarm_json",
+    "write_alarms",
+    "write_minutes",
+    "write_sessions",
 ]
 
 #: The report's downsampling: one row per minute.
@@ -184,34 +194,6 @@ def _site_offset(admissions: Sequence[Admission], t: float) -> float:
     return 0.0
 
 
-def _admission_json(a: Admission) -> dict[str, Any]:
-    return {
-        "admission_id": a.admission_id,
-        "bed_id": a.bed_id,
-        "display_name": a.display_name,
-        "hospital_number": a.hospital_number,
-        "birth_weight_g": a.birth_weight_g,
-        "gestational_age": str(a.gestational_age),
-        "daily_goal_s": a.daily_goal_s,
-        "site_offset_c": a.site_offset_c,
-        "admitted_t": a.admitted_t,
-        "admitted_by": a.admitted_by,
-        "discharged_t": a.discharged_t,
-        "discharged_by": a.discharged_by,
-    }
-
-
-def _audit_json(r: AuditRecord) -> dict[str, Any]:
-    return {
-        "seq": r.seq,
-        "at_us": r.at_us,
-        "who": r.who,
-        "action": str(r.action),
-        "alarm_id": r.alarm_id,
-        "detail": r.detail,
-    }
-
-
 def stored_alarm_json(raw: Mapping[str, Any]) -> dict[str, Any]:
     """An alarm as the store last saved it, in :func:`alarm_json`'s shape (the board forgot it)."""
     kind = str(raw.get("kind"))
@@ -264,7 +246,7 @@ def alarm_entries(inputs: ReportInputs, board: AlarmBoard | None, now_us: int) -
         audit += [r for r in board.audit if r.seq not in seen and inputs.start_us <= r.at_us < inputs.end_us]
     audit.sort(key=lambda r: (r.at_us, r.seq))
     for alarm_id, entry in out.items():
-        entry["audit"] = [_audit_json(r) for r in audit if r.alarm_id == alarm_id]
+        entry["audit"] = [audit_json(r) for r in audit if r.alarm_id == alarm_id]
     return sorted(out.values(), key=lambda a: (a["raised_us"] or 0, a["alarm_id"]))
 
 
@@ -324,7 +306,7 @@ def build_report(
             "cold_stress_below_c": params.cold_stress_below_c,
             "hyperthermia_above_c": params.hyperthermia_above_c,
         },
-        "admissions": [_admission_json(a) for a in inputs.admissions],
+        "admissions": [admission_json(a) for a in inputs.admissions],
         "readings": minute_bins(inputs.readings, inputs.admissions, params),
         "sessions": sessions,
         "totals": totals,
@@ -338,22 +320,87 @@ def neutralise(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def _local(t_us: int | None, tz: ZoneInfo) -> str:
+def csv_time(t_us: int | None, tz: ZoneInfo) -> str:
     if t_us is None:
         return ""
     return dt.datetime.fromtimestamp(t_us / US, tz).isoformat(timespec="seconds")
 
 
-def _num(value: float | None, digits: int) -> str:
+def csv_num(value: float | None, digits: int) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
-def _text(value: object) -> str:
+def csv_text(value: object) -> str:
     return "" if value is None else neutralise(str(value))
 
 
-def _flag(value: bool | None) -> str:
+def csv_flag(value: bool | None) -> str:
     return "" if value is None else ("yes" if value else "no")
+
+
+def write_sessions(w: CsvWriter, sessions: Iterable[Mapping[str, Any]], tz: ZoneInfo) -> None:
+    """The ``session`` block (shared by the day report and the range export: one layout)."""
+    w.writerow([])
+    w.writerow(["block", "start", "end", "duration_s", "contact_s", "short", "wrap_id", "admission_id"])
+    for s in sessions:
+        w.writerow(
+            [
+                "session",
+                csv_time(s["start_us"], tz),
+                csv_time(s["end_us"], tz),
+                csv_num(s["duration_s"], 0),
+                csv_num(s["contact_s"], 0),
+                csv_flag(s["short"]),
+                csv_text(s["wrap_id"]),
+                s["admission_id"],
+            ]
+        )
+
+
+def write_alarms(w: CsvWriter, alarms: Iterable[Mapping[str, Any]], tz: ZoneInfo) -> None:
+    """The ``alarm`` block, one row per alarm with its acknowledgement."""
+    w.writerow([])
+    w.writerow(
+        ["block", "alarm_id", "kind", "priority", "category", "raised", "ended", "acknowledged"]
+        + ["acknowledged_by", "escalated", "cleared", "extreme_c"]
+    )
+    for a in alarms:
+        w.writerow(
+            [
+                "alarm",
+                a["alarm_id"],
+                csv_text(a["kind"]),
+                csv_text(a["priority"]),
+                csv_text(a["category"]),
+                csv_time(a["raised_us"], tz),
+                csv_time(a["ended_us"], tz),
+                csv_time(a["acknowledged_us"], tz),
+                csv_text(a["acknowledged_by"]),
+                csv_time(a["escalated_us"], tz),
+                csv_time(a["cleared_us"], tz),
+                csv_num(a["extreme_c"], 2),
+            ]
+        )
+
+
+def write_minutes(w: CsvWriter, bins: Iterable[Mapping[str, Any]], tz: ZoneInfo) -> None:
+    """The ``minute`` block: one row per minute with readings (:func:`minute_bins`)."""
+    w.writerow([])
+    w.writerow(
+        ["block", "minute", "readings", "temp_median_c", "temp_min_c", "temp_max_c", "contact_fraction"]
+    )
+    for b in bins:
+        w.writerow(
+            [
+                "minute",
+                csv_time(b["start_us"], tz),
+                b["count"],
+                csv_num(b["temp_median_c"], 2),
+                csv_num(b["temp_min_c"], 2),
+                csv_num(b["temp_max_c"], 2),
+                csv_num(b["contact_fraction"], 3),
+            ]
+        )
 
 
 def report_csv(report: Mapping[str, Any]) -> str:
@@ -363,14 +410,14 @@ def report_csv(report: Mapping[str, Any]) -> str:
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(["block", "key", "value"])
     facts: list[tuple[str, str]] = [
-        ("bed_id", _text(report["bed"]["bed_id"])),
-        ("bed_label", _text(report["bed"]["label"])),
+        ("bed_id", csv_text(report["bed"]["bed_id"])),
+        ("bed_label", csv_text(report["bed"]["label"])),
         ("day", report["day"]),
         ("ward_tz", report["ward_tz"]),
-        ("day_start", _local(report["day_start_us"], tz)),
-        ("day_end", _local(report["day_end_us"], tz)),
-        ("generated", _local(report["generated_us"], tz)),
-        ("complete", _flag(report["complete"])),
+        ("day_start", csv_time(report["day_start_us"], tz)),
+        ("day_end", csv_time(report["day_end_us"], tz)),
+        ("generated", csv_time(report["generated_us"], tz)),
+        ("complete", csv_flag(report["complete"])),
         ("bin_s", str(report["bin_s"])),
     ]
     w.writerows(["report", k, v] for k, v in facts)
@@ -384,70 +431,20 @@ def report_csv(report: Mapping[str, Any]) -> str:
             [
                 "total",
                 t["admission_id"],
-                _text(t["display_name"]),
-                _num(t["contact_s"], 0),
-                _num(t["goal_s"], 0),
-                _num(t["percent_of_goal"], 1),
-                _flag(t["goal_met"]),
-                _num(t["observed_s"], 0),
-                _num(t["unknown_s"], 0),
+                csv_text(t["display_name"]),
+                csv_num(t["contact_s"], 0),
+                csv_num(t["goal_s"], 0),
+                csv_num(t["percent_of_goal"], 1),
+                csv_flag(t["goal_met"]),
+                csv_num(t["observed_s"], 0),
+                csv_num(t["unknown_s"], 0),
                 t["readings"],
-                _flag(t["ongoing"]),
+                csv_flag(t["ongoing"]),
             ]
         )
-    w.writerow([])
-    w.writerow(["block", "start", "end", "duration_s", "contact_s", "short", "wrap_id", "admission_id"])
-    for s in report["sessions"]:
-        w.writerow(
-            [
-                "session",
-                _local(s["start_us"], tz),
-                _local(s["end_us"], tz),
-                _num(s["duration_s"], 0),
-                _num(s["contact_s"], 0),
-                _flag(s["short"]),
-                _text(s["wrap_id"]),
-                s["admission_id"],
-            ]
-        )
-    w.writerow([])
-    w.writerow(
-        ["block", "alarm_id", "kind", "priority", "category", "raised", "ended", "acknowledged"]
-        + ["acknowledged_by", "escalated", "cleared", "extreme_c"]
-    )
-    for a in report["alarms"]:
-        w.writerow(
-            [
-                "alarm",
-                a["alarm_id"],
-                _text(a["kind"]),
-                _text(a["priority"]),
-                _text(a["category"]),
-                _local(a["raised_us"], tz),
-                _local(a["ended_us"], tz),
-                _local(a["acknowledged_us"], tz),
-                _text(a["acknowledged_by"]),
-                _local(a["escalated_us"], tz),
-                _local(a["cleared_us"], tz),
-                _num(a["extreme_c"], 2),
-            ]
-        )
-    w.writerow([])
-    w.writerow(
-        ["block", "minute", "readings", "temp_median_c", "temp_min_c", "temp_max_c", "contact_fraction"]
-    )
-    for b in report["readings"]:
-        w.writerow(
-            [
-                "minute",
-                _local(b["start_us"], tz),
-                b["count"],
-                _num(b["temp_median_c"], 2),
-                _num(b["temp_min_c"], 2),
-                _num(b["temp_max_c"], 2),
-                _num(b["contact_fraction"], 3),
-            ]
-        )
+    write_sessions(w, report["sessions"], tz)
+    write_alarms(w, report["alarms"], tz)
+    write_minutes(w, report["readings"], tz)
     return buf.getvalue()
 
 

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.service.alarms import AlarmEvent, AlarmView, ConditionKey
+from kmc_monitor.service.alarms import AlarmEvent, AlarmView, AuditRecord, ConditionKey
 from kmc_monitor.service.config import Settings
 from kmc_monitor.service.engine import BedView, LiveEngine, TickResult, UnassignedWrap
 from kmc_monitor.service.hub import Channel, Hub
@@ -56,6 +56,8 @@ __all__ = [
     "SimulatedSource",
     "Source",
     "WardRuntime",
+    "admission_json",
+    "audit_json",
     "bed_json",
     "event_json",
 ]
@@ -145,6 +147,37 @@ def alarm_json(a: AlarmView, detail: str | None = None) -> dict[str, Any]:
         "escalated_us": a.escalated_us,
         "cleared_us": a.cleared_us,
         "extreme_c": a.extreme_c,
+    }
+
+
+def admission_json(a: Admission) -> dict[str, Any]:
+    """An admission as the API and the reports send it (staff only: it has the hospital number)."""
+    return {
+        "admission_id": a.admission_id,
+        "bed_id": a.bed_id,
+        "display_name": a.display_name,
+        "hospital_number": a.hospital_number,
+        "birth_weight_g": a.birth_weight_g,
+        "gestational_age": str(a.gestational_age),
+        "daily_goal_s": a.daily_goal_s,
+        "site_offset_c": a.site_offset_c,
+        "admitted_t": a.admitted_t,
+        "admitted_by": a.admitted_by,
+        "discharged_t": a.discharged_t,
+        "discharged_by": a.discharged_by,
+    }
+
+
+def audit_json(r: AuditRecord) -> dict[str, Any]:
+    """One line of the alarm audit log: who did what, when."""
+    return {
+        "seq": r.seq,
+        "at_us": r.at_us,
+        "who": r.who,
+        "action": str(r.action),
+        "alarm_id": r.alarm_id,
+        "screen_id": r.screen_id,
+        "detail": r.detail,
     }
 
 
