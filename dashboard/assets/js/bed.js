@@ -6,6 +6,7 @@
 // chosen day's report when a day is picked. Only what changed is re-drawn. The staff session cookie
 // goes with every same-origin request; a 401 means it expired, so the page reloads into sign-in.
 import { contactChart, duration, temperatureChart } from "./charts.js";
+import { alarmKindName } from "./common.js";
 
 const TILE_EVERY_MS = 5000;
 const CHART_EVERY_MS = 60000;
@@ -39,17 +40,6 @@ const JUDGING = {
   detached: "Sensor detached",
   settling: "Sensor settling",
   "no temperature": "No temperature",
-};
-const KIND_NAMES = {
-  hypothermia_severe: "Severe hypothermia",
-  hypothermia_moderate: "Moderate hypothermia",
-  cold_stress: "Cold stress",
-  hyperthermia: "Hyperthermia",
-  cooling_trend: "Cooling trend",
-  sensor_detached: "Sensor detached",
-  no_data: "No data from wrap",
-  low_battery: "Low battery",
-  low_daily_contact: "Low daily contact",
 };
 const PRIORITY = { high: "High !!!", medium: "Medium !!", low: "Low !" };
 
@@ -185,7 +175,7 @@ function renderTile() {
       const li = h("li", { class: `alarm prio-${a.priority}` },
         h("span", { class: "prio" }, PRIORITY[a.priority] || a.priority),
         " ",
-        h("span", { class: "kind" }, KIND_NAMES[a.kind] || a.kind),
+        h("span", { class: "kind" }, alarmKindName(a.kind)),
         " ",
         h("span", { class: "alarm-state" }, `(${a.state})`));
       if (a.state === "active" || a.state === "latched") {
@@ -327,7 +317,7 @@ function alarmRow(a) {
   const extreme = a.extreme_c === null || a.extreme_c === undefined ? "" : `, extreme ${a.extreme_c.toFixed(1)} °C`;
   return h("tr", { class: `alarm-row prio-${a.priority}`, dataset: { alarmId: String(a.alarm_id) } },
     h("td", {}, timeOf(a.raised_us)),
-    h("td", {}, `${KIND_NAMES[a.kind] || a.kind}${extreme}`),
+    h("td", {}, `${alarmKindName(a.kind)}${extreme}`),
     h("td", {}, PRIORITY[a.priority] || a.priority || "–"),
     h("td", {}, a.ended_us ? timeOf(a.ended_us) : "Ongoing"),
     h("td", { class: a.acknowledged_us ? "" : "unacked" }, ack),

@@ -2,22 +2,12 @@
 // Everything shown comes from one GET /api/beds/{bed_id}/report; the CSV link is the same data.
 // Times are in the ward's time zone (the report says which), never the browser's.
 import { contactChart, duration, temperatureChart } from "./charts.js";
+import { alarmKindName } from "./common.js";
 
 const bedId = decodeURIComponent(location.pathname.split("/")[2] || "");
 const params = new URLSearchParams(location.search);
 const $ = (id) => document.getElementById(id);
 
-const KIND_NAMES = {
-  hypothermia_severe: "Severe hypothermia",
-  hypothermia_moderate: "Moderate hypothermia",
-  cold_stress: "Cold stress",
-  hyperthermia: "Hyperthermia",
-  cooling_trend: "Cooling trend",
-  sensor_detached: "Sensor detached",
-  no_data: "No data from wrap",
-  low_battery: "Low battery",
-  low_daily_contact: "Low daily contact",
-};
 const PRIORITY = { high: "High !!!", medium: "Medium !!", low: "Low !" };
 
 function h(tag, attrs = {}, ...children) {
@@ -127,7 +117,7 @@ function render(r) {
       const extreme = a.extreme_c === null || a.extreme_c === undefined ? "" : `, extreme ${a.extreme_c.toFixed(1)} °C`;
       return h("tr", { class: "alarm-row" },
         h("td", {}, timeOf(a.raised_us)),
-        h("td", {}, `${KIND_NAMES[a.kind] || a.kind}${extreme}`),
+        h("td", {}, `${alarmKindName(a.kind)}${extreme}`),
         h("td", {}, PRIORITY[a.priority] || a.priority || "–"),
         h("td", {}, a.ended_us ? timeOf(a.ended_us) : "Ongoing"),
         h("td", {}, a.acknowledged_us ? `${timeOf(a.acknowledged_us)} by ${a.acknowledged_by || "?"}` : "Not acknowledged"));
