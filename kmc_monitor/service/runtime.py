@@ -66,6 +66,8 @@ logger = logging.getLogger(__name__)
 
 #: The alarm board is saved at least this often even without events (timers, escalations).
 BOARD_CHECKPOINT_S = 5.0
+#: Readings older than the retention period are deleted this often (seconds of ward time).
+PRUNE_EVERY_S = 600.0
 #: Seconds between polls of the source (and engine ticks).
 POLL_S = 0.05
 #: An ``update`` is published at least this often, and the unassigned wraps with it.
@@ -283,6 +285,7 @@ class WardRuntime:
         self._task: asyncio.Task[None] | None = None
         self._last_board_save_s = -math.inf
         self._last_update_s = -math.inf
+        self._last_prune_s = -math.inf
         self._board_dirty = False
         #: Storage health: the last checkpoint's refusal (None once one succeeds), when writes
         #: started failing (ward clock), the open ``storage_failure`` alarm's key, and when the
@@ -474,8 +477,21 @@ class WardRuntime:
         if due and now_s >= self._checkpoint_not_before_s:
             self._try_checkpoint(now_us)
         self._watch_storage(now_s, now_us, wall_s)
+        if now_s - self._last_prune_s >= PRUNE_EVERY_S:
+            self._prune(now_s)
         self.tick_stats.observe(time.perf_counter() - started, len(readings), result.events)
         return result
+
+    def _prune(self, now_s: float) -> None:
+        """Drop readings past the retention period (``retention_days``, 30 by default). Run when
+        the ward opens and every :data:`PRUNE_EVERY_S` after, so each run removes only a few
+        minutes' worth; a refusal (the disk busy) is left for the next run, nothing else waits."""
+        self._last_prune_s = now_s
+        try:
+            with self.store.waiting_at_most(TICK_WRITE_WAIT_S):
+                self.store.prune(now_s)
+        except StoreError as exc:
+            logger.info("old readings not pruned this time: %s", exc)
 
     def _checkpoint(self, now_us: int) -> None:
         self.engine.checkpoint(self.store, now_us)
