@@ -1,6 +1,7 @@
 """The FHIR export's builder: a bed's range in a real SQLite store turned into a Bundle, checked
 against values worked out by hand (codes, units, periods in ward time, sessions as components, alarms
-as Flags), and every resource validated with ``fhir.resources``.
+as Flags), and every resource validated twice: with SMART's ``fhirclient`` models of FHIR R4 (4.0.1),
+strict, and with ``fhir.resources``.
 
 ``fhir.resources`` (8.x) models FHIR R4B, not R4: R4B changed only resources this export does not use
 (the medication definition and evidence modules, subscriptions), so Patient, Device, Observation,
@@ -22,6 +23,8 @@ from typing import Any
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
+from fhirclient.models.bundle import Bundle as R4Bundle
+from fhirclient.models.fhirabstractbase import FHIRValidationError
 from pydantic import ValidationError
 
 from kmc_monitor.devices.reading import Reading
@@ -140,6 +143,9 @@ def check_bundle(bundle: dict[str, Any]) -> None:
     durations in ``min``, extensions have a value or sub-extensions (ext-1), fullUrls are unique
     (bdl-7) and every reference points at an entry of the bundle."""
     Bundle.model_validate(bundle)
+    # And against the R4 (4.0.1) models themselves: SMART's fhirclient, strict (a missing required
+    # element, an unknown element or a wrong type raises FHIRValidationError).
+    R4Bundle(copy.deepcopy(bundle), strict=True)
     assert bundle["type"] == "collection"
     urls = [e["fullUrl"] for e in bundle["entry"]]
     assert len(urls) == len(set(urls)), "bdl-7: fullUrl must be unique"
@@ -377,3 +383,19 @@ def test_parse_range_in_ward_time() -> None:
     assert rng.end_us - rng.start_us == 2 * 86400 * US
     naive = parse_range("2026-01-01T13:00", "2026-01-01T13:30:00+03:00", TZ, 0)
     assert (naive.start_us, naive.end_us) == (round(T0 * US), round((T0 + 1800) * US))
+
+
+@pytest.mark.parametrize(
+    ("kind", "change"),
+    [
+        ("Observation", lambda r: r.pop("status")),  # required in R4
+        ("Observation", lambda r: r.update(valueTemperature=36.5)),  # no such element
+        ("Flag", lambda r: r.pop("code")),
+        ("Device", lambda r: r["identifier"][0].update(value=7)),  # a string in R4
+    ],
+)
+def test_the_r4_models_refuse_a_broken_bundle(ward: Ward, kind: str, change: Any) -> None:
+    bundle = bundle_of(ward)
+    R4Bundle(copy.deepcopy(bundle), strict=True)
+    with pytest.raises(FHIRValidationError):
+        R4Bundle(broken(bundle, kind, change), strict=True)
