@@ -51,7 +51,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -60,7 +59,19 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.service import _Client, _cpu_s, _parse, _pct, _run_client, _status_kb, ok  # noqa: E402
+from benchmarks.service import (  # noqa: E402
+    _Client,
+    _cpu_s,
+    _parse,
+    _pct,
+    _run_client,
+    _status_kb,
+    launch_service,
+    ok,
+    reading_latencies_ms,
+    stop_process,
+    stream_faults,
+)
 
 TARGET_P99_MS = 250.0
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -118,34 +129,8 @@ def _kmc() -> str:
 def _start_service(
     port: int, data_dir: str, token: str, cores: set[int] | None
 ) -> tuple[subprocess.Popen[str], str, list[str]]:
-    proc = subprocess.Popen(
-        [_kmc(), "serve", "--mqtt", f"mqtt://127.0.0.1:{port}", "--host", "127.0.0.1", "--port", "0"]
-        + ["--data-dir", data_dir],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=_env(token),
-        preexec_fn=_pinned(cores),
-    )
-    lines: list[str] = []
-    base: list[str] = []
-    found = threading.Event()
-
-    def reader() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line.rstrip())
-            m = re.search(r"listening on (http://\S+)", line)
-            if m and not base:
-                base.append(m.group(1))
-                found.set()
-        found.set()
-
-    threading.Thread(target=reader, daemon=True).start()
-    if not found.wait(60) or not base:
-        proc.kill()
-        raise RuntimeError("the service did not start:\n" + "\n".join(lines[-20:]))
-    return proc, base[0], lines
+    cmd = [_kmc(), "serve", "--mqtt", f"mqtt://127.0.0.1:{port}", "--host", "127.0.0.1", "--port", "0"]
+    return launch_service(cmd + ["--data-dir", data_dir], _env(token), _pinned(cores))
 
 
 def _http(method: str, url: str, token: str, body: Any = None) -> Any:
@@ -197,17 +182,6 @@ def _start_gateways(
             )
         out.append((proc, log))
     return out
-
-
-def _stop(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, wait_s: float = 30.0) -> int | None:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(wait_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    return proc.returncode
 
 
 class _Sys:
@@ -318,23 +292,9 @@ def _latency(run: dict[str, Any]) -> dict[str, Any]:
     e2e_ms: list[float] = []
     resyncs = gaps = 0
     for c in cs:
-        last_seq = None
-        for _t, kind, seq, _sent in c.got:
-            if last_seq is not None and kind != "snapshot" and seq != last_seq + 1:
-                gaps += 1
-            if kind == "snapshot" and last_seq is not None:
-                resyncs += 1
-            last_seq = seq
-        seen: dict[str, int] = {}
-        for t, tiles in c.tiles:
-            for bed, heard in tiles:
-                if heard == "null":
-                    continue
-                h = int(heard)
-                if h > seen.get(bed, 0):
-                    if seen.get(bed) is not None and w0 <= h / 1e6 <= w1:
-                        e2e_ms.append((t - h / 1e6) * 1e3)
-                    seen[bed] = h
+        g, r = stream_faults(c)
+        gaps, resyncs = gaps + g, resyncs + r
+        e2e_ms += reading_latencies_ms(c, w0, w1)
     return {
         "clients_ok": sum(1 for c in every if c.error is None),
         "client_errors": sorted({c.error for c in every if c.error}),
@@ -412,7 +372,7 @@ def bench_mqtt(
             # produced), give the service time to store the rest, count.
             produced = published = left = 0
             for g, glog in gateways:
-                _stop(g)
+                stop_process(g, signal.SIGTERM, 30.0)
                 m = _STOPPED.search(glog.read_text())
                 if m is None:
                     raise RuntimeError(f"gateway did not report its counts:\n{glog.read_text()[-2000:]}")
@@ -427,9 +387,9 @@ def bench_mqtt(
             stored = _stored(db_path)
         finally:
             for g, _ in gateways:
-                _stop(g, signal.SIGKILL, 5)
-            code = _stop(service, signal.SIGINT) if service is not None else None
-            _stop(broker)
+                stop_process(g, signal.SIGKILL, 5)
+            code = stop_process(service, signal.SIGINT, 30.0) if service is not None else None
+            stop_process(broker, signal.SIGTERM, 30.0)
             if original:
                 with contextlib.suppress(OSError):
                     os.sched_setaffinity(0, original)

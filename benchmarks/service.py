@@ -119,32 +119,13 @@ async def _run_client(c: _Client, url: str, token: str, compression: bool, stop:
         c.connected.set()
 
 
-def _start_service(
-    wraps: int, data_dir: str, token: str, core: int | None
+def launch_service(
+    cmd: list[str], env: dict[str, str], preexec: Any = None
 ) -> tuple[subprocess.Popen[str], str, list[str]]:
-    kmc = str(Path(sys.executable).with_name("kmc-monitor"))
-    # A reading a second from every wrap (the simulator's wraps measure every 2 s by default).
-    env = {**os.environ, "KMC_STAFF_TOKEN": token, "KMC_SIMULATE_MEASURE_S": "1"}
-    env.pop("KMC_STAFF_TOKENS", None)
-    env.pop("KMC_CONFIG", None)
+    """Start ``kmc-monitor serve ...`` and return it with its base URL (from the line it prints)
+    and its output so far (a thread keeps reading it, so the pipe never fills)."""
     proc = subprocess.Popen(
-        [
-            kmc,
-            "serve",
-            "--simulate",
-            str(wraps),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--data-dir",
-            data_dir,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        preexec_fn=(lambda: os.sched_setaffinity(0, {core})) if core is not None else None,
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, preexec_fn=preexec
     )
     lines: list[str] = []
     base: list[str] = []
@@ -164,10 +145,25 @@ def _start_service(
     if not found.wait(60) or not base:
         proc.kill()
         raise RuntimeError("the service did not start:\n" + "\n".join(lines[-20:]))
+    return proc, base[0], lines
+
+
+def _start_service(
+    wraps: int, data_dir: str, token: str, core: int | None
+) -> tuple[subprocess.Popen[str], str, list[str]]:
+    kmc = str(Path(sys.executable).with_name("kmc-monitor"))
+    # A reading a second from every wrap (the simulator's wraps measure every 2 s by default).
+    env = {**os.environ, "KMC_STAFF_TOKEN": token, "KMC_SIMULATE_MEASURE_S": "1"}
+    env.pop("KMC_STAFF_TOKENS", None)
+    env.pop("KMC_CONFIG", None)
+    cmd = [kmc, "serve", "--simulate", str(wraps), "--host", "127.0.0.1", "--port", "0"]
+    cmd += ["--data-dir", data_dir]
+    pin = (lambda: os.sched_setaffinity(0, {core})) if core is not None else None
+    proc, base, lines = launch_service(cmd, env, pin)
     deadline = time.monotonic() + 30
     while True:
         try:
-            with urllib.request.urlopen(base[0] + "/healthz", timeout=2) as r:
+            with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
                 if json.load(r).get("status") == "ok":
                     break
         except OSError:
@@ -176,14 +172,16 @@ def _start_service(
             proc.kill()
             raise RuntimeError("/healthz never answered:\n" + "\n".join(lines[-20:]))
         time.sleep(0.1)
-    return proc, base[0], lines
+    return proc, base, lines
 
 
-def _stop_service(proc: subprocess.Popen[str]) -> int | None:
+def stop_process(proc: subprocess.Popen[Any], sig: int = signal.SIGINT, wait_s: float = 15.0) -> int | None:
+    """Ask a process to stop (SIGINT: uvicorn shuts down and the runtime checkpoints), kill it if
+    it does not within ``wait_s``; its exit status."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)  # uvicorn shuts down and the runtime checkpoints
+        proc.send_signal(sig)
         try:
-            proc.wait(15)
+            proc.wait(wait_s)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
@@ -248,6 +246,37 @@ def _parse(c: _Client) -> None:
     c.raw = []
 
 
+def stream_faults(c: _Client) -> tuple[int, int]:
+    """(sequence gaps, resyncs) a recording client saw: both should be 0."""
+    gaps = resyncs = 0
+    last_seq = None
+    for _t, kind, seq, _sent in c.got:
+        if last_seq is not None and kind != "snapshot" and seq != last_seq + 1:
+            gaps += 1
+        if kind == "snapshot" and last_seq is not None:
+            resyncs += 1
+        last_seq = seq
+    return gaps, resyncs
+
+
+def reading_latencies_ms(c: _Client, w0: float, w1: float) -> list[float]:
+    """Receipt minus reading time for every new reading (a tile whose ``last_heard_us`` moved on)
+    a recording client saw, for readings taken inside the window ``[w0, w1]`` (wall seconds). The
+    first sight of each bed is skipped: it came with the snapshot, not as a new reading."""
+    out: list[float] = []
+    seen: dict[str, int] = {}
+    for t, tiles in c.tiles:
+        for bed, heard in tiles:
+            if heard == "null":
+                continue
+            h = int(heard)
+            if h > seen.get(bed, 0):
+                if seen.get(bed) is not None and w0 <= h / 1e6 <= w1:
+                    out.append((t - h / 1e6) * 1e3)
+                seen[bed] = h
+    return out
+
+
 def _analyse(run: dict[str, Any]) -> dict[str, Any]:
     every: list[_Client] = run["clients"]
     cs = [c for c in every if c.keep]
@@ -259,30 +288,15 @@ def _analyse(run: dict[str, Any]) -> dict[str, Any]:
     updates = 0
     resyncs = gaps = 0
     e2e_ms: list[float] = []
-    late_over_1s = 0
     for c in cs:
-        last_seq = None
-        for t, kind, seq, sent in c.got:
-            if last_seq is not None and kind != "snapshot" and seq != last_seq + 1:
-                gaps += 1
-            if kind == "snapshot" and last_seq is not None:
-                resyncs += 1
-            last_seq = seq
+        g, r = stream_faults(c)
+        gaps, resyncs = gaps + g, resyncs + r
+        for t, kind, _seq, sent in c.got:
             if kind == "update" and sent is not None and w0 <= sent <= w1:
                 updates += 1
                 deliver_ms.append((t - sent) * 1e3)
-        seen: dict[str, int] = {}
-        for t, tiles in c.tiles:
-            for bed, heard in tiles:
-                if heard == "null":
-                    continue
-                h = int(heard)
-                if h > seen.get(bed, 0):
-                    if seen.get(bed) is not None and w0 <= h / 1e6 <= w1:
-                        ms = (t - h / 1e6) * 1e3
-                        e2e_ms.append(ms)
-                        late_over_1s += ms > 1000
-                    seen[bed] = h
+        e2e_ms += reading_latencies_ms(c, w0, w1)
+    late_over_1s = sum(1 for x in e2e_ms if x > 1000)
 
     size_b = [len(text.encode()) for t, text in cs[0].texts if w0 <= t <= w1]
     per_s = updates / len(cs) / wall if wall > 0 and cs else float("nan")
@@ -353,7 +367,7 @@ def bench_service(
             if original:
                 with contextlib.suppress(OSError):
                     os.sched_setaffinity(0, original)
-            code = _stop_service(proc)
+            code = stop_process(proc)
     r = _analyse(run)
     r["exit_code"] = code
     r["log_errors"] = [
