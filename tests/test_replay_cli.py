@@ -26,6 +26,7 @@ from kmc_monitor.mqtt.topics import ReadingTopic, StatusTopic, parse_topic, read
 from kmc_monitor.service.store import Store
 from kmc_monitor.signal.series import build_series
 from tests.mqtt.conftest import Mosquitto, free_port
+from tests.serving import ServeProcess
 
 KMC = shutil.which("kmc-monitor", path=str(Path(sys.executable).parent)) or "kmc-monitor"
 TOKEN = "replay-test-staff-token-0123456789"
@@ -59,42 +60,14 @@ def one_line(proc: subprocess.CompletedProcess[str], code: int, *words: str) -> 
         assert w in lines[0], lines[0]
 
 
-class Serve:
+class Serve(ServeProcess):
     def __init__(self, data_dir: Path) -> None:
-        env = {**os.environ, "KMC_STAFF_TOKEN": TOKEN}
-        env.pop("KMC_CONFIG", None)
-        cmd = [sys.executable, "-m", "kmc_monitor.cli", "serve", "--simulate", "1", "--port", "0"]
-        self.proc = subprocess.Popen(
-            [*cmd, "--data-dir", str(data_dir)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        self.base = ""
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not self.base:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            if line.startswith("ward service listening on "):
-                self.base = line.split()[-1]
-        assert self.base, self.proc.stderr.read() if self.proc.poll() is not None else "no URL"
+        super().__init__(data_dir, ["--simulate", "1"], token=TOKEN, family_link=False)
 
     def get(self, path: str) -> Any:
         req = urllib.request.Request(self.base + path, headers={"Authorization": f"Bearer {TOKEN}"})
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read())
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.communicate()
 
 
 @pytest.fixture

@@ -13,10 +13,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +20,8 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+
+from tests.serving import ServeProcess
 
 CHROMIUM = "/usr/bin/chromium"
 STAFF_TOKEN = "dashboard-staff-token-0123456789abcdef"
@@ -33,39 +31,11 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(180)
 
 
-class Served:
+class Served(ServeProcess):
     """A real ``kmc-monitor serve`` process on 127.0.0.1 (a free port, or ``port`` to restart one)."""
 
     def __init__(self, data_dir: Path, args: list[str], port: int = 0) -> None:
-        self.data_dir = data_dir
-        self.args = args
-        env = {**os.environ, "KMC_STAFF_TOKEN": STAFF_TOKEN}
-        env.pop("KMC_CONFIG", None)
-        cmd = [sys.executable, "-m", "kmc_monitor.cli", "serve", "--host", "127.0.0.1"]
-        cmd += ["--port", str(port), "--data-dir", str(data_dir), *args]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        self.base = ""
-        self.family_token = ""
-        self.stdout: list[str] = []
-        deadline = time.monotonic() + START_TIMEOUT_S
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.stdout.append(line)
-            if line.startswith("ward service listening on "):
-                self.base = line.split()[-1]
-            if line.startswith("bedside link: "):
-                self.family_token = line.strip().rsplit("#", 1)[1]
-                break
-        if not (self.base and self.family_token):
-            self.stop()
-            raise AssertionError(f"the service did not start: {self.stdout}")
-
-    @property
-    def port(self) -> int:
-        return int(self.base.rsplit(":", 1)[1])
+        super().__init__(data_dir, args, token=STAFF_TOKEN, port=port, timeout_s=START_TIMEOUT_S)
 
     @property
     def ward_url(self) -> str:
@@ -74,16 +44,6 @@ class Served:
     @property
     def family_url(self) -> str:
         return f"{self.base}/family#{self.family_token}"
-
-    def stop(self, sig: int = signal.SIGTERM) -> str:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            _, err = self.proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            _, err = self.proc.communicate()
-        return err
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from kmc_monitor.devices.trace import write_trace
 from kmc_monitor.service.store import Store
 from kmc_monitor.signal.series import build_series
+from tests.serving import ServeProcess
 
 STAFF_TOKEN = "e2e-staff-token-0123456789abcdef"
 TIMEOUT_S = 20.0
@@ -32,41 +31,9 @@ TIMEOUT_S = 20.0
 pytestmark = pytest.mark.timeout(120)
 
 
-class Server:
+class Server(ServeProcess):
     def __init__(self, args: list[str], data_dir: Path) -> None:
-        env = {**os.environ, "KMC_STAFF_TOKEN": STAFF_TOKEN}
-        env.pop("KMC_CONFIG", None)
-        cmd = [sys.executable, "-m", "kmc_monitor.cli", "serve", "--port", "0", "--data-dir", str(data_dir)]
-        self.proc = subprocess.Popen(
-            [*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-        )
-        self.base = ""
-        self.family_token = ""
-        self.stdout: list[str] = []
-        deadline = time.monotonic() + TIMEOUT_S
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.stdout.append(line)
-            if line.startswith("ward service listening on "):
-                self.base = line.split()[-1]
-            if line.startswith("bedside link: "):
-                self.family_token = line.strip().rsplit("#", 1)[1]
-                break
-        assert self.base and self.family_token, self.stdout
-        self.ws = self.base.replace("http://", "ws://")
-
-    def stop(self, sig: int = signal.SIGTERM) -> str:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            _, err = self.proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            _, err = self.proc.communicate()
-        return err
+        super().__init__(data_dir, args, token=STAFF_TOKEN, timeout_s=TIMEOUT_S)
 
 
 def http(method: str, url: str, token: str | None = STAFF_TOKEN, body: Any = None) -> tuple[int, Any]:

@@ -29,6 +29,7 @@ import aiomqtt
 import pytest
 
 from tests.mqtt.conftest import Mosquitto
+from tests.serving import wait_announced
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -162,15 +163,7 @@ def ward(module_mosquitto: Mosquitto, tmp_path_factory: pytest.TempPathFactory) 
         )
     procs.append(service)
     try:
-        base = ""
-        assert service.stdout is not None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not base:
-            line = service.stdout.readline()
-            if not line:
-                break
-            if line.startswith("ward service listening on "):
-                base = line.split()[-1]
+        base = wait_announced(service).base
         assert base, service_log.read_text()
         gateways = {g: start_gateway(g, g) for g in WRAPS}
         yield Ward(module_mosquitto, base, service, service_log, data_dir, gateways, start_gateway)

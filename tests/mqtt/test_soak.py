@@ -45,6 +45,7 @@ from typing import Any
 import pytest
 
 from tests.mqtt.conftest import Mosquitto
+from tests.serving import wait_announced
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -137,15 +138,7 @@ def test_an_hour_of_100_wraps_arrives_whole_and_memory_stays_flat(
         )
     procs.append(service)
     try:
-        assert service.stdout is not None
-        base = ""
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not base:
-            line = service.stdout.readline()
-            if not line:
-                break
-            if line.startswith("ward service listening on "):
-                base = line.split()[-1]
+        base = wait_announced(service).base
         assert base, service_log.read_text()[-3000:]
 
         # Every wrap registered and on a bed before the rooms start.

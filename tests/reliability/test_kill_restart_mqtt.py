@@ -27,6 +27,7 @@ import pytest
 
 from tests.mqtt.conftest import Mosquitto, module_mosquitto  # noqa: F401 (the broker fixture)
 from tests.mqtt.test_broker_e2e import WRAPS, Gateway, Ward, _cli, _env, produced, stored, wait_for
+from tests.serving import wait_announced
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -45,16 +46,11 @@ def start_service(broker: Mosquitto, data_dir: Path, log: Path) -> tuple[subproc
             text=True,
             env=_env(),
         )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        if line.startswith("ward service listening on "):
-            return proc, line.split()[-1]
-    proc.kill()
-    raise AssertionError(log.read_text()[-3000:])
+    base = wait_announced(proc).base
+    if not base:
+        proc.kill()
+        raise AssertionError(log.read_text()[-3000:])
+    return proc, base
 
 
 @pytest.fixture
