@@ -34,7 +34,7 @@ from kmc_monitor.service.ingest import ingest_router
 from kmc_monitor.service.metrics import metrics_router
 from kmc_monitor.service.pages import mount_dashboard, page_router
 from kmc_monitor.service.reports import report_router, stored_alarm_json
-from kmc_monitor.service.runtime import WardRuntime, admission_json, audit_json, bed_json
+from kmc_monitor.service.runtime import WardRuntime, admission_json, audit_json, bed_json, session_json
 from kmc_monitor.service.schemas import (
     AckBody,
     AdmitBody,
@@ -62,7 +62,6 @@ from kmc_monitor.service.ward import (
     InvalidAdmissionError,
     NotFoundError,
     StayDay,
-    StaySession,
     WardConflictError,
     WardError,
 )
@@ -124,18 +123,6 @@ def _stay_day_json(d: StayDay) -> dict[str, Any]:
         "unknown_s": d.unknown_s,
         "goal_met": d.goal_met,
         "ongoing": d.ongoing,
-    }
-
-
-def _session_json(s: StaySession) -> dict[str, Any]:
-    return {
-        "admission_id": s.admission_id,
-        "wrap_id": s.wrap_id,
-        "start_us": s.start_us,
-        "end_us": s.end_us,
-        "duration_s": (s.end_us - s.start_us) / US,
-        "contact_s": s.contact_us / US,
-        "short": s.short,
     }
 
 
@@ -422,7 +409,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
             ]
             source = "stored"
         else:
-            sessions = [_session_json(s) for s in days.sessions]
+            sessions = [session_json(s) for s in days.sessions]
             source = "readings"
         return {
             "bed_id": bed_id,

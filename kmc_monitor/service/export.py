@@ -65,7 +65,7 @@ from kmc_monitor.service.reports import (
     write_minutes,
     write_sessions,
 )
-from kmc_monitor.service.runtime import WardRuntime
+from kmc_monitor.service.runtime import WardRuntime, session_json
 from kmc_monitor.service.store import day_bounds
 from kmc_monitor.service.ward import MAX_HISTORY_DAYS, Ward, WrapInfo
 from kmc_monitor.signal.params import US, RuleParams
@@ -216,19 +216,7 @@ def export_csv(
                 csv_flag(d.ongoing),
             ]
         )
-    sessions = [
-        {
-            "start_us": x.start_us,
-            "end_us": x.end_us,
-            "duration_s": (x.end_us - x.start_us) / US,
-            "contact_s": x.contact_us / US,
-            "short": x.short,
-            "wrap_id": x.wrap_id,
-            "admission_id": x.admission_id,
-        }
-        for x in inputs.history.sessions
-    ]
-    write_sessions(w, sessions, tz)
+    write_sessions(w, [session_json(x) for x in inputs.history.sessions], tz)
     write_alarms(w, alarms, tz)
     write_minutes(w, minute_bins(inputs.readings, inputs.admissions, params), tz)
     return buf.getvalue()

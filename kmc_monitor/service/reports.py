@@ -65,7 +65,7 @@ from kmc_monitor.devices.reading import Reading
 from kmc_monitor.errors import UnknownAlarmError
 from kmc_monitor.service.alarms import AlarmBoard, AuditRecord
 from kmc_monitor.service.deps import Runtime, Staff
-from kmc_monitor.service.runtime import WardRuntime, admission_json, alarm_json, audit_json
+from kmc_monitor.service.runtime import WardRuntime, admission_json, alarm_json, audit_json, session_json
 from kmc_monitor.service.store import day_bounds
 from kmc_monitor.service.ward import Admission, Bed, ContactHistory, Ward
 from kmc_monitor.signal.params import US, RuleParams
@@ -278,18 +278,7 @@ def build_report(
                 "ongoing": d.ongoing,
             }
         )
-    sessions = [
-        {
-            "admission_id": s.admission_id,
-            "wrap_id": s.wrap_id,
-            "start_us": s.start_us,
-            "end_us": s.end_us,
-            "duration_s": (s.end_us - s.start_us) / US,
-            "contact_s": s.contact_us / US,
-            "short": s.short,
-        }
-        for s in inputs.history.sessions
-    ]
+    sessions = [session_json(s) for s in inputs.history.sessions]
     return {
         "bed": {"bed_id": inputs.bed.bed_id, "label": inputs.bed.label},
         "ward_name": ward_name,

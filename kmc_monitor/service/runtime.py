@@ -44,6 +44,7 @@ from kmc_monitor.service.ward import (
     AdmissionDetails,
     FamilyLink,
     GestationalAge,
+    StaySession,
     Ward,
     family_link_url,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "audit_json",
     "bed_json",
     "event_json",
+    "session_json",
 ]
 
 logger = logging.getLogger(__name__)
@@ -167,6 +169,19 @@ def admission_json(a: Admission) -> dict[str, Any]:
         "admitted_by": a.admitted_by,
         "discharged_t": a.discharged_t,
         "discharged_by": a.discharged_by,
+    }
+
+
+def session_json(s: StaySession) -> dict[str, Any]:
+    """A contact session of a stay, as the history, the report and the CSV export give it."""
+    return {
+        "admission_id": s.admission_id,
+        "wrap_id": s.wrap_id,
+        "start_us": s.start_us,
+        "end_us": s.end_us,
+        "duration_s": (s.end_us - s.start_us) / US,
+        "contact_s": s.contact_us / US,
+        "short": s.short,
     }
 
 
