@@ -6,7 +6,7 @@
 // chosen day's report when a day is picked. Only what changed is re-drawn. The staff session cookie
 // goes with every same-origin request; a 401 means it expired, so the page reloads into sign-in.
 import { contactChart, duration, temperatureChart } from "./charts.js";
-import { alarmKindName } from "./common.js";
+import { alarmKindName, formatInZone, h, sessionRows } from "./common.js";
 
 const TILE_EVERY_MS = 5000;
 const CHART_EVERY_MS = 60000;
@@ -77,28 +77,7 @@ async function api(path, options = {}) {
 const getJSON = async (path) => (await api(path)).json();
 const post = async (path) => (await api(path, { method: "POST" })).json();
 
-/** An HTML element: h("td", {class: "x"}, "text", child, ...). */
-function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === "dataset") Object.assign(node.dataset, v);
-    else node.setAttribute(k, v === true ? "" : String(v));
-  }
-  for (const c of children) if (c !== null && c !== undefined) node.append(c);
-  return node;
-}
-
-const fmtCache = new Map();
-function fmt(us, opts) {
-  const key = JSON.stringify(opts) + state.tz;
-  let f = fmtCache.get(key);
-  if (!f) {
-    f = new Intl.DateTimeFormat("en-GB", { timeZone: state.tz, hourCycle: "h23", ...opts });
-    fmtCache.set(key, f);
-  }
-  return f.format(new Date(us / 1000));
-}
+const fmt = (us, opts) => formatInZone(us, state.tz, opts);
 const timeOf = (us) => (us === null || us === undefined ? "–" : fmt(us, { hour: "2-digit", minute: "2-digit" }));
 const dateTimeOf = (us) =>
   fmt(us, { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" });
@@ -282,14 +261,7 @@ function renderDay(report) {
 
   const tbody = $("sessions").tBodies[0];
   tbody.replaceChildren(
-    ...report.sessions.map((s, i) =>
-      h("tr", { class: "session-row", dataset: { startUs: String(s.start_us) } },
-        h("td", {}, String(i + 1)),
-        h("td", {}, timeOf(s.start_us)),
-        h("td", {}, timeOf(s.end_us)),
-        h("td", {}, duration(s.duration_s)),
-        h("td", {}, duration(s.contact_s)),
-        h("td", {}, s.short ? "Short (< 60 min)" : ""))),
+    ...sessionRows(report.sessions, timeOf, duration, (s) => ({ dataset: { startUs: String(s.start_us) } })),
   );
   $("sessions-empty").hidden = report.sessions.length > 0;
 

@@ -412,3 +412,43 @@ export class WardStream {
     }
   }
 }
+
+// DOM and ward-time helpers -----------------------------------------------------------------------
+
+/** An HTML element: h("td", {class: "x", dataset: {...}}, "text", child, ...). Text is set as
+ *  text, never parsed as HTML. */
+export function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "dataset") Object.assign(node.dataset, v);
+    else node.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+const zonedFormats = new Map();
+/** A µs time formatted in the ward's time zone ``tz`` (never the browser's), 24-hour clock. */
+export function formatInZone(us, tz, opts) {
+  const key = JSON.stringify(opts) + tz;
+  let f = zonedFormats.get(key);
+  if (!f) {
+    f = new Intl.DateTimeFormat("en-GB", { timeZone: tz, hourCycle: "h23", ...opts });
+    zonedFormats.set(key, f);
+  }
+  return f.format(new Date(us / 1000));
+}
+
+/** The rows of a session table (#, start, end, duration, in contact, note); ``attrs(s)`` adds
+ *  attributes to a row. ``timeOf`` and ``duration`` are the page's formatters. */
+export function sessionRows(sessions, timeOf, duration, attrs = () => ({})) {
+  return sessions.map((s, i) =>
+    h("tr", { class: "session-row", ...attrs(s) },
+      h("td", {}, String(i + 1)),
+      h("td", {}, timeOf(s.start_us)),
+      h("td", {}, timeOf(s.end_us)),
+      h("td", {}, duration(s.duration_s)),
+      h("td", {}, duration(s.contact_s)),
+      h("td", {}, s.short ? "Short (< 60 min)" : "")));
+}

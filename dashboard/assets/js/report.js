@@ -2,7 +2,7 @@
 // Everything shown comes from one GET /api/beds/{bed_id}/report; the CSV link is the same data.
 // Times are in the ward's time zone (the report says which), never the browser's.
 import { contactChart, duration, temperatureChart } from "./charts.js";
-import { alarmKindName } from "./common.js";
+import { alarmKindName, formatInZone, h, sessionRows } from "./common.js";
 
 const bedId = decodeURIComponent(location.pathname.split("/")[2] || "");
 const params = new URLSearchParams(location.search);
@@ -10,24 +10,8 @@ const $ = (id) => document.getElementById(id);
 
 const PRIORITY = { high: "High !!!", medium: "Medium !!", low: "Low !" };
 
-function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === "dataset") Object.assign(node.dataset, v);
-    else node.setAttribute(k, v === true ? "" : String(v));
-  }
-  for (const c of children) if (c !== null && c !== undefined) node.append(c);
-  return node;
-}
-
 let tz = "UTC";
-const formats = new Map();
-function fmt(us, opts) {
-  const key = JSON.stringify(opts) + tz;
-  if (!formats.has(key)) formats.set(key, new Intl.DateTimeFormat("en-GB", { timeZone: tz, hourCycle: "h23", ...opts }));
-  return formats.get(key).format(new Date(us / 1000));
-}
+const fmt = (us, opts) => formatInZone(us, tz, opts);
 const timeOf = (us) => (us === null || us === undefined ? "–" : fmt(us, { hour: "2-digit", minute: "2-digit" }));
 const stamp = (us) => fmt(us, { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" });
 const hours = (s) => `${(s / 3600).toFixed(1)} h`;
@@ -99,16 +83,7 @@ function render(r) {
   });
 
   const sbody = $("sessions").tBodies[0];
-  sbody.replaceChildren(
-    ...r.sessions.map((s, i) =>
-      h("tr", { class: "session-row" },
-        h("td", {}, String(i + 1)),
-        h("td", {}, timeOf(s.start_us)),
-        h("td", {}, timeOf(s.end_us)),
-        h("td", {}, duration(s.duration_s)),
-        h("td", {}, duration(s.contact_s)),
-        h("td", {}, s.short ? "Short (< 60 min)" : ""))),
-  );
+  sbody.replaceChildren(...sessionRows(r.sessions, timeOf, duration));
   $("sessions-empty").hidden = r.sessions.length > 0;
 
   const abody = $("alarms").tBodies[0];
