@@ -295,6 +295,8 @@ class LiveEngine:
         self._beds: list[Bed] = []
         self._admissions: dict[str, Admission] = {}
         self._bed_of: dict[str, str] = {}
+        #: The same assignments by bed (a tile looks its wrap up at every recompute).
+        self._wrap_on: dict[str, str] = {}
         self.late = 0
         self.duplicates = 0
         self.invalid_time = 0
@@ -308,6 +310,7 @@ class LiveEngine:
         self._beds = sorted(self.ward.beds(), key=lambda b: (b.position, b.bed_id))
         self._admissions = {a.bed_id: a for a in self.ward.current_admissions()}
         self._bed_of = dict(self.ward.store.current_assignments())
+        self._wrap_on = {bed: wrap for wrap, bed in self._bed_of.items()}
 
     def _wrap(self, wrap_id: str) -> _Wrap:
         w = self._wraps.get(wrap_id)
@@ -555,7 +558,7 @@ class LiveEngine:
     # Views ------------------------------------------------------------------------------------
     def _view(self, bed: Bed, now_us: int) -> BedView:
         adm = self._admissions.get(bed.bed_id)
-        wrap_id = next((w for w, b in self._bed_of.items() if b == bed.bed_id), None)
+        wrap_id = self._wrap_on.get(bed.bed_id)
         w = self._wraps.get(wrap_id) if wrap_id is not None else None
         alarms = tuple(
             BedAlarm(v.alarm_id, v.kind, v.priority, v.state, v.raised_us)
