@@ -227,14 +227,18 @@ def test_silence_gives_no_data_view_and_alarm(ward: Ward) -> None:
     assert view.judging == "no data" and view.band is None and view.temperature_c == pytest.approx(36.8)
     assert view.last_heard_s == pytest.approx(700 - 599, abs=0.01)
     assert ("no_data", round((T0 + 599 + 30) * US)) in board_conditions(results)
-    # readings resume: the no_data alarm ends (medium, unacknowledged: it clears)
-    more = readings_of(TraceBuilder("W1", T0 + 720).contact(60))
-    results = run(engine, more, T0 + 800, start_s=T0 + 705)
+    # readings resume: the tile shows them at once, and the no_data alarm ends (medium,
+    # unacknowledged: it clears) at the reading that completes 60 s of data after the gap
+    more = readings_of(TraceBuilder("W1", T0 + 720).contact(120))
+    results = run(engine, [r for r in more if r.t <= T0 + 760], T0 + 760, start_s=T0 + 705)
+    assert engine.views(round((T0 + 760) * US))[0].judging != "no data"
+    assert not [e for r in results for e in r.events if e.action.value == "ended"]
+    results = run(engine, [r for r in more if r.t > T0 + 760], T0 + 860, start_s=T0 + 761)
     ended = [e for r in results for e in r.events if e.action.value == "ended"]
     assert [e.alarm.kind for e in ended if e.alarm] == [AlarmKind.NO_DATA]
     # the board learns of the end at the first tick after the reading left the reorder window
     assert ended[0].alarm is not None and ended[0].alarm.ended_us is not None
-    assert round((T0 + 720) * US) <= ended[0].alarm.ended_us <= round((T0 + 725) * US)
+    assert round((T0 + 780) * US) <= ended[0].alarm.ended_us <= round((T0 + 785) * US)
     assert engine.views(round((T0 + 800) * US))[0].judging != "no data"
 
 
