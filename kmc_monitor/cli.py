@@ -965,7 +965,10 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             return 2
         gateway_id = args.gateway_id or f"replay-{socket.gethostname().split('.')[0]}"
         sender = MqttSender(args.mqtt, site=args.site or "ward", gateway_id=gateway_id)
-    traces = read_traces(args.traces)
+    # A day ahead of this machine is a clock fault (a 2096 stamp would stall the replay's pacing).
+    traces = read_traces(args.traces, latest_us=round((time.time() + 86_400.0) * 1_000_000))
+    for warning in traces.warnings:
+        _err(f"warning: {warning}")
     if traces.invalid_readings:
         _err(f"warning: {traces.invalid_readings} invalid reading(s); their bad values are sent as missing")
     shift = 0.0

@@ -18,6 +18,7 @@ import dataclasses
 import datetime as dt
 import math
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,7 +241,9 @@ def _from_file(loaded: LoadedScenario, params: RuleParams) -> _Material:
     path = (loaded.path.parent / loaded.scenario.trace).resolve()
     if not path.is_file():
         raise ScenarioError(f"{loaded.path}:{loaded.line}: trace: no such file {loaded.scenario.trace}")
-    traces = read_traces(path, params)
+    # As analyze does: clock faults judged against this machine's clock (a recording is in the past).
+    latest_us = seconds_to_us(time.time() + params.max_clock_lead_s)
+    traces = read_traces(path, params, latest_us=latest_us)
     series = [s for s in traces.series if len(s)]
     if not series:
         raise ScenarioError(f"{loaded.path}: the trace {loaded.scenario.trace} has no readings")
@@ -373,9 +376,13 @@ def _live(material: _Material, scenario: Scenario, params: RuleParams, until_us:
         for wrap_id in wraps:
             stream = engine.stream(wrap_id)
             assert stream is not None
-            # An alarm still open has its extreme so far on the wrap's stream (the board learns it
-            # when the condition ends).
-            still = {(a.kind.value, a.start_us): a.extreme_c for a in stream.active_alarms(until_us)}
+            # An alarm still open: its extreme so far as the ward's board has it (what the tile, bed
+            # page, report and export show), not the stream's own.
+            still = {
+                (v.kind.value, int(v.key[2])): v.extreme_c
+                for v in engine.board.visible(final_us)
+                if v.wrap_id == wrap_id and v.ended_us is None and len(v.key) == 3
+            }
             alarms = []
             for key, (at_us, priority) in raised.items():
                 if key[0] != wrap_id:

@@ -99,6 +99,12 @@ class ClinicalParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     stale_after_s: Annotated[float, Field(gt=0, le=3600)] = _DEFAULTS.stale_after_s
+    gap_tolerance_s: Annotated[float, Field(gt=0, le=3600)] = _DEFAULTS.gap_tolerance_s
+    no_data_clear_s: Annotated[float, Field(gt=0, le=3600)] = _DEFAULTS.no_data_clear_s
+    earliest_t_s: Annotated[float, Field(ge=0)] = _DEFAULTS.earliest_t_s
+    #: The offline analysis's allowed lead over the machine's clock; the live service uses the
+    #: tighter ``live_clock_lead_s``.
+    max_clock_lead_s: Annotated[float, Field(gt=0, le=30 * 86_400)] = _DEFAULTS.max_clock_lead_s
 
     contact_on: Annotated[float, Field(ge=0, le=1)] = _DEFAULTS.contact_on
     contact_off: Annotated[float, Field(ge=0, le=1)] = _DEFAULTS.contact_off
@@ -267,7 +273,7 @@ class Settings(BaseSettings):
     #: counted, whatever its source (radio, MQTT, ``POST /api/readings``, replay): a wrap or gateway
     #: with a wrong clock would otherwise show "heard 0 s ago" for ever. Tighter than the offline
     #: analysis's 24 h, because a ward service knows the time.
-    max_clock_lead_s: Annotated[float, Field(ge=1, le=86_400)] = 300.0
+    live_clock_lead_s: Annotated[float, Field(ge=1, le=86_400)] = 300.0
     #: Whether an admission must carry the hospital number (some hospitals keep it out of the ward
     #: screen; others need it to match the baby to the chart).
     require_hospital_number: bool = False

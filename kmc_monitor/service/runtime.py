@@ -383,7 +383,7 @@ class WardRuntime:
             self.settings.rule_params(),
             writer=ReadingWriter(store),
             reorder_s=reorder_s,
-            max_clock_lead_s=self.settings.max_clock_lead_s,
+            max_clock_lead_s=self.settings.live_clock_lead_s,
         )
         self._engine = engine
         if not fresh:

@@ -93,7 +93,11 @@ class ReplaySource:
     def __init__(self, paths: Sequence[str], params: RuleParams | None = None) -> None:
         from kmc_monitor.devices.trace import read_traces
 
-        traces = read_traces(list(paths), params)
+        p = params or RuleParams()
+        # A recording is in the past: a stamp a day ahead of this machine is a clock fault, and one in
+        # 2096 would otherwise hold the replay's clock for ever.
+        latest_us = round((time.time() + p.max_clock_lead_s) * 1_000_000)
+        traces = read_traces(list(paths), p, latest_us=latest_us)
         rows: list[Reading] = []
         for s in traces.series:
             for i in range(len(s)):
