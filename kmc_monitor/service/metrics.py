@@ -205,12 +205,20 @@ class WardCollector(Collector):
             raised.add_metric([kind, priority], n)
         escalated = CounterMetricFamily(
             "kmc_alarms_escalated",
-            "Medium alarms that escalated to high for want of an acknowledgement, by kind.",
+            "Medium patient alarms that escalated to high for want of an acknowledgement, by kind.",
             labels=["kind"],
         )
         for kind, n in sorted(rt.tick_stats.escalated.items()):
             escalated.add_metric([kind], n)
-        return [shown, raised, escalated]
+        reminded = CounterMetricFamily(
+            "kmc_alarms_reminded",
+            "Technical alarms sounded again at their own priority for want of an acknowledgement, "
+            "by kind.",
+            labels=["kind"],
+        )
+        for kind, n in sorted(rt.tick_stats.reminded.items()):
+            reminded.add_metric([kind], n)
+        return [shown, raised, escalated, reminded]
 
     # Hub -----------------------------------------------------------------------------------------
     @staticmethod

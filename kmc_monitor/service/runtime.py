@@ -149,6 +149,7 @@ def alarm_json(a: AlarmView, detail: str | None = None) -> dict[str, Any]:
         "acknowledged_us": a.acknowledged_us,
         "acknowledged_by": a.acknowledged_by,
         "escalated_us": a.escalated_us,
+        "reminded_us": a.reminded_us,
         "cleared_us": a.cleared_us,
         "extreme_c": a.extreme_c,
     }

@@ -36,6 +36,7 @@ class TickStats:
         self.readings = 0
         self.raised: Counter[tuple[str, str]] = Counter()
         self.escalated: Counter[str] = Counter()
+        self.reminded: Counter[str] = Counter()
 
     def observe(self, seconds: float, readings: int, events: Iterable[AlarmEvent] = ()) -> None:
         """Count one tick: how long it took, how many readings the source gave it, its events."""
@@ -50,6 +51,8 @@ class TickStats:
                 self.raised[(e.alarm.kind.value, e.alarm.priority.value)] += 1
             elif e.action is AlarmAction.ESCALATED:
                 self.escalated[e.alarm.kind.value] += 1
+            elif e.action is AlarmAction.REMINDED:
+                self.reminded[e.alarm.kind.value] += 1
 
     def cumulative(self) -> list[tuple[str, float]]:
         """Prometheus' cumulative buckets, ``+Inf`` last."""
