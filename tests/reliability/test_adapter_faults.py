@@ -104,7 +104,8 @@ async def test_the_ward_shows_no_data_while_the_adapter_is_away_and_recovers(tmp
             no_data = [a for a in rt.engine.board.visible(rt.now_us()) if a.kind.value == "no_data"]
             assert {a.bed_id for a in no_data} == {v.bed_id for v in views}
             radio.return_adapter()
-            await run(SCANNER_RETRY_S[1] + 30)
+            # no_data ends at the reading that completes 60 s of data after the silence
+            await run(SCANNER_RETRY_S[1] + 70)
             views = rt.engine.views(rt.now_us())
             assert all(v.judging != "no data" for v in views), [v.judging for v in views]
             assert all(v.last_heard_s is not None and v.last_heard_s < 15 for v in views)

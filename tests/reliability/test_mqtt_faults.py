@@ -124,6 +124,13 @@ async def test_hostile_messages_are_counted_and_a_jumping_clock_is_survived(
                 # ... then right again: accepted at once.
                 stored_before_fix = _stored(rt)
                 await ward_seconds(20, 0.0)
+                # The 44 s of refused and dropped stamps were a real silence in what the ward could
+                # judge: one no_data episode, which ends once 60 s of good data have followed it.
+                gap_alarms = [
+                    a for a in rt.engine.board.visible(rt.now_us()) if a.alarm_id not in alarms_before
+                ]
+                assert [a.kind.value for a in gap_alarms] == ["no_data"], gap_alarms
+                await ward_seconds(50, 0.0)
 
             stats = src.stats()
             expected: dict[str, int] = {}
@@ -138,9 +145,9 @@ async def test_hostile_messages_are_counted_and_a_jumping_clock_is_survived(
             times = _stored_times(rt)
             assert times == sorted(times) and len(times) == len(set(times))
             assert all(t <= clock.t for t in times)
-            assert _stored(rt) - good_before == 2 + 10  # 4 s then 20 s of good readings, every 2 s ...
-            assert _stored(rt) - stored_before_fix == 10  # ... the last ones taken at once
-            # No phantom alarm: the wrap never stopped (the good readings went on), nothing cold.
+            assert _stored(rt) - good_before == 2 + 35  # 4 s then 70 s of good readings, every 2 s ...
+            assert _stored(rt) - stored_before_fix == 35  # ... the last ones taken at once
+            # No phantom alarm: the silence's no_data is over, nothing cold.
             alarms_after = {a.alarm_id for a in rt.engine.board.visible(rt.now_us())}
             assert alarms_after == alarms_before, rt.engine.board.visible(rt.now_us())
             (bed,) = [v for v in rt.engine.views(rt.now_us()) if v.wrap_id == WRAP]
