@@ -6,7 +6,16 @@
 // chosen day's report when a day is picked. Only what changed is re-drawn. The staff session cookie
 // goes with every same-origin request; a 401 means it expired, so the page reloads into sign-in.
 import { contactChart, duration, temperatureChart } from "./charts.js";
-import { alarmKindName, formatInZone, h, sessionRows } from "./common.js";
+import {
+  BAND_NAMES,
+  alarmKindName,
+  formatDuration,
+  formatInZone,
+  formatTemp,
+  h,
+  sessionRows,
+  setWardTime,
+} from "./common.js";
 
 const TILE_EVERY_MS = 5000;
 const CHART_EVERY_MS = 60000;
@@ -27,13 +36,6 @@ const state = {
   lastChartKey: "",
 };
 
-const BAND_NAMES = {
-  normal: "Normal",
-  cold_stress: "Cold stress",
-  hypothermia_moderate: "Moderate hypothermia",
-  hypothermia_severe: "Severe hypothermia",
-  hyperthermia: "Hyperthermia",
-};
 const JUDGING = {
   "no wrap": "No wrap on this bed",
   "no data": "No data from the wrap",
@@ -91,7 +93,8 @@ function addDays(day, n) {
   const [y, m, d] = day.split("-").map(Number);
   return new Date(Date.UTC(y, m - 1, d + n)).toISOString().slice(0, 10);
 }
-const hours = (s) => `${(s / 3600).toFixed(1)} h`;
+// One way to say a duration on every page ("2 h 21 min"), never "3.8 h".
+const hours = (s) => formatDuration(s);
 
 function setStatus(msg, bad = false) {
   const c = $("conn");
@@ -122,7 +125,7 @@ function renderTile() {
   $("baby-name").textContent = adm ? adm.display_name : "no baby admitted";
   document.title = `${t.label}${adm ? " · " + adm.display_name : ""} · kmc-monitor`;
 
-  $("temp").textContent = t.temperature_c === null || t.temperature_c === undefined ? "–" : `${t.temperature_c.toFixed(1)} °C`;
+  $("temp").textContent = formatTemp(t.temperature_c);
   const band = $("band");
   band.className = "band-word";
   if (t.band) {
@@ -451,6 +454,9 @@ function every(ms, fn) {
 }
 
 async function start() {
+  // Opened over the ward screen (its bed overlay): the overlay's own button goes back, so this
+  // page's "← Ward" link, which would load a second ward screen inside it, is hidden.
+  if (window.top !== window) document.body.dataset.embedded = "1";
   if (!bedId) {
     setStatus("No bed in the address", true);
     return;
@@ -461,6 +467,7 @@ async function start() {
   $("discharge").addEventListener("click", discharge);
   try {
     const settings = await getJSON("/api/settings");
+    setWardTime(settings); // the ward's zone and 12/24-hour clock, as the ward screen shows them
     state.tz = settings.ward_tz;
     await refreshTile();
     await refreshCharts();
