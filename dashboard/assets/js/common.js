@@ -120,8 +120,9 @@ const COLD_RANK = Object.freeze({ hypothermia_severe: 3, hypothermia_moderate: 2
 
 /**
  * What a tile's band line says. Normally the band's name; but while a cold alarm is still on
- * (active, acknowledged or latched) and the baby's band is milder, it names the alarm's condition:
- * "Moderate hypothermia — rewarming, now 36.3 °C". Returns `{key, name, judged, rewarming}` with
+ * (active or acknowledged) and the baby's band is milder, it names the alarm's condition, as the
+ * alarm does: "Moderate hypothermia — rewarming, now 36.3 °C" (a cold condition never steps down
+ * while the baby rewarms); a latched one reads "Severe hypothermia — ended, now 37.0 °C". Returns `{key, name, judged, rewarming}` with
  * `key` the band whose shape and colour to show.
  */
 export function bandLine(tile, alarms) {
@@ -131,9 +132,11 @@ export function bandLine(tile, alarms) {
     .filter((a) => COLD_RANK[a.kind] && a.state !== "cleared")
     .sort((a, b) => COLD_RANK[b.kind] - COLD_RANK[a.kind])[0];
   if (!cold || (COLD_RANK[band.key] || 0) >= COLD_RANK[cold.kind]) return { ...band, rewarming: false };
+  // Latched: the condition ended (the baby is warm again) but the alarm awaits acknowledgement.
+  const how = cold.state === "latched" ? "ended" : "rewarming";
   return {
     key: cold.kind,
-    name: `${BAND_NAMES[cold.kind]} — rewarming, now ${formatTemp(tile.temperature_c)}`,
+    name: `${BAND_NAMES[cold.kind]} — ${how}, now ${formatTemp(tile.temperature_c)}`,
     judged: true,
     rewarming: true,
   };

@@ -1,7 +1,7 @@
 // The ward screen's tiles: one per bed, cloned once from <template id="tile-template"> and updated
 // in place; the grid that sizes itself to the beds and the screen (every bed on one screen, no
 // scrolling; a ward too big for one screen pages by itself); and each tile's sparkline.
-import { api, bandLine, formatAgo, formatDuration, formatTemp, isoDuration } from "../common.js";
+import { api, bandInfo, bandLine, formatAgo, formatDuration, formatTemp, isoDuration } from "../common.js";
 import { renderTileAlarms, tileAlarms } from "./alarms.js";
 import { $, US, hooks, setText, settings, ward } from "./model.js";
 
@@ -14,10 +14,11 @@ const SPARK_REFRESH_MS = 60_000;
 const SPARK_MIN_C = 32;
 const SPARK_MAX_C = 39;
 
-/** A tile's design size in px: every size inside it is a fraction of it (ward.css, --u). At this
- *  size the bed label and the temperature are 14 mm tall on a 43" 1080p screen (ward.css). */
+/** A tile's design size in px: every size inside it scales with it (ward.css, --u). At this size
+ *  the bed label's capitals and the temperature's digits are 14 mm tall on a 43" 1080p screen;
+ *  24 such tiles fit a 1920 × 1080 screen (6 × 4). */
 const TILE_W = 300;
-const TILE_H = 215;
+const TILE_H = 232;
 /** Below this scale a tile is no longer legible: the ward pages instead of shrinking further. */
 const MIN_SCALE = 0.6;
 /** Tiles never grow past this scale (a 4-bed ward need not shout). */
@@ -112,6 +113,7 @@ export function renderTile(entry) {
 
   // Temperature: the band's colour and shape only when judged; otherwise neutral grey and why.
   el.dataset.band = band.key;
+  el.dataset.tempBand = bandInfo(tile).key;
   el.classList.toggle("is-rewarming", band.rewarming);
   const hasTemp = !noWrap && tile.temperature_c != null && Number.isFinite(tile.temperature_c);
   setText(el.querySelector(".temp-value"), hasTemp ? tile.temperature_c.toFixed(1) : "—");
@@ -149,7 +151,7 @@ export function renderTile(entry) {
   setText(todayEl, formatDuration(today));
   todayEl.setAttribute("datetime", isoDuration(today));
   const goal = tile.daily_goal_s;
-  setText(el.querySelector(".goal"), goal ? `of ${formatDuration(goal)}` : "no goal set");
+  setText(el.querySelector(".goal"), goal ? `goal ${formatDuration(goal)}` : "no goal set");
   const pct = goal ? Math.min(100, (100 * today) / goal) : 0;
   el.querySelector(".goal-fill").style.width = `${pct.toFixed(1)}%`;
 
@@ -245,6 +247,8 @@ export function layout() {
   grid.style.setProperty("--u", Math.min(MAX_SCALE, fit.scale).toFixed(4));
   grid.dataset.cols = String(fit.cols);
   grid.dataset.rows = String(fit.rows);
+  // Below this scale a 44 px alarm line no longer fits beside everything else (ward.css).
+  grid.toggleAttribute("data-compact", fit.scale < 0.9);
   showPage();
   fitNames();
 }
