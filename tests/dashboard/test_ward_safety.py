@@ -66,7 +66,13 @@ def rename(server: Served, bed_id: str, name: str) -> None:
         server,
         "/api/admissions",
         "POST",
-        {"bed_id": bed_id, "display_name": name, "birth_weight_g": 1600, "gestational_age_weeks": 33, "wrap_id": wrap},
+        {
+            "bed_id": bed_id,
+            "display_name": name,
+            "birth_weight_g": 1600,
+            "gestational_age_weeks": 33,
+            "wrap_id": wrap,
+        },
     )
 
 
@@ -112,7 +118,9 @@ def wait_for_alarms(server: Served, page: Page) -> list[dict[str, Any]]:
 
 
 # --- 1. every bed on one screen ---------------------------------------------------------------
-@pytest.mark.parametrize(("beds", "width", "height"), [(24, 1920, 1080), (24, 1366, 768), (20, 1920, 1080), (20, 1366, 768)])
+@pytest.mark.parametrize(
+    ("beds", "width", "height"), [(24, 1920, 1080), (24, 1366, 768), (20, 1920, 1080), (20, 1366, 768)]
+)
 def test_every_bed_fits_whole_on_one_screen(
     request: pytest.FixtureRequest,
     new_page: Callable[..., Page],
@@ -128,7 +136,9 @@ def test_every_bed_fits_whole_on_one_screen(
     page.wait_for_timeout(1200)  # a tick: every tile carries its alarm line
     page.screenshot(path=str(artifacts / f"ward-{beds}-beds-{width}x{height}.png"))
     assert page.locator("#pager").is_hidden(), "one screen holds them all: no pages"
-    visible = page.eval_on_selector_all("article.tile[data-bed-id]", "els => els.filter(e => e.offsetParent).length")
+    visible = page.eval_on_selector_all(
+        "article.tile[data-bed-id]", "els => els.filter(e => e.offsetParent).length"
+    )
     assert visible == beds
     assert layout_problems(page) == []
     assert page.evaluate("document.scrollingElement.scrollHeight <= innerHeight")
@@ -147,7 +157,9 @@ def test_a_ward_bigger_than_the_screen_pages_itself_and_shows_where_alarms_are(
     assert n >= 2
     buttons.first.click()  # (it turns the pages by itself every 12 s)
     expect(buttons.first).to_have_attribute("aria-current", "true")
-    shown = page.eval_on_selector_all("article.tile[data-bed-id]", "els => els.filter(e => e.offsetParent).map(e => e.dataset.bedId)")
+    shown = page.eval_on_selector_all(
+        "article.tile[data-bed-id]", "els => els.filter(e => e.offsetParent).map(e => e.dataset.bedId)"
+    )
     assert 0 < len(shown) < 24
     assert layout_problems(page) == []
     # The first page holds the alarmed beds: its button says so with the priority's mark.
@@ -155,7 +167,9 @@ def test_a_ward_bigger_than_the_screen_pages_itself_and_shows_where_alarms_are(
     expect(buttons.first).to_contain_text("!")
     buttons.nth(n - 1).click()
     expect(buttons.nth(n - 1)).to_have_attribute("aria-current", "true")
-    later = page.eval_on_selector_all("article.tile[data-bed-id]", "els => els.filter(e => e.offsetParent).map(e => e.dataset.bedId)")
+    later = page.eval_on_selector_all(
+        "article.tile[data-bed-id]", "els => els.filter(e => e.offsetParent).map(e => e.dataset.bedId)"
+    )
     assert later and not set(later) & set(shown)
     page.screenshot(path=str(artifacts / "ward-24-beds-800x600-paged.png"))
 
@@ -181,7 +195,9 @@ def test_readable_from_three_metres_with_whole_names_and_one_duration_format(
     expect(page.locator("#alarm-list .alarm")).to_have_count(1)
     for sel in ("article.tile .bed-label", "article.tile .temp-value", "#alarm-list .alarm-text"):
         px = page.evaluate(_GLYPH_JS, sel)
-        assert px >= MIN_GLYPH_PX, f"{sel}: {px:.1f} px tall ({px * MM_PER_PX_43IN_1080P:.1f} mm at 3 m; needs 14 mm)"
+        assert px >= MIN_GLYPH_PX, (
+            f"{sel}: {px:.1f} px tall ({px * MM_PER_PX_43IN_1080P:.1f} mm at 3 m; needs 14 mm)"
+        )
 
     # The whole name, never cut at the end: the given name tells these two babies apart.
     for bed_id, name in LONG_NAMES.items():
@@ -197,11 +213,14 @@ def test_readable_from_three_metres_with_whole_names_and_one_duration_format(
 
     # Durations: one format everywhere ("2 h 21 min"), never a clock-like "2:21:…".
     texts = page.eval_on_selector_all(
-        "article.tile .session-time, article.tile .today-time, #alarm-list .alarm-sub", "els => els.map(e => e.textContent.trim())"
+        "article.tile .session-time, article.tile .today-time, #alarm-list .alarm-sub",
+        "els => els.map(e => e.textContent.trim())",
     )
     for t in texts:
         assert ":" not in t, t
-    for t in page.eval_on_selector_all("article.tile .session-time, article.tile .today-time", "els => els.map(e => e.textContent.trim())"):
+    for t in page.eval_on_selector_all(
+        "article.tile .session-time, article.tile .today-time", "els => els.map(e => e.textContent.trim())"
+    ):
         assert DURATION.fullmatch(t), t
     formats = page.evaluate(
         """async () => { const c = await import('/assets/js/common.js');
@@ -210,7 +229,9 @@ def test_readable_from_three_metres_with_whole_names_and_one_duration_format(
     assert formats == ["2 h 21 min", "1 h", "33 min", "45 s", "20 h"]
 
 
-@pytest.mark.parametrize(("width", "height", "touch"), [(1920, 1080, False), (1366, 768, False), (1280, 800, True)])
+@pytest.mark.parametrize(
+    ("width", "height", "touch"), [(1920, 1080, False), (1366, 768, False), (1280, 800, True)]
+)
 def test_touch_targets_are_at_least_44_px(
     ward24: Served, new_page: Callable[..., Page], width: int, height: int, touch: bool
 ) -> None:
@@ -226,7 +247,9 @@ def test_touch_targets_are_at_least_44_px(
     )
     # A tile's link is its bed label (the whole tile opens the bed); buttons must be 44 px.
     assert [s for s in small if s[0] and not s[0].startswith("Bed")] == []
-    tiles = page.eval_on_selector_all("article.tile", "els => Math.min(...els.map(e => e.getBoundingClientRect().height))")
+    tiles = page.eval_on_selector_all(
+        "article.tile", "els => Math.min(...els.map(e => e.getBoundingClientRect().height))"
+    )
     assert tiles >= MIN_TOUCH_PX
 
 
@@ -238,7 +261,13 @@ PRIORITY = {"high": 3, "medium": 2, "low": 1}
 def rank_key(a: dict[str, Any]) -> tuple[int, int, int, int, int]:
     """The issue's ranking, written out independently of the page's code."""
     activity = {"active": 0, "acknowledged": 1}.get(a["state"], 2)
-    return (activity, -PRIORITY[a["priority"]], int(a["kind"] in TECHNICAL), -(a["raised_us"] or 0), -a["alarm_id"])
+    return (
+        activity,
+        -PRIORITY[a["priority"]],
+        int(a["kind"] in TECHNICAL),
+        -(a["raised_us"] or 0),
+        -a["alarm_id"],
+    )
 
 
 def test_all_alarms_list_opens_from_the_bar_and_is_ranked(
@@ -250,9 +279,16 @@ def test_all_alarms_list_opens_from_the_bar_and_is_ranked(
     page.emulate_media(reduced_motion="reduce")
 
     def compare() -> tuple[list[int], list[int]] | None:
-        want = [a["alarm_id"] for a in sorted(api(ward24, "/api/alarms"), key=rank_key) if a["state"] != "cleared"]
+        want = [
+            a["alarm_id"] for a in sorted(api(ward24, "/api/alarms"), key=rank_key) if a["state"] != "cleared"
+        ]
         page.wait_for_timeout(1100)  # one render tick after the API answered
-        shown = [int(x) for x in page.eval_on_selector_all("#alarm-all-list .alarm", "els => els.map(e => e.dataset.alarmId)")]
+        shown = [
+            int(x)
+            for x in page.eval_on_selector_all(
+                "#alarm-all-list .alarm", "els => els.map(e => e.dataset.alarmId)"
+            )
+        ]
         return (want, shown) if want == shown else None
 
     # Opened by a tap (touch) on the bar's button ...
@@ -322,9 +358,21 @@ def test_rewarming_reads_as_the_alarm_and_detached_minutes_are_gaps(
 # --- 6. colour never alone -----------------------------------------------------------------------
 #: Machado, Oliveira & Fernandes (2009) simulation matrices at severity 1.0, on linear RGB.
 MACHADO = {
-    "protanopia": ((0.152286, 1.052583, -0.204868), (0.114503, 0.786281, 0.099216), (-0.003882, -0.048116, 1.051998)),
-    "deuteranopia": ((0.367322, 0.860646, -0.227968), (0.280085, 0.672501, 0.047413), (-0.011820, 0.042940, 0.968881)),
-    "tritanopia": ((1.255528, -0.076749, -0.178779), (-0.078411, 0.930809, 0.147602), (0.004733, 0.691367, 0.303900)),
+    "protanopia": (
+        (0.152286, 1.052583, -0.204868),
+        (0.114503, 0.786281, 0.099216),
+        (-0.003882, -0.048116, 1.051998),
+    ),
+    "deuteranopia": (
+        (0.367322, 0.860646, -0.227968),
+        (0.280085, 0.672501, 0.047413),
+        (-0.011820, 0.042940, 0.968881),
+    ),
+    "tritanopia": (
+        (1.255528, -0.076749, -0.178779),
+        (-0.078411, 0.930809, 0.147602),
+        (0.004733, 0.691367, 0.303900),
+    ),
 }
 
 
@@ -335,7 +383,9 @@ def _linear(c: float) -> float:
 
 def _luminance(rgb: tuple[float, float, float], deficiency: str) -> float:
     lin = [_linear(v) for v in rgb]
-    sim = [max(0.0, min(1.0, sum(m * v for m, v in zip(row, lin, strict=True)))) for row in MACHADO[deficiency]]
+    sim = [
+        max(0.0, min(1.0, sum(m * v for m, v in zip(row, lin, strict=True)))) for row in MACHADO[deficiency]
+    ]
     return 0.2126 * sim[0] + 0.7152 * sim[1] + 0.0722 * sim[2]
 
 
@@ -361,7 +411,14 @@ def test_colour_is_never_alone_under_colour_vision_deficiencies(
              tempBand: t.dataset.tempBand,
            }]))"""
     )
-    bands = ["normal", "cold_stress", "hypothermia_moderate", "hypothermia_severe", "hyperthermia", "unjudged"]
+    bands = [
+        "normal",
+        "cold_stress",
+        "hypothermia_moderate",
+        "hypothermia_severe",
+        "hyperthermia",
+        "unjudged",
+    ]
     assert set(bands) <= set(looks), sorted(looks)
     # Each band has its own mark and its own bar pattern, whatever the colour.
     assert len({looks[b]["mark"] for b in bands}) == len(bands), looks
@@ -369,7 +426,8 @@ def test_colour_is_never_alone_under_colour_vision_deficiencies(
     priorities = page.evaluate(
         """() => { const out = {};
              for (const a of document.querySelectorAll('article.tile .alarm')) {
-               out[a.dataset.priority] = [getComputedStyle(a).borderTopStyle, a.querySelector('.alarm-mark').textContent];
+               const mark = a.querySelector('.alarm-mark').textContent;
+               out[a.dataset.priority] = [getComputedStyle(a).borderTopStyle, mark];
              } return out; }"""
     )
     assert len({tuple(v) for v in priorities.values()}) == len(priorities) >= 2, priorities
@@ -415,7 +473,10 @@ def test_kiosk_sounds_without_a_click_and_a_bed_opens_over_the_ward(
     assert page.url == url, "the ward screen did not navigate away"
     # The high alarm repeats every 8 s: it sounds again while the bed is open.
     eventually(
-        lambda: int(body.get_attribute("data-sound-plays") or 0) > plays or None, 12.0, "the alarm sounds on", page
+        lambda: int(body.get_attribute("data-sound-plays") or 0) > plays or None,
+        12.0,
+        "the alarm sounds on",
+        page,
     )
     expect(body).to_have_attribute("data-audio", "running")
     page.screenshot(path=str(artifacts / "ward-bed-overlay.png"))
@@ -428,7 +489,9 @@ def test_kiosk_sounds_without_a_click_and_a_bed_opens_over_the_ward(
 def test_without_the_kiosk_flag_a_silent_alarm_is_announced_and_one_tap_turns_sound_on(
     ward24: Served, playwright: Playwright, page_errors: PageErrors, artifacts: Path
 ) -> None:
-    plain: Browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+    plain: Browser = playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+    )
     try:
         ctx = plain.new_context(viewport={"width": 1366, "height": 768})
         page = page_errors.watch(ctx.new_page())
@@ -483,7 +546,10 @@ def test_a_killed_service_makes_the_screen_loud_and_a_restarted_one_recovers(
         page.screenshot(path=str(artifacts / "ward-monitoring-lost.png"))
         # It repeats (every 6 s) for as long as the service is away.
         eventually(
-            lambda: int(body.get_attribute("data-sound-plays") or 0) > plays or None, 9.0, "the failure repeats", page
+            lambda: int(body.get_attribute("data-sound-plays") or 0) > plays or None,
+            9.0,
+            "the failure repeats",
+            page,
         )
         expect(body).to_have_attribute("data-sound-last", "failure")
 
@@ -516,7 +582,9 @@ def test_ward_time_is_the_wards_zone_and_24_hour_clock_on_every_page(
             return {now.strftime("%H:%M"), (now.replace(second=0)).strftime("%H:%M")}
 
         expect(page.locator("#clock")).to_have_text(re.compile(r"^\d\d:\d\d$"))
-        eventually(lambda: page.locator("#clock").text_content() in hcm_now() or None, 5.0, "the ward's clock", page)
+        eventually(
+            lambda: page.locator("#clock").text_content() in hcm_now() or None, 5.0, "the ward's clock", page
+        )
         expect(page.locator("#clock-zone")).to_have_text("Ho Chi Minh")
         page.screenshot(path=str(artifacts / "ward-time-ho-chi-minh.png"))
 

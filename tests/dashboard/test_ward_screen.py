@@ -341,7 +341,9 @@ def test_alarms_show_in_iec_colours_within_2_s_and_are_acknowledged_on_screen(
         page.locator("#alarm-all").click()
         page.locator(f'#alarm-all-list .alarm[data-alarm-id="{medium_id}"] button.ack').click()
         for priority in ("high", "medium"):
-            item = page.locator(f'#alarm-all-list .alarm[data-alarm-id="{by_priority[priority]["alarm_id"]}"]')
+            item = page.locator(
+                f'#alarm-all-list .alarm[data-alarm-id="{by_priority[priority]["alarm_id"]}"]'
+            )
             expect(item).to_have_attribute("data-state", "acknowledged")
             expect(item.locator("button.ack")).to_have_count(0)
         alarms = {a["alarm_id"]: a for a in api(server, "/api/alarms")}
@@ -356,7 +358,9 @@ def test_alarms_show_in_iec_colours_within_2_s_and_are_acknowledged_on_screen(
         page.keyboard.press("Escape")
         expect(page.locator("#audio-pause-text")).to_have_text("Pause audio 2 min")  # from the settings
         page.locator("#audio-pause").click()
-        expect(page.locator("#audio-pause-text")).to_have_text(re.compile(r"Audio paused · (1 min|2 min|\d+ s) left"))
+        expect(page.locator("#audio-pause-text")).to_have_text(
+            re.compile(r"Audio paused · (1 min|2 min|\d+ s) left")
+        )
         screen_id = page.evaluate("localStorage.getItem('kmc.ward.screen_id')")
         state = api(server, f"/api/screens/{screen_id}/audio")
         assert state["paused_until_us"] is not None and state["sounding"] is None
