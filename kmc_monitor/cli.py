@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 
@@ -63,18 +64,24 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         _err(f"error: {exc}")
         return 2
     progress, bar = _progress_bars(args.traces, sys.stderr)
+    # Clock faults are judged against this machine's clock (clinical-rules.md): read here, at the
+    # edge, never inside the rules.
+    latest_us = round((time.time() + params.max_clock_lead_s) * 1_000_000)
     try:
-        traces = read_traces(args.traces, params, progress=progress)
+        traces = read_traces(args.traces, params, progress=progress, latest_us=latest_us)
     finally:
         if bar is not None:
             bar.close()
-    if traces.invalid_lines:
-        total_invalid = sum(s.invalid for s in traces.series) + traces.skipped_rows
+    for warning in traces.warnings:
+        _err(f"warning: {warning}")
+    total_invalid = sum(s.invalid for s in traces.series) + traces.skipped_rows
+    if total_invalid:
         shown = ", ".join(f"{name}:{line}" for name, line in traces.invalid_lines)
+        where = f": {shown}" if shown else ""
         more = " and more" if total_invalid > len(traces.invalid_lines) else ""
         _err(
-            f"warning: {total_invalid} invalid reading(s) (not a number, out of range, or no t/wrap_id); "
-            f"their bad values were treated as missing: {shown}{more}"
+            f"warning: {total_invalid} invalid reading(s) (not a number, out of range, a clock fault, "
+            f"or no t/wrap_id); their bad values were treated as missing{where}{more}"
         )
     analysis_bar = None
     if bar is not None:

@@ -115,6 +115,8 @@ class TraceSet:
     rows: int
     skipped_rows: int
     invalid_lines: tuple[tuple[str, int], ...]
+    #: Plain sentences about files read only in part (a recording cut short), for stderr.
+    warnings: tuple[str, ...] = ()
 
     @property
     def invalid_readings(self) -> int:
@@ -132,13 +134,19 @@ def read_traces(
     params: RuleParams | None = None,
     *,
     progress: Callable[[int, int], None] | None = None,
+    latest_us: int | None = None,
 ) -> TraceSet:
     """Read trace files (plain or gzip) into one validated series per wrap.
 
     Rows of one wrap may come from several files; of duplicate ``(wrap_id, t)`` the first in file
     order, then line order, is kept. A single path may be given as is. ``params`` gives the
     plausible ranges (defaults otherwise). ``progress(done_bytes, total_bytes)`` is called after
-    every block, in on-disk bytes.
+    every block, in on-disk bytes. ``latest_us`` is the latest believable reading time (the
+    machine's clock plus the allowed lead): later rows, and rows before ``params.earliest_t_s``, are
+    clock faults, counted invalid and otherwise ignored.
+
+    A gzip file cut short (a recorder killed mid-write) is read up to the cut, its last partial line
+    dropped, and a warning naming the file is added to :attr:`TraceSet.warnings`.
 
     Raises
     ------
@@ -152,7 +160,7 @@ def read_traces(
     names = [os.fspath(p) for p in paths]
     sizes = [_size_or_zero(n) for n in names]
     total = sum(sizes)
-    collector = _Collector(params)
+    collector = _Collector(params, latest_us)
     if progress is not None:
         progress(0, total)
     done = 0
@@ -189,7 +197,7 @@ def _size_or_zero(name: str) -> int:
 def _read_file(name: str, collector: _Collector, report: Callable[[float], None], pool: Executor) -> None:
     """Parse a file's blocks on ``pool`` and hand them to ``collector`` in file order, so that the
     first of duplicates stays first and line numbers count from the top."""
-    with _file_data(name) as data:
+    with _file_data(name, collector.warnings.append) as data:
         layout = _read_header(data, name)
         lines = _LineCounter(data, layout.data_start, layout.header_line + 1)
         size = len(data)
@@ -213,7 +221,7 @@ def _read_file(name: str, collector: _Collector, report: Callable[[float], None]
 
 
 @contextmanager
-def _file_data(name: str) -> Iterator[_Data]:
+def _file_data(name: str, warn: Callable[[str], None]) -> Iterator[_Data]:
     """The file's bytes, decompressed if gzip; memory-mapped when possible, to skip a copy."""
     try:
         f = open(name, "rb")
@@ -230,11 +238,11 @@ def _file_data(name: str) -> Iterator[_Data]:
             if f.seekable():
                 magic = f.read(2)
                 f.seek(0)
-                data: _Data = _gunzip(f.read(), name) if magic == _GZIP_MAGIC else _map_or_read(f)
+                data: _Data = _gunzip(f.read(), name, warn) if magic == _GZIP_MAGIC else _map_or_read(f)
             else:  # a pipe
                 data = f.read()
                 if data[:2] == _GZIP_MAGIC:
-                    data = _gunzip(data, name)
+                    data = _gunzip(data, name, warn)
         except IsADirectoryError:
             raise TraceError(f"{name} is a directory, not a trace file") from None
         except OSError as exc:
@@ -256,11 +264,40 @@ def _reason(exc: BaseException) -> str:
     return text[:1].lower() + text[1:] if text else type(exc).__name__
 
 
-def _gunzip(raw: bytes, name: str) -> bytes:
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error):
-        raise TraceError(f"{name} is not a trace: its gzip data is corrupt or cut short") from None
+def _gunzip(raw: bytes, name: str, warn: Callable[[str], None]) -> bytes:
+    """Decompress every gzip member; a stream that stops early keeps what came before the cut.
+
+    A recorder killed mid-write leaves a file without its gzip trailer (or cut inside a deflate
+    block): the hours it did record are still there, so they are read, the last (partial) line is
+    dropped, and ``warn`` is told. Data that is not gzip from the first byte, or damaged in the
+    middle, is refused.
+    """
+    parts: list[bytes] = []
+    pos = 0
+    while pos < len(raw):
+        d = zlib.decompressobj(wbits=31)
+        try:
+            parts.append(d.decompress(raw[pos:]))
+            parts.append(d.flush())
+        except zlib.error:
+            if not parts:
+                raise TraceError(f"{name} is not a trace: its gzip data is corrupt") from None
+            return _cut_short(b"".join(parts), name, warn)
+        if not d.eof:
+            return _cut_short(b"".join(parts), name, warn)
+        pos = len(raw) - len(d.unused_data)
+        if not d.unused_data.strip(b"\0"):
+            break  # trailing padding after the last member
+    return b"".join(parts)
+
+
+def _cut_short(data: bytes, name: str, warn: Callable[[str], None]) -> bytes:
+    """What a cut-short gzip file held, up to its last complete line."""
+    end = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+    dropped = len(data) - end
+    partial = " (its last, partial line dropped)" if dropped else ""
+    warn(f"{name} was cut short (an interrupted recording): read up to the cut{partial}")
+    return data[:end]
 
 
 def _map_or_read(f: BinaryIO) -> _Data:
@@ -430,13 +467,35 @@ class _Skipped:
         return "skip"
 
 
-_ARROW_ERRORS: Final = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError)
+#: pyarrow decodes an invalid row's text for its handler: bad UTF-8 there raises UnicodeDecodeError,
+#: and the block goes to the next reader like any other it cannot read.
+_ARROW_ERRORS: Final = (
+    pa.ArrowInvalid,
+    pa.ArrowNotImplementedError,
+    pa.ArrowTypeError,
+    UnicodeDecodeError,
+)
+
+
+def _is_utf8(data: _Data, start: int, end: int) -> bool:
+    """Whether a block is valid UTF-8; plain ASCII (the usual trace) is told by one vector pass."""
+    if not (_bytes_view(data, start, end) >= 0x80).any():
+        return True
+    try:
+        bytes(data[start:end]).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _parse_block(
     data: _Data, whole: Any, start: int, end: int, layout: _Layout, hints: _Kinds, params: RuleParams
 ) -> _Block:
     """Read one block with the fastest reader that copes with it, and check its rows."""
+    if not _is_utf8(data, start, end):
+        # pyarrow would decode a bad row's bytes for its invalid-row handler and fail inside it
+        # (printing a traceback it cannot raise): invalid UTF-8 goes to the Python reader at once.
+        return _check(_parse_python(data, start, end, layout), params)
     buf = whole.slice(start, end - start)
     try:
         return _check(_parse_typed(data, buf, start, end, layout, hints), params)
@@ -914,8 +973,10 @@ class _Kept:
 class _Collector:
     """Gathers the blocks of all files, then groups rows by wrap and builds the series."""
 
-    def __init__(self, params: RuleParams) -> None:
+    def __init__(self, params: RuleParams, latest_us: int | None = None) -> None:
         self.params = params
+        self.latest_us = latest_us
+        self.warnings: list[str] = []
         self._codes_of: dict[str, int] = {}
         self._names: list[str] = []
         self._kept: list[_Kept] = []
@@ -1000,12 +1061,15 @@ class _Collector:
                 params=self.params,
                 invalid_rows=wrap[2],
                 extra_invalid=self._extra.get(code, 0),
+                latest_us=self.latest_us,
             )
 
         series = list(pool.map(build, sorted(range(n_wraps), key=self._names.__getitem__)))
         ends = [int(s.t_us[-1]) for s in series if len(s)]
         end_us = max(ends) if ends else None
-        return TraceSet(tuple(series), end_us, self._rows, self._skipped, tuple(self._lines))
+        return TraceSet(
+            tuple(series), end_us, self._rows, self._skipped, tuple(self._lines), tuple(self.warnings)
+        )
 
 
 def _group(kept: _Kept, n_wraps: int) -> tuple[IntArray, IntArray]:

@@ -378,6 +378,35 @@ def _start_s(value: Any) -> float:
 StartS = Annotated[float, BeforeValidator(_start_s)]
 
 
+#: At most this many steps after ``repeat`` blocks are unrolled (a day of 86 s cycles is ~2000).
+_MAX_STEPS = 20_000
+
+
+def _unroll(value: Any) -> Any:
+    """Expand ``- repeat: {times: N, steps: [...]}`` (nestable) into N copies of its steps: a radio
+    that drops out every 86 s for four hours is two steps, not 334."""
+    if not isinstance(value, list):
+        return value
+    out: list[Any] = []
+    for item in value:
+        if isinstance(item, dict) and set(item) == {"repeat"}:
+            spec = item["repeat"]
+            if not isinstance(spec, dict) or set(spec) != {"times", "steps"}:
+                raise ValueError("repeat takes {times: N, steps: [...]}")
+            times = spec["times"]
+            if isinstance(times, bool) or not isinstance(times, int) or not 1 <= times <= _MAX_STEPS:
+                raise ValueError(f"repeat: times must be a whole number from 1 to {_MAX_STEPS}")
+            inner = _unroll(spec["steps"])
+            if not isinstance(inner, list) or not inner:
+                raise ValueError("repeat: steps must be a non-empty list of steps")
+            out.extend(inner * times)
+        else:
+            out.append(item)
+        if len(out) > _MAX_STEPS:
+            raise ValueError(f"more than {_MAX_STEPS} steps once repeats are unrolled")
+    return out
+
+
 class BuilderSpec(_Strict):
     """A wrap's trace built from segments with known truth (``TraceBuilder``)."""
 
@@ -395,7 +424,10 @@ class BuilderSpec(_Strict):
     noise: Literal["none", "quiet", "ward"] | NoiseSpec = "none"
     delivery: DeliverySpec | None = None
     ambient_sensor: bool = True
-    steps: list[StepT] = Field(min_length=1)
+    #: A wrap or recorder that sends contact in one reading out of this many (the others carry
+    #: temperature only).
+    contact_every: int = Field(1, ge=1, le=3600)
+    steps: Annotated[list[StepT], BeforeValidator(_unroll), Field(min_length=1)]
 
 
 class SimulatorSpec(_Strict):
@@ -474,6 +506,16 @@ class TotalsExpect(_Strict):
     invalid_readings: NumberRange | None = None
 
 
+class LiveExpect(_Strict):
+    """What the ward screen must (not) have done on the live path: the alarm board, not the rules."""
+
+    #: Kinds that must have been the alarm sounding on a ward screen at some moment.
+    sounds: list[AlarmKind] = []
+    #: No alarm of the wrap may ever show as high priority or latch (a loose sensor must not turn a
+    #: tile red and stay there).
+    never_high: bool = False
+
+
 class Expect(_Strict):
     """What must hold for one wrap (``wrap`` may be left out when the trace has only one)."""
 
@@ -487,6 +529,7 @@ class Expect(_Strict):
     alarm_count: dict[AlarmKind, NumberRange] = {}
     totals: TotalsExpect | None = None
     days: list[DayExpect] = []
+    live: LiveExpect | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Expect:
@@ -504,6 +547,7 @@ class Expect(_Strict):
             or self.alarm_count
             or self.totals is not None
             or self.days
+            or self.live is not None
         ):
             raise ValueError("expects nothing: a scenario that cannot fail tests nothing")
         return self

@@ -14,6 +14,7 @@ live path only. Sessions and totals come from the live wrap's stream at the end 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import tempfile
@@ -41,7 +42,7 @@ from kmc_monitor.scenarios.model import (
 from kmc_monitor.signal import DayCalendar, RuleParams, WrapReport, analyze_series
 from kmc_monitor.signal.params import US, celsius_to_mc, seconds_to_us
 from kmc_monitor.signal.report import AlarmKind, Priority
-from kmc_monitor.signal.series import WrapSeries
+from kmc_monitor.signal.series import WrapSeries, build_series
 
 __all__ = ["Check", "Outcome", "Outcomes", "ScenarioResult", "judge", "run_scenario", "simulate"]
 
@@ -91,6 +92,10 @@ class Facts:
     sessions: tuple[SessionFact, ...]
     alarms: tuple[AlarmFact, ...]
     days: tuple[DayFact, ...]
+    #: Live path only: kinds that were the alarm sounding on a ward screen at some tick, and kinds
+    #: that ever showed as high priority or latched.
+    sounded: frozenset[AlarmKind] = frozenset()
+    shown_high: frozenset[AlarmKind] = frozenset()
 
 
 # What is reported ------------------------------------------------------------------------------------
@@ -193,6 +198,8 @@ def _from_builder(spec: BuilderSpec, params: RuleParams) -> _Material:
     except ValueError as exc:
         raise ScenarioError(f"generate: {exc}") from None
     rows = b.rows()
+    if spec.contact_every > 1:
+        rows.contact[np.arange(rows.contact.shape[0]) % spec.contact_every != 0] = np.nan
     readings = [
         Reading(t, rows.wrap_id, _opt(s), _opt(a), _opt(c), _opt(p))
         for t, s, a, c, p in zip(
@@ -204,7 +211,10 @@ def _from_builder(spec: BuilderSpec, params: RuleParams) -> _Material:
             strict=True,
         )
     ]
-    return _Material([b.build(params)], readings, spec.start)
+    series = build_series(
+        rows.wrap_id, rows.t_s, rows.skin_c, rows.ambient_c, rows.contact, rows.battery_pct, params=params
+    )
+    return _Material([series], readings, spec.start)
 
 
 def _from_simulator(gen: SimulatorGen, params: RuleParams) -> _Material:
@@ -307,6 +317,7 @@ def _batch(
 
 def _live(material: _Material, scenario: Scenario, params: RuleParams, until_us: int) -> dict[str, Facts]:
     """The ward service's engine on a real (temporary) ward: a bed and an admission per wrap."""
+    from kmc_monitor.service.alarms import AlarmState
     from kmc_monitor.service.engine import LiveEngine
     from kmc_monitor.service.store import Store
     from kmc_monitor.service.ward import AdmissionDetails, GestationalAge, Ward
@@ -330,6 +341,8 @@ def _live(material: _Material, scenario: Scenario, params: RuleParams, until_us:
         final_us = until_us + engine.reorder_us
         t_us = np.rint(np.array([r.t for r in readings]) * US).astype(np.int64)
         raised: dict[tuple[str | int, ...], tuple[int, Priority]] = {}
+        sounded: dict[str, set[AlarmKind]] = {}
+        shown_high: dict[str, set[AlarmKind]] = {}
         ended: dict[tuple[str | int, ...], tuple[int, float | None]] = {}
         now = int(t_us[0])
         k = 0
@@ -346,6 +359,13 @@ def _live(material: _Material, scenario: Scenario, params: RuleParams, until_us:
                     raised[a.key] = (a.raised_us, a.priority)
                 elif e.action.value == "ended":
                     ended[a.key] = (e.at_us, a.extreme_c)
+            # What a ward screen shows and plays now (one screen, never paused).
+            playing = engine.board.sounding("scenario-screen", now)
+            if playing is not None:
+                sounded.setdefault(playing.wrap_id, set()).add(playing.kind)
+            for v in engine.board.visible(now):
+                if v.priority is Priority.HIGH or v.state is AlarmState.LATCHED:
+                    shown_high.setdefault(v.wrap_id, set()).add(v.kind)
             if now >= final_us:
                 break
             now = min(now + tick_us, final_us)
@@ -372,7 +392,12 @@ def _live(material: _Material, scenario: Scenario, params: RuleParams, until_us:
                 )
             alarms.sort(key=lambda a: (a.start_s, a.kind.value))
             lag_s = scenario.live.tick_s if len(wraps) > 1 else 0.0
-            out[wrap_id] = _facts(stream.report(until_us), LIVE, lag_s, alarms)
+            facts = _facts(stream.report(until_us), LIVE, lag_s, alarms)
+            out[wrap_id] = dataclasses.replace(
+                facts,
+                sounded=frozenset(sounded.get(wrap_id, ())),
+                shown_high=frozenset(shown_high.get(wrap_id, ())),
+            )
         return out
 
 
@@ -522,11 +547,13 @@ def _session_ok(s: SessionFact, e: SessionExpect, t0_s: float) -> bool:
 _Evaluator = Callable[[Facts], tuple[bool, str]]
 
 
-class _Checks(list[tuple[str, _Evaluator, bool]]):
+class _Checks(list[tuple[str, _Evaluator, str | None]]):
     """Expectations as (what was expected, how to judge one path's facts, batch path only)."""
 
-    def append_check(self, expected: str, judge: _Evaluator, *, batch_only: bool = False) -> None:
-        self.append((expected, judge, batch_only))
+    def append_check(
+        self, expected: str, judge: _Evaluator, *, batch_only: bool = False, live_only: bool = False
+    ) -> None:
+        self.append((expected, judge, BATCH if batch_only else LIVE if live_only else None))
 
 
 def _checks_for(expect: Expect, fmt: _Fmt) -> _Checks:
@@ -615,6 +642,23 @@ def _checks_for(expect: Expect, fmt: _Fmt) -> _Checks:
             return n in rk, f"{n} {kind.value} alarm(s)"
 
         out.append_check(f"{rk.text} {kind.value} alarm(s)", how_many)
+
+    live = expect.live
+    if live is not None:
+        for kind in live.sounds:
+
+            def sounds(f: Facts, kind: AlarmKind = kind) -> tuple[bool, str]:
+                heard = ", ".join(sorted(k.value for k in f.sounded)) or "nothing"
+                return kind in f.sounded, f"sounded: {heard}"
+
+            out.append_check(f"{kind.value} sounds on the ward screen (live)", sounds, live_only=True)
+        if live.never_high:
+
+            def never_high(f: Facts) -> tuple[bool, str]:
+                high = ", ".join(sorted(k.value for k in f.shown_high))
+                return not f.shown_high, f"shown high or latched: {high}" if high else "none high"
+
+            out.append_check("no alarm shown high or latched (live)", never_high, live_only=True)
 
     t = expect.totals
     if t is not None:
@@ -720,11 +764,11 @@ def judge(loaded: LoadedScenario, outcomes: Outcomes, scenario: Scenario | None 
             wrap = wraps[0]
         if wrap not in wraps:
             raise ScenarioError(f"{loaded.path}: no wrap {wrap!r} in the trace ({', '.join(wraps[:8])})")
-        for expected, judge_one, batch_only in _checks_for(expect, fmt):
+        for expected, judge_one, only in _checks_for(expect, fmt):
             results = []
             for facts in outcomes.paths:
                 f = facts[wrap]
-                if f.path == LIVE and batch_only:
+                if only is not None and f.path != only:
                     continue
                 ok, actual = judge_one(f)
                 results.append(Outcome(f.path, ok, actual))

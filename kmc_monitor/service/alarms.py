@@ -17,6 +17,7 @@ included, even before the next :meth:`AlarmBoard.tick` has recorded them.
 from __future__ import annotations
 
 import enum
+import heapq
 import logging
 import math
 from collections.abc import Mapping
@@ -103,6 +104,9 @@ class AlarmAction(enum.StrEnum):
     RAISED = "raised"
     ACKNOWLEDGED = "acknowledged"
     ESCALATED = "escalated"
+    #: A technical alarm still unacknowledged after ``escalation_s``: it sounds again at its own
+    #: priority (never as high), and again every ``escalation_s`` while nobody acknowledges it.
+    REMINDED = "reminded"
     ENDED = "ended"
     CLEARED = "cleared"
     AUDIO_PAUSED = "audio_paused"
@@ -132,6 +136,8 @@ class AlarmView:
     escalated_us: int | None
     cleared_us: int | None
     extreme_c: float | None
+    #: The last time a technical alarm was sounded again for want of an acknowledgement.
+    reminded_us: int | None = None
 
     @property
     def category(self) -> Category:
@@ -204,6 +210,13 @@ class _Alarm:
     acked_by: str | None = None
     escalated_us: int | None = None
     cleared_us: int | None = None
+    reminded_us: int | None = None
+
+    @property
+    def escalates(self) -> bool:
+        """Only a medium *patient* alarm escalates to high; a technical one reminds at its own
+        priority (twenty red tiles for loose sensors would bury the one cold baby)."""
+        return self.kind.priority is Priority.MEDIUM and self.kind.category is not Category.TECHNICAL
 
     @property
     def state(self) -> AlarmState:
@@ -236,9 +249,13 @@ class _Pause:
     since_seq: int
 
 
-def _order(view: AlarmView) -> tuple[int, int, int]:
-    """Effective priority, then age (oldest first), then id."""
-    return (-view.priority.rank, view.raised_us, view.alarm_id)
+def _order(view: AlarmView) -> tuple[int, int, int, int]:
+    """Effective priority, then patient before technical, then age (oldest first), then id.
+
+    At equal priority a cold baby's alarm comes (and sounds) before a loose sensor's or a silent
+    wrap's: it is the one that needs a nurse's hands."""
+    technical = 1 if view.kind.category is Category.TECHNICAL else 0
+    return (-view.priority.rank, technical, view.raised_us, view.alarm_id)
 
 
 class AlarmBoard:
@@ -287,7 +304,11 @@ class AlarmBoard:
         if key in self._by_key:
             logger.debug("duplicate start of condition %r ignored", key)
             return events
-        escalate_at = now + self.params.escalation_us if kind.priority is Priority.MEDIUM else None
+        # The deadline for escalation (medium patient alarms) or for the first reminder (technical).
+        reminds = kind.category is Category.TECHNICAL
+        escalate_at = (
+            now + self.params.escalation_us if kind.priority is Priority.MEDIUM or reminds else None
+        )
         alarm = _Alarm(self._next_id, key, kind, bed_id, wrap_id, now, extreme_c, escalate_at)
         self._next_id += 1
         self._live[alarm.id] = alarm
@@ -335,6 +356,18 @@ class AlarmBoard:
             self._emit(events, AlarmAction.ENDED, now, SYSTEM, alarm, f"condition ended; {why}")
             self._clear(alarm, now, SYSTEM, events)
         return events
+
+    def condition_progress(self, key: ConditionKey, *, extreme_c: float) -> None:
+        """The open episode's extreme so far (a cold baby still cooling, a hot one still warming).
+
+        No event and no audit line: the raise recorded the extreme then, the end records the final
+        one; in between a screen, report or export that reads the alarm sees the current value
+        instead of the one frozen at the raise. Unknown or ended keys change nothing."""
+        checked = _checked_extreme(extreme_c)
+        alarm_id = self._by_key.get(_checked_key(key))
+        alarm = None if alarm_id is None else self._live.get(alarm_id)
+        if alarm is not None and alarm.ended_us is None and checked is not None:
+            alarm.extreme_c = checked
 
     # Nurse side -------------------------------------------------------------------------------
     def acknowledge(self, alarm_id: int, who: str, now_us: int) -> list[AlarmEvent]:
@@ -492,6 +525,7 @@ class AlarmBoard:
                     "acked_by": a.acked_by,
                     "escalated_us": a.escalated_us,
                     "cleared_us": a.cleared_us,
+                    "reminded_us": a.reminded_us,
                 }
                 for a in alarms
             ],
@@ -566,23 +600,39 @@ class AlarmBoard:
         for p in self._pauses.values():
             if p.until_us <= now:
                 due.append((p.until_us, 1, 0, p.screen_id))
-        due.sort()
-        for deadline, what, alarm_id, screen_id in due:
+        heapq.heapify(due)
+        while due:
+            deadline, what, alarm_id, screen_id = heapq.heappop(due)
             # Deadlines are never behind the clock of a board that ran these calls; the floor only
             # keeps the audit in time order for a snapshot edited by hand.
             at = deadline if self._clock_us is None else max(deadline, self._clock_us)
             if what == 0:
                 alarm = self._live[alarm_id]
-                alarm.escalated_us = at
                 within_s = (deadline - alarm.raised_us) / US
-                ev = self._emit(
-                    events,
-                    AlarmAction.ESCALATED,
-                    at,
-                    SYSTEM,
-                    alarm,
-                    f"not acknowledged within {within_s:g} s: sounds and shows as high",
-                )
+                if alarm.escalates:
+                    alarm.escalated_us = at
+                    ev = self._emit(
+                        events,
+                        AlarmAction.ESCALATED,
+                        at,
+                        SYSTEM,
+                        alarm,
+                        f"not acknowledged within {within_s:g} s: sounds and shows as high",
+                    )
+                else:
+                    alarm.reminded_us = at
+                    alarm.escalate_at_us = deadline + self.params.escalation_us
+                    if alarm.escalate_at_us <= now:  # a long quiet spell: every reminder, in order
+                        heapq.heappush(due, (alarm.escalate_at_us, 0, alarm.id, ""))
+                    ev = self._emit(
+                        events,
+                        AlarmAction.REMINDED,
+                        at,
+                        SYSTEM,
+                        alarm,
+                        f"not acknowledged within {within_s:g} s: sounds again at "
+                        f"{alarm.kind.priority.value} priority",
+                    )
                 alarm.signal_seq = ev.seq
             else:
                 del self._pauses[screen_id]
@@ -637,7 +687,7 @@ class AlarmBoard:
 
     @staticmethod
     def _priority(alarm: _Alarm, now: int) -> Priority:
-        if alarm.escalated_us is not None or alarm.escalation_due(now):
+        if alarm.escalated_us is not None or (alarm.escalates and alarm.escalation_due(now)):
             return Priority.HIGH
         return alarm.kind.priority
 
@@ -651,10 +701,19 @@ class AlarmBoard:
 
     def _view(self, alarm: _Alarm, now: int) -> AlarmView:
         due = alarm.escalation_due(now)
-        escalated_us = alarm.escalate_at_us if due else alarm.escalated_us
         pending = None
-        if alarm.state is AlarmState.ACTIVE and escalated_us is None:
-            pending = alarm.escalate_at_us
+        if alarm.escalates:
+            escalated_us = alarm.escalate_at_us if due else alarm.escalated_us
+            if alarm.state is AlarmState.ACTIVE and escalated_us is None:
+                pending = alarm.escalate_at_us
+            reminded_us = None
+        else:
+            escalated_us = None
+            reminded_us = alarm.reminded_us
+            if due:  # the last reminder due by now, as a board that ticked would have it
+                assert alarm.escalate_at_us is not None
+                every = self.params.escalation_us
+                reminded_us = alarm.escalate_at_us + (now - alarm.escalate_at_us) // every * every
         return AlarmView(
             alarm_id=alarm.id,
             key=alarm.key,
@@ -671,6 +730,7 @@ class AlarmBoard:
             escalated_us=escalated_us,
             cleared_us=alarm.cleared_us,
             extreme_c=alarm.extreme_c,
+            reminded_us=reminded_us,
         )
 
 
@@ -767,7 +827,15 @@ def _alarm_from(d: Mapping[str, Any]) -> _Alarm:
         acked_by=_opt_str(d, "acked_by"),
         escalated_us=_opt_int(d, "escalated_us"),
         cleared_us=_opt_int(d, "cleared_us"),
+        # Boards saved before reminders existed have none.
+        reminded_us=_opt_int(d, "reminded_us") if "reminded_us" in d else None,
     )
+    if alarm.escalated_us is not None and alarm.kind.category is Category.TECHNICAL:
+        # Saved before technical alarms stopped escalating: it reminded then; one that latched
+        # for it is over (a technical alarm never latches now).
+        alarm.reminded_us, alarm.escalated_us = alarm.escalated_us, None
+        if alarm.ended_us is not None and alarm.cleared_us is None and alarm.acked_us is None:
+            alarm.cleared_us = alarm.ended_us
     if (alarm.acked_us is None) != (alarm.acked_by is None):
         raise ValueError(f"alarm {alarm.id}: acknowledgement time and user must come together")
     if alarm.cleared_us is None and alarm.ended_us is not None:
@@ -775,8 +843,8 @@ def _alarm_from(d: Mapping[str, Any]) -> _Alarm:
             raise ValueError(f"alarm {alarm.id} is acknowledged and ended but not cleared")
         if not AlarmBoard._latches(alarm):
             raise ValueError(f"alarm {alarm.id} is ended but neither latching nor cleared")
-    if alarm.escalated_us is not None and alarm.kind.priority is not Priority.MEDIUM:
-        raise ValueError(f"alarm {alarm.id} escalated but is not a medium alarm")
+    if alarm.escalated_us is not None and not alarm.escalates:
+        raise ValueError(f"alarm {alarm.id} escalated but is not a medium patient alarm")
     return alarm
 
 

@@ -266,6 +266,11 @@ class Settings(BaseSettings):
     #: source drops copies from a second gateway by the wrap's counter; see docs/rules.md). Every
     #: held second delays the screen and every alarm.
     reorder_s: Annotated[float | None, Field(ge=0, le=30)] = None
+    #: A reading stamped more than this ahead of the service's clock is a clock fault, refused and
+    #: counted, whatever its source (radio, MQTT, ``POST /api/readings``, replay): a wrap or gateway
+    #: with a wrong clock would otherwise show "heard 0 s ago" for ever. Tighter than the offline
+    #: analysis's 24 h, because a ward service knows the time.
+    max_clock_lead_s: Annotated[float, Field(ge=1, le=86_400)] = 300.0
     #: Whether an admission must carry the hospital number (some hospitals keep it out of the ward
     #: screen; others need it to match the baby to the chart).
     require_hospital_number: bool = False

@@ -277,6 +277,7 @@ class LiveEngine:
         trend_bin_s: float = 60.0,
         trend_span_s: float = 86_400.0,
         status_every_s: float = 1.0,
+        max_clock_lead_s: float = 300.0,
     ) -> None:
         if not (math.isfinite(reorder_s) and reorder_s >= 0):
             raise ValueError("reorder_s must be a non-negative number of seconds")
@@ -287,6 +288,7 @@ class LiveEngine:
         self.board = board or AlarmBoard()
         self.writer = writer
         self.reorder_us = seconds_to_us(reorder_s)
+        self.max_clock_lead_us = seconds_to_us(max_clock_lead_s)
         self._bin_us = seconds_to_us(trend_bin_s)
         self._span_us = seconds_to_us(trend_span_s)
         self._status_every_us = seconds_to_us(status_every_s)
@@ -309,6 +311,8 @@ class LiveEngine:
         self.late = 0
         self.duplicates = 0
         self.invalid_time = 0
+        #: Readings stamped before 2015 or too far ahead of the ward's clock (clinical-rules.md).
+        self.clock_faults = 0
         self._unsaved_audit: list[AuditRecord] = []
         self._load_layout()
         for wrap_id in self._bed_of:
@@ -364,15 +368,23 @@ class LiveEngine:
         return events
 
     # Input ------------------------------------------------------------------------------------
-    def ingest(self, readings: Iterable[Reading]) -> int:
+    def ingest(self, readings: Iterable[Reading], now_us: int | None = None) -> int:
         """Take readings from any source, in any order; returns how many were accepted.
 
-        Accepted readings wait in the wrap's reorder buffer until :meth:`tick` feeds them.
+        Accepted readings wait in the wrap's reorder buffer until :meth:`tick` feeds them. A reading
+        stamped before ``params.earliest_t_s`` (2015), or more than ``max_clock_lead_s`` after
+        ``now_us`` (the ward's clock, when the caller gives it), is a clock fault: counted in
+        :attr:`clock_faults` and dropped before it can touch a tile, a timer or a day.
         """
         accepted = 0
+        earliest_s = self.params.earliest_t_s
+        latest_s = math.inf if now_us is None else (now_us + self.max_clock_lead_us) / US
         for r in readings:
             if not math.isfinite(r.t):
                 self.invalid_time += 1
+                continue
+            if not earliest_s <= r.t <= latest_s:
+                self.clock_faults += 1
                 continue
             t_us = round(r.t * US)
             w = self._wrap(r.wrap_id)
@@ -539,6 +551,11 @@ class LiveEngine:
             steps.append((a.start_us, 0, "start", cond, a.extreme_c))
             steps.append((a.end_us, 1, "end", cond, a.extreme_c))
         w.handled_before_us = None
+        # An open temperature alarm's extreme follows the episode (tile, bed page, report, export).
+        for cond in w.known & active.keys():
+            extreme = active[cond].extreme_c
+            if extreme is not None:
+                self.board.condition_progress(self._key(w.wrap_id, *cond), extreme_c=extreme)
         w.known = set(active)
         events: list[AlarmEvent] = []
         for t, _, what, (kind, start), extreme in sorted(steps, key=lambda x: (x[0], x[1], x[3][0].value)):

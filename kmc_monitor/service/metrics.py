@@ -77,7 +77,7 @@ class WardCollector(Collector):
         kind = source_kind(rt.source)
         engine = rt.engine
         stats = rt.tick_stats
-        refused = engine.late + engine.duplicates + engine.invalid_time
+        refused = engine.late + engine.duplicates + engine.invalid_time + engine.clock_faults
         received = CounterMetricFamily(
             "kmc_readings_received",
             "Readings the source handed to the engine.",
@@ -94,12 +94,14 @@ class WardCollector(Collector):
         dropped = CounterMetricFamily(
             "kmc_readings_refused",
             "Readings the engine refused, by reason: late (behind what it already fed the rules), "
-            "duplicate (same wrap and time), invalid_time (not a finite time).",
+            "duplicate (same wrap and time), invalid_time (not a finite time), clock_fault (stamped "
+            "before 2015 or too far ahead of the ward's clock).",
             labels=["reason"],
         )
         dropped.add_metric(["late"], engine.late)
         dropped.add_metric(["duplicate"], engine.duplicates)
         dropped.add_metric(["invalid_time"], engine.invalid_time)
+        dropped.add_metric(["clock_fault"], engine.clock_faults)
         ticks = HistogramMetricFamily(
             "kmc_engine_tick_seconds",
             "Duration of one tick of the ward runtime (take readings, run the rules, publish, checkpoint).",

@@ -379,7 +379,11 @@ class WardRuntime:
         if reorder_s is None:
             reorder_s = float(getattr(self.source, "reorder_s", 0.0))
         engine = LiveEngine(
-            ward, self.settings.rule_params(), writer=ReadingWriter(store), reorder_s=reorder_s
+            ward,
+            self.settings.rule_params(),
+            writer=ReadingWriter(store),
+            reorder_s=reorder_s,
+            max_clock_lead_s=self.settings.max_clock_lead_s,
         )
         self._engine = engine
         if not fresh:
@@ -478,7 +482,7 @@ class WardRuntime:
         now_us = round(now_s * US)
         readings = self.source.readings_until(now_s)
         if readings:
-            self.engine.ingest(readings)
+            self.engine.ingest(readings, now_us=now_us)
         # Wraps whose gateway is known gone (an MQTT Last Will) show "no data" now, not in 30 s.
         silenced = getattr(self.source, "silenced", None)
         if silenced is not None:
@@ -739,7 +743,7 @@ class WardRuntime:
         """Readings pushed by another process (``POST /api/readings``, e.g. a replayed trace): the
         engine takes them as from the ward's own source, and the next tick feeds, judges and stores
         them. Returns how many it accepted (late and duplicate readings are dropped and counted)."""
-        return self.engine.ingest(readings)
+        return self.engine.ingest(readings, now_us=self.now_us())
 
     # Family streams -----------------------------------------------------------------------------
     def open_family_stream(self, admission_id: int) -> asyncio.Event:

@@ -15,18 +15,36 @@ from kmc_monitor.signal.params import RuleParams
 from kmc_monitor.signal.runs import latch
 from kmc_monitor.signal.series import FloatArray, IntArray
 
-__all__ = ["Intervals", "Stretch", "contact_states", "intervals", "merge_stretches", "per_day", "runs_of"]
+__all__ = [
+    "NEVER_US",
+    "Intervals",
+    "Stretch",
+    "contact_states",
+    "intervals",
+    "merge_stretches",
+    "per_day",
+    "runs_of",
+]
 
 BoolArray = npt.NDArray[np.bool_]
 Int8Array = npt.NDArray[np.int8]
 
 
-def contact_states(contact: FloatArray, memory: int, params: RuleParams) -> tuple[Int8Array, int]:
-    """Contact state of each reading (1 contact, 0 none, -1 no valid value) and the memory after.
+#: "No contact value seen yet" as a time: older than any interval end by more than any hold.
+NEVER_US: int = int(np.iinfo(np.int64).min // 2)
+
+
+def contact_states(
+    contact: FloatArray, t_us: IntArray, memory: int, last_contact_us: int, params: RuleParams
+) -> tuple[Int8Array, IntArray, int, int]:
+    """Hysteresis contact state after each reading, when it was last measured, and the carry.
 
     ``memory`` is the hysteresis state left by earlier readings (-1 before any valid contact value):
     the very first valid value decides with ``contact_first``; afterwards only ``>= contact_on`` or
-    ``<= contact_off`` change the state.
+    ``<= contact_off`` change the state. A reading without a valid value keeps the state (-1 until a
+    first value). ``last_contact_us`` is the time of the last earlier reading that carried a valid
+    value (:data:`NEVER_US` if none). Returns the state after each reading, the time of the last
+    reading at or before each one that carried a value, and the memory and that time after the chunk.
     """
     missing = np.isnan(contact)
     with np.errstate(invalid="ignore"):
@@ -39,8 +57,12 @@ def contact_states(contact: FloatArray, memory: int, params: RuleParams) -> tupl
             f = int(first[0])
             ev[f] = 1 if contact[f] >= params.contact_first else 0
     state = latch(ev, memory)
-    reading_state = np.where(missing, np.int8(-1), state)
-    return reading_state, int(state[-1]) if state.size else memory
+    measured = np.where(missing, NEVER_US, t_us)
+    np.maximum.accumulate(measured, out=measured)
+    np.maximum(measured, last_contact_us, out=measured)
+    if state.size == 0:
+        return state, measured, memory, last_contact_us
+    return state, measured, int(state[-1]), int(measured[-1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,17 +76,30 @@ class Intervals:
 
 
 def intervals(
-    t_us: IntArray, states: Int8Array, last_t_us: int | None, last_state: int, stale_us: int
+    t_us: IntArray,
+    states: Int8Array,
+    measured_us: IntArray,
+    last_t_us: int | None,
+    last_state: int,
+    last_measured_us: int,
+    stale_us: int,
 ) -> Intervals:
-    """The intervals ending at this chunk's readings (the first one starts at the carried reading)."""
+    """The intervals ending at this chunk's readings (the first one starts at the carried reading).
+
+    Interval ``[a, b)`` takes the contact state held at ``a`` when the whole interval lies within
+    ``stale_us`` of the reading that last measured contact (``b - measured <= stale``); otherwise its
+    contact is unknown. Where every reading carries contact this is the plain rule (``b - a <= stale``);
+    a wrap that reports contact less often than temperature keeps its hours.
+    """
     if last_t_us is None:
-        a, b, s = t_us[:-1], t_us[1:], states[:-1]
+        a, b, s, m = t_us[:-1], t_us[1:], states[:-1], measured_us[:-1]
     else:
         a = np.concatenate(([last_t_us], t_us[:-1])).astype(np.int64)
         b = t_us
         s = np.concatenate(([last_state], states[:-1])).astype(np.int8)
-    known = (b - a) <= stale_us
-    return Intervals(a, b, known & (s == 1), ~known | (s < 0))
+        m = np.concatenate(([last_measured_us], measured_us[:-1])).astype(np.int64)
+    known = ((b - m) <= stale_us) & (s >= 0)
+    return Intervals(a, b, known & (s == 1), ~known)
 
 
 def runs_of(iv: Intervals) -> tuple[IntArray, IntArray]:

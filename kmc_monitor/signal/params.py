@@ -36,6 +36,14 @@ class RuleParams:
 
     # Time and missing data
     stale_after_s: float = 30.0
+    #: A silence of at most this long neither ends nor restarts a pending condition or recovery.
+    gap_tolerance_s: float = 120.0
+    #: ``no_data`` ends at the first reading that completes this much data without a stale interval.
+    no_data_clear_s: float = 60.0
+    #: Readings stamped before this (2015-01-01T00:00Z) are clock faults: invalid and ignored.
+    earliest_t_s: float = 1_420_070_400.0
+    #: Readings stamped more than this ahead of the machine's clock are clock faults too.
+    max_clock_lead_s: float = 86_400.0
 
     # Contact hysteresis and sessions
     contact_on: float = 0.6
@@ -102,7 +110,17 @@ class RuleParams:
             raise ValueError(
                 f"{self.ward_tz!r} is not a time zone name (use an IANA name such as Africa/Nairobi)"
             ) from exc
-        for name in ("stale_after_s", "smooth_s", "bridge_gap_s", "settle_s", "cooling_window_s"):
+        if self.gap_tolerance_s < self.stale_after_s:
+            raise ValueError("gap_tolerance_s must be at least stale_after_s")
+        for name in (
+            "stale_after_s",
+            "smooth_s",
+            "bridge_gap_s",
+            "settle_s",
+            "cooling_window_s",
+            "no_data_clear_s",
+            "max_clock_lead_s",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
 
@@ -110,6 +128,14 @@ class RuleParams:
     @property
     def stale_after_us(self) -> int:
         return seconds_to_us(self.stale_after_s)
+
+    @property
+    def gap_tolerance_us(self) -> int:
+        return seconds_to_us(self.gap_tolerance_s)
+
+    @property
+    def earliest_t_us(self) -> int:
+        return seconds_to_us(self.earliest_t_s)
 
     @property
     def smooth_us(self) -> int:
@@ -126,9 +152,10 @@ class RuleParams:
         return celsius_to_mc(self.hyperthermia_above_c - self.hysteresis_c)
 
     @property
-    def fall_lag_max_us(self) -> int:
-        """Oldest acceptable lagged reading for the fall test (60 s + stale_after)."""
-        return seconds_to_us(self.detach_fall_window_s + self.stale_after_s)
+    def fall_reach_us(self) -> int:
+        """How far back the fall test's raw readings reach: its span (60 s) plus the smoothing window,
+        since the fall is measured between smoothed values."""
+        return seconds_to_us(self.detach_fall_window_s + self.smooth_s)
 
     @property
     def cooling_lag_max_us(self) -> int:
@@ -149,6 +176,6 @@ class RuleParams:
     def lookback_us(self) -> int:
         """How far back any per-reading quantity looks: the tail a stream must carry."""
         return max(
-            self.smooth_us + self.fall_lag_max_us,
+            self.smooth_us + self.fall_reach_us,
             self.smooth_us + self.cooling_lag_max_us,
         )

@@ -125,6 +125,7 @@ def build_series(
     params: RuleParams | None = None,
     invalid_rows: npt.ArrayLike | None = None,
     extra_invalid: int = 0,
+    latest_us: int | None = None,
 ) -> WrapSeries:
     """Validate, order and de-duplicate one wrap's readings.
 
@@ -133,6 +134,10 @@ def build_series(
     Missing values are NaN (or the whole field ``None``). ``invalid_rows`` marks rows the caller already
     found invalid (e.g. non-numeric text in a trace); ``extra_invalid`` adds rows the caller dropped
     (no timestamp). Only kept rows count: a dropped duplicate is not a second invalid reading.
+
+    A time before ``params.earliest_t_s`` (2015) or after ``latest_us`` (the caller's clock plus the
+    allowed lead; no upper bound when None) is a clock fault: the row is dropped and counted invalid,
+    so one glitched timestamp cannot stretch a wrap's record over years of empty days.
     """
     params = params or RuleParams()
     t_arr = np.asarray(t_s, dtype=np.float64)
@@ -150,6 +155,16 @@ def build_series(
     )
     if invalid_rows is not None:
         invalid = invalid | np.asarray(invalid_rows, dtype=np.bool_)
+    # Clock faults are decided on the float seconds: 1e300 must not overflow the integer cast.
+    fault = t_arr < params.earliest_t_s
+    if latest_us is not None:
+        fault |= t_arr > latest_us / US
+    if fault.any():
+        ok = ~fault
+        extra_invalid += int(np.count_nonzero(fault))
+        t_arr, skin_mc, amb_mc = t_arr[ok], skin_mc[ok], amb_mc[ok]
+        contact_v, batt_v, invalid = contact_v[ok], batt_v[ok], invalid[ok]
+        n = t_arr.shape[0]
     t_us = np.rint(t_arr * US).astype(np.int64)
     order = np.argsort(t_us, kind="stable")
     t_sorted = t_us[order]

@@ -19,14 +19,23 @@ import numpy.typing as npt
 
 from kmc_monitor.signal.alarms import Episode, TempActive, simple_episodes, temperature_episodes
 from kmc_monitor.signal.calendar import DayCalendar
-from kmc_monitor.signal.contact import Stretch, contact_states, intervals, merge_stretches, per_day, runs_of
+from kmc_monitor.signal.contact import (
+    NEVER_US,
+    Stretch,
+    contact_states,
+    intervals,
+    merge_stretches,
+    per_day,
+    runs_of,
+)
 from kmc_monitor.signal.detach import DetachCarry, SettleCarry, detachment, settling
 from kmc_monitor.signal.params import RuleParams, celsius_to_mc, seconds_to_us
 from kmc_monitor.signal.report import Alarm, AlarmKind, DayTotal, Session, WrapReport, round_c
 from kmc_monitor.signal.runs import RunCarry, known_before, latch, run_starts
 from kmc_monitor.signal.series import FloatArray, IntArray, WrapSeries, empty_series
+from kmc_monitor.signal.silence import SilenceCarry, no_data_episodes
 from kmc_monitor.signal.thermal import Bands
-from kmc_monitor.signal.windows import Window, fall_below, lag_values, lower_median_at
+from kmc_monitor.signal.windows import Window, fall_below, lag_values, lower_median_at, peak_fall
 
 __all__ = ["SessionTimer", "WrapStatus", "WrapStream", "analyze_series"]
 
@@ -88,7 +97,9 @@ class _Carry:
     invalid: int = 0
     late: int = 0
     contact_memory: int = -1
-    last_contact_state: int = -1
+    #: When contact was last measured (a reading with a valid value): the held state lasts
+    #: ``stale_after`` from there.
+    last_contact_us: int = NEVER_US
     contact_us: int = 0
     unknown_us: int = 0
     stretch: Stretch | None = None
@@ -99,6 +110,7 @@ class _Carry:
     temp: TempActive | None = None
     cooling_start_us: int | None = None
     detached_alarm_start_us: int | None = None
+    silence: SilenceCarry = field(default_factory=SilenceCarry)
     battery_state: int = 0
     battery_start_us: int | None = None
     days: dict[dt.date, list[int]] = field(default_factory=dict)
@@ -210,9 +222,7 @@ class WrapStream:
         gap = win.median(skin - amb)
         # "falls by more than 1.5 °C": a drop of at least 1.501 °C in whole milli-degrees
         fall_window_us = seconds_to_us(p.detach_fall_window_s)
-        falling = fall_below(
-            win, t, skin, fall_window_us, p.fall_lag_max_us, celsius_to_mc(p.detach_fall_c) + 1
-        )
+        falling = peak_fall(win, t, skin, fall_window_us, p.smooth_us, celsius_to_mc(p.detach_fall_c) + 1)
         detach_test = gap.below(celsius_to_mc(p.detach_gap_c)) | falling
         may_detach = c.detach.detached or bool(detach_test.any())
         none = np.zeros(n, dtype=np.bool_)
@@ -238,7 +248,8 @@ class WrapStream:
             tc, attached, markers, bands.normal, seconds_to_us(p.settle_s), c.settle
         )
         judged = bands.has_t & attached & ~settle_now
-        know = known_before(tc, c.last_us, self._stale)
+        # Silence is not recovery: a gap up to gap_tolerance keeps a pending run's clock going.
+        know = known_before(tc, c.last_us, p.gap_tolerance_us)
 
         def runs(name: str, pred: BoolArray | None) -> IntArray:
             """Start candidates of a run; ``None`` means the predicate cannot matter in this chunk."""
@@ -310,6 +321,7 @@ class WrapStream:
             AlarmKind.SENSOR_DETACHED, tc, cands["detached"], det.reattached, c.detached_alarm_start_us
         )
         self._battery(chunk)
+        self._no_data(chunk)
         self._contact(chunk)
         c.last_detached = bool(det.detached[-1])
         c.last_settling = bool(settle_now[-1])
@@ -375,9 +387,11 @@ class WrapStream:
 
     def _contact(self, chunk: WrapSeries) -> None:
         c, p = self._c, self.params
-        states, c.contact_memory = contact_states(chunk.contact, c.contact_memory, p)
-        iv = intervals(chunk.t_us, states, c.last_us, c.last_contact_state, self._stale)
-        c.last_contact_state = int(states[-1])
+        prev_memory, prev_measured = c.contact_memory, c.last_contact_us
+        states, measured, c.contact_memory, c.last_contact_us = contact_states(
+            chunk.contact, chunk.t_us, prev_memory, prev_measured, p
+        )
+        iv = intervals(chunk.t_us, states, measured, c.last_us, prev_memory, prev_measured, self._stale)
         if iv.a.size == 0:
             self._touch_day(int(chunk.t_us[0]))
             return
@@ -392,11 +406,6 @@ class WrapStream:
         c.contact_us += sums[1]
         c.unknown_us += sums[2]
 
-        lengths = iv.b - iv.a
-        stale = np.flatnonzero(lengths > self._stale)
-        for k in stale.tolist():
-            self._alarms.append(Alarm(AlarmKind.NO_DATA, int(iv.a[k]) + self._stale, int(iv.b[k])))
-
         r_start, r_end = runs_of(iv)
         closed, c.stretch = merge_stretches(r_start, r_end, c.stretch, seconds_to_us(p.bridge_gap_s))
         for s in closed:
@@ -408,6 +417,12 @@ class WrapStream:
             c.recent_runs.extend(runs)
             horizon = int(iv.b[-1]) - 24 * 3600 * 1_000_000
             c.recent_runs = [r for r in c.recent_runs if r[1] > horizon]
+
+    def _no_data(self, chunk: WrapSeries) -> None:
+        c = self._c
+        clear_us = seconds_to_us(self.params.no_data_clear_s)
+        closed, c.silence = no_data_episodes(chunk.t_us, c.last_us, c.silence, self._stale, clear_us)
+        self._alarms.extend(Alarm(AlarmKind.NO_DATA, a, b) for a, b in closed)
 
     def _touch_day(self, t_us: int) -> None:
         self._c.days.setdefault(self.calendar.day_of(t_us), [0, 0, 0])
@@ -440,7 +455,7 @@ class WrapStream:
         s = c.stretch
         if s is None or c.last_us is None:
             return SessionTimer("none", None, 0)
-        if s.end_us == c.last_us and c.last_contact_state == 1 and now_us - c.last_us <= self._stale:
+        if s.end_us == c.last_us and c.contact_memory == 1 and now_us - c.last_us <= self._stale:
             return SessionTimer("running", s.start_us, now_us - s.start_us)
         if now_us - s.end_us <= seconds_to_us(p.bridge_gap_s):
             return SessionTimer("paused", s.start_us, s.end_us - s.start_us)
@@ -467,7 +482,8 @@ class WrapStream:
         lo = int(np.searchsorted(tail.t_us, int(tail.t_us[last]) - p.smooth_us, side="right"))
         med = float(lower_median_at(temp, np.array([lo]), np.array([last]))[0])
         temperature_c = None if np.isnan(med) else round_c(med)
-        contact = None if c.last_contact_state < 0 else c.last_contact_state == 1
+        held = c.contact_memory >= 0 and now_us - c.last_contact_us <= self._stale
+        contact = c.contact_memory == 1 if held else None
         if now_us - c.last_us > self._stale:
             judging, band = "no data", None
         elif c.last_detached:
@@ -511,7 +527,10 @@ class WrapStream:
         ):
             if start is not None:
                 out.append(Alarm(kind, start, None))
-        if until_us is not None and c.last_us is not None and until_us - c.last_us > self._stale:
+        if c.silence.start_us is not None:
+            # A flapping link: one episode until 60 s of clean data (trailing silence included).
+            out.append(Alarm(AlarmKind.NO_DATA, c.silence.start_us, None))
+        elif until_us is not None and c.last_us is not None and until_us - c.last_us > self._stale:
             out.append(Alarm(AlarmKind.NO_DATA, c.last_us + self._stale, None))
         return out
 

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from kmc_monitor.signal.series import FloatArray, IntArray
 
-__all__ = ["Median", "Window", "fall_below", "lag_values", "lower_median_at", "trailing_start"]
+__all__ = ["Median", "Window", "fall_below", "lag_values", "lower_median_at", "peak_fall", "trailing_start"]
 
 BoolArray = npt.NDArray[np.bool_]
 #: Rolling counts: int32 halves the memory traffic, and no window holds 2**31 readings.
@@ -326,3 +326,43 @@ def _fall_candidates(
         (int(a[s_blk]), int(b[e_blk - 1]))
         for s_blk, e_blk in zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True)
     ]
+
+
+def peak_fall(
+    window: Window, t_us: IntArray, values: FloatArray, span_us: int, smooth_us: int, fall_mc: float
+) -> BoolArray:
+    """Whether each window's smoothed value lies at least ``fall_mc`` below the highest smoothed value
+    of the readings up to ``span_us`` before it.
+
+    The smoothed value of reading ``j`` is the lower median of ``values`` over its trailing
+    ``smooth_us`` window (NaN = missing); the peak is over readings ``k`` with
+    ``t_j - span_us <= t_k <= t_j``. This is the fall test "over any span of up to 60 s": it needs no
+    reading exactly 60 s back, so it also sees a sensor slip in the first minute of a wrap's data or
+    right after a radio gap, and medians keep one bad sample from faking a fall. Only blocks whose raw
+    values span ``fall_mc`` at all are looked at (see :func:`fall_below`); there exact medians are
+    gathered and the peak comes from a sparse table of range maxima.
+    """
+    n = window.stop - window.first
+    out = np.zeros(n, dtype=np.bool_)
+    if n == 0:
+        return out
+    reach_us = span_us + smooth_us
+    if n <= _SCREEN_BLOCK:
+        lo_raw = int(np.searchsorted(t_us, int(t_us[window.first]) - reach_us - smooth_us, side="left"))
+        raw = values[lo_raw : window.stop]
+        if raw.size == 0 or np.isnan(raw).all() or float(np.nanmax(raw) - np.nanmin(raw)) < fall_mc:
+            return out
+        segments = [(0, n)]
+    else:
+        segments = _fall_candidates(window, t_us, values, reach_us, fall_mc)
+    for sa, sb in segments:
+        j0, j1 = window.first + sa, window.first + sb
+        p0 = int(np.searchsorted(t_us, int(t_us[j0]) - span_us, side="left"))
+        lo = trailing_start(t_us, p0, smooth_us, j1)
+        smoothed = lower_median_at(values, lo, np.arange(p0, j1, dtype=np.int64))
+        first_peak = np.searchsorted(t_us, t_us[j0:j1] - span_us, side="left") - p0
+        levels = _range_table(smoothed, np.fmax)
+        peak = _range_query(levels, np.fmax, first_peak, np.arange(j0 - p0, j1 - p0, dtype=np.int64))
+        with np.errstate(invalid="ignore"):
+            out[sa:sb] = smoothed[j0 - p0 :] - peak <= -fall_mc
+    return out

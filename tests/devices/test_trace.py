@@ -377,10 +377,66 @@ def test_not_a_trace(tmp_path: Path, content: str | bytes, reason: str) -> None:
     assert reason in refused(put(tmp_path, content))
 
 
-def test_corrupt_or_truncated_gzip(tmp_path: Path) -> None:
+def test_corrupt_gzip_is_refused(tmp_path: Path) -> None:
     data = gzip.compress(SPEC_EXAMPLE.encode() * 50)
-    assert "gzip" in refused(put(tmp_path, data[: len(data) // 2], "cut.csv.gz"))
     assert "gzip" in refused(put(tmp_path, data[:2] + b"\x00" * 40, "bad.csv"))
+    assert "gzip" in refused(put(tmp_path, data[:10], "header-only.csv.gz"))
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.6, 0.97])
+def test_a_gzip_recording_cut_short_is_read_up_to_the_cut(tmp_path: Path, keep: float) -> None:
+    """A recorder killed mid-write: the hours it did record are kept, with a warning, and the last
+    (partial) line is dropped rather than read as a shortened number."""
+    rows = [f"{T0 + i},W01,36.8{i % 10},26.1,0.9,80" for i in range(20_000)]
+    text = "t,wrap_id,skin_temp_c,ambient_temp_c,contact,battery_pct\n" + "\n".join(rows) + "\n"
+    data = gzip.compress(text.encode())
+    ts = read_traces([put(tmp_path, data[: int(len(data) * keep)], "cut.csv.gz")])
+    assert len(ts.warnings) == 1 and "cut.csv.gz" in ts.warnings[0] and "cut short" in ts.warnings[0]
+    [w] = ts.series
+    n = len(w)
+    assert 0 < n < len(rows) and ts.invalid_readings == 0
+    # exactly the first n rows, every value as written
+    assert w.t_us.tolist() == [(T0 + i) * US for i in range(n)]
+    assert w.skin_mc.tolist() == [36_800.0 + 10 * (i % 10) for i in range(n)]
+
+
+def test_whole_and_multi_member_gzip_give_no_warning(tmp_path: Path) -> None:
+    first, second = SPEC_EXAMPLE, f"{T0 + 9},W03,36.5,26,0.9,80\n"
+    path = put(tmp_path, gzip.compress(first.encode()) + gzip.compress(second.encode()), "two.csv.gz")
+    ts = read_traces([path])
+    assert ts.warnings == () and [s.wrap_id for s in ts.series] == ["W01", "W02", "W03"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"t,wrap_id,skin_temp_c\n1767225600,W1,36.8\n1767225601,W1,36.8,caf\xe9,extra\n",
+        b"t,wrap_id,skin_temp_c\n1767225600,W\xe91,36.8\n1767225601,W1,36.8,caf\xe9\n",
+        b"t,wrap_id,note\n1767225600,W1,\xff\xfe\n1767225601,W1,caf\xe9;\x85\n",
+    ],
+)
+def test_latin1_and_stray_bytes_are_bad_rows_not_a_traceback(
+    tmp_path: Path, content: bytes, capfd: pytest.CaptureFixture[str]
+) -> None:
+    ts = read_traces([put(tmp_path, content)])
+    assert ts.rows == 2
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err and "Exception ignored" not in out + err
+
+
+def test_clock_faults_are_invalid_and_ignored(tmp_path: Path) -> None:
+    text = (
+        "t,wrap_id,skin_temp_c\n"
+        f"{T0},W1,36.8\n"
+        "1000000000000,W1,36.8\n"  # 1e12 s: year 33658
+        "1400000000,W1,36.8\n"  # 2014: before 2015-01-01
+        f"{T0 + 200_000},W1,36.8\n"  # more than a day after the reader's clock below
+        f"{T0 + 1},W1,36.9\n"
+    )
+    ts = read_traces([put(tmp_path, text)], latest_us=round((T0 + 86_400) * US))
+    [w] = ts.series
+    assert w.t_us.tolist() == [T0 * US, (T0 + 1) * US]
+    assert w.invalid == 3 and ts.invalid_readings == 3
 
 
 def test_directory_and_missing_path(tmp_path: Path) -> None:
@@ -459,7 +515,8 @@ wrap_ids = (
 
 @st.composite
 def wrap_series(draw: st.DrawFn, wrap_id: str) -> WrapSeries:
-    t_s = draw(st.lists(st.integers(-(2**31) * US, 2**31 * US), min_size=0, max_size=20, unique=True))
+    # From 2015 (earlier is a clock fault, clinical-rules.md) to 2038.
+    t_s = draw(st.lists(st.integers(1_420_070_400 * US, 2**31 * US), min_size=0, max_size=20, unique=True))
     n = len(t_s)
     temps = st.one_of(st.just(math.nan), st.integers(20_000, 45_000).map(float))
     contact = st.one_of(st.just(math.nan), st.floats(0.0, 1.0))
@@ -529,7 +586,7 @@ def reference(
             except ValueError:
                 values.append(math.nan)
                 nonnum = True
-        plausible = build_series("x", [0.0], *[[v] for v in values], params=params).invalid == 0
+        plausible = build_series("x", [float(T0)], *[[v] for v in values], params=params).invalid == 0
         if not wrap or t is None or nonnum or not plausible:
             bad_lines.append((file, number))
         if not wrap:

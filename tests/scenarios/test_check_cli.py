@@ -22,7 +22,7 @@ generate:
     - contact: 10min
 expect:
   alarms:
-    - {kind: no_data, priority: medium, raised: 629, ended: 900}
+    - {kind: no_data, priority: medium, raised: 629, ended: 960}
 """
 #: The same story with a wrong expectation: no data said to start a minute late.
 FAILING = PASSING.replace("a gap raises no data", "wrong on purpose").replace("raised: 629", "raised: 689")
@@ -40,14 +40,14 @@ def test_check_passes_and_fails_with_the_actual_value(tmp_path: Path) -> None:
     bad.write_text(FAILING)
     ok = run("check", str(good))
     assert ok.returncode == 0, ok.stderr
-    assert "✓ no_data (medium), raised exactly 629 s, ended exactly 900 s" in ok.stdout
+    assert "✓ no_data (medium), raised exactly 629 s, ended exactly 960 s" in ok.stdout
     assert "1 scenario(s): 1 passed, 0 failed" in ok.stdout
     both = run("check", str(good), str(bad))
     assert both.returncode == 1, both.stderr
     assert "✗ no_data (medium), raised exactly 689 s" in both.stdout
     # what happened, on each path
-    assert "batch: ✗ no_data (medium) raised 629 s (08:10:29), ended 900 s (08:15:00)" in both.stdout
-    assert "live:  ✗ no_data (medium) raised 629 s (08:10:29), ended 900 s (08:15:00)" in both.stdout
+    assert "batch: ✗ no_data (medium) raised 629 s (08:10:29), ended 960 s (08:16:00)" in both.stdout
+    assert "live:  ✗ no_data (medium) raised 629 s (08:10:29), ended 960 s (08:16:00)" in both.stdout
     assert "2 scenario(s): 1 passed, 1 failed" in both.stdout
 
 
@@ -122,7 +122,7 @@ def test_pytest_collects_scenario_files_with_a_readable_diff(tmp_path: Path) -> 
     assert proc.returncode == 1, out
     assert "1 failed, 1 passed, 1 error" in out, out
     assert "scenario 'wrong on purpose'" in out and "failed 1 expectation(s)" in out
-    assert "expected:   no_data (medium), raised exactly 689 s, ended exactly 900 s" in out
+    assert "expected:   no_data (medium), raised exactly 689 s, ended exactly 960 s" in out
     assert "live got:   no_data (medium) raised 629 s (08:10:29)" in out
     assert "scenario_broken.yaml:1: generate.steps: List should have at least 1 item" in out
     assert "Traceback" not in out and "def runtest" not in out  # a diff, not Python internals

@@ -195,8 +195,8 @@ def test_a_refused_acknowledgement_does_not_process_deadlines() -> None:
     start(board, DETACHED, T0 + 2 * S)
     with pytest.raises(AlarmError):
         board.acknowledge(a.alarm_id, "nurse-amina", T0 + 2 * S + ESCALATE)
-    assert AlarmAction.ESCALATED not in [r.action for r in board.audit]
-    assert actions(board.tick(T0 + 2 * S + ESCALATE)) == [AlarmAction.ESCALATED]
+    assert AlarmAction.REMINDED not in [r.action for r in board.audit]
+    assert actions(board.tick(T0 + 2 * S + ESCALATE)) == [AlarmAction.REMINDED]
 
 
 @pytest.mark.parametrize("who", ["", SYSTEM])
@@ -318,9 +318,9 @@ def test_a_new_medium_that_escalates_during_a_pause_sounds_through_it() -> None:
     start(board, MODERATE, T0)
     board.tick(T0 + 60 * S)  # the first one is high now
     board.acknowledge(1, "nurse-amina", T0 + 61 * S)
-    start(board, DETACHED, T0 + 62 * S, wrap="W2")
-    board.pause_audio("station", "nurse-amina", T0 + 63 * S)  # baseline: the medium detached
-    b = start(board, AlarmKind.NO_DATA, T0 + 64 * S, wrap="W3")
+    start(board, MODERATE, T0 + 62 * S, wrap="W2")
+    board.pause_audio("station", "nurse-amina", T0 + 63 * S)  # baseline: the medium hypothermia
+    b = start(board, AlarmKind.HYPERTHERMIA, T0 + 64 * S, wrap="W3")
     assert board.sounding("station", T0 + 64 * S) is None  # equal: medium
     # W2's alarm escalates first (62 s + 60 s) and W3's next; both are new and high. Oldest first.
     at = T0 + 124 * S
@@ -383,12 +383,62 @@ def test_an_acknowledgement_at_the_deadline_comes_too_late() -> None:
     assert (view.state, view.priority) == (AlarmState.ACKNOWLEDGED, Priority.HIGH)
 
 
-@pytest.mark.parametrize("kind", [SEVERE, COLD, BATTERY])
-def test_only_medium_alarms_escalate(kind: AlarmKind) -> None:
+@pytest.mark.parametrize("kind", [SEVERE, COLD, AlarmKind.COOLING_TREND])
+def test_only_medium_patient_alarms_escalate(kind: AlarmKind) -> None:
     board = AlarmBoard()
     start(board, kind, T0)
     assert board.tick(T0 + 10 * ESCALATE) == []
     assert board.visible(T0 + 10 * ESCALATE)[0].priority is kind.priority
+
+
+@pytest.mark.parametrize("kind", [DETACHED, AlarmKind.NO_DATA, BATTERY])
+def test_a_technical_alarm_reminds_at_its_own_priority_and_never_latches(kind: AlarmKind) -> None:
+    board = AlarmBoard()
+    a = start(board, kind, T0)
+    assert board.tick(T0 + ESCALATE - 1) == []
+    events = board.tick(T0 + 3 * ESCALATE)  # reminded at 5 and 10 min, and again at 15
+    assert actions(events) == [AlarmAction.REMINDED] * 3
+    assert [e.at_us for e in events] == [T0 + ESCALATE, T0 + 2 * ESCALATE, T0 + 3 * ESCALATE]
+    [view] = board.visible(T0 + 3 * ESCALATE)
+    assert (view.priority, view.escalated, view.escalate_at_us, view.reminded_us) == (
+        kind.priority,
+        False,
+        None,
+        T0 + 3 * ESCALATE,
+    )
+    sounding = board.sounding("station", T0 + 3 * ESCALATE)
+    assert sounding is not None and sounding.priority is kind.priority
+    # it ends unacknowledged: it clears, it does not latch as an escalated medium would
+    ended = board.condition_ended(key(kind, start_us=T0), T0 + 3 * ESCALATE + S)
+    assert actions(ended) == [AlarmAction.ENDED, AlarmAction.CLEARED]
+    assert board.visible(T0 + 3 * ESCALATE + S) == []
+    assert a.alarm_id not in ids(board.visible(T0 + 4 * ESCALATE))
+
+
+def test_a_reminder_sounds_through_a_pause_taken_on_a_milder_alarm() -> None:
+    board = AlarmBoard(AlarmParams(escalation_s=60.0))
+    start(board, BATTERY, T0, wrap="W1")  # low
+    board.pause_audio("station", "nurse-amina", T0 + S)  # baseline: low
+    start(board, DETACHED, T0 + 2 * S, wrap="W2")  # medium: new and higher, sounds through
+    sounding = board.sounding("station", T0 + 2 * S)
+    assert sounding is not None and sounding.kind is DETACHED
+    board.pause_audio("station", "nurse-amina", T0 + 3 * S)  # baseline: medium
+    # Reminders are new signals at their own priority: neither is above the medium baseline.
+    assert board.sounding("station", T0 + 62 * S) is None
+    assert actions(board.tick(T0 + 62 * S)) == [AlarmAction.REMINDED, AlarmAction.REMINDED]
+    assert board.sounding("station", T0 + 123 * S) is not None  # the pause is over
+
+
+def test_a_technical_alarm_saved_as_escalated_is_restored_as_reminded() -> None:
+    board = AlarmBoard()
+    start(board, DETACHED, T0)
+    snap = board.snapshot()
+    snap["alarms"][0]["escalated_us"] = T0 + ESCALATE  # as boards before reminders saved it
+    snap["alarms"][0]["ended_us"] = T0 + ESCALATE + S  # and latched for it
+    del snap["alarms"][0]["reminded_us"]
+    restored = AlarmBoard.restore(snap)
+    assert restored.visible(T0 + ESCALATE + 2 * S) == []
+    assert restored.alarm(1, T0 + ESCALATE + 2 * S).reminded_us == T0 + ESCALATE
 
 
 def test_a_medium_ended_before_the_deadline_never_escalates() -> None:
@@ -399,7 +449,7 @@ def test_a_medium_ended_before_the_deadline_never_escalates() -> None:
 
 
 # Views ------------------------------------------------------------------------------------------------
-def test_visible_orders_by_effective_priority_then_oldest_first_and_filters() -> None:
+def test_visible_orders_by_effective_priority_then_patient_first_then_oldest_and_filters() -> None:
     board = AlarmBoard()
     old_medium = start(board, MODERATE, T0, wrap="W1", bed="1")
     low = start(board, BATTERY, T0 + 10 * S, wrap="W2", bed="2")
@@ -407,20 +457,21 @@ def test_visible_orders_by_effective_priority_then_oldest_first_and_filters() ->
     high = start(board, SEVERE, T0 + 250 * S, wrap="W4", bed="1")
     cold = start(board, COLD, T0 + 260 * S, wrap="W5", bed="2")
     before = T0 + ESCALATE - 1
+    # At equal priority the patient alarm leads: the low cold stress before the older low battery.
     assert ids(board.visible(before)) == [
         high.alarm_id,
         old_medium.alarm_id,
         medium.alarm_id,
-        low.alarm_id,
         cold.alarm_id,
+        low.alarm_id,
     ]
     after = T0 + ESCALATE  # the old medium is high now, and older than the severe alarm
     assert ids(board.visible(after)) == [
         old_medium.alarm_id,
         high.alarm_id,
         medium.alarm_id,
-        low.alarm_id,
         cold.alarm_id,
+        low.alarm_id,
     ]
     sounding = board.sounding("station", after)
     assert sounding is not None and sounding.alarm_id == old_medium.alarm_id
@@ -802,14 +853,15 @@ class BoardMachine(RuleBasedStateMachine):
     @invariant()
     def visible_is_ordered(self) -> None:
         views = self.board.visible(self.now)
-        keys = [(-v.priority.rank, v.raised_us, v.alarm_id) for v in views]
+        keys = [(-v.priority.rank, v.category is Category.TECHNICAL, v.raised_us, v.alarm_id) for v in views]
         assert keys == sorted(keys)
 
     @invariant()
     def sounding_is_the_highest_audible_alarm_not_held_back(self) -> None:
         last_signal: dict[int, int] = {}
         for r in self.records:
-            if r.action in (AlarmAction.RAISED, AlarmAction.ESCALATED) and r.alarm_id is not None:
+            signals = (AlarmAction.RAISED, AlarmAction.ESCALATED, AlarmAction.REMINDED)
+            if r.action in signals and r.alarm_id is not None:
                 last_signal[r.alarm_id] = r.seq
         views = self.board.visible(self.now)
         for screen in SCREENS:
@@ -821,6 +873,14 @@ class BoardMachine(RuleBasedStateMachine):
                     escalation_pending = v.escalated and not any(
                         r.action is AlarmAction.ESCALATED and r.alarm_id == v.alarm_id for r in self.records
                     )
+                    # A reminder the board has not recorded yet (queries see deadlines first).
+                    reminded = [
+                        r.at_us
+                        for r in self.records
+                        if r.action is AlarmAction.REMINDED and r.alarm_id == v.alarm_id
+                    ]
+                    if v.reminded_us is not None and (not reminded or v.reminded_us > reminded[-1]):
+                        escalation_pending = True
                     return last_signal[v.alarm_id] > seq or escalation_pending
 
                 candidates = [v for v in candidates if new(v) and v.priority.rank > baseline]

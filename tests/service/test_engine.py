@@ -227,14 +227,18 @@ def test_silence_gives_no_data_view_and_alarm(ward: Ward) -> None:
     assert view.judging == "no data" and view.band is None and view.temperature_c == pytest.approx(36.8)
     assert view.last_heard_s == pytest.approx(700 - 599, abs=0.01)
     assert ("no_data", round((T0 + 599 + 30) * US)) in board_conditions(results)
-    # readings resume: the no_data alarm ends (medium, unacknowledged: it clears)
-    more = readings_of(TraceBuilder("W1", T0 + 720).contact(60))
-    results = run(engine, more, T0 + 800, start_s=T0 + 705)
+    # readings resume: the tile shows them at once, and the no_data alarm ends (medium,
+    # unacknowledged: it clears) at the reading that completes 60 s of data after the gap
+    more = readings_of(TraceBuilder("W1", T0 + 720).contact(120))
+    results = run(engine, [r for r in more if r.t <= T0 + 760], T0 + 760, start_s=T0 + 705)
+    assert engine.views(round((T0 + 760) * US))[0].judging != "no data"
+    assert not [e for r in results for e in r.events if e.action.value == "ended"]
+    results = run(engine, [r for r in more if r.t > T0 + 760], T0 + 860, start_s=T0 + 761)
     ended = [e for r in results for e in r.events if e.action.value == "ended"]
     assert [e.alarm.kind for e in ended if e.alarm] == [AlarmKind.NO_DATA]
     # the board learns of the end at the first tick after the reading left the reorder window
     assert ended[0].alarm is not None and ended[0].alarm.ended_us is not None
-    assert round((T0 + 720) * US) <= ended[0].alarm.ended_us <= round((T0 + 725) * US)
+    assert round((T0 + 780) * US) <= ended[0].alarm.ended_us <= round((T0 + 785) * US)
     assert engine.views(round((T0 + 800) * US))[0].judging != "no data"
 
 
@@ -515,3 +519,33 @@ def test_a_backlog_delivered_over_many_ticks_is_one_no_data_alarm(ward: Ward) ->
     ends = [[e.alarm.kind for e in r.events if e.alarm and e.action.value == "ended"] for r in results]
     # Caught up (the last reading within 30 s of now) at the tenth minute of backlog only.
     assert ends[-1] == [AlarmKind.NO_DATA] and not any(ends[:-1])
+
+
+def test_clock_faults_are_refused_and_counted(ward: Ward) -> None:
+    """A reading stamped in 2096 (or before 2015) never reaches a tile: "heard 0 s ago" for ever
+    would be a false all-is-well."""
+    engine = LiveEngine(ward, reorder_s=0.0, max_clock_lead_s=300.0)
+    now = T0_US + 10 * US
+    good = Reading(T0 + 5, "W1", 36.8, 26.0, 0.9, 80.0)
+    future = Reading(4_000_000_000.0, "W1", 36.8, 26.0, 0.9, 80.0)  # 2096
+    ahead = Reading(T0 + 10 + 301, "W1", 36.8, 26.0, 0.9, 80.0)  # just past the allowed lead
+    past = Reading(1_400_000_000.0, "W1", 36.8, 26.0, 0.9, 80.0)  # 2014
+    assert engine.ingest([good, future, ahead, past], now_us=now) == 1
+    assert engine.clock_faults == 3
+    engine.tick(now)
+    view = engine.views(now + 100 * US)[0]
+    assert view.last_heard_us == round((T0 + 5) * US)
+    assert view.judging == "no data"  # 105 s of silence, whatever the forged stamp said
+
+
+def test_an_open_alarm_extreme_follows_the_episode(ward: Ward) -> None:
+    """A baby still warming after hyperthermia started: the board's extreme is the highest so far,
+    not the value at the raise (the bed page, report and export read it from there)."""
+    b = TraceBuilder("W1", T0, seed=3).contact(400).contact(300, skin_c=37.8).ramp_skin(600, 38.3)
+    engine = LiveEngine(ward, reorder_s=0.0)
+    results = run(engine, readings_of(b), T0 + 1300)
+    [raised] = [e.alarm for r in results for e in r.events if e.action.value == "raised" and e.alarm]
+    assert raised.kind is AlarmKind.HYPERTHERMIA and raised.extreme_c == pytest.approx(37.8, abs=0.02)
+    later = engine.board.visible(round((T0 + 1300) * US))
+    [now_view] = [v for v in later if v.kind is AlarmKind.HYPERTHERMIA]
+    assert now_view.extreme_c is not None and now_view.extreme_c >= 38.2

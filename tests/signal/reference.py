@@ -55,6 +55,8 @@ class _Limits:
     """
 
     stale: int
+    gap_tolerance: int
+    no_data_clear: int
     smooth: int
     bridge: int
     min_session: int
@@ -74,7 +76,6 @@ class _Limits:
     detach_gap: int
     detach_fall: int
     fall_window: int
-    fall_lag_max: int
     reattach_gap: int
     reattach_rise: int
     settle: int
@@ -90,6 +91,8 @@ class _Limits:
     def of(p: RuleParams) -> _Limits:
         return _Limits(
             stale=p.stale_after_us,
+            gap_tolerance=p.gap_tolerance_us,
+            no_data_clear=seconds_to_us(p.no_data_clear_s),
             smooth=p.smooth_us,
             bridge=seconds_to_us(p.bridge_gap_s),
             min_session=seconds_to_us(p.min_session_s),
@@ -109,7 +112,6 @@ class _Limits:
             detach_gap=celsius_to_mc(p.detach_gap_c),
             detach_fall=celsius_to_mc(p.detach_fall_c),
             fall_window=seconds_to_us(p.detach_fall_window_s),
-            fall_lag_max=p.fall_lag_max_us,
             reattach_gap=celsius_to_mc(p.reattach_gap_c),
             reattach_rise=celsius_to_mc(p.reattach_rise_c),
             settle=seconds_to_us(p.settle_s),
@@ -269,12 +271,22 @@ def _contact_memory(contact: list[float | None], p: RuleParams) -> list[bool | N
 
 
 def _interval_states(t: list[int], memory: list[bool | None], lim: _Limits) -> list[_Contact]:
-    """State of each interval ``[t_i, t_i+1)``: unknown when stale or when reading ``i`` has no contact."""
+    """State of each interval ``[t_i, t_i+1)``.
+
+    The state is the one last measured (the last reading at or before ``t_i`` with a contact value),
+    held while the whole interval lies within ``stale`` of that measurement (``t_i+1 - t_m <= stale``);
+    otherwise, or before any measurement, it is unknown. With contact in every reading this is the
+    plain rule: unknown when the interval is longer than ``stale``.
+    """
     states: list[_Contact] = []
+    held: bool | None = None
+    measured_at: int | None = None
     for i in range(len(t) - 1):
-        if t[i + 1] - t[i] > lim.stale or memory[i] is None:
+        if memory[i] is not None:
+            held, measured_at = memory[i], t[i]
+        if measured_at is None or t[i + 1] - measured_at > lim.stale:
             states.append(_Contact.UNKNOWN)
-        elif memory[i]:
+        elif held:
             states.append(_Contact.CONTACT)
         else:
             states.append(_Contact.NO_CONTACT)
@@ -347,12 +359,22 @@ def _days(t: list[int], states: list[_Contact], until_us: int, p: RuleParams, li
 
 
 def _no_data_alarms(t: list[int], until_us: int, lim: _Limits) -> list[_Episode]:
-    """One per stale interval (from ``t_i + stale`` to ``t_i+1``), plus trailing silence before ``until``."""
+    """``no_data`` episodes: a stale interval starts one at ``t_i + stale`` (unless one is open); it ends
+    at the first reading at least ``no_data_clear`` after the first reading following the latest stale
+    interval. Trailing silence before ``until`` opens one (or continues the open one)."""
     out: list[_Episode] = []
-    for i in range(len(t) - 1):
-        if t[i + 1] - t[i] > lim.stale:
-            out.append(_Episode(AlarmKind.NO_DATA, t[i] + lim.stale, t[i + 1]))
-    if until_us - t[-1] > lim.stale:
+    episode: _Episode | None = None
+    clean_from = 0
+    for i in range(1, len(t)):
+        if t[i] - t[i - 1] > lim.stale:
+            if episode is None:
+                episode = _Episode(AlarmKind.NO_DATA, t[i - 1] + lim.stale)
+                out.append(episode)
+            clean_from = t[i]
+        elif episode is not None and t[i] - clean_from >= lim.no_data_clear:
+            episode.end_us = t[i]
+            episode = None
+    if episode is None and until_us - t[-1] > lim.stale:
         out.append(_Episode(AlarmKind.NO_DATA, t[-1] + lim.stale, None))
     return out
 
@@ -400,6 +422,21 @@ class _Temperature:
     detached: list[bool]
     judged: list[bool]
     drop30_median: list[float | None]
+
+
+def _falls_from_peak(t: list[int], smooth_skin: list[float | None], span_us: int) -> list[float | None]:
+    """Per reading: its smoothed skin minus the highest smoothed skin of readings ``t_i - span <= t_k
+    <= t_i`` (the fall "over any span of up to 60 s"); None without a smoothed skin. ``lo`` only moves
+    forward, so this is O(n * span)."""
+    out: list[float | None] = []
+    lo = 0
+    for i in range(len(t)):
+        while t[lo] < t[i] - span_us:
+            lo += 1
+        now = smooth_skin[i]
+        seen = [v for v in smooth_skin[lo : i + 1] if v is not None]
+        out.append(None if now is None else now - max(seen))
+    return out
 
 
 def _detached_states(
@@ -476,13 +513,12 @@ def _temperature(
     gap: list[float | None] = [
         None if s is None or a is None else s - a for s, a in zip(skin, ambient, strict=True)
     ]
-    fall = _lagged_differences(skin, _lag_indices(t, lim.fall_window, lim.fall_lag_max))
     drop30 = _lagged_differences(temp, _lag_indices(t, lim.cooling_window, lim.cooling_lag_max))
 
     smooth_t = _window_lower_medians(t, temp, lim.smooth)
     smooth_skin = _window_lower_medians(t, skin, lim.smooth)
     gap_median = _window_lower_medians(t, gap, lim.smooth)
-    fall_median = _window_lower_medians(t, fall, lim.smooth)
+    fall_median = _falls_from_peak(t, smooth_skin, lim.fall_window)
     drop30_median = _window_lower_medians(t, drop30, lim.smooth)
 
     detached = _detached_states(gap_median, fall_median, smooth_skin, lim)
@@ -520,7 +556,8 @@ def _temperature_alarms(t: list[int], temp: _Temperature, lim: _Limits) -> list[
 
     for i in range(len(t)):
         now = t[i]
-        follows_known = i > 0 and now - t[i - 1] <= lim.stale
+        # Silence is not recovery: a gap up to gap_tolerance keeps every run (and its clock) going.
+        follows_known = i > 0 and now - t[i - 1] <= lim.gap_tolerance
         detached = temp.detached[i]
         judged = temp.judged[i]
         value = temp.smooth_t[i]

@@ -72,7 +72,8 @@ segments = st.builds(
     contact=st.sampled_from(CONTACT_LEVELS),
     battery=st.sampled_from(BATTERY_LEVELS),
     noise_c=st.sampled_from((0.0, 0.0, 0.02, 0.08, 0.5)),
-    gap_after_s=st.sampled_from((0.0, 0.0, 0.0, 31.0, 45.0, 150.0, 400.0)),
+    # Around stale_after (30 s) and gap_tolerance (120 s): silences that are and are not recovery.
+    gap_after_s=st.sampled_from((0.0, 0.0, 0.0, 31.0, 45.0, 90.0, 119.0, 120.0, 121.0, 150.0, 400.0)),
 )
 
 
@@ -85,6 +86,8 @@ def traces(draw: st.DrawFn, max_segments: int = 8) -> WrapSeries:
     p_missing = draw(st.sampled_from((0.0, 0.0, 0.05, 0.3)))
     p_invalid = draw(st.sampled_from((0.0, 0.0, 0.02)))
     p_dup = draw(st.sampled_from((0.0, 0.0, 0.05)))
+    # Wraps or recorders that send contact in one reading out of k (held for stale_after).
+    contact_every = draw(st.sampled_from((1, 1, 1, 5, 40)))
     shuffle = draw(st.booleans())
     rng = np.random.default_rng(seed)
     ts, skin, amb, con, bat = [], [], [], [], []
@@ -107,6 +110,8 @@ def traces(draw: st.DrawFn, max_segments: int = 8) -> WrapSeries:
     n = cols[0].size
     for k in range(1, 5):
         cols[k][rng.random(n) < p_missing] = np.nan
+    if contact_every > 1:
+        cols[3][np.arange(n) % contact_every != 0] = np.nan
     bad = rng.random(n) < p_invalid
     cols[1][bad] = 99.0
     cols[3][rng.random(n) < p_invalid] = 1.7

@@ -142,7 +142,7 @@ def test_40_s_data_gap_is_unknown_and_raises_no_data() -> None:
     assert report.contact_us == 160 * US
     assert report.unknown_us == 40 * US
     assert report.sessions == (Session(us(0), us(200), 160 * US, True),)
-    assert report.alarms == (Alarm(AlarmKind.NO_DATA, us(130), us(140), None),)
+    assert report.alarms == (Alarm(AlarmKind.NO_DATA, us(130), us(200), None),)
     assert report.days[0].unknown_us == 40 * US
     assert report.days[0].contact_us == 160 * US
 

@@ -91,19 +91,19 @@ def test_multi_day_totals_and_advisory_equal_reference(tz: str) -> None:
 def _plain_contact_in(series: WrapSeries, lo_us: int, hi_us: int) -> int:
     """Contact time inside [lo, hi], from a plain walk over the intervals."""
     state, total = -1, 0
+    measured_at: int | None = None
     t, c = series.t_us.tolist(), series.contact.tolist()
-    states = []
-    for x in c:
-        if x == x:  # not NaN
+    for i in range(len(t) - 1):
+        x = c[i]
+        if x == x:  # not NaN: a measurement, held for 30 s (clinical-rules.md)
+            measured_at = t[i]
             if state < 0:
                 state = 1 if x >= 0.5 else 0
             elif x >= 0.6:
                 state = 1
             elif x <= 0.4:
                 state = 0
-        states.append(state if x == x else -1)
-    for i in range(len(t) - 1):
-        if states[i] == 1 and t[i + 1] - t[i] <= 30_000_000:
+        if state == 1 and measured_at is not None and t[i + 1] - measured_at <= 30_000_000:
             total += max(0, min(t[i + 1], hi_us) - max(t[i], lo_us))
     return total
 
