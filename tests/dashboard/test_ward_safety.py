@@ -38,9 +38,16 @@ pytestmark = pytest.mark.timeout(150)
 MM_PER_PX_43IN_1080P = 43 * 25.4 * 9 / (16**2 + 9**2) ** 0.5 / 1080
 MIN_GLYPH_PX = 14.0 / MM_PER_PX_43IN_1080P
 MIN_TOUCH_PX = 44
-SPEED = "50"
+#: Replay speed: settling (300 s) takes 15 s, the latched alarm comes at about 25 s.
+SPEED = "20"
 #: Two babies told apart only by their given names (the end of the name).
 LONG_NAMES = {"B10": "Nguyễn Thị Thu Hằng", "B11": "Nguyễn Thị Thu Hà"}
+#: What a browser logs by itself when a test stops the service under an open page.
+SERVER_GONE = (
+    "WebSocket connection to",
+    "ERR_CONNECTION_REFUSED",
+    "closed before the connection is established",
+)
 DURATION = re.compile(r"(\d+ s|\d+ min|\d+ h( \d+ min)?|—)")
 
 
@@ -90,11 +97,12 @@ def ward24(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def ward20(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    base = tmp_path_factory.mktemp("ward20")
-    trace = ward_trace(base / "ward20.csv", 20)
-    server = Served(base / "data", ["--replay", str(trace), "--speed", SPEED])
+@pytest.fixture
+def ward20(tmp_path: Path) -> Iterator[Served]:
+    """20 beds replayed like ward24, for one test at a time (two replays at once load a small
+    test machine more than it needs)."""
+    trace = ward_trace(tmp_path / "ward20.csv", 20)
+    server = Served(tmp_path / "data", ["--replay", str(trace), "--speed", SPEED])
     try:
         yield server
     finally:
@@ -125,10 +133,12 @@ def test_every_bed_fits_whole_on_one_screen(
     request: pytest.FixtureRequest,
     new_page: Callable[..., Page],
     artifacts: Path,
+    page_errors: PageErrors,
     beds: int,
     width: int,
     height: int,
 ) -> None:
+    page_errors.expected_fragments = SERVER_GONE  # ward20 stops before the page closes
     server: Served = request.getfixturevalue(f"ward{beds}")
     page = new_page(width, height)
     open_ward(page, server, beds)
@@ -565,8 +575,13 @@ def test_a_killed_service_makes_the_screen_loud_and_a_restarted_one_recovers(
 
 # --- 7. ward time everywhere --------------------------------------------------------------------
 def test_ward_time_is_the_wards_zone_and_24_hour_clock_on_every_page(
-    tmp_path: Path, new_page: Callable[..., Page], monkeypatch: pytest.MonkeyPatch, artifacts: Path
+    tmp_path: Path,
+    new_page: Callable[..., Page],
+    monkeypatch: pytest.MonkeyPatch,
+    artifacts: Path,
+    page_errors: PageErrors,
 ) -> None:
+    page_errors.expected_fragments = SERVER_GONE
     zone = "Asia/Ho_Chi_Minh"
     monkeypatch.setenv("KMC_WARD_TZ", zone)
     server = Served(tmp_path / "data", ["--simulate", "2"])
@@ -608,5 +623,35 @@ def test_ward_time_is_the_wards_zone_and_24_hour_clock_on_every_page(
             rows = list(csv.reader(io.StringIO(res.read().decode())))
         values = {r[1]: r[2] for r in rows if r and r[0] == "report" and len(r) > 2}
         assert values["ward_tz"] == zone and values["generated"].endswith("+07:00"), values
+    finally:
+        server.stop()
+
+
+def test_a_12_hour_ward_gets_a_12_hour_clock_from_its_settings(
+    tmp_path: Path, new_page: Callable[..., Page], monkeypatch: pytest.MonkeyPatch, page_errors: PageErrors
+) -> None:
+    page_errors.expected_fragments = SERVER_GONE
+    monkeypatch.setenv("KMC_WARD_TZ", "Africa/Nairobi")
+    monkeypatch.setenv("KMC_CLOCK_FORMAT", "12h")
+    server = Served(tmp_path / "data", ["--simulate", "1"])
+    try:
+        assert api(server, "/api/settings")["clock_format"] == "12h"
+        # A browser whose own locale would print 24 hours: the ward's setting wins.
+        page = new_page(1366, 768, locale="de-DE", timezone_id="UTC")
+        open_ward(page, server, 1)
+        now = datetime.now(ZoneInfo("Africa/Nairobi"))
+        want = now.strftime("%I:%M %p").lower()
+        expect(page.locator("#clock")).to_have_text(re.compile(r"^\d\d:\d\d [ap]m$"))
+        eventually(
+            lambda: (
+                (page.locator("#clock").text_content() or "").lower() == want
+                or (page.locator("#clock").text_content() or "").lower()
+                == datetime.now(ZoneInfo("Africa/Nairobi")).strftime("%I:%M %p").lower()
+                or None
+            ),
+            5.0,
+            "a 12-hour ward clock in Nairobi time",
+            page,
+        )
     finally:
         server.stop()

@@ -18,7 +18,9 @@ from kmc_monitor.devices.trace import write_trace
 from kmc_monitor.signal.series import build_series
 
 T0 = 1_700_000_000.0
-STEP_S = 2.0
+#: One reading every 5 s (a real wrap measures every 2 s): the same rules, a lighter replay for a
+#: test machine that runs several wards at once.
+STEP_S = 5.0
 AMBIENT_C = 25.0
 
 
@@ -40,9 +42,9 @@ STORIES: dict[str, Story] = {
     s.wrap_id: s
     for s in (
         Story("W02", 31.0),  # severe hypothermia, still on: HIGH, active
-        Story("W03", 31.0, 37.0, switch_s=700.0),  # severe, then warm again: HIGH, latched (ended)
+        Story("W03", 31.0, 37.0, switch_s=400.0),  # severe, then warm again: HIGH, latched (ended)
         Story("W04", 35.0),  # moderate hypothermia: MEDIUM
-        Story("W05", 35.0, 36.3, switch_s=600.0),  # moderate, now rewarming at 36.3 °C
+        Story("W05", 35.0, 36.3, switch_s=450.0),  # moderate, now rewarming at 36.3 °C
         Story("W06", 36.2),  # cold stress: LOW
         Story("W07", 38.1),  # hyperthermia: MEDIUM
         Story("W08", 37.0, battery_pct=10.0),  # low battery: technical LOW
@@ -63,7 +65,7 @@ def _skin(story: Story, t_rel: npt.NDArray[np.float64]) -> npt.NDArray[np.float6
 
 
 def ward_trace(path: Path, beds: int, hours: float = 4.0) -> Path:
-    """A ward of ``beds`` wraps for ``hours`` of readings every 2 s (see :data:`STORIES`)."""
+    """A ward of ``beds`` wraps for ``hours`` of readings every 5 s (see :data:`STORIES`)."""
     t = T0 + np.arange(0.0, hours * 3600.0, STEP_S)
     t_rel = t - T0
     n = t.size

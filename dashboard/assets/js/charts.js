@@ -244,6 +244,12 @@ export function temperatureChart(container, opts) {
     }, gGaps);
     el("title", {}, r).textContent = `${clock(b.start_us, opts.tz)}: sensor off the skin or settling — not judged`;
   }
+  if (unjudged.length) {
+    // Named beside the bands, like them: the hatching is not a band but "not judged".
+    const lab = el("g", { class: "band-label unjudged-label" }, svg);
+    el("rect", { x: plot.right + 4, y: plot.bottom + 6, width: 10, height: 10, fill: fills.unjudged, class: "band-key" }, lab);
+    text(lab, plot.right + 20, plot.bottom + 15, "Sensor off skin / settling", { class: "band-range" });
+  }
   const gBins = el("g", { class: "temp-bins", "data-count": bins.length }, svg);
   let d = "";
   let prev = null;

@@ -51,6 +51,13 @@ export const PRIORITY_NAMES = Object.freeze({ high: "HIGH", medium: "MEDIUM", lo
 /** IEC 60601-1-8 marks beside the colour: the priority is never told by colour alone. */
 export const PRIORITY_MARKS = Object.freeze({ high: "!!!", medium: "!!", low: "!" });
 
+/** A priority as tables print it: "High !!!", "Medium !!", "Low !". */
+export function priorityLabel(priority) {
+  const word = PRIORITY_NAMES[priority];
+  if (!word) return priority || "–";
+  return `${word[0]}${word.slice(1).toLowerCase()} ${PRIORITY_MARKS[priority]}`;
+}
+
 /** The alarm catalogue of clinical-rules.md, in words. */
 export const ALARM_KIND_NAMES = Object.freeze({
   hypothermia_severe: "Severe hypothermia",

@@ -2,13 +2,12 @@
 // Everything shown comes from one GET /api/beds/{bed_id}/report; the CSV link is the same data.
 // Times are in the ward's time zone (the report says which), never the browser's.
 import { contactChart, duration, temperatureChart } from "./charts.js";
-import { alarmKindName, formatDuration, formatInZone, h, loadSettings, sessionRows } from "./common.js";
+import { alarmKindName, formatDuration, formatInZone, h, loadSettings, priorityLabel, sessionRows } from "./common.js";
 
 const bedId = decodeURIComponent(location.pathname.split("/")[2] || "");
 const params = new URLSearchParams(location.search);
 const $ = (id) => document.getElementById(id);
 
-const PRIORITY = { high: "High !!!", medium: "Medium !!", low: "Low !" };
 
 let tz = "UTC";
 const fmt = (us, opts) => formatInZone(us, tz, opts);
@@ -94,7 +93,7 @@ function render(r) {
       return h("tr", { class: "alarm-row" },
         h("td", {}, timeOf(a.raised_us)),
         h("td", {}, `${alarmKindName(a.kind)}${extreme}`),
-        h("td", {}, PRIORITY[a.priority] || a.priority || "–"),
+        h("td", {}, priorityLabel(a.priority)),
         h("td", {}, a.ended_us ? timeOf(a.ended_us) : "Ongoing"),
         h("td", {}, a.acknowledged_us ? `${timeOf(a.acknowledged_us)} by ${a.acknowledged_by || "?"}` : "Not acknowledged"));
     }),
