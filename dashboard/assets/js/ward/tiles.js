@@ -363,4 +363,6 @@ export function reloadTrends() {
   for (const id of ward.beds.keys()) loadTrend(id);
 }
 
-window.addEventListener("resize", layout);
+// The grid's box changes with the window and with the bars above it (a lead alarm on two lines, a
+// banner appearing): every change re-fits the tiles, so none is ever cut off.
+new ResizeObserver(() => layout()).observe(grid);
