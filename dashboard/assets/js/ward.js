@@ -11,7 +11,7 @@
 import { formatInZone, loadSettings, showError, wardTime } from "./common.js";
 import { fetchAlarms, onAckClick, renderAlarmBar, setupAlarms } from "./ward/alarms.js";
 import { openBed, setupDetails } from "./ward/details.js";
-import { $, hooks, setText, settings, ward } from "./ward/model.js";
+import { $, hooks, monitoring, setText, settings, ward } from "./ward/model.js";
 import { AUDIO_POLL_MS, refreshAudio, renderPause, renderSound, setupSound } from "./ward/sound.js";
 import { renderConnection, startStream } from "./ward/stream.js";
 import { layout, onOpen, renderPager, renderTile } from "./ward/tiles.js";
@@ -22,6 +22,8 @@ function onApiError(err) {
     $("signed-out").hidden = false;
     return;
   }
+  // No answer while the stream is down: the monitoring-lost banner already says so, loudly.
+  if (err && err.status === 0 && !monitoring()) return;
   showError(err);
 }
 
