@@ -485,6 +485,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
                     temp_median_c=b.temp_median_c,
                     temp_max_c=b.temp_max_c,
                     contact_fraction=b.contact_fraction,
+                    unjudged_fraction=b.unjudged_fraction,
                 )
                 for b in bins
             ],
@@ -574,6 +575,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         return SettingsOut(
             ward_name=s.ward_name,
             ward_tz=s.ward_tz,
+            clock_format=s.clock_format,
             base_url=s.base_url,
             retention_days=s.retention_days,
             require_hospital_number=s.require_hospital_number,

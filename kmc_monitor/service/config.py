@@ -248,6 +248,9 @@ class Settings(BaseSettings):
     ward_name: Annotated[str, Field(min_length=1, max_length=80)] = "KMC ward"
     #: IANA time zone of the ward: daily totals run midnight to midnight on the ward's clock.
     ward_tz: str = "UTC"
+    #: How every page prints a time of day: ``24h`` ("15:40", the default: no am/pm to misread on
+    #: a night shift) or ``12h`` ("3:40 pm"). Set once here, never by a browser's locale.
+    clock_format: Literal["24h", "12h"] = "24h"
     #: The address families and screens reach the service at (QR codes point here). Default:
     #: ``http://{host}:{port}``, which only works on this machine.
     public_url: str | None = None

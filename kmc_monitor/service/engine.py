@@ -122,6 +122,9 @@ class TrendBin:
     Temperatures are of raw readings (plus the site offset), not the rules' smoothed value: a chart
     needs the shape, the rules decide the alarms. ``contact_fraction`` is the share of readings with
     a contact level at or above ``contact_first`` (None when none carried a level).
+    ``unjudged_fraction`` is the share of readings fed while the rules did not judge the temperature
+    (sensor detached or settling; decided per fed batch, which live is a reading or a few): a chart
+    draws them as a gap, since they are not the baby's temperature.
     """
 
     start_us: int
@@ -130,6 +133,7 @@ class TrendBin:
     temp_median_c: float | None
     temp_max_c: float | None
     contact_fraction: float | None
+    unjudged_fraction: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +158,9 @@ class _Trend:
         self.open_temp: list[float] = []
         self.open_contact: list[float] = []
         self.open_count = 0
+        self.open_unjudged = 0
 
-    def add(self, t_us: IntArray, temp_mc: FloatArray, contact: FloatArray) -> None:
+    def add(self, t_us: IntArray, temp_mc: FloatArray, contact: FloatArray, judged: bool = True) -> None:
         """Add readings in time order (the engine feeds only ordered, de-duplicated readings)."""
         if t_us.size == 0:
             return
@@ -167,6 +172,8 @@ class _Trend:
                 self._close()
                 self.open_start = start
             self.open_count += int(idx.size)
+            if not judged:
+                self.open_unjudged += int(idx.size)
             self.open_temp.extend(temp_mc[idx][~np.isnan(temp_mc[idx])].tolist())
             self.open_contact.extend(contact[idx][~np.isnan(contact[idx])].tolist())
         horizon = int(t_us[-1]) - self.span_us
@@ -186,6 +193,7 @@ class _Trend:
             round_c(float(np.median(temp))) if have else None,
             round_c(float(temp.max())) if have else None,
             float(np.mean(con >= self.contact_first)) if con.size else None,
+            self.open_unjudged / self.open_count if self.open_count else 0.0,
         )
 
     def _close(self) -> None:
@@ -193,6 +201,7 @@ class _Trend:
         if b is not None:
             self.bins.append(b)
         self.open_start, self.open_temp, self.open_contact, self.open_count = None, [], [], 0
+        self.open_unjudged = 0
 
     def snapshot(self) -> tuple[TrendBin, ...]:
         current = self._bin()
@@ -489,7 +498,12 @@ class LiveEngine:
         )
         w.stream.feed(series)
         if w.trend is not None:
-            w.trend.add(series.t_us, series.skin_mc + w.stream.site_offset_mc, series.contact)
+            w.trend.add(
+                series.t_us,
+                series.skin_mc + w.stream.site_offset_mc,
+                series.contact,
+                judged=w.stream.temperature_judged,
+            )
         return True
 
     def _at(self, t_us: int) -> int:

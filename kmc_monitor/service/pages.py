@@ -12,7 +12,9 @@ through its HTTP and WebSocket API, so this module only decides *who may open wh
   ``/ws/bed/{token}`` itself and shows only what that stream gives.
 - Every page and asset is sent with a Content-Security-Policy that allows scripts, styles and
   connections to this origin only (no inline script anywhere), ``nosniff``, no referrer, and no
-  framing. Pages are ``no-store``: a ward screen must never show a stale copy from a cache.
+  framing by another origin (the ward screen shows a bed's page in an overlay of its own origin, so
+  that its sound and audio permission survive opening a bed). Pages are ``no-store``: a ward
+  screen must never show a stale copy from a cache.
 
 Where the files are: ``kmc_monitor/dashboard`` inside an installed wheel (the build copies them
 there), else ``dashboard/`` beside the package in a source checkout.
@@ -38,11 +40,11 @@ SECURITY_HEADERS: Final[dict[str, str]] = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-        "frame-ancestors 'none'; form-action 'self'"
+        "frame-ancestors 'self'; form-action 'self'"
     ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
+    "X-Frame-Options": "SAMEORIGIN",
 }
 
 

@@ -7,7 +7,7 @@ nurse at the ward screen or an engineer with ``curl`` can correct the request.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Final
+from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -172,6 +172,9 @@ class TrendBinOut(_Out):
     temp_median_c: float | None
     temp_max_c: float | None
     contact_fraction: float | None
+    #: Share of the bin's readings whose temperature the rules did not judge (sensor detached or
+    #: settling): a chart draws such a stretch as a gap, never as the baby's temperature.
+    unjudged_fraction: float
 
 
 class TrendOut(_Out):
@@ -213,6 +216,7 @@ class SettingsOut(_Out):
 
     ward_name: str
     ward_tz: str
+    clock_format: Literal["24h", "12h"]
     base_url: str
     retention_days: int
     require_hospital_number: bool

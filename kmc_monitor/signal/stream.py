@@ -176,6 +176,11 @@ class WrapStream:
         """Readings dropped because they were not newer than the last one fed."""
         return self._c.late
 
+    @property
+    def temperature_judged(self) -> bool:
+        """Whether the last reading fed had its temperature judged (not detached, not settling)."""
+        return not (self._c.last_detached or self._c.last_settling)
+
     def closed_alarms(self, since: int = 0) -> list[Alarm]:
         """Alarm episodes closed so far, in the order they closed, from the ``since``-th on.
 

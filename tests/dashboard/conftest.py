@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,27 @@ START_TIMEOUT_S = 30.0
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.timeout(180)
+
+
+def duration_words(seconds: float) -> str:
+    """A duration as every page prints it ("45 s", "12 min", "2 h 21 min", "20 h"), written out
+    here independently of the pages' code."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s} s"
+    h, m = divmod(s // 60, 60)
+    if not h:
+        return f"{m} min"
+    return f"{h} h {m} min" if m else f"{h} h"
+
+
+def parse_duration_words(text: str) -> float | None:
+    """'2 h 21 min' / '12 min' / '45 s' → seconds (to the unit shown); anything else → None."""
+    m = re.fullmatch(r"(?:(\d+) h)?\s*(?:(\d+) min)?\s*(?:(\d+) s)?", text.strip())
+    if not text.strip() or not m or not any(m.groups()):
+        return None
+    h, mi, sec = (int(g) if g else 0 for g in m.groups())
+    return float(h * 3600 + mi * 60 + sec)
 
 
 class Served(ServeProcess):

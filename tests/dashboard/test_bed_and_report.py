@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, Response, expect
 
-from tests.dashboard.conftest import STAFF_TOKEN, PageErrors, Served
+from tests.dashboard.conftest import STAFF_TOKEN, PageErrors, Served, duration_words
 
 AUTH = {"Authorization": f"Bearer {STAFF_TOKEN}"}
 
@@ -132,8 +132,8 @@ def test_report_page_matches_the_api_and_its_csv(
     row = page.locator("#totals tbody tr")
     expect(row).to_have_count(1)
     expect(row.locator("th")).to_have_text(total["display_name"])
-    expect(row.locator("td.contact")).to_contain_text(f"{total['contact_s'] / 3600:.1f} h")
-    expect(row).to_contain_text(f"{total['goal_s'] / 3600:.1f} h")
+    expect(row.locator("td.contact")).to_contain_text(duration_words(total["contact_s"]))
+    expect(row).to_contain_text(duration_words(total["goal_s"]))
     expect(row).to_contain_text(f"{total['percent_of_goal']:.1f} %")
 
     with_temp = [b for b in report["readings"] if b["temp_median_c"] is not None]

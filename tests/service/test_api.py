@@ -344,6 +344,7 @@ def test_settings_show_what_is_in_effect_and_no_token(ward: Ward) -> None:
     body = r.json()
     s = ward.rt.settings
     assert body["ward_name"] == "Test ward" and body["ward_tz"] == "UTC"
+    assert body["clock_format"] == "24h"  # every page's clock, whatever the browser's locale
     assert body["retention_days"] == s.retention_days
     assert body["clinical"]["daily_goal_s"] == s.clinical.daily_goal_s == body["default_daily_goal_s"]
     assert body["clinical"]["severe_below_c"] == s.clinical.severe_below_c

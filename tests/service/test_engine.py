@@ -323,6 +323,22 @@ def test_trend_apart_bin_has_no_contact(ward: Ward) -> None:
     assert bins[3].temp_median_c == pytest.approx(36.4)
 
 
+def test_trend_bins_say_which_minutes_were_not_judged(ward: Ward) -> None:
+    """A detached thermistor reads the air: the chart must be told those minutes are not the
+    baby's temperature (unjudged_fraction), while attached, settled minutes are judged."""
+    engine = LiveEngine(ward, reorder_s=0.0)
+    b = TraceBuilder("W1", T0).contact(600, skin_c=36.8).detached(300).contact(60, skin_c=36.8)
+    for t in range(0, 960, 30):  # fed live, a little at a time
+        engine.ingest([r for r in readings_of(b) if T0 + t <= r.t < T0 + t + 30])
+        engine.tick(round((T0 + t + 30) * US))
+    bins = engine.trend("W1")
+    by_minute = {(x.start_us - T0_US) // (60 * US): x.unjudged_fraction for x in bins}
+    # 36.8 °C from switch-on: settled at once (normal band), judged throughout.
+    assert all(by_minute[m] == 0.0 for m in range(0, 10)), by_minute
+    assert all(by_minute[m] == 1.0 for m in range(11, 15)), by_minute  # detached
+    assert all(0.0 <= f <= 1.0 for f in by_minute.values())
+
+
 def test_reassigned_wrap_starts_afresh(store: Store, ward: Ward) -> None:
     engine = LiveEngine(ward, reorder_s=2.0)
     run(engine, readings_of(TraceBuilder("W1", T0).contact(300)), T0 + 300)

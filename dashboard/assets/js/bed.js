@@ -6,7 +6,20 @@
 // chosen day's report when a day is picked. Only what changed is re-drawn. The staff session cookie
 // goes with every same-origin request; a 401 means it expired, so the page reloads into sign-in.
 import { contactChart, duration, temperatureChart } from "./charts.js";
-import { alarmKindName, formatInZone, h, sessionRows } from "./common.js";
+import {
+  ApiError,
+  BAND_NAMES,
+  JUDGING_NAMES,
+  alarmKindName,
+  api as callApi,
+  formatDuration,
+  formatInZone,
+  formatTemp,
+  h,
+  priorityLabel,
+  sessionRows,
+  setWardTime,
+} from "./common.js";
 
 const TILE_EVERY_MS = 5000;
 const CHART_EVERY_MS = 60000;
@@ -27,55 +40,19 @@ const state = {
   lastChartKey: "",
 };
 
-const BAND_NAMES = {
-  normal: "Normal",
-  cold_stress: "Cold stress",
-  hypothermia_moderate: "Moderate hypothermia",
-  hypothermia_severe: "Severe hypothermia",
-  hyperthermia: "Hyperthermia",
-};
-const JUDGING = {
-  "no wrap": "No wrap on this bed",
-  "no data": "No data from the wrap",
-  detached: "Sensor detached",
-  settling: "Sensor settling",
-  "no temperature": "No temperature",
-};
-const PRIORITY = { high: "High !!!", medium: "Medium !!", low: "Low !" };
-
 // ------------------------------------------------------------------------------------------------
-class HttpError extends Error {
-  constructor(status, detail) {
-    super(detail || `HTTP ${status}`);
-    this.status = status;
+// The API through common.js's one helper; a 401 means the session ended, so the page reloads into
+// sign-in.
+async function call(path, options) {
+  try {
+    return await callApi(path, options);
+  } catch (e) {
+    if (e instanceof ApiError && e.signedOut) location.reload();
+    throw e;
   }
 }
-
-async function api(path, options = {}) {
-  const res = await fetch(path, {
-    credentials: "same-origin",
-    headers: { Accept: "application/json", ...(options.body ? { "Content-Type": "application/json" } : {}) },
-    ...options,
-  });
-  if (res.status === 401) {
-    location.reload(); // the session ended: the server answers the page with sign-in
-    throw new HttpError(401, "signed out");
-  }
-  if (!res.ok) {
-    let detail = "";
-    try {
-      const body = await res.json();
-      detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
-    } catch {
-      detail = res.statusText;
-    }
-    throw new HttpError(res.status, detail);
-  }
-  return res;
-}
-
-const getJSON = async (path) => (await api(path)).json();
-const post = async (path) => (await api(path, { method: "POST" })).json();
+const getJSON = (path) => call(path);
+const post = (path) => call(path, { method: "POST" });
 
 const fmt = (us, opts) => formatInZone(us, state.tz, opts);
 const timeOf = (us) => (us === null || us === undefined ? "–" : fmt(us, { hour: "2-digit", minute: "2-digit" }));
@@ -91,7 +68,8 @@ function addDays(day, n) {
   const [y, m, d] = day.split("-").map(Number);
   return new Date(Date.UTC(y, m - 1, d + n)).toISOString().slice(0, 10);
 }
-const hours = (s) => `${(s / 3600).toFixed(1)} h`;
+// One way to say a duration on every page ("2 h 21 min"), never "3.8 h".
+const hours = (s) => formatDuration(s);
 
 function setStatus(msg, bad = false) {
   const c = $("conn");
@@ -122,14 +100,14 @@ function renderTile() {
   $("baby-name").textContent = adm ? adm.display_name : "no baby admitted";
   document.title = `${t.label}${adm ? " · " + adm.display_name : ""} · kmc-monitor`;
 
-  $("temp").textContent = t.temperature_c === null || t.temperature_c === undefined ? "–" : `${t.temperature_c.toFixed(1)} °C`;
+  $("temp").textContent = formatTemp(t.temperature_c);
   const band = $("band");
   band.className = "band-word";
   if (t.band) {
     band.textContent = BAND_NAMES[t.band] || t.band.replace(/_/g, " ");
     band.classList.add(`band-${t.band.replace(/_/g, "-")}`);
   } else {
-    band.textContent = JUDGING[t.judging] || "Not judged";
+    band.textContent = JUDGING_NAMES[t.judging] || "Not judged";
     band.classList.add("band-unjudged");
   }
   $("contact").textContent = t.contact === true ? "In skin-to-skin contact" : t.contact === false ? "Not in contact" : "Unknown";
@@ -152,7 +130,7 @@ function renderTile() {
   list.replaceChildren(
     ...(t.alarms || []).map((a) => {
       const li = h("li", { class: `alarm prio-${a.priority}` },
-        h("span", { class: "prio" }, PRIORITY[a.priority] || a.priority),
+        h("span", { class: "prio" }, priorityLabel(a.priority)),
         " ",
         h("span", { class: "kind" }, alarmKindName(a.kind)),
         " ",
@@ -290,7 +268,7 @@ function alarmRow(a) {
   return h("tr", { class: `alarm-row prio-${a.priority}`, dataset: { alarmId: String(a.alarm_id) } },
     h("td", {}, timeOf(a.raised_us)),
     h("td", {}, `${alarmKindName(a.kind)}${extreme}`),
-    h("td", {}, PRIORITY[a.priority] || a.priority || "–"),
+    h("td", {}, priorityLabel(a.priority)),
     h("td", {}, a.ended_us ? timeOf(a.ended_us) : "Ongoing"),
     h("td", { class: a.acknowledged_us ? "" : "unacked" }, ack),
     h("td", {}, audit));
@@ -347,7 +325,7 @@ async function showQr(admissionId, url, unavailable = false) {
       "Print a new link to give the family a new card (the old card then stops working).";
     return;
   }
-  if (!res.ok) throw new HttpError(res.status, "the QR code could not be loaded");
+  if (!res.ok) throw new ApiError(res.status, "the QR code could not be loaded", res.url);
   // Parsed as an SVG document and adopted: no markup is injected as HTML.
   const doc = new DOMParser().parseFromString(await res.text(), "image/svg+xml");
   const svg = doc.documentElement;
@@ -439,7 +417,7 @@ async function discharge() {
 
 // ------------------------------------------------------------------------------------------------
 function fail(e) {
-  if (e instanceof HttpError && e.status === 401) return;
+  if (e instanceof ApiError && e.signedOut) return;
   setStatus(`Problem: ${e.message}`, true);
 }
 
@@ -451,6 +429,9 @@ function every(ms, fn) {
 }
 
 async function start() {
+  // Opened over the ward screen (its bed overlay): the overlay's own button goes back, so this
+  // page's "← Ward" link, which would load a second ward screen inside it, is hidden.
+  if (window.top !== window) document.body.dataset.embedded = "1";
   if (!bedId) {
     setStatus("No bed in the address", true);
     return;
@@ -461,6 +442,7 @@ async function start() {
   $("discharge").addEventListener("click", discharge);
   try {
     const settings = await getJSON("/api/settings");
+    setWardTime(settings); // the ward's zone and 12/24-hour clock, as the ward screen shows them
     state.tz = settings.ward_tz;
     await refreshTile();
     await refreshCharts();

@@ -10,6 +10,8 @@
 // Times are microseconds since the epoch (the API's unit); wall-clock labels are in the ward's time
 // zone (passed in), never the browser's.
 
+import { formatDuration, formatTimeOfDay } from "./common.js";
+
 export const SVG_NS = "http://www.w3.org/2000/svg";
 export const WIDTH = 1000;
 const US_PER_MIN = 60e6;
@@ -41,8 +43,8 @@ function linear(d0, d1, r0, r1) {
 
 const clockFormats = new Map();
 
-/** "HH:MM" of an instant in the ward's time zone. */
-export function clock(us, tz) {
+/** "HH:MM" (24-hour) of an instant in the ward's time zone: what the hour ticks are found by. */
+function clock24(us, tz) {
   let f = clockFormats.get(tz);
   if (!f) {
     f = new Intl.DateTimeFormat("en-GB", { timeZone: tz, hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
@@ -51,14 +53,13 @@ export function clock(us, tz) {
   return f.format(new Date(us / 1000));
 }
 
-/** "2 h 05 min" / "12 min" / "40 s": durations the way the ward speaks of them. */
-export function duration(seconds) {
-  const s = Math.max(0, Math.round(seconds));
-  if (s < 60) return `${s} s`;
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  return h ? `${h} h ${String(m).padStart(2, "0")} min` : `${m} min`;
+/** A time of day as the ward's clock prints it (24-hour unless the settings say 12-hour). */
+export function clock(us, tz) {
+  return formatTimeOfDay(us, tz);
 }
+
+/** Durations the one way every page prints them ("2 h 21 min"): common.js's formatDuration. */
+export const duration = formatDuration;
 
 /** Instants in [startUs, endUs] where the ward-local clock shows a whole hour divisible by `everyH`. */
 export function hourTicks(startUs, endUs, tz, everyH) {
@@ -66,7 +67,7 @@ export function hourTicks(startUs, endUs, tz, everyH) {
   const out = [];
   const q = 15 * US_PER_MIN;
   for (let t = Math.ceil(startUs / q) * q; t <= endUs; t += q) {
-    const [h, m] = clock(t, tz).split(":").map(Number);
+    const [h, m] = clock24(t, tz).split(":").map(Number);
     if (m === 0 && h % everyH === 0) out.push(t);
   }
   return out;
@@ -146,6 +147,10 @@ function bandPatterns(defs, id) {
       el("rect", { width: 8, height: 8, class: "band-bg band-severe" }, p);
       el("path", { d: "M0 0 L8 8 M0 8 L8 0", class: "hatch" }, p);
     }),
+    unjudged: pattern("unjudged", (p) => {
+      el("rect", { width: 8, height: 8, class: "unjudged-bg" }, p);
+      el("path", { d: "M0 8 L8 0 M0 0 L8 8", class: "hatch-strong" }, p);
+    }),
     short: pattern("short", (p) => {
       el("rect", { width: 8, height: 8, class: "session-short-bg" }, p);
       el("path", { d: "M0 8 L8 0", class: "hatch-strong" }, p);
@@ -184,7 +189,12 @@ export function temperatureChart(container, opts) {
   const { svg, id, plot, defs } = frame(container, height, opts.label ?? "Temperature", {
     left: 48, right: 205, top: 20, bottom: 26,
   });
-  const bins = opts.bins.filter((b) => b.temp_median_c !== null && b.temp_median_c !== undefined);
+  // Minutes read while the sensor was off the skin or settling are not the baby's temperature:
+  // they are drawn as a hatched gap, never as a line through the hypothermia bands.
+  const unjudged = opts.bins.filter((b) => (b.unjudged_fraction || 0) > 0);
+  const bins = opts.bins.filter(
+    (b) => b.temp_median_c !== null && b.temp_median_c !== undefined && !((b.unjudged_fraction || 0) > 0),
+  );
   const temps = bins.flatMap((b) => [b.temp_min_c, b.temp_max_c]);
   const bands = opts.bands ?? DEFAULT_BANDS;
   let lo = Math.min(34, Math.floor(Math.min(...temps, 99) - 0.5));
@@ -225,6 +235,21 @@ export function temperatureChart(container, opts) {
 
   const binUs = opts.binUs ?? US_PER_MIN;
   const w = Math.max(1.2, x(opts.startUs + binUs) - x(opts.startUs));
+  const gGaps = el("g", { class: "temp-unjudged", "data-count": unjudged.length }, svg);
+  for (const b of unjudged) {
+    if (b.start_us < opts.startUs || b.start_us >= opts.endUs) continue;
+    const r = el("rect", {
+      x: x(b.start_us), y: plot.top, width: w, height: plot.bottom - plot.top,
+      fill: fills.unjudged, class: "unjudged-bin", "data-start-us": b.start_us,
+    }, gGaps);
+    el("title", {}, r).textContent = `${clock(b.start_us, opts.tz)}: sensor off the skin or settling — not judged`;
+  }
+  if (unjudged.length) {
+    // Named beside the bands, like them: the hatching is not a band but "not judged".
+    const lab = el("g", { class: "band-label unjudged-label" }, svg);
+    el("rect", { x: plot.right + 4, y: plot.bottom + 6, width: 10, height: 10, fill: fills.unjudged, class: "band-key" }, lab);
+    text(lab, plot.right + 20, plot.bottom + 15, "Sensor off skin / settling", { class: "band-range" });
+  }
   const gBins = el("g", { class: "temp-bins", "data-count": bins.length }, svg);
   let d = "";
   let prev = null;
@@ -238,7 +263,8 @@ export function temperatureChart(container, opts) {
       class: "temp-bin", "data-start-us": b.start_us,
     }, gBins);
     const py = y(Math.min(hi, Math.max(lo, b.temp_median_c)));
-    if (prev === null || b.start_us - prev > 2 * binUs) {
+    const gapBetween = prev !== null && unjudged.some((u) => u.start_us > prev && u.start_us < b.start_us);
+    if (prev === null || gapBetween || b.start_us - prev > 2 * binUs) {
       d += `M${(px - 1.5).toFixed(1)} ${py.toFixed(1)} L${(px + 0.5).toFixed(1)} ${py.toFixed(1)} `;
     } else {
       d += `L${px.toFixed(1)} ${py.toFixed(1)} `;

@@ -3,6 +3,9 @@
 //   import { api, ApiError, showError, WardStream, ServerClock, formatDuration, bandInfo } from
 //     "/assets/js/common.js";
 //
+// The one copy of the clinical names, the ranking of alarms, the formatters (durations, ward
+// time) and the API helpers: every page imports them from here.
+//
 // Everything here is page-agnostic: it knows the service's HTTP/WebSocket API and the clinical
 // vocabulary (band and alarm names), never a page's DOM beyond the error region it is handed.
 // Strict CSP: no inline script or style anywhere; styles are set through classes or `el.style.x`.
@@ -48,6 +51,13 @@ export const PRIORITY_NAMES = Object.freeze({ high: "HIGH", medium: "MEDIUM", lo
 /** IEC 60601-1-8 marks beside the colour: the priority is never told by colour alone. */
 export const PRIORITY_MARKS = Object.freeze({ high: "!!!", medium: "!!", low: "!" });
 
+/** A priority as tables print it: "High !!!", "Medium !!", "Low !". */
+export function priorityLabel(priority) {
+  const word = PRIORITY_NAMES[priority];
+  if (!word) return priority || "–";
+  return `${word[0]}${word.slice(1).toLowerCase()} ${PRIORITY_MARKS[priority]}`;
+}
+
 /** The alarm catalogue of clinical-rules.md, in words. */
 export const ALARM_KIND_NAMES = Object.freeze({
   hypothermia_severe: "Severe hypothermia",
@@ -73,50 +83,91 @@ export function alarmKindName(kind) {
   return ALARM_KIND_NAMES[kind] || String(kind || "Alarm").replace(/_/g, " ");
 }
 
-/** Alarm order of every screen: effective priority (high first), then age (oldest first), then id. */
+/** Technical alarms (IEC 60601-1-8): about the equipment, kept apart from the patient's. */
+export const TECHNICAL_KINDS = Object.freeze(new Set(["sensor_detached", "no_data", "low_battery", "storage_failure"]));
+
+/** Whether an alarm is about the equipment rather than the baby. */
+export function isTechnical(a) {
+  return a.category === "technical" || TECHNICAL_KINDS.has(a.kind);
+}
+
+/** 0 for a condition still on and unacknowledged, 1 still on but acknowledged, 2 ended (latched
+ *  until acknowledged, or cleared): "active before ended". */
+function activity(a) {
+  if (a.state === "active") return 0;
+  if (a.state === "acknowledged") return 1;
+  return 2;
+}
+
+/**
+ * Alarm order of every screen: active before ended, then higher (effective) priority, then the
+ * patient's before the equipment's at equal priority, then newest first. An old acknowledged
+ * "sensor detached" must never push an active moderate hypothermia out of sight.
+ */
 export function compareAlarms(a, b) {
+  const act = activity(a) - activity(b);
+  if (act !== 0) return act;
   const pr = (PRIORITY_RANK[b.priority] || 0) - (PRIORITY_RANK[a.priority] || 0);
   if (pr !== 0) return pr;
-  const ra = a.raised_us == null ? Infinity : a.raised_us;
-  const rb = b.raised_us == null ? Infinity : b.raised_us;
-  if (ra !== rb) return ra < rb ? -1 : 1;
-  return (a.alarm_id || 0) - (b.alarm_id || 0);
+  const tech = Number(isTechnical(a)) - Number(isTechnical(b));
+  if (tech !== 0) return tech;
+  const ra = a.raised_us == null ? -Infinity : a.raised_us;
+  const rb = b.raised_us == null ? -Infinity : b.raised_us;
+  if (ra !== rb) return ra > rb ? -1 : 1;
+  return (b.alarm_id || 0) - (a.alarm_id || 0);
+}
+
+/** The alarm a bar leads with: the top active patient alarm, else the top of the ranking. */
+export function leadAlarm(sorted) {
+  return sorted.find((a) => a.state === "active" && !isTechnical(a)) || sorted[0] || null;
+}
+
+/** Cold conditions never step down while the baby rewarms (clinical rules): worst first. */
+const COLD_RANK = Object.freeze({ hypothermia_severe: 3, hypothermia_moderate: 2, cold_stress: 1 });
+
+/**
+ * What a tile's band line says. Normally the band's name; but while a cold alarm is still on
+ * (active or acknowledged) and the baby's band is milder, it names the alarm's condition, as the
+ * alarm does: "Moderate hypothermia — rewarming, now 36.3 °C" (a cold condition never steps down
+ * while the baby rewarms); a latched one reads "Severe hypothermia — ended, now 37.0 °C". Returns `{key, name, judged, rewarming}` with
+ * `key` the band whose shape and colour to show.
+ */
+export function bandLine(tile, alarms) {
+  const band = bandInfo(tile);
+  if (!band.judged) return { ...band, rewarming: false };
+  const cold = (alarms || [])
+    .filter((a) => COLD_RANK[a.kind] && a.state !== "cleared")
+    .sort((a, b) => COLD_RANK[b.kind] - COLD_RANK[a.kind])[0];
+  if (!cold || (COLD_RANK[band.key] || 0) >= COLD_RANK[cold.kind]) return { ...band, rewarming: false };
+  // Latched: the condition ended (the baby is warm again) but the alarm awaits acknowledgement.
+  const how = cold.state === "latched" ? "ended" : "rewarming";
+  return {
+    key: cold.kind,
+    name: `${BAND_NAMES[cold.kind]} — ${how}, now ${formatTemp(tile.temperature_c)}`,
+    judged: true,
+    rewarming: true,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
 // Formatting
 
-/** A running timer: "12:05" under an hour, "1:23:45" above. Negative or missing reads "0:00". */
+/**
+ * A duration the way the ward says it, the one format of every page: "45 s", "12 min",
+ * "2 h 21 min", "20 h". Never "2:21:…" (cut short, or read as a time of day), never "3.8 h".
+ */
 export function formatDuration(seconds) {
   const s = Math.max(0, Math.floor(Number(seconds) || 0));
+  if (s < 60) return `${s} s`;
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
-  const sec = s % 60;
-  const ss = String(sec).padStart(2, "0");
-  return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
-}
-
-/** A span read at a glance: "45 s", "12 min", "3 h 05 min", "2 d 4 h". */
-export function formatSpan(seconds) {
-  const s = Math.max(0, Math.floor(Number(seconds) || 0));
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min`;
-  if (s < 86400) {
-    const h = Math.floor(s / 3600);
-    return `${h} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
-  }
-  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
+  if (!h) return `${m} min`;
+  return m ? `${h} h ${m} min` : `${h} h`;
 }
 
 /** "12 s ago", "3 min ago"; "never" for a missing value. */
 export function formatAgo(seconds) {
-  return seconds == null ? "never" : `${formatSpan(seconds)} ago`;
-}
-
-/** Hours and minutes of contact: "5 h 12 min", "0 h 07 min". */
-export function formatHoursMinutes(seconds) {
-  const s = Math.max(0, Math.floor(Number(seconds) || 0));
-  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
+  return seconds == null ? "never" : `${formatDuration(seconds)} ago`;
 }
 
 /** An ISO 8601 duration for `<time datetime>` ("PT18728S"): the machine-readable twin of a text. */
@@ -428,16 +479,39 @@ export function h(tag, attrs = {}, ...children) {
   return node;
 }
 
+// The ward's time: its IANA zone and 12/24-hour clock, set once in the service's settings
+// (`ward_tz`, `clock_format`) and used by every page — never the browser's zone or locale.
+export const wardTime = { tz: "UTC", hour12: false };
+
+/** Take the ward's time zone and clock format from `GET /api/settings`'s answer. */
+export function setWardTime(settings) {
+  if (settings && settings.ward_tz) wardTime.tz = settings.ward_tz;
+  if (settings && settings.clock_format) wardTime.hour12 = settings.clock_format === "12h";
+}
+
+/** The ward's settings (`GET /api/settings`), also applied to {@link wardTime}. */
+export async function loadSettings() {
+  const settings = await api("/api/settings");
+  setWardTime(settings);
+  return settings;
+}
+
 const zonedFormats = new Map();
-/** A µs time formatted in the ward's time zone ``tz`` (never the browser's), 24-hour clock. */
+/** A µs time in the ward's time zone ``tz`` (default: the ward's), on the ward's clock format. */
 export function formatInZone(us, tz, opts) {
-  const key = JSON.stringify(opts) + tz;
+  const zone = tz || wardTime.tz;
+  const key = JSON.stringify(opts) + zone + wardTime.hour12;
   let f = zonedFormats.get(key);
   if (!f) {
-    f = new Intl.DateTimeFormat("en-GB", { timeZone: tz, hourCycle: "h23", ...opts });
+    f = new Intl.DateTimeFormat("en-GB", { timeZone: zone, hourCycle: wardTime.hour12 ? "h12" : "h23", ...opts });
     zonedFormats.set(key, f);
   }
   return f.format(new Date(us / 1000));
+}
+
+/** "15:40" (or "3:40 pm" on a 12-hour ward) in the ward's time. */
+export function formatTimeOfDay(us, tz) {
+  return formatInZone(us, tz, { hour: "2-digit", minute: "2-digit" });
 }
 
 /** The rows of a session table (#, start, end, duration, in contact, note); ``attrs(s)`` adds

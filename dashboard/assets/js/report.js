@@ -2,19 +2,19 @@
 // Everything shown comes from one GET /api/beds/{bed_id}/report; the CSV link is the same data.
 // Times are in the ward's time zone (the report says which), never the browser's.
 import { contactChart, duration, temperatureChart } from "./charts.js";
-import { alarmKindName, formatInZone, h, sessionRows } from "./common.js";
+import { alarmKindName, formatDuration, formatInZone, h, loadSettings, priorityLabel, sessionRows } from "./common.js";
 
 const bedId = decodeURIComponent(location.pathname.split("/")[2] || "");
 const params = new URLSearchParams(location.search);
 const $ = (id) => document.getElementById(id);
 
-const PRIORITY = { high: "High !!!", medium: "Medium !!", low: "Low !" };
 
 let tz = "UTC";
 const fmt = (us, opts) => formatInZone(us, tz, opts);
 const timeOf = (us) => (us === null || us === undefined ? "–" : fmt(us, { hour: "2-digit", minute: "2-digit" }));
 const stamp = (us) => fmt(us, { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" });
-const hours = (s) => `${(s / 3600).toFixed(1)} h`;
+// One way to say a duration on every page ("2 h 21 min"), never "3.8 h".
+const hours = (s) => formatDuration(s);
 
 function longDay(day) {
   const [y, m, d] = day.split("-").map(Number);
@@ -63,7 +63,7 @@ function render(r) {
       meter.firstChild.style.width = `${Math.min(100, t.percent_of_goal || 0)}%`;
       return h("tr", { class: "total-row", dataset: { admissionId: String(t.admission_id) } },
         h("th", { scope: "row" }, t.display_name),
-        h("td", { class: "contact" }, `${hours(t.contact_s)} (${duration(t.contact_s)})`),
+        h("td", { class: "contact" }, duration(t.contact_s)),
         h("td", {}, hours(t.goal_s)),
         h("td", {}, pct, " ", meter),
         h("td", { class: t.goal_met ? "met" : "not-met" }, t.goal_met ? "Yes" : t.ongoing ? "Not yet" : "No"),
@@ -93,7 +93,7 @@ function render(r) {
       return h("tr", { class: "alarm-row" },
         h("td", {}, timeOf(a.raised_us)),
         h("td", {}, `${alarmKindName(a.kind)}${extreme}`),
-        h("td", {}, PRIORITY[a.priority] || a.priority || "–"),
+        h("td", {}, priorityLabel(a.priority)),
         h("td", {}, a.ended_us ? timeOf(a.ended_us) : "Ongoing"),
         h("td", {}, a.acknowledged_us ? `${timeOf(a.acknowledged_us)} by ${a.acknowledged_by || "?"}` : "Not acknowledged"));
     }),
@@ -114,6 +114,7 @@ async function start() {
   const day = params.get("day");
   const q = day ? `?day=${encodeURIComponent(day)}` : "";
   try {
+    await loadSettings(); // the ward's 12/24-hour clock, as every page prints times
     const res = await fetch(`/api/beds/${encodeURIComponent(bedId)}/report${q}`, { credentials: "same-origin" });
     if (res.status === 401) {
       location.reload();
@@ -128,6 +129,10 @@ async function start() {
     render(body);
     document.body.dataset.ready = "1";
   } catch (e) {
+    if (e.signedOut) {
+      location.reload(); // the session ended: the server answers the page with sign-in
+      return;
+    }
     setStatus(`No report: ${e.message}`, true);
   }
 }
