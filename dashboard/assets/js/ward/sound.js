@@ -61,8 +61,13 @@ class AlarmSound {
   set(alarm) {
     const before = this.alarm;
     this.alarm = alarm;
-    if (alarm && (!before || before.alarm_id !== alarm.alarm_id || before.priority !== alarm.priority)) {
-      this.nextAt = 0; // a new or escalated alarm sounds at once
+    const changed =
+      !before ||
+      before.alarm_id !== alarm?.alarm_id ||
+      before.priority !== alarm?.priority ||
+      before.reminded_us !== alarm?.reminded_us;
+    if (alarm && changed) {
+      this.nextAt = 0; // a new, escalated or reminded (technical, unacknowledged) alarm sounds at once
     }
   }
   setLost(lost) {
@@ -77,7 +82,8 @@ class AlarmSound {
     const p = PATTERNS[pattern];
     if (!p) return;
     if (pattern !== "failure") {
-      const key = `${this.alarm.alarm_id}:${this.alarm.priority}`;
+      // A low alarm plays once, and once more at each reminder (docs/rules.md).
+      const key = `${this.alarm.alarm_id}:${this.alarm.priority}:${this.alarm.reminded_us ?? 0}`;
       if (p.repeatS === 0 && this.played.has(key)) return;
       this.played.add(key);
     }
