@@ -1059,11 +1059,19 @@ def _cmd_indicators(args: argparse.Namespace) -> int:
         period = Period.month(today.year, today.month)
     else:
         period = Period.parse(args.period)
+    as_of = time.time()
+    if args.as_of is not None:
+        try:
+            stamp = dt.datetime.fromisoformat(args.as_of.replace("Z", "+00:00"))
+        except ValueError:
+            _err(f"error: --as-of {args.as_of!r}: give an ISO 8601 time such as 2027-01-01T00:00Z")
+            return 2
+        as_of = (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)).timestamp()
     if args.format == "dhis2" and args.mapping is None:
         _err("error: --format dhis2 needs --mapping FILE (which indicator is which DHIS2 data element)")
         return 2
     with Store(db) as store:
-        indicators = compute_indicators(store, period, ward_tz=args.tz, now=time.time())
+        indicators = compute_indicators(store, period, ward_tz=args.tz, now=as_of)
     mapping = None
     if args.mapping is not None:
         mapping = load_mapping(args.mapping, {v.key for v in indicators.values})
@@ -1426,6 +1434,12 @@ def _parser() -> argparse.ArgumentParser:
         "--tz",
         default=os.environ.get("KMC_WARD_TZ", "UTC"),
         help="the ward's IANA time zone for calendar days (default: $KMC_WARD_TZ or UTC)",
+    )
+    indicators.add_argument(
+        "--as-of",
+        dest="as_of",
+        metavar="TIME",
+        help="count time up to this ISO 8601 moment (default: now), for a report made again later",
     )
     indicators.set_defaults(func=_cmd_indicators)
     validate = sub.add_parser(

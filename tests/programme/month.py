@@ -42,7 +42,11 @@ def _session(store: Store, wrap: str, start: float, end: float, contact_s: float
     contact = end - start if contact_s is None else contact_s
     us = 1_000_000
     store.save_sessions(
-        [SessionRecord(wrap, Session(round(start * us), round(end * us), round(contact * us), end - start < H))]
+        [
+            SessionRecord(
+                wrap, Session(round(start * us), round(end * us), round(contact * us), end - start < H)
+            )
+        ]
     )
 
 
@@ -78,7 +82,9 @@ def build_month(data_dir: Path) -> Month:
             # Dec 3: the father takes over at 11:00, one hour before the mother's session ends —
             # she held for most of it, so it stays hers.
             hand_over = 11 if day == 3 else 13.5
-            ward.set_holder(a.admission_id, father_a, from_t=t(day, hand_over), now=NOW, who="x", source="family")
+            ward.set_holder(
+                a.admission_id, father_a, from_t=t(day, hand_over), now=NOW, who="x", source="family"
+            )
             _session(store, "W1", t(day, 14), t(day, 17))  # the father, 3 h
             ward.set_holder(a.admission_id, mother_a, from_t=t(day, 18), now=NOW, who="x", source="family")
     ward.discharge(a.admission_id, now=t(10, 12), who="nurse", status=DischargeStatus.HOME_ON_KMC)
@@ -105,7 +111,9 @@ def build_month(data_dir: Path) -> Month:
         ward.set_holder(b.admission_id, holder, from_t=t(day, 8.5), now=NOW, who="x", source="family")
         _session(store, "W2", t(day, 9), t(day, 12 if day == 10 else 14))
     # A nurse corrects Dec 12: the mother held that session, not the grandmother.
-    ward.set_holder(b.admission_id, mother_b, from_t=t(12, 9), until_t=t(12, 14), now=NOW, who="nurse", source="staff")
+    ward.set_holder(
+        b.admission_id, mother_b, from_t=t(12, 9), until_t=t(12, 14), now=NOW, who="nurse", source="staff"
+    )
     ward.discharge(b.admission_id, now=t(15, 8), who="nurse", status=DischargeStatus.TRANSFERRED)
 
     # C: continuous, nobody named, never discharged; a session crosses into January.
@@ -126,7 +134,9 @@ def build_month(data_dir: Path) -> Month:
     # Alarms: the board's snapshot as the service saves it.
     us = 1_000_000
 
-    def alarm(i: int, kind: str, bed: str | None, raised: float, ack_after_s: float | None) -> dict[str, object]:
+    def alarm(
+        i: int, kind: str, bed: str | None, raised: float, ack_after_s: float | None
+    ) -> dict[str, object]:
         r = round(raised * us)
         return {
             "id": i,

@@ -80,7 +80,9 @@ def test_hours_by_caregiver(december: Indicators) -> None:
 def test_alarms(december: Indicators) -> None:
     # December's bed alarms: cold stress x2 (low), moderate (medium), severe (high), no data
     # (medium), low daily contact (low); the November one and the ward's storage failure are out.
-    assert december.get("hypothermia_per_100_patient_days.cold_stress") == pytest.approx(200 / PATIENT_DAYS, abs=1e-3)
+    assert december.get("hypothermia_per_100_patient_days.cold_stress") == pytest.approx(
+        200 / PATIENT_DAYS, abs=1e-3
+    )
     assert december.get("hypothermia_per_100_patient_days.hypothermia_moderate") == pytest.approx(
         100 / PATIENT_DAYS, abs=1e-3
     )
