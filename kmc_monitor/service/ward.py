@@ -79,6 +79,7 @@ __all__ = [
     "WrapInfo",
     "family_link_url",
     "hash_family_token",
+    "low_contact_threshold_s",
     "new_family_token",
     "qr_png",
     "qr_svg",
@@ -153,6 +154,14 @@ class CaregiverRole(enum.StrEnum):
 
 #: Intermittent KMC counts sessions of at least this long (WHO: sessions of at least an hour).
 INTERMITTENT_MIN_SESSION_S: Final = 3600.0
+
+
+def low_contact_threshold_s(mode: KmcMode, daily_goal_s: float, min_daily_contact_s: float) -> float:
+    """Contact in a day below which ``low_daily_contact`` is raised, by KMC mode (see
+    :meth:`Admission.low_contact_s`)."""
+    if mode is KmcMode.INTERMITTENT:
+        return daily_goal_s
+    return min(min_daily_contact_s, daily_goal_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,9 +341,7 @@ class Admission:
         Intermittent KMC: the baby's own goal — an 8 h floor would raise an advisory every day for
         a baby whose plan is a few long sessions, and a flood of advisories hides the real ones.
         """
-        if self.kmc_mode is KmcMode.INTERMITTENT:
-            return self.daily_goal_s
-        return min(min_daily_contact_s, self.daily_goal_s)
+        return low_contact_threshold_s(self.kmc_mode, self.daily_goal_s, min_daily_contact_s)
 
     def clamp(self, start_t: float, end_t: float) -> tuple[float, float]:
         """``[start_t, end_t)`` cut to the stay, so a family never sees the previous baby's data."""
