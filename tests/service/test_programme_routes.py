@@ -80,6 +80,9 @@ def test_family_says_who_is_holding_and_a_nurse_corrects_it(ward: Ward) -> None:
     assert r.json()["holding_now"] == father["caregiver_id"]  # after the corrected span: as before
     fam_view = ward.client.get("/api/family/caregivers", headers=fam).json()
     assert fam_view["days"][-1]["by_caregiver_s"] == today["by_caregiver_s"]
+    report = ward.get("/api/beds/B01/report")  # the handover report has them too
+    stay = next(c for c in report["caregivers"] if c["admission_id"] == adm)
+    assert stay["by_caregiver_s"] == today["by_caregiver_s"] and stay["mother_kmc_s"] == today["mother_kmc_s"]
 
 
 def test_family_routes_refuse_a_missing_or_wrong_token(ward: Ward) -> None:
