@@ -198,7 +198,7 @@ def compute_indicators(store: Store, period: Period, *, ward_tz: str, now: float
     from_birth: list[float] = []
     from_admission: list[float] = []
     initiations = 0
-    for adm in store.admissions_between(-math.inf, end_t) if end_t > start_t else []:
+    for adm in stays:  # a first session in the period is during a stay overlapping it
         first = _first_session_t(store, adm, end_t)
         if first is None or not start_t <= first < end_t:
             continue

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +34,13 @@ from kmc_monitor.service.runtime import WardRuntime, admission_json
 from kmc_monitor.service.ward import Admission, CaregiverRole, DischargeStatus, FamilyMember
 
 __all__ = ["Dhis2Settings", "programme_router"]
+
+#: An id in a path or body: what SQLite's INTEGER holds (a larger one is a 422, not an overflow).
+RowId = Annotated[int, PathParam(ge=-(2**63), le=2**63 - 1)]
+CaregiverId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+#: "Nothing recorded yet" (unlike an explicit "unknown", which is None).
+_NOBODY = -1
 
 #: Family-page holding changes are stamped "family"; a nurse's are "staff".
 _FAMILY, _STAFF = "family", "staff"
@@ -64,13 +72,13 @@ class HoldingBody(_Body):
     """Who holds the baby (``caregiver_id`` None: unknown) from ``from_t`` (default now) until
     ``until_t`` (default: until the next change)."""
 
-    caregiver_id: int | None = None
-    from_t: float | None = None
-    until_t: float | None = None
+    caregiver_id: CaregiverId | None = None
+    from_t: Annotated[float, Field(ge=0, le=4_102_444_800)] | None = None
+    until_t: Annotated[float, Field(ge=0, le=4_102_444_800)] | None = None
 
 
 class FamilyHoldingBody(_Body):
-    caregiver_id: int | None = None
+    caregiver_id: CaregiverId | None = None
 
 
 class DischargeStatusBody(_Body):
@@ -143,20 +151,20 @@ def programme_router() -> APIRouter:
 
     @router.get("/api/admissions/{admission_id}/caregivers", tags=["caregivers"])
     async def caregivers(
-        admission_id: int, who: Staff, rt: Runtime, days: Annotated[int, Query(ge=1, le=31)] = 7
+        admission_id: RowId, who: Staff, rt: Runtime, days: Annotated[int, Query(ge=1, le=31)] = 7
     ) -> dict[str, Any]:
         """The baby's caregivers, who holds now, and hours per caregiver per day (bed page, report)."""
         return await asyncio.to_thread(_caregivers_json, rt, rt.ward.admission(admission_id), days)
 
     @router.post("/api/admissions/{admission_id}/caregivers", status_code=201, tags=["caregivers"])
     async def add_caregiver(
-        admission_id: int, body: CaregiverBody, who: Staff, rt: Runtime
+        admission_id: RowId, body: CaregiverBody, who: Staff, rt: Runtime
     ) -> dict[str, Any]:
         member = FamilyMember(CaregiverRole(body.role), body.name)
         return _member_json(rt.ward.add_caregiver(admission_id, member, now=rt.clock(), who=who))
 
     @router.put("/api/admissions/{admission_id}/holding", tags=["caregivers"])
-    async def set_holding(admission_id: int, body: HoldingBody, who: Staff, rt: Runtime) -> dict[str, Any]:
+    async def set_holding(admission_id: RowId, body: HoldingBody, who: Staff, rt: Runtime) -> dict[str, Any]:
         """A nurse records who holds (now) or corrects who held (a past span, e.g. one session)."""
         now = rt.clock()
         rt.ward.set_holder(
@@ -172,7 +180,7 @@ def programme_router() -> APIRouter:
 
     @router.put("/api/admissions/{admission_id}/discharge-status", tags=["admissions"])
     async def discharge_status(
-        admission_id: int, body: DischargeStatusBody, who: Staff, rt: Runtime
+        admission_id: RowId, body: DischargeStatusBody, who: Staff, rt: Runtime
     ) -> dict[str, Any]:
         return admission_json(rt.ward.set_discharge_status(admission_id, body.status, who=who))
 
@@ -193,9 +201,14 @@ def programme_router() -> APIRouter:
         """ "Who is holding now", from the family page (from now; a nurse can correct it later)."""
         adm = _family_admission(rt, x_family_token)
         now = rt.clock()
-        rt.ward.set_holder(
-            adm.admission_id, body.caregiver_id, from_t=now, now=now, who="family page", source=_FAMILY
-        )
+        steps = rt.ward.store.holding(adm.admission_id)
+        current = next((c for t, c in reversed(steps) if t <= now), None) if steps else _NOBODY
+        # The same choice again (a double tap, a page re-sent) writes nothing: the record stays
+        # readable and a family link cannot fill the database.
+        if current != body.caregiver_id:
+            rt.ward.set_holder(
+                adm.admission_id, body.caregiver_id, from_t=now, now=now, who="family page", source=_FAMILY
+            )
         data = await asyncio.to_thread(_caregivers_json, rt, adm, 1)
         data.pop("holding")
         return data

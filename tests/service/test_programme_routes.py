@@ -157,3 +157,37 @@ def test_indicators_json_csv_page_and_dhis2(
         assert r.status_code == 200, r.text
         assert r.json()["importCount"] == {"imported": 1, "updated": 0, "ignored": 0, "deleted": 0}
         assert len(state.stored) == 1
+
+
+PROGRAMME_STAFF_ROUTES = [
+    ("GET", "/api/admissions/1/caregivers", None),
+    ("POST", "/api/admissions/1/caregivers", {"role": "mother"}),
+    ("PUT", "/api/admissions/1/holding", {"caregiver_id": None}),
+    ("PUT", "/api/admissions/1/discharge-status", {"status": "died"}),
+    ("GET", "/api/indicators", None),
+    ("POST", "/api/indicators/dhis2", None),
+    ("GET", "/indicators", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), PROGRAMME_STAFF_ROUTES)
+def test_every_programme_staff_route_needs_the_staff_token(
+    ward: Ward, method: str, path: str, body: Any
+) -> None:
+    for headers in ({"Authorization": ""}, {"Authorization": "Bearer not-the-token"}):
+        r = ward.client.request(method, path, json=body, headers=headers)
+        assert r.status_code == 401, (method, path, r.text)
+
+
+def test_the_same_choice_again_writes_nothing(ward: Ward) -> None:
+    adm = _b01_admission(ward)
+    mother = ward.client.post(f"/api/admissions/{adm}/caregivers", json={"role": "mother"}).json()
+    for _ in range(20):
+        ward.clock.t += 1
+        r = ward.client.put(
+            "/api/family/holding", json={"caregiver_id": mother["caregiver_id"]}, headers=_family(ward, adm)
+        )
+        assert r.status_code == 200
+    assert len(ward.get(f"/api/admissions/{adm}/caregivers")["holding"]) == 1
+    big = ward.client.put(f"/api/admissions/{2**70}/holding", json={})
+    assert big.status_code == 422
