@@ -280,3 +280,24 @@ def test_report_pages_refuse_without_staff(fast_server: Served, page: Page) -> N
     r = page.request.get(fast_server.base + "/api/beds/B01/report.csv")
     assert r.status == 401
     assert json.loads(r.text())["detail"]
+
+
+def test_bed_page_shows_and_sets_who_holds_the_baby(fast_server: Served, page: Page) -> None:
+    """#16: the bed page's caregiver card lists the baby's caregivers and days; a nurse sets who
+    holds now and the record has it."""
+    bed = api(page, f"{fast_server.base}/api/beds/B02")
+    adm = bed["admission"]["admission_id"]
+    r = page.request.post(
+        f"{fast_server.base}/api/admissions/{adm}/caregivers", headers=AUTH, data={"role": "father"}
+    )
+    assert r.ok, r.text()
+    father = r.json()["caregiver_id"]
+    open_bed(page, fast_server, "B02")
+    card = page.locator("#caregivers-card")
+    expect(card).to_be_visible()
+    expect(card.locator("#holder-now option")).to_have_text(["unknown", "father"])
+    expect(card.locator("#caregiver-days tbody tr").first).to_be_visible()
+    card.locator("#holder-now").select_option(label="father")
+    expect(card.locator("#holder-saved")).to_have_text("Saved")
+    record = api(page, f"{fast_server.base}/api/admissions/{adm}/caregivers")
+    assert record["holding_now"] == father
