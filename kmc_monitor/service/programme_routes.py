@@ -188,11 +188,18 @@ def programme_router() -> APIRouter:
     async def family_caregivers(
         rt: Runtime, x_family_token: Annotated[str | None, Header()] = None
     ) -> dict[str, Any]:
-        """The family's own baby: who may hold, who holds now, and today's hours per caregiver."""
-        adm = _family_admission(rt, x_family_token)
+        """The family's own baby: who may hold, who holds now, and today's hours per caregiver.
+
+        A link that is not (or no longer) valid gets ``{"active": false}``, the same for every
+        reason, rather than an error: the family page asks on its own, and its stream already tells
+        the family the link has ended.
+        """
+        adm = rt.ward.admission_for_family_token(x_family_token or "")
+        if adm is None:
+            return {"active": False}
         data = await asyncio.to_thread(_caregivers_json, rt, adm, 1)
         data.pop("holding")  # the family sees today, not the record of corrections
-        return data
+        return {"active": True, **data}
 
     @router.put("/api/family/holding", tags=["family"])
     async def family_holding(
@@ -211,7 +218,7 @@ def programme_router() -> APIRouter:
             )
         data = await asyncio.to_thread(_caregivers_json, rt, adm, 1)
         data.pop("holding")
-        return data
+        return {"active": True, **data}
 
     @router.get(
         "/api/indicators",

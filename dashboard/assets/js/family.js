@@ -364,7 +364,12 @@
         cache: "no-store",
       });
       if (!resp.ok) return;
-      caregivers = await resp.json();
+      const data = await resp.json();
+      if (!data.active) {
+        $("holding").hidden = true;
+        return;
+      }
+      caregivers = data;
       if (method === "PUT") $("holding-saved").textContent = t("holding_saved");
       renderHolding();
     } catch (e) {
