@@ -18,7 +18,9 @@ __all__ = ["bar_svg", "indicators_html"]
 
 def bar_svg(title: str, labels: Sequence[str], values: Sequence[float | None], unit: str) -> str:
     """A small horizontal bar chart as an SVG fragment; unknown values are drawn as "n/a"."""
+    import matplotlib as mpl
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(6.0, 0.45 * max(len(labels), 2) + 0.9), dpi=72)
     ax = fig.add_subplot()
@@ -27,15 +29,21 @@ def bar_svg(title: str, labels: Sequence[str], values: Sequence[float | None], u
     ax.barh(ys, known, color="#2b6ca3")
     ax.set_yticks(ys, labels=list(labels))
     ax.invert_yaxis()
+    ax.margins(x=0.15)
+    if unit == "babies":
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title, fontsize=11, loc="left")
     ax.set_xlabel(unit)
     for y, v in zip(ys, values, strict=True):
         ax.text(
             0 if v is None else float(v), y, " n/a" if v is None else f" {v:.3g}", va="center", fontsize=9
         )
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.3, right=0.95, top=0.85, bottom=0.6 / (0.45 * max(len(labels), 2) + 0.9))
     out = io.StringIO()
-    fig.savefig(out, format="svg")
+    # Text stays text (not glyph outlines): a quarter of the size, quicker, and a screen reader or
+    # a search in the printed PDF finds the labels.
+    with mpl.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(out, format="svg")
     text = out.getvalue()
     return text[text.index("<svg") :]
 
