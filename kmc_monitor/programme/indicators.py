@@ -35,7 +35,13 @@ from pydantic import BaseModel, ConfigDict
 from kmc_monitor.errors import KmcError
 from kmc_monitor.programme.caregivers import StaySession, clipped_contact_s, stay_sessions
 from kmc_monitor.service.store import Store
-from kmc_monitor.service.ward import Admission, CaregiverRole, DischargeStatus
+from kmc_monitor.service.ward import (
+    INTERMITTENT_MIN_SESSION_S,
+    Admission,
+    CaregiverRole,
+    DischargeStatus,
+    KmcMode,
+)
 from kmc_monitor.signal.calendar import DayCalendar
 from kmc_monitor.signal.params import US
 from kmc_monitor.signal.report import AlarmKind, Priority
@@ -228,6 +234,8 @@ def compute_indicators(store: Store, period: Period, *, ward_tz: str, now: float
     by_role = dict.fromkeys(CaregiverRole, 0.0)
     intermittent_days = 0
     intermittent_met = 0
+    intermittent_sessions = 0
+    intermittent_long = 0
     for adm in stays:
         lo, hi = adm.clamp(start_t, end_t)
         if hi <= lo:
@@ -236,6 +244,11 @@ def compute_indicators(store: Store, period: Period, *, ward_tz: str, now: float
         sessions = stay_sessions(store, adm, lo, hi)
         for s in sessions:
             by_role[s.role] += clipped_contact_s(s.start_t, s.end_t, s.contact_s, lo, hi)
+        intermittent = adm.kmc_mode is KmcMode.INTERMITTENT
+        long_sessions = [s for s in sessions if s.duration_s >= INTERMITTENT_MIN_SESSION_S]
+        if intermittent:
+            intermittent_sessions += len(sessions)
+            intermittent_long += len(long_sessions)
         for k in range(len(days)):
             d0, d1 = edges[k], edges[k + 1]
             whole = adm.admitted_t <= d0 and (adm.discharged_t is None or adm.discharged_t >= d1)
@@ -245,9 +258,10 @@ def compute_indicators(store: Store, period: Period, *, ward_tz: str, now: float
             baby_days += 1
             for h in DOSE_THRESHOLDS_H:
                 at_least[h] += contact >= h * 3600.0
-            if adm.kmc_mode.value == "intermittent":
+            if intermittent:
+                # Intermittent KMC is long sessions: only those of at least 60 min count to the goal.
                 intermittent_days += 1
-                intermittent_met += contact >= adm.daily_goal_s
+                intermittent_met += _day_contact(long_sessions, d0, d1) >= adm.daily_goal_s
     patient_days = patient_s / _DAY_S
     add("baby_days", baby_days, "days", "Baby-days (whole days admitted)")
     add("patient_days", patient_days, "days", "Patient-days (admitted time)")
@@ -257,7 +271,13 @@ def compute_indicators(store: Store, period: Period, *, ward_tz: str, now: float
         "intermittent_goal_met_pct",
         _pct(intermittent_met, intermittent_days),
         "%",
-        "Intermittent-KMC baby-days meeting the baby's goal",
+        "Intermittent-KMC baby-days meeting the baby's goal (sessions of 60 min or more)",
+    )
+    add(
+        "intermittent_sessions_ge_60min_pct",
+        _pct(intermittent_long, intermittent_sessions),
+        "%",
+        "Intermittent-KMC sessions lasting 60 min or more",
     )
     for role in CaregiverRole:
         add(f"contact_h.{role.value}", by_role[role] / 3600.0, "h", f"Skin-to-skin hours: {role.value}")

@@ -67,6 +67,7 @@ __all__ = [
     "ContactHistory",
     "FamilyLink",
     "GestationalAge",
+    "INTERMITTENT_MIN_SESSION_S",
     "InvalidAdmissionError",
     "MAX_HISTORY_DAYS",
     "NotFoundError",
