@@ -259,6 +259,7 @@ def test_discharge_from_the_bed_page_after_confirming(
             a["admission_id"] == adm["admission_id"] for a in api(page, f"{server.base}/api/admissions")
         )
 
+        page.locator("#discharge-status").select_option(label="home on KMC")
         page.locator("#discharge").click()
         expect(page.locator("#confirm")).to_contain_text("cannot be undone")
         page.locator("#confirm-ok").click()
@@ -269,6 +270,7 @@ def test_discharge_from_the_bed_page_after_confirming(
         assert all(a["admission_id"] != adm["admission_id"] for a in current)
         ended = api(page, f"{server.base}/api/admissions/{adm['admission_id']}")
         assert ended["discharged_t"] is not None
+        assert ended["discharge_status"] == "home_on_kmc"  # #16: the status chosen on the page
     finally:
         server.stop()
 
