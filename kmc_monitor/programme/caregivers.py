@@ -24,10 +24,12 @@ from kmc_monitor.signal.params import US
 __all__ = [
     "CaregiverDay",
     "StaySession",
+    "StaySummary",
     "attribute",
     "caregiver_days",
     "clipped_contact_s",
     "stay_sessions",
+    "stay_summary",
 ]
 
 Step = tuple[float, int | None]
@@ -126,6 +128,40 @@ def stay_sessions(store: Store, admission: Admission, start_t: float, end_t: flo
             )
         )
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class StaySummary:
+    """Initiation and duration of one stay's KMC (``None``: not known, or no session yet).
+
+    ``days_in_kmc``: from the first skin-to-skin session to discharge (or now), in days;
+    ``days_with_contact``: ward-local days of the stay with any skin-to-skin session.
+    """
+
+    first_session_t: float | None
+    from_birth_h: float | None
+    from_admission_h: float | None
+    days_in_kmc: float | None
+    days_with_contact: int
+
+
+def stay_summary(store: Store, admission: Admission, ward_tz: str, *, now: float) -> StaySummary:
+    end = now if admission.discharged_t is None else min(now, admission.discharged_t)
+    sessions = stay_sessions(store, admission, admission.admitted_t, end)
+    if not sessions:
+        return StaySummary(None, None, None, None, 0)
+    first = max(min(s.start_t for s in sessions), admission.admitted_t)
+    cal = DayCalendar(ward_tz)
+    days = {cal.day_of(round(max(s.start_t, admission.admitted_t) * US)) for s in sessions} | {
+        cal.day_of(round(min(s.end_t, end) * US) - 1) for s in sessions if s.end_t > s.start_t
+    }
+    return StaySummary(
+        first,
+        None if admission.birth_t is None else (first - admission.birth_t) / 3600.0,
+        (first - admission.admitted_t) / 3600.0,
+        max(0.0, end - first) / 86400.0,
+        len(days),
+    )
 
 
 def caregiver_days(

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kmc_monitor.programme.caregivers import caregiver_days
+from kmc_monitor.programme.caregivers import caregiver_days, stay_summary
 from kmc_monitor.programme.charts import indicators_html
 from kmc_monitor.programme.dhis2 import Dhis2Error, data_value_set, load_mapping, push
 from kmc_monitor.programme.indicators import (
@@ -101,7 +101,16 @@ def _caregivers_json(rt: WardRuntime, adm: Admission, days: int) -> dict[str, An
     steps = rt.ward.store.holding(adm.admission_id)
     holder = next((c for t, c in reversed(steps) if t <= now), None)
     per_day = caregiver_days(rt.ward.store, adm, first, today, tz)
+    summary = stay_summary(rt.ward.store, adm, tz, now=now)
     return {
+        "birth_t": adm.birth_t,
+        "stay": {
+            "first_session_t": summary.first_session_t,
+            "time_to_first_from_birth_h": summary.from_birth_h,
+            "time_to_first_from_admission_h": summary.from_admission_h,
+            "days_in_kmc": summary.days_in_kmc,
+            "days_with_contact": summary.days_with_contact,
+        },
         "admission_id": adm.admission_id,
         "kmc_mode": adm.kmc_mode.value,
         "daily_goal_s": adm.daily_goal_s,

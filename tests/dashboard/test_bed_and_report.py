@@ -299,6 +299,7 @@ def test_bed_page_shows_and_sets_who_holds_the_baby(fast_server: Served, page: P
     expect(card).to_be_visible()
     expect(card.locator("#holder-now option")).to_have_text(["unknown", "father"])
     expect(card.locator("#caregiver-days tbody tr").first).to_be_visible()
+    expect(card.locator("#kmc-initiation")).to_contain_text("days in KMC")
     card.locator("#holder-now").select_option(label="father")
     expect(card.locator("#holder-saved")).to_have_text("Saved")
     record = api(page, f"{fast_server.base}/api/admissions/{adm}/caregivers")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kmc_monitor.programme.caregivers import attribute, caregiver_days, clipped_contact_s
+from kmc_monitor.programme.caregivers import attribute, caregiver_days, clipped_contact_s, stay_summary
 from kmc_monitor.service import store as store_module
 from kmc_monitor.service.store import SCHEMA_VERSION, Store
 from kmc_monitor.service.ward import (
@@ -154,3 +154,18 @@ def test_a_version_1_database_is_upgraded_and_keeps_its_stays(tmp_path: Path) ->
         ward = Ward(store, base_url="http://x")
         done = ward.discharge(adm.admission_id, now=200, who="n", status=DischargeStatus.LEFT_AGAINST_ADVICE)
         assert done.discharge_status is DischargeStatus.LEFT_AGAINST_ADVICE
+
+
+def test_initiation_and_days_in_kmc_of_a_stay(tmp_path: Path) -> None:
+    m = build_month(tmp_path / "d")
+    with m.store:
+        a = m.ward.admission(m.ids["A"])
+        s = stay_summary(m.store, a, "UTC", now=NOW)
+        # first session Nov 30 14:00; born 06:00, admitted 12:00; discharged Dec 10 12:00
+        assert s.first_session_t == t(30, 14, month=11)
+        assert s.from_birth_h == pytest.approx(8) and s.from_admission_h == pytest.approx(2)
+        assert s.days_in_kmc == pytest.approx(9 + 22 / 24)
+        assert s.days_with_contact == 10  # Nov 30 and Dec 1-9
+        d = m.ward.admission(m.ids["C"])
+        s = stay_summary(m.store, d, "UTC", now=t(20, 3))  # admitted at midnight, first session at 04:00
+        assert s.first_session_t is None and s.days_with_contact == 0 and s.days_in_kmc is None

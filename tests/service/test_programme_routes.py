@@ -67,6 +67,8 @@ def test_family_says_who_is_holding_and_a_nurse_corrects_it(ward: Ward) -> None:
     assert [c["label"] for c in body["caregivers"]] == ["mother", "father"]
     today = body["days"][-1]
     assert set(today["by_caregiver_s"]) == {"father"}
+    assert body["stay"]["first_session_t"] == pytest.approx(T0, abs=5)  # W1 in contact from T0
+    assert body["stay"]["days_with_contact"] == 1 and body["kmc_mode"] == "continuous"
     assert today["by_caregiver_s"]["father"] == pytest.approx(50 * MIN, abs=2 * MIN)
     assert today["mother_kmc_s"] == 0 and today["others_s"] == today["total_s"]
     # The nurse: it was the mother all along.

@@ -34,6 +34,16 @@ function render(data) {
     )
   );
   document.querySelector("#caregiver-days tbody").replaceChildren(...rows);
+  const st = data.stay;
+  document.getElementById("kmc-initiation").textContent =
+    st.first_session_t === null
+      ? "No skin-to-skin session yet."
+      : `First skin-to-skin ${
+          st.time_to_first_from_birth_h === null
+            ? `${st.time_to_first_from_admission_h.toFixed(1)} h after admission (birth time not recorded)`
+            : `${st.time_to_first_from_birth_h.toFixed(1)} h after birth`
+        }; ${st.days_in_kmc.toFixed(1)} days in KMC, skin-to-skin on ${st.days_with_contact} day(s). ` +
+        `Mode: ${data.kmc_mode}.`;
 }
 
 async function load() {
