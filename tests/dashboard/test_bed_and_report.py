@@ -135,6 +135,12 @@ def test_report_page_matches_the_api_and_its_csv(
     expect(row.locator("td.contact")).to_contain_text(f"{total['contact_s'] / 3600:.1f} h")
     expect(row).to_contain_text(f"{total['goal_s'] / 3600:.1f} h")
     expect(row).to_contain_text(f"{total['percent_of_goal']:.1f} %")
+    # #16: the stay's contact by who held the baby (nobody recorded on this ward: all unknown)
+    (carers,) = report["caregivers"]
+    line = page.locator(f"#by-caregiver li[data-admission-id='{total['admission_id']}']")
+    expect(line).to_contain_text(f"{total['display_name']}: ")
+    expect(line).to_contain_text("mother's KMC 0")
+    assert set(carers["by_caregiver_s"]) <= {"unknown"}
 
     with_temp = [b for b in report["readings"] if b["temp_median_c"] is not None]
     expect(page.locator("#temp-chart rect.temp-bin")).to_have_count(len(with_temp))
