@@ -76,6 +76,20 @@ document.getElementById("holder-now").addEventListener("change", async (ev) => {
   }
 });
 
+document.getElementById("add-caregiver").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  if (admissionId === null) return;
+  const role = document.getElementById("carer-role").value;
+  const name = document.getElementById("carer-name").value.trim();
+  try {
+    await api(`/api/admissions/${admissionId}/caregivers`, { method: "POST", body: { role, name } });
+    document.getElementById("carer-name").value = "";
+    await load();
+  } catch (err) {
+    showError(err); // e.g. the mother is named already, or a family member without a name
+  }
+});
+
 if (bedId) {
   load();
   setInterval(load, 60000);
