@@ -11,6 +11,7 @@ line (never showing the password); a broker that is merely unreachable is retrie
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
@@ -1044,6 +1045,125 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_indicators(args: argparse.Namespace) -> int:
+    from kmc_monitor.programme.dhis2 import Dhis2Error, data_value_set, load_mapping, push
+    from kmc_monitor.programme.indicators import Period, compute_indicators, indicators_csv
+    from kmc_monitor.service.store import DB_FILENAME, Store
+
+    db = os.path.join(args.data_dir, DB_FILENAME)
+    if not os.path.isfile(db):
+        _err(
+            f"error: no ward database in {args.data_dir} ({DB_FILENAME} not found): "
+            "give the service's data directory"
+        )
+        return 2
+    if args.period is None:
+        today = dt.date.today()
+        period = Period.month(today.year, today.month)
+    else:
+        period = Period.parse(args.period)
+    as_of = time.time()
+    if args.as_of is not None:
+        try:
+            stamp = dt.datetime.fromisoformat(args.as_of.replace("Z", "+00:00"))
+        except ValueError:
+            _err(f"error: --as-of {args.as_of!r}: give an ISO 8601 time such as 2027-01-01T00:00Z")
+            return 2
+        as_of = (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)).timestamp()
+    if args.format == "dhis2" and args.mapping is None:
+        _err("error: --format dhis2 needs --mapping FILE (which indicator is which DHIS2 data element)")
+        return 2
+    with Store(db) as store:
+        indicators = compute_indicators(store, period, ward_tz=args.tz, now=as_of)
+    mapping = None
+    if args.mapping is not None:
+        mapping = load_mapping(args.mapping, {v.key for v in indicators.values})
+    if args.format == "json":
+        sys.stdout.write(indicators.model_dump_json(indent=2) + "\n")
+    elif args.format == "csv":
+        sys.stdout.write(indicators_csv(indicators))
+    else:
+        assert mapping is not None
+        payload = data_value_set(indicators, mapping)
+        sys.stdout.write(json.dumps(payload.json_payload(), indent=2) + "\n")
+        if args.push is not None:
+            password = os.environ.get("KMC_DHIS2_PASSWORD")
+            if not args.dhis2_user or password is None:
+                _err("error: --push needs --dhis2-user NAME and the password in $KMC_DHIS2_PASSWORD")
+                return 2
+            try:
+                summary = push(payload, args.push, args.dhis2_user, password)
+            except Dhis2Error as exc:
+                _err(f"error: {exc}")
+                return 1
+            c = summary.importCount
+            _err(
+                f"DHIS2 {summary.status}: {c.imported} imported, {c.updated} updated, {c.ignored} ignored, "
+                f"{c.deleted} deleted"
+            )
+            if c.ignored or summary.conflicts:
+                return 1
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from kmc_monitor.devices.trace import read_traces
+    from kmc_monitor.programme.validation import (
+        compare,
+        plot_bland_altman,
+        read_observations,
+        sensor_episodes,
+    )
+    from kmc_monitor.signal import RuleParams
+
+    try:
+        params = RuleParams(ward_tz=args.tz)
+    except ValueError as exc:
+        _err(f"error: {exc}")
+        return 2
+    observed, bad = read_observations(args.observations, args.tz)
+    for line in bad[:10]:
+        _err(f"warning: {line} (row skipped)")
+    if len(bad) > 10:
+        _err(f"warning: {len(bad) - 10} more bad row(s) skipped")
+    latest_us = round((time.time() + params.max_clock_lead_s) * 1_000_000)
+    traces = read_traces(args.traces, params, latest_us=latest_us)
+    for warning in traces.warnings:
+        _err(f"warning: {warning}")
+    known = {s.wrap_id for s in traces.series if len(s)}
+    unknown = sorted({e.wrap_id for e in observed} - known)
+    if unknown:
+        _err(
+            f"warning: no readings for wrap(s) {', '.join(unknown[:5])} observed in {args.observations}: "
+            "their observed time is compared with 0 h of sensor time"
+        )
+    report = compare(sensor_episodes(traces.series, params), observed, args.tz, bad)
+    if args.plot is not None:
+        plot_bland_altman(report, args.plot)
+    if args.json:
+        json.dump(report.to_json(), sys.stdout, separators=(",", ":"))
+        sys.stdout.write("\n")
+    else:
+        e = report.to_json()["episodes"]
+        assert isinstance(e, dict)
+        lines = [f"{'wrap':<12} {'date':<10} {'sensor h':>9} {'observed h':>10}"]
+        lines += [
+            f"{d.wrap_id:<12} {d.date.isoformat():<10} {d.sensor_h:>9.2f} {d.observed_h:>10.2f}"
+            for d in report.wrap_days
+        ]
+        if report.bias_h is not None and report.loa_h is not None:
+            lines.append(
+                f"bias (sensor - observed): {report.bias_h:+.2f} h per wrap-day, 95 % limits of agreement "
+                f"{report.loa_h[0]:+.2f} to {report.loa_h[1]:+.2f} h"
+            )
+        lines.append(
+            f"observed episodes matched: {e['observed_matched']} of {e['observed']}; "
+            f"sensor sessions matched: {e['sensor_matched']} of {e['sensor']}"
+        )
+        sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kmc-monitor",
@@ -1290,6 +1410,59 @@ def _parser() -> argparse.ArgumentParser:
         help="shift the trace to start now (for a ward that judges readings in real time)",
     )
     replay_cmd.set_defaults(func=_cmd_replay)
+    indicators = sub.add_parser(
+        "indicators",
+        help="programme indicators of a ward for a period (JSON, CSV or DHIS2 data values)",
+        description="Work out the ward's quality indicators (docs/indicators.md) for a period from "
+        "its data directory, and print them as JSON, CSV or a DHIS2 dataValueSets document "
+        "(--mapping names each indicator's data element). --push sends the DHIS2 document to a "
+        "server (password in $KMC_DHIS2_PASSWORD). Bad input: exit status 2; DHIS2 refused or "
+        "ignored values: 1.",
+    )
+    indicators.add_argument(
+        "--data-dir", required=True, metavar="DIR", help="the ward service's data directory"
+    )
+    indicators.add_argument(
+        "--period",
+        metavar="PERIOD",
+        help="2026-12 (default: this month), 2026-12-05 or 2026-12-01..2026-12-15",
+    )
+    indicators.add_argument("--format", choices=("json", "csv", "dhis2"), default="json")
+    indicators.add_argument("--mapping", metavar="FILE", help="the DHIS2 mapping file (YAML or JSON)")
+    indicators.add_argument("--push", metavar="URL", help="with --format dhis2: the DHIS2 server to send to")
+    indicators.add_argument(
+        "--dhis2-user", dest="dhis2_user", metavar="NAME", help="the DHIS2 user for --push"
+    )
+    indicators.add_argument(
+        "--tz",
+        default=os.environ.get("KMC_WARD_TZ", "UTC"),
+        help="the ward's IANA time zone for calendar days (default: $KMC_WARD_TZ or UTC)",
+    )
+    indicators.add_argument(
+        "--as-of",
+        dest="as_of",
+        metavar="TIME",
+        help="count time up to this ISO 8601 moment (default: now), for a report made again later",
+    )
+    indicators.set_defaults(func=_cmd_indicators)
+    validate = sub.add_parser(
+        "validate",
+        help="compare the wraps' skin-to-skin time with direct observation (validation study)",
+        description="Compare the sessions found in trace files with an observer's log "
+        "(OBS.csv: wrap_id,start,end[,observer]; times in epoch seconds or ISO 8601): hours per "
+        "wrap-day with Bland-Altman bias and 95 %% limits of agreement, and how many episodes of "
+        "each side the other matches. See docs/validation.md.",
+    )
+    validate.add_argument("traces", nargs="+", metavar="TRACE", help="trace files (CSV, optionally gzip)")
+    validate.add_argument("--observations", required=True, metavar="OBS.csv", help="the observer's log")
+    validate.add_argument("--json", action="store_true", help="print the kmc-validation/1 JSON document")
+    validate.add_argument("--plot", metavar="FILE", help="write the Bland-Altman plot (.png or .svg)")
+    validate.add_argument(
+        "--tz",
+        default=os.environ.get("KMC_WARD_TZ", "UTC"),
+        help="the ward's IANA time zone for calendar days (default: $KMC_WARD_TZ or UTC)",
+    )
+    validate.set_defaults(func=_cmd_validate)
     return parser
 
 

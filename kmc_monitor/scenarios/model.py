@@ -506,6 +506,34 @@ class TotalsExpect(_Strict):
     invalid_readings: NumberRange | None = None
 
 
+class AdmissionSpec(_Strict):
+    """How each wrap's baby is admitted on the live path (and judged on both): the KMC mode, the
+    daily goal, and the caregivers named at admission (``mother``, ``father`` or a family member's
+    name)."""
+
+    mode: Literal["continuous", "intermittent"] = "continuous"
+    daily_goal: Seconds | None = None
+    caregivers: list[Annotated[str, Field(min_length=1, max_length=64)]] = []
+
+    @model_validator(mode="after")
+    def _goal(self) -> AdmissionSpec:
+        if self.mode == "intermittent" and self.daily_goal is None:
+            raise ValueError("intermittent KMC needs the baby's own daily_goal (e.g. 4h)")
+        if self.daily_goal is not None and not 3600 <= self.daily_goal <= 86400:
+            raise ValueError("daily_goal must be between 1h and 24h")
+        if len(set(self.caregivers)) != len(self.caregivers):
+            raise ValueError("name each caregiver once")
+        return self
+
+
+class HoldingStep(_Strict):
+    """From ``from`` on, ``who`` holds the baby (a caregiver of the admission, or ``unknown``)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    at: Annotated[MomentT, Field(alias="from")]
+    who: Annotated[str, Field(min_length=1, max_length=64)]
+
+
 class LiveExpect(_Strict):
     """What the ward screen must (not) have done on the live path: the alarm board, not the rules."""
 
@@ -530,6 +558,9 @@ class Expect(_Strict):
     totals: TotalsExpect | None = None
     days: list[DayExpect] = []
     live: LiveExpect | None = None
+    #: Contact per caregiver over the whole trace, each session going to whoever held for most of
+    #: it (e.g. ``{mother: 5h, father: [2h50min, 3h]}``); a caregiver not listed is not checked.
+    caregivers: dict[str, DurationRange] = {}
 
     @model_validator(mode="after")
     def _consistent(self) -> Expect:
@@ -548,6 +579,7 @@ class Expect(_Strict):
             or self.totals is not None
             or self.days
             or self.live is not None
+            or self.caregivers
         ):
             raise ValueError("expects nothing: a scenario that cannot fail tests nothing")
         return self
@@ -579,6 +611,8 @@ class Scenario(_Strict):
     until: MomentT | None = None
     params: dict[str, float | int] = {}
     site_offset_c: float = Field(0.0, ge=-3.0, le=3.0)
+    admission: AdmissionSpec = Field(default_factory=lambda: AdmissionSpec.model_validate({}))
+    holding: list[HoldingStep] = []
     live: LiveSpec = Field(default_factory=lambda: LiveSpec.model_validate({}))
     expect: Annotated[list[Expect], BeforeValidator(_as_list), Field(min_length=1)]
 
@@ -607,5 +641,27 @@ class Scenario(_Strict):
             raise ValueError("give exactly one of trace (a file) or generate (steps or simulator)")
         return self
 
+    @model_validator(mode="after")
+    def _holders_named(self) -> Scenario:
+        named = {*self.admission.caregivers, "unknown"}
+        for step in self.holding:
+            if step.who not in named:
+                raise ValueError(
+                    f"holding: {step.who!r} is not a caregiver of the admission "
+                    f"(admission.caregivers: {', '.join(self.admission.caregivers) or 'none'}; or unknown)"
+                )
+        for e in self.expect:
+            extra = sorted(set(e.caregivers) - named)
+            if extra:
+                raise ValueError(f"expect.caregivers: {extra[0]!r} is not a caregiver of the admission")
+        return self
+
     def rule_params(self) -> RuleParams:
-        return RuleParams(ward_tz=self.tz, **self.params)
+        """The rules as this scenario's admission judges them: its mode sets ``low_daily_contact``
+        (see :meth:`kmc_monitor.service.ward.Admission.low_contact_s`)."""
+        from kmc_monitor.service.ward import KmcMode, low_contact_threshold_s
+
+        base = RuleParams(ward_tz=self.tz, **self.params)
+        goal = base.daily_goal_s if self.admission.daily_goal is None else self.admission.daily_goal
+        low = low_contact_threshold_s(KmcMode(self.admission.mode), goal, base.min_daily_contact_s)
+        return dataclasses.replace(base, daily_goal_s=goal, min_daily_contact_s=low)

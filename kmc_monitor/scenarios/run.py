@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -44,6 +45,9 @@ from kmc_monitor.signal import DayCalendar, RuleParams, WrapReport, analyze_seri
 from kmc_monitor.signal.params import US, celsius_to_mc, seconds_to_us
 from kmc_monitor.signal.report import AlarmKind, Priority
 from kmc_monitor.signal.series import WrapSeries, build_series
+
+if TYPE_CHECKING:
+    from kmc_monitor.service.ward import FamilyMember
 
 __all__ = ["Check", "Outcome", "Outcomes", "ScenarioResult", "judge", "run_scenario", "simulate"]
 
@@ -97,6 +101,9 @@ class Facts:
     #: that ever showed as high priority or latched.
     sounded: frozenset[AlarmKind] = frozenset()
     shown_high: frozenset[AlarmKind] = frozenset()
+    #: Contact seconds per caregiver (sessions attributed to who held for most of each). The live
+    #: path reads them back from the ward's database (engine → store → attribution).
+    caregiver_s: tuple[tuple[str, float], ...] = ()
 
 
 # What is reported ------------------------------------------------------------------------------------
@@ -320,25 +327,41 @@ def _batch(
 
 def _live(material: _Material, scenario: Scenario, params: RuleParams, until_us: int) -> dict[str, Facts]:
     """The ward service's engine on a real (temporary) ward: a bed and an admission per wrap."""
+    from kmc_monitor.programme.caregivers import stay_sessions
     from kmc_monitor.service.alarms import AlarmState
     from kmc_monitor.service.engine import LiveEngine
     from kmc_monitor.service.store import Store
-    from kmc_monitor.service.ward import AdmissionDetails, GestationalAge, Ward
+    from kmc_monitor.service.ward import AdmissionDetails, GestationalAge, KmcMode, Ward
 
     wraps = [s.wrap_id for s in material.series if len(s)]
     readings = sorted(material.readings, key=lambda r: r.t)  # each arrives at its own time
     admitted_s = math.floor(readings[0].t) - 3600.0
+    stays: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="kmc-scenario-") as tmp, Store.in_data_dir(tmp) as store:
         ward = Ward(store, base_url="http://127.0.0.1")
         for i, wrap_id in enumerate(wraps, start=1):
             bed = f"B{i:03d}"
             ward.add_bed(bed, f"Bed {i}", position=i, now=admitted_s)
             store.add_wrap(wrap_id, _mac(i), now=admitted_s)
+            spec = scenario.admission
             details = AdmissionDetails(
-                f"Scenario baby {i}", 1500, GestationalAge(32), site_offset_c=scenario.site_offset_c
+                f"Scenario baby {i}",
+                1500,
+                GestationalAge(32),
+                site_offset_c=scenario.site_offset_c,
+                daily_goal_s=params.daily_goal_s,
+                kmc_mode=KmcMode(spec.mode),
+                family=tuple(_member(name) for name in spec.caregivers),
             )
-            ward.admit(bed, details, now=admitted_s, who="scenario")
+            adm, _ = ward.admit(bed, details, now=admitted_s, who="scenario")
             ward.assign_wrap(wrap_id, bed, now=admitted_s, who="scenario")
+            stays[wrap_id] = adm.admission_id
+            ids = {m.label: m.caregiver_id for m in ward.caregivers(adm.admission_id)}
+            for step in scenario.holding:
+                at = step.at.at(material.t0_s)
+                ward.set_holder(
+                    adm.admission_id, ids.get(step.who), from_t=at, now=at, who="scenario", source="staff"
+                )
         engine = LiveEngine(ward, params, reorder_s=scenario.live.reorder_s)
         tick_us = seconds_to_us(scenario.live.tick_s)
         final_us = until_us + engine.reorder_us
@@ -372,6 +395,7 @@ def _live(material: _Material, scenario: Scenario, params: RuleParams, until_us:
             if now >= final_us:
                 break
             now = min(now + tick_us, final_us)
+        engine.checkpoint(store, now)  # the sessions, as the ward saves them
         out: dict[str, Facts] = {}
         for wrap_id in wraps:
             stream = engine.stream(wrap_id)
@@ -400,12 +424,39 @@ def _live(material: _Material, scenario: Scenario, params: RuleParams, until_us:
             alarms.sort(key=lambda a: (a.start_s, a.kind.value))
             lag_s = scenario.live.tick_s if len(wraps) > 1 else 0.0
             facts = _facts(stream.report(until_us), LIVE, lag_s, alarms)
+            stay = ward.admission(stays[wrap_id])
+            by: dict[str, float] = {}
+            for s in stay_sessions(store, stay, stay.admitted_t, final_us / US + 1.0):
+                by[s.label] = by.get(s.label, 0.0) + s.contact_s
             out[wrap_id] = dataclasses.replace(
                 facts,
                 sounded=frozenset(sounded.get(wrap_id, ())),
                 shown_high=frozenset(shown_high.get(wrap_id, ())),
+                caregiver_s=tuple(sorted(by.items())),
             )
         return out
+
+
+def _member(name: str) -> FamilyMember:
+    from kmc_monitor.service.ward import CaregiverRole, FamilyMember
+
+    if name in ("mother", "father"):
+        return FamilyMember(CaregiverRole(name))
+    return FamilyMember(CaregiverRole.FAMILY, name)
+
+
+def _batch_caregivers(facts: Facts, scenario: Scenario, t0_s: float) -> Facts:
+    """The batch path's sessions attributed to the scenario's holding steps (by the same rule)."""
+    from kmc_monitor.programme.caregivers import attribute
+
+    labels = ["unknown", *scenario.admission.caregivers]
+    steps = [(st.at.at(t0_s), labels.index(st.who) or None) for st in scenario.holding]
+    by: dict[str, float] = {}
+    for s in facts.sessions:
+        who = attribute(s.start_s, s.end_s, steps)
+        label = labels[who or 0]
+        by[label] = by.get(label, 0.0) + s.contact_s
+    return dataclasses.replace(facts, caregiver_s=tuple(sorted(by.items())))
 
 
 def _mac(i: int) -> str:
@@ -689,6 +740,14 @@ def _checks_for(expect: Expect, fmt: _Fmt) -> _Checks:
             # The reader's counts: the live path is handed readings already read.
             out.append_check(f"{name.replace('_', ' ')} {r.text}", counted_total, batch_only=True)
 
+    for name, rng in expect.caregivers.items():
+
+        def held(f: Facts, name: str = name, rng: Range = rng) -> tuple[bool, str]:
+            got = dict(f.caregiver_s).get(name, 0.0)
+            return _duration_ok(got, rng), f"{_num(got)} s ({_hms(got)})"
+
+        out.append_check(f"contact held by {name} {_range_text(rng, ' s')}", held)
+
     for d in expect.days:
 
         def day(f: Facts, d: DayExpect = d) -> tuple[bool, str]:
@@ -747,7 +806,8 @@ def simulate(loaded: LoadedScenario, *, live: bool = True) -> Outcomes:
     last_us = max(int(s.t_us[-1]) for s in with_readings)
     until_us = last_us if sc.until is None else max(last_us, seconds_to_us(sc.until.at(material.t0_s)))
     offset_mc = celsius_to_mc(sc.site_offset_c)
-    paths = [_batch(material.series, params, until_us, offset_mc)]
+    batch = _batch(material.series, params, until_us, offset_mc)
+    paths = [{w: _batch_caregivers(f, sc, material.t0_s) for w, f in batch.items()}]
     if live:
         paths.append(_live(material, sc, params, until_us))
     return Outcomes(tuple(paths), tuple(s.wrap_id for s in with_readings), material.t0_s)

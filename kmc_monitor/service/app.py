@@ -33,6 +33,7 @@ from kmc_monitor.service.hub import Subscriber
 from kmc_monitor.service.ingest import ingest_router
 from kmc_monitor.service.metrics import metrics_router
 from kmc_monitor.service.pages import mount_dashboard, page_router
+from kmc_monitor.service.programme_routes import programme_router
 from kmc_monitor.service.reports import report_router, stored_alarm_json
 from kmc_monitor.service.runtime import WardRuntime, admission_json, audit_json, bed_json, session_json
 from kmc_monitor.service.schemas import (
@@ -42,6 +43,7 @@ from kmc_monitor.service.schemas import (
     AssignWrapBody,
     AuditOut,
     BedBody,
+    DischargeBody,
     HeardWrapOut,
     PauseBody,
     PauseOut,
@@ -57,9 +59,12 @@ from kmc_monitor.service.store import StoreError, day_bounds
 from kmc_monitor.service.ward import (
     MAX_HISTORY_DAYS,
     AdmissionDetails,
+    CaregiverRole,
     ContactHistory,
+    FamilyMember,
     GestationalAge,
     InvalidAdmissionError,
+    KmcMode,
     NotFoundError,
     StayDay,
     WardConflictError,
@@ -178,6 +183,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
     app.include_router(export_router())
     app.include_router(metrics_router())
     app.include_router(ingest_router())
+    app.include_router(programme_router())
     mount_dashboard(app)
 
     @app.middleware("http")
@@ -313,6 +319,9 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
                 hospital_number=body.hospital_number,
                 daily_goal_s=body.daily_goal_s,
                 site_offset_c=body.site_offset_c,
+                kmc_mode=KmcMode(body.kmc_mode),
+                birth_t=body.birth_t,
+                family=tuple(FamilyMember(CaregiverRole(m.role), m.name) for m in body.family),
             )
         except (InvalidAdmissionError, ValueError) as exc:
             raise HTTPException(422, str(exc)) from None
@@ -320,8 +329,10 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         return {**admission_json(adm), "family_url": link.url}
 
     @app.post("/api/admissions/{admission_id}/discharge", tags=["admissions"])
-    async def discharge(admission_id: RowId, who: Staff, rt: Runtime) -> dict[str, Any]:
-        return admission_json(rt.discharge(admission_id, who))
+    async def discharge(
+        admission_id: RowId, who: Staff, rt: Runtime, body: DischargeBody | None = None
+    ) -> dict[str, Any]:
+        return admission_json(rt.discharge(admission_id, who, None if body is None else body.status))
 
     @app.post("/api/admissions/{admission_id}/family-link", tags=["admissions"])
     async def renew_link(admission_id: RowId, who: Staff, rt: Runtime) -> dict[str, Any]:

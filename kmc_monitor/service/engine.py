@@ -36,6 +36,7 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import math
@@ -344,7 +345,15 @@ class LiveEngine:
             w.stream, w.trend = None, None
             return
         offset = celsius_to_mc(adm.site_offset_c) if adm is not None else 0
-        w.stream = WrapStream(w.wrap_id, self.params, site_offset_mc=offset, calendar=self._calendar)
+        params = self.params
+        if adm is not None:
+            # The admission's KMC mode sets when low_daily_contact is raised (ward.Admission.low_contact_s).
+            params = dataclasses.replace(
+                params,
+                daily_goal_s=adm.daily_goal_s,
+                min_daily_contact_s=adm.low_contact_s(self.params.min_daily_contact_s),
+            )
+        w.stream = WrapStream(w.wrap_id, params, site_offset_mc=offset, calendar=self._calendar)
         w.trend = _Trend(self._bin_us, self._span_us, self.params.contact_first)
 
     def refresh_ward(self, now_us: int) -> list[AlarmEvent]:

@@ -455,7 +455,32 @@ async def _report(rt: WardRuntime, bed_id: str, day: dt.date | None) -> dict[str
     inputs = await asyncio.to_thread(load_report_inputs, rt.ward, params, bed_id, when, now=rt.clock())
     now_us = rt.now_us()
     alarms = alarm_entries(inputs, rt.engine.board, now_us)
-    return build_report(inputs, alarms, params, generated_us=now_us, ward_name=rt.settings.ward_name)
+    report = build_report(inputs, alarms, params, generated_us=now_us, ward_name=rt.settings.ward_name)
+    report["caregivers"] = await asyncio.to_thread(_caregivers_of_day, rt, bed_id, when)
+    return report
+
+
+def _caregivers_of_day(rt: WardRuntime, bed_id: str, day: dt.date) -> list[dict[str, Any]]:
+    """Each stay's contact that day by who held the baby (#16): the mother's KMC and the others'
+    skin-to-skin apart and together."""
+    from kmc_monitor.programme.caregivers import caregiver_days
+
+    lo, hi = day_bounds(day, rt.settings.ward_tz)
+    out = []
+    for adm in rt.ward.store.admissions_for_bed(bed_id, lo, hi):
+        for d in caregiver_days(rt.ward.store, adm, day, day, rt.settings.ward_tz):
+            out.append(
+                {
+                    "admission_id": adm.admission_id,
+                    "display_name": adm.display_name,
+                    "kmc_mode": adm.kmc_mode.value,
+                    "by_caregiver_s": d.by_caregiver_s,
+                    "mother_kmc_s": d.mother_s,
+                    "others_s": d.others_s,
+                    "total_s": d.total_s,
+                }
+            )
+    return out
 
 
 DayQuery = Annotated[dt.date | None, Query(description="ward-local day, YYYY-MM-DD (default today)")]

@@ -42,6 +42,7 @@ from kmc_monitor.service.tickstats import TickStats
 from kmc_monitor.service.ward import (
     Admission,
     AdmissionDetails,
+    DischargeStatus,
     FamilyLink,
     GestationalAge,
     StaySession,
@@ -170,6 +171,9 @@ def admission_json(a: Admission) -> dict[str, Any]:
         "admitted_by": a.admitted_by,
         "discharged_t": a.discharged_t,
         "discharged_by": a.discharged_by,
+        "kmc_mode": a.kmc_mode.value,
+        "birth_t": a.birth_t,
+        "discharge_status": None if a.discharge_status is None else a.discharge_status.value,
     }
 
 
@@ -684,9 +688,9 @@ class WardRuntime:
         self._publish_events(self.engine.refresh_ward(round(now_s * US)))
         return adm, link
 
-    def discharge(self, admission_id: int, who: str) -> Admission:
+    def discharge(self, admission_id: int, who: str, status: DischargeStatus | None = None) -> Admission:
         now_s = self.clock()
-        adm = self.ward.discharge(admission_id, now=now_s, who=who)
+        adm = self.ward.discharge(admission_id, now=now_s, who=who, status=status)
         self.family_links.pop(admission_id, None)
         self._end_family_streams(admission_id)
         self._publish_events(self.engine.refresh_ward(round(now_s * US)))

@@ -11,6 +11,8 @@ from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from kmc_monitor.service.ward import DischargeStatus
+
 __all__ = [
     "AckBody",
     "AdmitBody",
@@ -49,6 +51,13 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+class FamilyMemberBody(_Body):
+    """A caregiver named at admission: the mother, the father, or a family member by name."""
+
+    role: Literal["mother", "father", "family"]
+    name: Annotated[str, Field(max_length=64)] = ""
+
+
 class AdmitBody(_Body):
     """Admit a baby to a free bed (optionally putting a wrap on the bed at once)."""
 
@@ -61,6 +70,18 @@ class AdmitBody(_Body):
     daily_goal_s: Annotated[float | None, Field(ge=3600, le=86400, description="1 to 24 h, in s")] = None
     site_offset_c: Annotated[float, Field(ge=-3.0, le=3.0)] = 0.0
     wrap_id: Annotated[str | None, Field(min_length=1, max_length=32)] = None
+    #: Continuous KMC (default goal 20 h a day) or intermittent (the baby's own goal is required).
+    kmc_mode: Literal["continuous", "intermittent"] = "continuous"
+    #: Birth time, seconds since the Unix epoch (for the time from birth to first skin-to-skin).
+    birth_t: Annotated[float | None, Field(ge=1_420_070_400, le=4_102_444_800)] = None
+    #: Caregivers who may hold the baby besides the mother (and the mother by name if wished).
+    family: Annotated[list[FamilyMemberBody], Field(max_length=8)] = []
+
+
+class DischargeBody(_Body):
+    """How the stay ended (optional at discharge; can be recorded later)."""
+
+    status: DischargeStatus | None = None
 
 
 class AckBody(_Body):

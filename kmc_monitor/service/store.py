@@ -31,14 +31,18 @@ reached; ``io``, ``readonly``, ``corrupt``, ...). The failed transaction is roll
 the caller still holds its data and can retry: nothing is lost silently and nothing half-written.
 Ward rule violations (bed occupied, wrap in use) raise the errors of :mod:`kmc_monitor.service.ward`.
 
-Schema (version 1; ``PRAGMA user_version`` holds the version, :data:`_MIGRATIONS` the steps)::
+Schema (version 2; ``PRAGMA user_version`` holds the version, :data:`_MIGRATIONS` the steps)::
 
     settings(key PK, value JSON)
     beds(bed_id PK, label, position, created_t, retired_t)
     wraps(wrap_id PK, mac UNIQUE, key_hex, last_counter, created_t, retired_t)
     admissions(admission_id PK, bed_id→beds, display_name, hospital_number, birth_weight_g,
                gestational_age_days, daily_goal_s, site_offset_c, admitted_t, admitted_by,
-               discharged_t, discharged_by)                 -- one current admission per bed
+               discharged_t, discharged_by, kmc_mode, birth_t, discharge_status)
+                                                            -- one current admission per bed
+    caregivers(caregiver_id PK, admission_id→admissions, role, name, created_t, created_by)
+    holding(admission_id, from_t, caregiver_id, set_t, set_by, source) PK (admission_id, from_t)
+                                                            -- who holds the baby from when
     wrap_assignments(assignment_id PK, wrap_id→wraps, bed_id→beds, start_t, end_t,
                assigned_by, ended_by)                       -- one open row per wrap and per bed
     family_links(link_id PK, admission_id→admissions, token_sha256 UNIQUE, created_t, created_by,
@@ -89,8 +93,12 @@ from kmc_monitor.service.ward import (
     AlreadyDischargedError,
     Bed,
     BedOccupiedError,
+    CaregiverRole,
+    DischargeStatus,
+    FamilyMember,
     GestationalAge,
     InvalidAdmissionError,
+    KmcMode,
     NotFoundError,
     WardConflictError,
     WardError,
@@ -241,12 +249,43 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 
+# Version 2 (#16): the admission's KMC mode, birth time and status at discharge; the caregivers
+# named at admission; and who held the baby from when (sessions are attributed on reading, so a
+# correction changes every report at once). Existing stays become continuous KMC with no birth time
+# and no discharge status recorded — what was known about them, no more.
+_MIGRATIONS += (
+    (
+        "ALTER TABLE admissions ADD COLUMN kmc_mode TEXT NOT NULL DEFAULT 'continuous'",
+        "ALTER TABLE admissions ADD COLUMN birth_t REAL",
+        "ALTER TABLE admissions ADD COLUMN discharge_status TEXT",
+        """CREATE TABLE caregivers (
+            caregiver_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            admission_id INTEGER NOT NULL REFERENCES admissions(admission_id),
+            role TEXT NOT NULL CHECK (role IN ('mother', 'father', 'family')),
+            name TEXT NOT NULL,
+            created_t REAL NOT NULL,
+            created_by TEXT NOT NULL
+        )""",
+        "CREATE INDEX caregivers_by_admission ON caregivers(admission_id)",
+        """CREATE TABLE holding (
+            admission_id INTEGER NOT NULL REFERENCES admissions(admission_id),
+            from_t REAL NOT NULL,
+            caregiver_id INTEGER REFERENCES caregivers(caregiver_id),
+            set_t REAL NOT NULL,
+            set_by TEXT NOT NULL,
+            source TEXT NOT NULL,
+            PRIMARY KEY (admission_id, from_t)
+        )""",
+    ),
+)
+
 #: The schema version this code writes and reads.
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
 
 _ADMISSION_COLUMNS: Final = (
     "admission_id, bed_id, display_name, hospital_number, birth_weight_g, gestational_age_days, "
-    "daily_goal_s, site_offset_c, admitted_t, admitted_by, discharged_t, discharged_by"
+    "daily_goal_s, site_offset_c, admitted_t, admitted_by, discharged_t, discharged_by, "
+    "kmc_mode, birth_t, discharge_status"
 )
 _READING_COLUMNS: Final = "t, wrap_id, skin_temp_c, ambient_temp_c, contact, battery_pct, rssi_dbm"
 
@@ -868,6 +907,9 @@ class Store:
             admitted_by=row[9],
             discharged_t=None if row[10] is None else float(row[10]),
             discharged_by=row[11],
+            kmc_mode=KmcMode(row[12]),
+            birth_t=None if row[13] is None else float(row[13]),
+            discharge_status=None if row[14] is None else DischargeStatus(row[14]),
         )
 
     def _get_admission(self, c: sqlite3.Connection, admission_id: int) -> Admission:
@@ -907,8 +949,8 @@ class Store:
                     )
             cur = c.execute(
                 "INSERT INTO admissions(bed_id, display_name, hospital_number, birth_weight_g, "
-                "gestational_age_days, daily_goal_s, site_offset_c, admitted_t, admitted_by) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "gestational_age_days, daily_goal_s, site_offset_c, admitted_t, admitted_by, kmc_mode, "
+                "birth_t) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     bed_id,
                     details.display_name,
@@ -919,13 +961,19 @@ class Store:
                     details.site_offset_c,
                     now,
                     who,
+                    details.kmc_mode.value,
+                    details.birth_t,
                 ),
             )
             admission_id = int(cur.lastrowid or 0)
+            for member in details.family:
+                self._insert_caregiver(c, admission_id, member, now, who)
             self._insert_link(c, admission_id, token_sha256, now, who)
             return self._get_admission(c, admission_id)
 
-    def discharge(self, admission_id: int, *, now: float, who: str) -> Admission:
+    def discharge(
+        self, admission_id: int, *, now: float, who: str, status: DischargeStatus | None = None
+    ) -> Admission:
         """End a stay: revoke its family link and free its bed's wrap, in one durable transaction."""
         with self._write(f"discharging admission {admission_id}", durable=True) as c:
             current = self._get_admission(c, admission_id)
@@ -935,15 +983,119 @@ class Store:
                     f"{_utc(current.discharged_t)} by {current.discharged_by}"
                 )
             c.execute(
-                "UPDATE admissions SET discharged_t = max(admitted_t, ?), discharged_by = ? "
-                "WHERE admission_id = ?",
-                (now, who, current.admission_id),
+                "UPDATE admissions SET discharged_t = max(admitted_t, ?), discharged_by = ?, "
+                "discharge_status = ? WHERE admission_id = ?",
+                (now, who, None if status is None else DischargeStatus(status).value, current.admission_id),
             )
             self._revoke(c, current.admission_id, now, who)
             wrap = self._wrap_on(c, current.bed_id)
             if wrap is not None:
                 self._end_assignment(c, wrap, now, who)
             return self._get_admission(c, current.admission_id)
+
+    def set_discharge_status(self, admission_id: int, status: DischargeStatus) -> Admission:
+        """Record or correct the status of a discharged stay."""
+        with self._write(f"recording the discharge status of admission {admission_id}", durable=True) as c:
+            current = self._get_admission(c, admission_id)
+            if current.discharged_t is None:
+                raise WardConflictError(f"admission {admission_id} is not discharged yet: discharge it")
+            c.execute(
+                "UPDATE admissions SET discharge_status = ? WHERE admission_id = ?",
+                (DischargeStatus(status).value, current.admission_id),
+            )
+            return self._get_admission(c, current.admission_id)
+
+    def admissions_between(self, start_t: float, end_t: float) -> list[Admission]:
+        """Every admission (any bed) whose stay overlaps ``[start_t, end_t)``, oldest first."""
+        rows = self._read(
+            "listing admissions",
+            f"SELECT {_ADMISSION_COLUMNS} FROM admissions WHERE admitted_t < ? "
+            "AND (discharged_t IS NULL OR discharged_t > ?) ORDER BY admitted_t, admission_id",
+            (end_t, start_t),
+        )
+        return [self._admission(r) for r in rows]
+
+    # Caregivers -----------------------------------------------------------------------------------
+    @staticmethod
+    def _insert_caregiver(
+        c: sqlite3.Connection, admission_id: int, member: FamilyMember, now: float, who: str
+    ) -> int:
+        cur = c.execute(
+            "INSERT INTO caregivers(admission_id, role, name, created_t, created_by) VALUES (?, ?, ?, ?, ?)",
+            (admission_id, CaregiverRole(member.role).value, member.name, now, who),
+        )
+        return int(cur.lastrowid or 0)
+
+    def add_caregiver(self, admission_id: int, member: FamilyMember, *, now: float, who: str) -> FamilyMember:
+        with self._write(f"naming a caregiver of admission {admission_id}", durable=True) as c:
+            current = self._get_admission(c, admission_id)
+            if current.discharged_t is not None:
+                raise AlreadyDischargedError(f"admission {admission_id} was discharged")
+            if member.role is not CaregiverRole.FAMILY and c.execute(
+                "SELECT 1 FROM caregivers WHERE admission_id = ? AND role = ?",
+                (current.admission_id, member.role.value),
+            ).fetchone():
+                raise WardConflictError(
+                    f"the {member.role.value} of admission {admission_id} is named already"
+                )
+            new_id = self._insert_caregiver(c, current.admission_id, member, now, who)
+        return FamilyMember(member.role, member.name, new_id)
+
+    def caregivers(self, admission_id: int) -> list[FamilyMember]:
+        rows = self._read(
+            "listing caregivers",
+            "SELECT caregiver_id, role, name FROM caregivers WHERE admission_id = ? "
+            "ORDER BY CASE role WHEN 'mother' THEN 0 WHEN 'father' THEN 1 ELSE 2 END, caregiver_id",
+            (int(admission_id),),
+        )
+        return [FamilyMember(CaregiverRole(r), n, int(i)) for i, r, n in rows]
+
+    def set_holder(
+        self,
+        admission_id: int,
+        caregiver_id: int | None,
+        *,
+        from_t: float,
+        until_t: float | None,
+        now: float,
+        who: str,
+        source: str,
+    ) -> None:
+        """Who holds from ``from_t`` (and, with ``until_t``, whoever held before holds again from
+        there); a span at the same instant is replaced. Durable: it is a person's record."""
+        with self._write(f"recording who holds the baby of admission {admission_id}", durable=True) as c:
+            if until_t is not None:
+                row = c.execute(
+                    "SELECT caregiver_id FROM holding WHERE admission_id = ? AND from_t <= ? "
+                    "ORDER BY from_t DESC LIMIT 1",
+                    (admission_id, until_t),
+                ).fetchone()
+                before = None if row is None else row[0]
+                c.execute(
+                    "DELETE FROM holding WHERE admission_id = ? AND from_t > ? AND from_t < ?",
+                    (admission_id, from_t, until_t),
+                )
+                c.execute(
+                    "INSERT INTO holding(admission_id, from_t, caregiver_id, set_t, set_by, source) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(admission_id, from_t) DO NOTHING",
+                    (admission_id, until_t, before, now, who, source),
+                )
+            c.execute(
+                "INSERT INTO holding(admission_id, from_t, caregiver_id, set_t, set_by, source) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(admission_id, from_t) DO UPDATE SET "
+                "caregiver_id = excluded.caregiver_id, set_t = excluded.set_t, set_by = excluded.set_by, "
+                "source = excluded.source",
+                (admission_id, from_t, caregiver_id, now, who, source),
+            )
+
+    def holding(self, admission_id: int) -> list[tuple[float, int | None]]:
+        """The admission's "who holds from when" steps: ``(from_t, caregiver_id or None)``, by time."""
+        rows = self._read(
+            "reading who held the baby",
+            "SELECT from_t, caregiver_id FROM holding WHERE admission_id = ? ORDER BY from_t",
+            (int(admission_id),),
+        )
+        return [(float(t), None if cg is None else int(cg)) for t, cg in rows]
 
     def admission(self, admission_id: int) -> Admission | None:
         rows = self._read(
@@ -1296,6 +1448,15 @@ class Store:
         return [
             AuditRecord(int(s), int(t), who, AlarmAction(a), al, sc, d) for s, t, who, a, al, sc, d in rows
         ]
+
+    def alarms_raised_between(self, start_us: int, end_us: int) -> list[dict[str, Any]]:
+        """Every alarm raised in ``[start_us, end_us)``, as the board described it last."""
+        rows = self._read(
+            "reading the ward's alarms",
+            "SELECT data FROM alarms WHERE raised_us >= ? AND raised_us < ? ORDER BY raised_us, alarm_id",
+            (int(start_us), int(end_us)),
+        )
+        return [json.loads(r[0]) for r in rows]
 
     def alarms_for_bed(self, bed_id: str, start_us: int, end_us: int) -> list[dict[str, Any]]:
         """The bed's alarms overlapping ``[start_us, end_us)``, as the board described them last."""

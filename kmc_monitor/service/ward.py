@@ -29,6 +29,7 @@ member of staff, for the record.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import hashlib
 import hmac
 import io
@@ -59,9 +60,14 @@ __all__ = [
     "Bed",
     "BedOccupiedError",
     "BedStatus",
+    "CaregiverRole",
+    "DischargeStatus",
+    "FamilyMember",
+    "KmcMode",
     "ContactHistory",
     "FamilyLink",
     "GestationalAge",
+    "INTERMITTENT_MIN_SESSION_S",
     "InvalidAdmissionError",
     "MAX_HISTORY_DAYS",
     "NotFoundError",
@@ -74,6 +80,7 @@ __all__ = [
     "WrapInfo",
     "family_link_url",
     "hash_family_token",
+    "low_contact_threshold_s",
     "new_family_token",
     "qr_png",
     "qr_svg",
@@ -119,6 +126,68 @@ class InvalidAdmissionError(WardError, ValueError):
 
 
 # Values ------------------------------------------------------------------------------------------
+class KmcMode(enum.StrEnum):
+    """How the unit practises KMC for this baby (WHO: continuous where incubators are scarce,
+    intermittent — long sessions, not round the clock — in high-resource units)."""
+
+    CONTINUOUS = "continuous"
+    INTERMITTENT = "intermittent"
+
+
+class DischargeStatus(enum.StrEnum):
+    """How a stay ended, as the programme indicators count it."""
+
+    HOME_ON_KMC = "home_on_kmc"
+    TRANSFERRED = "transferred"
+    DIED = "died"
+    LEFT_AGAINST_ADVICE = "left_against_advice"
+
+
+class CaregiverRole(enum.StrEnum):
+    """Who held the baby skin-to-skin. WHO keeps "KMC" for the mother; the others' time is
+    skin-to-skin contact by another caregiver, reported apart."""
+
+    MOTHER = "mother"
+    FATHER = "father"
+    FAMILY = "family"
+    UNKNOWN = "unknown"
+
+
+#: Intermittent KMC counts sessions of at least this long (WHO: sessions of at least an hour).
+INTERMITTENT_MIN_SESSION_S: Final = 3600.0
+
+
+def low_contact_threshold_s(mode: KmcMode, daily_goal_s: float, min_daily_contact_s: float) -> float:
+    """Contact in a day below which ``low_daily_contact`` is raised, by KMC mode (see
+    :meth:`Admission.low_contact_s`)."""
+    if mode is KmcMode.INTERMITTENT:
+        return daily_goal_s
+    return min(min_daily_contact_s, daily_goal_s)
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyMember:
+    """A caregiver named at admission: ``role`` mother, father or family (then ``name`` says who)."""
+
+    role: CaregiverRole
+    name: str = ""
+    caregiver_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.role is CaregiverRole.UNKNOWN:
+            raise InvalidAdmissionError("a named caregiver is the mother, the father or a family member")
+        name = self.name.strip() if isinstance(self.name, str) else ""
+        if len(name) > 64:
+            raise InvalidAdmissionError("a caregiver's name must be at most 64 characters")
+        if self.role is CaregiverRole.FAMILY and not name:
+            raise InvalidAdmissionError("name the family member (e.g. grandmother, aunt Mai)")
+        object.__setattr__(self, "name", name)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.role.value
+
+
 @dataclass(frozen=True, slots=True)
 class GestationalAge:
     """Gestational age at birth as clinicians write it: completed weeks plus days (``32+4``)."""
@@ -168,8 +237,31 @@ class AdmissionDetails:
     hospital_number: str | None = None
     daily_goal_s: float | None = None
     site_offset_c: float = 0.0
+    kmc_mode: KmcMode = KmcMode.CONTINUOUS
+    #: Birth time (seconds since the epoch), for the time from birth to the first skin-to-skin.
+    birth_t: float | None = None
+    #: Caregivers besides "unknown" who may hold the baby (the mother need not be listed).
+    family: tuple[FamilyMember, ...] = ()
 
     def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "kmc_mode", KmcMode(self.kmc_mode))
+        except ValueError:
+            raise InvalidAdmissionError(
+                f"KMC mode {self.kmc_mode!r}: use continuous or intermittent"
+            ) from None
+        if self.kmc_mode is KmcMode.INTERMITTENT and self.daily_goal_s is None:
+            raise InvalidAdmissionError(
+                "intermittent KMC needs the baby's own daily goal (e.g. 4 h = 14400 s)"
+            )
+        if self.birth_t is not None and not math.isfinite(self.birth_t):
+            raise InvalidAdmissionError("the birth time must be a time")
+        roles = [m.role for m in self.family]
+        for one in (CaregiverRole.MOTHER, CaregiverRole.FATHER):
+            if roles.count(one) > 1:
+                raise InvalidAdmissionError(f"name the {one.value} once")
+        if len(self.family) > 8:
+            raise InvalidAdmissionError("at most 8 caregivers per baby")
         name = self.display_name.strip() if isinstance(self.display_name, str) else ""
         if not name or len(name) > 64:
             raise InvalidAdmissionError("the display name must be 1 to 64 characters")
@@ -235,10 +327,22 @@ class Admission:
     admitted_by: str
     discharged_t: float | None = None
     discharged_by: str | None = None
+    kmc_mode: KmcMode = KmcMode.CONTINUOUS
+    birth_t: float | None = None
+    discharge_status: DischargeStatus | None = None
 
     @property
     def current(self) -> bool:
         return self.discharged_t is None
+
+    def low_contact_s(self, min_daily_contact_s: float) -> float:
+        """Below this much contact in a day, ``low_daily_contact`` is raised for this baby.
+
+        Continuous KMC: the ward's floor (WHO's 8 h), or the goal if the goal is lower.
+        Intermittent KMC: the baby's own goal — an 8 h floor would raise an advisory every day for
+        a baby whose plan is a few long sessions, and a flood of advisories hides the real ones.
+        """
+        return low_contact_threshold_s(self.kmc_mode, self.daily_goal_s, min_daily_contact_s)
 
     def clamp(self, start_t: float, end_t: float) -> tuple[float, float]:
         """``[start_t, end_t)`` cut to the stay, so a family never sees the previous baby's data."""
@@ -485,9 +589,68 @@ class Ward:
         admission = self._store.admit(bed_id, details, hash_family_token(token), now=now, who=who)
         return admission, FamilyLink(admission.admission_id, token, family_link_url(self._base_url, token))
 
-    def discharge(self, admission_id: int, *, now: float, who: str) -> Admission:
-        """Discharge: end the stay, revoke the family link, free the bed's wrap (for cleaning)."""
-        return self._store.discharge(admission_id, now=now, who=_check_who(who))
+    def discharge(
+        self, admission_id: int, *, now: float, who: str, status: DischargeStatus | None = None
+    ) -> Admission:
+        """Discharge: end the stay, revoke the family link, free the bed's wrap (for cleaning).
+
+        ``status`` (home on KMC, transferred, died, left against advice) feeds the programme
+        indicators; None is counted there as "not recorded", never guessed.
+        """
+        return self._store.discharge(admission_id, now=now, who=_check_who(who), status=status)
+
+    def set_discharge_status(self, admission_id: int, status: DischargeStatus, *, who: str) -> Admission:
+        """Record or correct how a discharged stay ended."""
+        _check_who(who)
+        return self._store.set_discharge_status(admission_id, status)
+
+    # Caregivers -----------------------------------------------------------------------------------
+    def caregivers(self, admission_id: int) -> list[FamilyMember]:
+        """The caregivers named at admission (the mother first if named)."""
+        self.admission(admission_id)
+        return self._store.caregivers(admission_id)
+
+    def add_caregiver(self, admission_id: int, member: FamilyMember, *, now: float, who: str) -> FamilyMember:
+        """Name another caregiver during the stay (a grandmother who arrives on day 3)."""
+        return self._store.add_caregiver(admission_id, member, now=now, who=_check_who(who))
+
+    def set_holder(
+        self,
+        admission_id: int,
+        caregiver_id: int | None,
+        *,
+        from_t: float,
+        until_t: float | None = None,
+        now: float,
+        who: str,
+        source: str,
+    ) -> None:
+        """Record who holds the baby from ``from_t`` (None: unknown) — "who is holding now" from
+        the family page, or a nurse's correction of the past.
+
+        With ``until_t``, the change covers ``[from_t, until_t)`` only: whoever held before at
+        ``until_t`` holds again from there, so correcting one session leaves the others as they were.
+        """
+        adm = self.admission(admission_id)
+        bad_end = until_t is not None and not (math.isfinite(until_t) and until_t > from_t)
+        if not math.isfinite(from_t) or bad_end:
+            raise WardError("the holding span needs a start time before its end")
+        if from_t < adm.admitted_t - 1.0 or (adm.discharged_t is not None and from_t >= adm.discharged_t):
+            raise WardError("the holding span must start during the stay")
+        if from_t > now + 60.0:
+            raise WardError("the holding span cannot start in the future")
+        named = {m.caregiver_id for m in self._store.caregivers(admission_id)}
+        if caregiver_id is not None and caregiver_id not in named:
+            raise NotFoundError(f"admission {admission_id} has no caregiver {caregiver_id}")
+        self._store.set_holder(
+            admission_id,
+            caregiver_id,
+            from_t=from_t,
+            until_t=until_t,
+            now=now,
+            who=_check_who(who),
+            source=source,
+        )
 
     def admission(self, admission_id: int) -> Admission:
         found = self._store.admission(admission_id)

@@ -135,6 +135,12 @@ def test_report_page_matches_the_api_and_its_csv(
     expect(row.locator("td.contact")).to_contain_text(duration_words(total["contact_s"]))
     expect(row).to_contain_text(duration_words(total["goal_s"]))
     expect(row).to_contain_text(f"{total['percent_of_goal']:.1f} %")
+    # #16: the stay's contact by who held the baby (nobody recorded on this ward: all unknown)
+    (carers,) = report["caregivers"]
+    line = page.locator(f"#by-caregiver li[data-admission-id='{total['admission_id']}']")
+    expect(line).to_contain_text(f"{total['display_name']}: ")
+    expect(line).to_contain_text("mother's KMC 0")
+    assert set(carers["by_caregiver_s"]) <= {"unknown"}
 
     with_temp = [b for b in report["readings"] if b["temp_median_c"] is not None]
     expect(page.locator("#temp-chart rect.temp-bin")).to_have_count(len(with_temp))
@@ -259,6 +265,7 @@ def test_discharge_from_the_bed_page_after_confirming(
             a["admission_id"] == adm["admission_id"] for a in api(page, f"{server.base}/api/admissions")
         )
 
+        page.locator("#discharge-status").select_option(label="home on KMC")
         page.locator("#discharge").click()
         expect(page.locator("#confirm")).to_contain_text("cannot be undone")
         page.locator("#confirm-ok").click()
@@ -269,6 +276,7 @@ def test_discharge_from_the_bed_page_after_confirming(
         assert all(a["admission_id"] != adm["admission_id"] for a in current)
         ended = api(page, f"{server.base}/api/admissions/{adm['admission_id']}")
         assert ended["discharged_t"] is not None
+        assert ended["discharge_status"] == "home_on_kmc"  # #16: the status chosen on the page
     finally:
         server.stop()
 
@@ -280,3 +288,29 @@ def test_report_pages_refuse_without_staff(fast_server: Served, page: Page) -> N
     r = page.request.get(fast_server.base + "/api/beds/B01/report.csv")
     assert r.status == 401
     assert json.loads(r.text())["detail"]
+
+
+def test_bed_page_shows_and_sets_who_holds_the_baby(fast_server: Served, page: Page) -> None:
+    """#16: the bed page's caregiver card lists the baby's caregivers and days; a nurse sets who
+    holds now and the record has it."""
+    bed = api(page, f"{fast_server.base}/api/beds/B02")
+    adm = bed["admission"]["admission_id"]
+    r = page.request.post(
+        f"{fast_server.base}/api/admissions/{adm}/caregivers", headers=AUTH, data={"role": "father"}
+    )
+    assert r.ok, r.text()
+    father = r.json()["caregiver_id"]
+    open_bed(page, fast_server, "B02")
+    card = page.locator("#caregivers-card")
+    expect(card).to_be_visible()
+    expect(card.locator("#holder-now option")).to_have_text(["unknown", "father"])
+    expect(card.locator("#caregiver-days tbody tr").first).to_be_visible()
+    expect(card.locator("#kmc-initiation")).to_contain_text("days in KMC")
+    card.locator("#carer-role").select_option("family")
+    card.locator("#carer-name").fill("Aunt Mai")
+    card.locator("#add-caregiver button").click()
+    expect(card.locator("#holder-now option")).to_have_text(["unknown", "father", "Aunt Mai"])
+    card.locator("#holder-now").select_option(label="father")
+    expect(card.locator("#holder-saved")).to_have_text("Saved")
+    record = api(page, f"{fast_server.base}/api/admissions/{adm}/caregivers")
+    assert record["holding_now"] == father

@@ -341,3 +341,30 @@ def test_call_nurse_screenshot(ward_server: Served, new_page: Callable[..., Page
     timer = page.locator(".timer-card").bounding_box()
     assert temp is not None and timer is not None and temp["y"] < timer["y"]
     page.screenshot(path=str(artifacts / "family-phone-vi-call-nurse.png"), full_page=True)
+
+
+def test_family_says_who_is_holding_the_baby(ward_server: Served, new_page: Callable[..., Page]) -> None:
+    """#16: the family page lists the baby's caregivers; choosing one records who holds from now."""
+    beds = [b for b in staff(ward_server, "/api/beds") if b["admission_id"] is not None]
+    bed = sorted(beds, key=lambda b: b["admission_id"])[2]  # not the printed link's bed
+    adm = bed["admission_id"]
+    for body in ({"role": "mother"}, {"role": "family", "name": "Grandma Hoa"}):
+        req = urllib.request.Request(
+            f"{ward_server.base}/api/admissions/{adm}/caregivers",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Authorization": f"Bearer {STAFF_TOKEN}", "Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(req, timeout=10).close()
+    page = new_page()
+    page.goto(new_link(ward_server, bed))
+    wait_for_data(page)
+    holder = page.locator("#holder")
+    expect(holder).to_be_visible()
+    expect(holder.locator("option")).to_have_text(["Not said", "Mother", "Grandma Hoa"])
+    holder.select_option(label="Grandma Hoa")
+    expect(page.locator("#holding-saved")).to_have_text("Saved")
+    record = staff(ward_server, f"/api/admissions/{adm}/caregivers")
+    gran = next(c for c in record["caregivers"] if c["label"] == "Grandma Hoa")
+    assert record["holding_now"] == gran["caregiver_id"]
+    assert record["holding"][-1]["caregiver_id"] == gran["caregiver_id"]

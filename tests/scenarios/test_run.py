@@ -115,6 +115,9 @@ def mutants(
             elif key == "totals":
                 for field in value:
                     yield broken(f"totals.{field}", lambda x, f=field: x["totals"].update({f: FAR}))
+            elif key == "caregivers":
+                for name in value:
+                    yield broken(f"caregivers.{name}", lambda x, n=name: x["caregivers"].update({n: FAR}))
             elif key == "days":
                 for i, day in enumerate(value):
                     for field, v in day.items():

@@ -407,7 +407,13 @@ async function discharge() {
   );
   if (!ok) return;
   try {
-    const done = await post(`/api/admissions/${adm.admission_id}/discharge`);
+    // The status feeds the programme indicators; left "not recorded", it can be set later.
+    const status = $("discharge-status").value || null;
+    const res = await api(`/api/admissions/${adm.admission_id}/discharge`, {
+      method: "POST",
+      body: JSON.stringify({ status }),
+    });
+    const done = await res.json();
     setStatus(`${done.display_name} discharged at ${timeOf(done.discharged_t * 1e6)}`);
     await refreshTile();
   } catch (e) {

@@ -327,6 +327,62 @@
     }, SILENCE_MS);
   }
 
+  // Who is holding the baby (#16): the family says so here; a nurse can correct it later. The
+  // token goes in a header, never in the address (addresses end up in logs).
+  let caregivers = null;
+
+  function caregiverName(c) {
+    if (c.role === "mother") return t("holding_mother") || c.label;
+    if (c.role === "father") return t("holding_father") || c.label;
+    return c.label;
+  }
+
+  function renderHolding() {
+    if (!caregivers) return;
+    $("holding").hidden = false;
+    const sel = $("holder");
+    const opts = [["", t("holding_unknown") || "-"], ...caregivers.caregivers.map((c) => [String(c.caregiver_id), caregiverName(c)])];
+    sel.replaceChildren(...opts.map(([v, label]) => Object.assign(document.createElement("option"), { value: v, textContent: label })));
+    sel.value = caregivers.holding_now === null ? "" : String(caregivers.holding_now);
+    const today = caregivers.days.length ? caregivers.days[caregivers.days.length - 1].by_caregiver_s : {};
+    const names = Object.fromEntries(caregivers.caregivers.map((c) => [c.label, caregiverName(c)]));
+    names.unknown = t("holding_unknown") || "unknown";
+    $("by-caregiver").replaceChildren(
+      ...Object.entries(today).map(([label, s]) =>
+        Object.assign(document.createElement("li"), { textContent: `${names[label] || label}: ${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min` })
+      )
+    );
+  }
+
+  async function loadHolding(method, body) {
+    if (!token || ended) return;
+    try {
+      const resp = await fetch(method === "PUT" ? "/api/family/holding" : "/api/family/caregivers", {
+        method,
+        headers: { "X-Family-Token": token, "Content-Type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        cache: "no-store",
+      });
+      if (!resp.ok) return;
+      const data = await resp.json();
+      if (!data.active) {
+        $("holding").hidden = true;
+        return;
+      }
+      caregivers = data;
+      if (method === "PUT") $("holding-saved").textContent = t("holding_saved");
+      renderHolding();
+    } catch (e) {
+      // Offline: the choice is kept on screen; the next refresh shows what the ward has.
+    }
+  }
+
+  $("holder").addEventListener("change", (ev) => {
+    const v = ev.target.value;
+    loadHolding("PUT", { caregiver_id: v === "" ? null : Number(v) });
+  });
+  setInterval(() => loadHolding("GET"), 60000);
+
   // Start ---------------------------------------------------------------------------------------
   $("lang").addEventListener("change", (ev) => {
     const code = ev.target.value;
@@ -349,6 +405,7 @@
   loadLanguage(pickLanguage()).then(() => {
     document.body.classList.remove("loading");
     connect();
+    loadHolding("GET");
   });
   // The seconds tick locally between messages; the age of a lost connection counts up.
   setInterval(render, 250);

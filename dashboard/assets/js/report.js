@@ -71,6 +71,15 @@ function render(r) {
     }),
   );
   $("totals-empty").hidden = r.totals.length > 0;
+  // Who held the baby (#16): the mother's KMC and the others' skin-to-skin, apart and together.
+  $("by-caregiver").replaceChildren(
+    ...(r.caregivers || []).map((c) =>
+      h("li", { dataset: { admissionId: String(c.admission_id) } },
+        `${c.display_name}: ` +
+          (Object.entries(c.by_caregiver_s).map(([who, s]) => `${who} ${duration(s)}`).join(", ") || "no skin-to-skin") +
+          ` · mother's KMC ${duration(c.mother_kmc_s)}, others ${duration(c.others_s)}, together ${duration(c.total_s)}`),
+    ),
+  );
 
   const chartOpts = { startUs: r.day_start_us, endUs: r.day_end_us, binUs: r.bin_s * 1e6, bins: r.readings, tz };
   temperatureChart($("temp-chart"), {

@@ -1,0 +1,299 @@
+"""Routes of the programme layer: caregivers (staff and the family page), discharge status, and
+the ward's indicators as JSON, CSV, DHIS2 data values and a printable page.
+
+Family routes take the family token in the ``X-Family-Token`` header, never in the address: an
+address ends up in access logs and proxies, a header does not. The same token opens the family
+page's stream; a revoked or discharged link is refused with the same 404 as an unknown one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Header, HTTPException, Query, Response
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kmc_monitor.programme.caregivers import caregiver_days, stay_summary
+from kmc_monitor.programme.charts import indicators_html
+from kmc_monitor.programme.dhis2 import Dhis2Error, data_value_set, load_mapping, push
+from kmc_monitor.programme.indicators import (
+    Indicators,
+    Period,
+    PeriodError,
+    compute_indicators,
+    indicators_csv,
+)
+from kmc_monitor.service.deps import Runtime, Staff
+from kmc_monitor.service.runtime import WardRuntime, admission_json
+from kmc_monitor.service.ward import Admission, CaregiverRole, DischargeStatus, FamilyMember
+
+__all__ = ["Dhis2Settings", "programme_router"]
+
+#: An id in a path or body: what SQLite's INTEGER holds (a larger one is a 422, not an overflow).
+RowId = Annotated[int, PathParam(ge=-(2**63), le=2**63 - 1)]
+CaregiverId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+#: "Nothing recorded yet" (unlike an explicit "unknown", which is None).
+_NOBODY = -1
+
+#: Family-page holding changes are stamped "family"; a nurse's are "staff".
+_FAMILY, _STAFF = "family", "staff"
+
+
+class Dhis2Settings(BaseSettings):
+    """Where the indicators are pushed (``KMC_DHIS2_URL``, ``_USER``, ``_PASSWORD``, ``_MAPPING``).
+
+    Unset URL: the service never pushes (the payload can still be downloaded).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="KMC_DHIS2_", extra="ignore")
+    url: str | None = None
+    user: str | None = None
+    password: SecretStr | None = None
+    mapping: str | None = None
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CaregiverBody(_Body):
+    role: Literal["mother", "father", "family"]
+    name: Annotated[str, Field(max_length=64)] = ""
+
+
+class HoldingBody(_Body):
+    """Who holds the baby (``caregiver_id`` None: unknown) from ``from_t`` (default now) until
+    ``until_t`` (default: until the next change)."""
+
+    caregiver_id: CaregiverId | None = None
+    from_t: Annotated[float, Field(ge=0, le=4_102_444_800)] | None = None
+    until_t: Annotated[float, Field(ge=0, le=4_102_444_800)] | None = None
+
+
+class FamilyHoldingBody(_Body):
+    caregiver_id: CaregiverId | None = None
+
+
+class DischargeStatusBody(_Body):
+    status: DischargeStatus
+
+
+def _member_json(m: FamilyMember) -> dict[str, Any]:
+    return {"caregiver_id": m.caregiver_id, "role": m.role.value, "name": m.name, "label": m.label}
+
+
+def _caregivers_json(rt: WardRuntime, adm: Admission, days: int) -> dict[str, Any]:
+    """The caregivers, who holds now, and the hours per caregiver of the last ``days`` days."""
+    now = rt.clock()
+    tz = rt.settings.ward_tz
+    today = dt.datetime.fromtimestamp(now, ZoneInfo(tz)).date()
+    first = max(
+        today - dt.timedelta(days=days - 1), dt.datetime.fromtimestamp(adm.admitted_t, ZoneInfo(tz)).date()
+    )
+    members = rt.ward.caregivers(adm.admission_id)
+    steps = rt.ward.store.holding(adm.admission_id)
+    holder = next((c for t, c in reversed(steps) if t <= now), None)
+    per_day = caregiver_days(rt.ward.store, adm, first, today, tz)
+    summary = stay_summary(rt.ward.store, adm, tz, now=now)
+    return {
+        "birth_t": adm.birth_t,
+        "stay": {
+            "first_session_t": summary.first_session_t,
+            "time_to_first_from_birth_h": summary.from_birth_h,
+            "time_to_first_from_admission_h": summary.from_admission_h,
+            "days_in_kmc": summary.days_in_kmc,
+            "days_with_contact": summary.days_with_contact,
+        },
+        "admission_id": adm.admission_id,
+        "kmc_mode": adm.kmc_mode.value,
+        "daily_goal_s": adm.daily_goal_s,
+        "caregivers": [_member_json(m) for m in members],
+        "holding_now": holder,
+        "holding": [{"from_t": t, "caregiver_id": c} for t, c in steps],
+        "days": [
+            {
+                "day": d.day.isoformat(),
+                "by_caregiver_s": d.by_caregiver_s,
+                "by_role_s": {r.value: v for r, v in d.by_role_s.items()},
+                "mother_kmc_s": d.mother_s,
+                "others_s": d.others_s,
+                "total_s": d.total_s,
+            }
+            for d in per_day
+        ],
+    }
+
+
+def _family_admission(rt: WardRuntime, token: str | None) -> Admission:
+    adm = rt.ward.admission_for_family_token(token or "")
+    if adm is None:
+        raise HTTPException(404, "this family link is not valid any more: ask the nurses for a new card")
+    return adm
+
+
+async def _indicators(rt: WardRuntime, period: str | None) -> Indicators:
+    now = rt.clock()
+    tz = rt.settings.ward_tz
+    try:
+        if period is None:
+            today = dt.datetime.fromtimestamp(now, ZoneInfo(tz)).date()
+            p = Period.month(today.year, today.month)
+        else:
+            p = Period.parse(period)
+    except PeriodError as exc:
+        raise HTTPException(422, str(exc)) from None
+    if (p.last - p.first).days > 366:
+        raise HTTPException(422, "ask for at most a year at a time")
+    return await asyncio.to_thread(compute_indicators, rt.ward.store, p, ward_tz=tz, now=now)
+
+
+def programme_router() -> APIRouter:
+    """Caregiver, discharge-status and indicator routes; include in the app made by ``create_app``."""
+    router = APIRouter()
+
+    @router.get("/api/admissions/{admission_id}/caregivers", tags=["caregivers"])
+    async def caregivers(
+        admission_id: RowId, who: Staff, rt: Runtime, days: Annotated[int, Query(ge=1, le=31)] = 7
+    ) -> dict[str, Any]:
+        """The baby's caregivers, who holds now, and hours per caregiver per day (bed page, report)."""
+        return await asyncio.to_thread(_caregivers_json, rt, rt.ward.admission(admission_id), days)
+
+    @router.post("/api/admissions/{admission_id}/caregivers", status_code=201, tags=["caregivers"])
+    async def add_caregiver(
+        admission_id: RowId, body: CaregiverBody, who: Staff, rt: Runtime
+    ) -> dict[str, Any]:
+        member = FamilyMember(CaregiverRole(body.role), body.name)
+        return _member_json(rt.ward.add_caregiver(admission_id, member, now=rt.clock(), who=who))
+
+    @router.put("/api/admissions/{admission_id}/holding", tags=["caregivers"])
+    async def set_holding(admission_id: RowId, body: HoldingBody, who: Staff, rt: Runtime) -> dict[str, Any]:
+        """A nurse records who holds (now) or corrects who held (a past span, e.g. one session)."""
+        now = rt.clock()
+        rt.ward.set_holder(
+            admission_id,
+            body.caregiver_id,
+            from_t=now if body.from_t is None else body.from_t,
+            until_t=body.until_t,
+            now=now,
+            who=who,
+            source=_STAFF,
+        )
+        return await asyncio.to_thread(_caregivers_json, rt, rt.ward.admission(admission_id), 7)
+
+    @router.put("/api/admissions/{admission_id}/discharge-status", tags=["admissions"])
+    async def discharge_status(
+        admission_id: RowId, body: DischargeStatusBody, who: Staff, rt: Runtime
+    ) -> dict[str, Any]:
+        return admission_json(rt.ward.set_discharge_status(admission_id, body.status, who=who))
+
+    @router.get("/api/family/caregivers", tags=["family"])
+    async def family_caregivers(
+        rt: Runtime, x_family_token: Annotated[str | None, Header()] = None
+    ) -> dict[str, Any]:
+        """The family's own baby: who may hold, who holds now, and today's hours per caregiver.
+
+        A link that is not (or no longer) valid gets ``{"active": false}``, the same for every
+        reason, rather than an error: the family page asks on its own, and its stream already tells
+        the family the link has ended.
+        """
+        adm = rt.ward.admission_for_family_token(x_family_token or "")
+        if adm is None:
+            return {"active": False}
+        data = await asyncio.to_thread(_caregivers_json, rt, adm, 1)
+        data.pop("holding")  # the family sees today, not the record of corrections
+        return {"active": True, **data}
+
+    @router.put("/api/family/holding", tags=["family"])
+    async def family_holding(
+        body: FamilyHoldingBody, rt: Runtime, x_family_token: Annotated[str | None, Header()] = None
+    ) -> dict[str, Any]:
+        """ "Who is holding now", from the family page (from now; a nurse can correct it later)."""
+        adm = _family_admission(rt, x_family_token)
+        now = rt.clock()
+        steps = rt.ward.store.holding(adm.admission_id)
+        current = next((c for t, c in reversed(steps) if t <= now), None) if steps else _NOBODY
+        # The same choice again (a double tap, a page re-sent) writes nothing: the record stays
+        # readable and a family link cannot fill the database.
+        if current != body.caregiver_id:
+            rt.ward.set_holder(
+                adm.admission_id, body.caregiver_id, from_t=now, now=now, who="family page", source=_FAMILY
+            )
+        data = await asyncio.to_thread(_caregivers_json, rt, adm, 1)
+        data.pop("holding")
+        return {"active": True, **data}
+
+    @router.get(
+        "/api/indicators",
+        tags=["indicators"],
+        responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
+    )
+    async def indicators(
+        who: Staff,
+        rt: Runtime,
+        period: Annotated[str | None, Query(max_length=40)] = None,
+        format: Literal["json", "csv", "dhis2"] = "json",
+    ) -> Response:
+        """The ward's indicators for a period (default this month): JSON, CSV or DHIS2 data values."""
+        ind = await _indicators(rt, period)
+        if format == "csv":
+            name = f"kmc-indicators-{ind.period}.csv"
+            return Response(
+                indicators_csv(ind),
+                media_type="text/csv; charset=utf-8",
+                headers={
+                    "Content-Disposition": f'attachment; filename="{name}"',
+                    "Cache-Control": "no-store",
+                },
+            )
+        if format == "dhis2":
+            return Response(_payload(ind).model_dump_json(exclude_none=True), media_type="application/json")
+        return Response(ind.model_dump_json(), media_type="application/json")
+
+    @router.post("/api/indicators/dhis2", tags=["indicators"])
+    async def push_dhis2(
+        who: Staff, rt: Runtime, period: Annotated[str | None, Query(max_length=40)] = None
+    ) -> dict[str, Any]:
+        """Send the period's data values to the configured DHIS2 server; its import counts back."""
+        cfg = Dhis2Settings()
+        if cfg.url is None or cfg.user is None or cfg.password is None:
+            raise HTTPException(
+                409, "no DHIS2 server configured: set KMC_DHIS2_URL, KMC_DHIS2_USER and KMC_DHIS2_PASSWORD"
+            )
+        ind = await _indicators(rt, period)
+        payload = _payload(ind)
+        try:
+            summary = await asyncio.to_thread(
+                push, payload, cfg.url, cfg.user, cfg.password.get_secret_value()
+            )
+        except Dhis2Error as exc:
+            raise HTTPException(502, str(exc)) from None
+        return {"period": ind.period, "sent": len(payload.dataValues), **summary.model_dump()}
+
+    @router.get("/indicators", response_class=HTMLResponse, tags=["indicators"])
+    async def indicators_page(
+        who: Staff, rt: Runtime, period: Annotated[str | None, Query(max_length=40)] = None
+    ) -> HTMLResponse:
+        """The printable indicators page with its charts."""
+        ind = await _indicators(rt, period)
+        page = await asyncio.to_thread(indicators_html, ind, ward_name=rt.settings.ward_name)
+        return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+    return router
+
+
+def _payload(ind: Indicators) -> Any:
+    cfg = Dhis2Settings()
+    if cfg.mapping is None:
+        raise HTTPException(409, "no DHIS2 mapping file configured: set KMC_DHIS2_MAPPING")
+    try:
+        mapping = load_mapping(cfg.mapping, {v.key for v in ind.values})
+        return data_value_set(ind, mapping)
+    except (Dhis2Error, PeriodError) as exc:
+        raise HTTPException(422, str(exc)) from None
