@@ -387,6 +387,8 @@ def _unroll(value: Any) -> Any:
     that drops out every 86 s for four hours is two steps, not 334."""
     if not isinstance(value, list):
         return value
+    if not value:
+        raise ValueError("List should have at least 1 item (a step such as '- contact: 20min')")
     out: list[Any] = []
     for item in value:
         if isinstance(item, dict) and set(item) == {"repeat"}:
