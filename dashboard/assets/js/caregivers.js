@@ -1,7 +1,7 @@
 // The bed page's "Who held the baby" card (#16): who holds now (a nurse can set it) and the last
 // days' skin-to-skin by caregiver - the mother's KMC and the others' apart. Its own module so the
 // bed page's main script stays as it is.
-import { api, formatHoursMinutes, h, showError } from "./common.js";
+import { api, formatDuration, h, showError } from "./common.js";
 
 const bedId = decodeURIComponent(location.pathname.split("/")[2] || "");
 let admissionId = null;
@@ -22,13 +22,13 @@ function render(data) {
       "tr",
       {},
       h("td", {}, d.day),
-      h("td", {}, formatHoursMinutes(d.mother_kmc_s)),
-      h("td", {}, formatHoursMinutes(d.others_s)),
+      h("td", {}, formatDuration(d.mother_kmc_s)),
+      h("td", {}, formatDuration(d.others_s)),
       h(
         "td",
         {},
         Object.entries(d.by_caregiver_s)
-          .map(([label, s]) => `${labels[label] || label} ${formatHoursMinutes(s)}`)
+          .map(([label, s]) => `${labels[label] || label} ${formatDuration(s)}`)
           .join(", ") || "-"
       )
     )
