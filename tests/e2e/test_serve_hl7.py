@@ -135,11 +135,8 @@ async def test_pcd01_pcd04_watchdog_alarm_and_ordered_delivery_after_an_outage(
     try:
         # 1. Observations and an alarm arrive, valid HL7 v2.6, acknowledged.
         def pcd04_start() -> Message | None:
-            return next(
-                (m for m in engine.received if event(m) == "R40" and obx_values(m).get("MDC_ATTR_EVENT_PHASE")
-                 == "start" and "PID" in m.to_er7()),
-                None,
-            )
+            starts = (m for m in engine.received if obx_values(m).get("MDC_ATTR_EVENT_PHASE") == "start")
+            return next((m for m in starts if event(m) == "R40" and "PID" in m.to_er7()), None)
 
         alarm_msg = await until("a PCD-04 alarm start", pcd04_start, 60)
         pcd01 = next(m for m in engine.received if event(m) == "R01")
@@ -162,7 +159,8 @@ async def test_pcd01_pcd04_watchdog_alarm_and_ordered_delivery_after_an_outage(
         silent_at = time.monotonic()
 
         def link_alarm() -> list[dict[str, Any]]:
-            return [a for a in alarms(server.base) if a["kind"] == "hl7_link_failure" and a["ended_us"] is None]
+            shown = alarms(server.base)
+            return [a for a in shown if a["kind"] == "hl7_link_failure" and a["ended_us"] is None]
 
         raised = await until("the hl7_link_failure alarm", link_alarm, 20)
         took_s = time.monotonic() - silent_at
