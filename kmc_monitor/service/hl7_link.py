@@ -114,6 +114,10 @@ class Hl7Link:
         """Whether the link has been down for a full acknowledgement timeout (the alarm's cue)."""
         return self._down_since is not None and time.monotonic() - self._down_since >= self.ack_timeout_s
 
+    def queue_failed(self, reason: str) -> None:
+        """Messages could not be queued (the disk): the hospital is not being told, say so now."""
+        self._mark_down(reason, self.ack_timeout_s)
+
     def _mark_up(self) -> None:
         if self._down_since is not None:
             logger.info("HL7 interface engine at %s acknowledges again", self.url)

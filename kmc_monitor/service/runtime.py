@@ -649,7 +649,7 @@ class WardRuntime:
         except Hl7OutboxError as exc:
             logger.error("HL7 messages could not be queued: %s", exc)
             if self.hl7_link is not None:
-                self.hl7_link.down_reason = str(exc)
+                self.hl7_link.queue_failed(str(exc))
 
     def _watch_hl7(self, now_us: int, wall_s: float) -> None:
         """Raise the ward's ``hl7_link_failure`` alarm while the link's watchdog says it is down;
