@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -196,3 +199,14 @@ async def test_pcd01_pcd04_watchdog_alarm_and_ordered_delivery_after_an_outage(
     # first copies in the order they were queued, none missing.
     assert ids == list(range(1, len(ids) + 1)), ids
     assert len(ids) >= last
+
+
+def test_a_bad_hl7_address_ends_serve_with_one_line(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "kmc_monitor.cli", "serve", "--port", "0", "--data-dir", str(tmp_path / "d"),
+         "--simulate", "1", "--hl7", "http://engine:2575"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "KMC_STAFF_TOKEN": TOKEN},
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "mllp://HOST:PORT" in lines[0] and "Traceback" not in proc.stderr
