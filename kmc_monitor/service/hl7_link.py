@@ -156,6 +156,11 @@ class Hl7Link:
             except Hl7OutboxError as exc:
                 self._mark_down(str(exc))
                 await asyncio.sleep(self.retry_s)
+            except Exception as exc:  # a bug must not end the link silently: down, said, retried
+                logger.exception("HL7 link: unexpected error")
+                self._mark_down(f"the HL7 link failed unexpectedly: {_why(exc)}", self.ack_timeout_s)
+                await self._close()
+                await asyncio.sleep(self.retry_s)
 
     async def _step(self) -> None:
         if self._writer is None:
