@@ -263,7 +263,7 @@ def _patient(result: Group, patient: Patient) -> None:
     ids.append(f"A{patient.admission_id}^^^KMC_MONITOR^PI")
     for cx in ids:  # one repetition each
         grp.pid.add_field("pid_3").value = cx
-    grp.pid.pid_5 = f"{_escape(patient.display_name)}^^^^^^B"
+    grp.pid.pid_5 = _escape(patient.display_name)
     visit = grp.add_group("ORU_R01_VISIT")
     visit.pv1.pv1_2 = "I"
     visit.pv1.pv1_3 = f"{_escape(patient.ward_name)}^^{_escape(patient.bed_label)}"
