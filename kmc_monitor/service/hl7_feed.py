@@ -96,6 +96,10 @@ class Hl7Feed:
         #: Messages that could not be built (a bug, logged with the reason).
         self.build_errors = 0
 
+    def latched(self, alarm_ids: Iterable[int]) -> None:
+        """Alarms already latched when the feed starts (a restored board): their clearing is sent."""
+        self._latched.update(alarm_ids)
+
     def on_tick(self, now_us: int, events: Iterable[AlarmEvent], changed: Iterable[BedView],
                 views: Callable[[], list[BedView]]) -> None:
         """Queue this tick's messages: alarm events, ended sessions, and the periodic observations."""

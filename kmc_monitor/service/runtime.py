@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.service.alarms import AlarmEvent, AlarmView, AuditRecord, ConditionKey
+from kmc_monitor.service.alarms import AlarmEvent, AlarmState, AlarmView, AuditRecord, ConditionKey
 from kmc_monitor.service.config import Settings
 from kmc_monitor.service.engine import BedView, LiveEngine, TickResult, UnassignedWrap
 from kmc_monitor.service.hl7 import Identity
@@ -388,6 +388,10 @@ class WardRuntime:
             wake=link.wake,
         )
         self.hl7_link = link
+        now_us = self.now_us()
+        self.hl7_feed.latched(
+            v.alarm_id for v in self.engine.board.visible(now_us) if v.state is AlarmState.LATCHED
+        )
         link.start()
         logger.info("HL7 interface: sending to %s (%d messages waiting)", link.url, outbox.pending())
 
