@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -210,3 +211,40 @@ def test_a_bad_hl7_address_ends_serve_with_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "mllp://HOST:PORT" in lines[0] and "Traceback" not in proc.stderr
+
+
+@pytest.mark.asyncio
+async def test_messages_queued_by_a_killed_service_are_sent_after_its_restart(tmp_path: Path) -> None:
+    engine = Engine()
+    await engine.start()
+    port = engine.port
+    await engine.stop()  # nobody listens: everything the service makes waits in its queue
+    data = tmp_path / "data"
+    args = ["--replay", str(TRACE), "--speed", "100", "--hl7", f"mllp://127.0.0.1:{port}"]
+    server = await asyncio.to_thread(ServeProcess, data, args, token=TOKEN, family_link=False)
+    try:
+
+        def queued() -> int:
+            pending, last = queue_state(data)
+            return last if pending >= 5 else 0
+
+        made = await until("messages queued", queued, 30)
+    finally:
+        await asyncio.to_thread(server.stop, signal.SIGKILL)
+    await engine.start(port)
+    server = await asyncio.to_thread(ServeProcess, data, args, token=TOKEN, family_link=False)
+    try:
+
+        def sent() -> bool:
+            return queue_state(data)[0] == 0
+
+        await until("the queue drained after the restart", sent, 60)
+    finally:
+        await asyncio.to_thread(server.stop)
+        await engine.stop()
+    assert not engine.invalid, engine.invalid[:2]
+    ids = list(dict.fromkeys(int(str(m.msh.msh_10.value)[3:]) for m in engine.received
+                             if str(m.msh.msh_10.value).startswith("KMC")))  # fmt: skip
+    # Everything the killed process had queued went out first, in its order, then the new ones.
+    assert ids[:made] == list(range(1, made + 1)), ids[:made]
+    assert ids == sorted(ids)
