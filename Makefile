@@ -21,13 +21,17 @@ $(STAMP_RUN): $(BIN)/python pyproject.toml
 	rm -f $(VENV)/.run-*
 	touch $@
 
-$(STAMP_TEST): $(STAMP_RUN)
+# The test extra builds dbus-python, which needs system-deps' libraries first.
+$(STAMP_TEST): $(STAMP_RUN) | system-deps
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	rm -f $(VENV)/.test-*
 	touch $@
 
 # System packages the tests need, installed with apt-get when running as root and missing.
-SYSTEM_PACKAGES := gcc make libmbedtls-dev chromium fonts-dejavu-core mosquitto
+# dbus-daemon: the private bus of the BlueZ tests; pkg-config, libdbus-1-dev and libglib2.0-dev
+# build dbus-python (python-dbusmock's dependency) when pip installs the test extra.
+SYSTEM_PACKAGES := gcc make libmbedtls-dev chromium fonts-dejavu-core mosquitto \
+	dbus-daemon pkg-config libdbus-1-dev libglib2.0-dev
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

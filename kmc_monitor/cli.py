@@ -608,6 +608,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             _err(f"error: {broker_error}")
             return 2
         overrides["mqtt_url"] = args.mqtt
+    if args.hl7 is not None:
+        from kmc_monitor.service.mllp import MllpError, MllpUrl
+
+        try:
+            MllpUrl.parse(args.hl7)
+        except MllpError as exc:
+            _err(f"error: {exc}")
+            return 2
+        overrides["hl7_url"] = args.hl7
     settings = Settings.load(args.config, **overrides)
     demo_token: str | None = None
     if not settings.all_staff_tokens:
@@ -1276,6 +1285,12 @@ def _parser() -> argparse.ArgumentParser:
         help="a hospital ward: subscribe to the room gateways' readings on this MQTT 5 broker "
         "(mqtt://[USER:PASSWORD@]HOST[:PORT], mqtts:// for TLS); a new ward starts with empty beds, "
         "and wraps heard appear as unassigned until staff register them and put them on a bed",
+    )
+    serve.add_argument(
+        "--hl7",
+        metavar="URL",
+        help="send IHE PCD-01 observations and PCD-04 alarms as HL7 v2.6 to the hospital's interface "
+        "engine at mllp://HOST:PORT (a durable queue keeps them while it is away; see docs/hl7.md)",
     )
     serve.add_argument(
         "--adapter", metavar="NAME", help="Bluetooth adapter, e.g. hci0 (default: the system's)"

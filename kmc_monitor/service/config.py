@@ -297,6 +297,19 @@ class Settings(BaseSettings):
     mqtt_session_expiry_s: Annotated[int, Field(ge=0, le=4_294_967_295)] = 86_400
     #: A gateway keeps at most this many unacknowledged readings on disk (then drops the oldest).
     mqtt_outbox_max_rows: Annotated[int, Field(ge=100, le=100_000_000)] = 1_000_000
+    #: The hospital's HL7 v2 interface engine (``mllp://HOST:PORT``): the service sends it IHE PCD-01
+    #: observations and PCD-04 alarms (docs/hl7.md). None: no HL7 interface.
+    hl7_url: str | None = None
+    #: Ward seconds between two PCD-01 observation messages of one admitted bed.
+    hl7_observation_interval_s: Annotated[float, Field(ge=1, le=3600)] = 60.0
+    #: Seconds of an idle link between watchdog keep-alives (each must be acknowledged within 5 s).
+    hl7_keepalive_s: Annotated[float, Field(ge=1, le=300)] = 10.0
+    #: MSH-5 and MSH-6: the receiving application and facility, as the interface engine expects.
+    hl7_receiving_application: Annotated[str, Field(max_length=180)] = ""
+    hl7_receiving_facility: Annotated[str, Field(max_length=180)] = ""
+    #: At most this many HL7 messages wait on disk for an engine that is away (then the oldest
+    #: observations are dropped, counted).
+    hl7_outbox_max_rows: Annotated[int, Field(ge=100, le=100_000_000)] = 500_000
     #: Built per Settings (a factory, not a module-level instance made at import).
     clinical: ClinicalParams = Field(default_factory=ClinicalParams)
 
@@ -309,6 +322,18 @@ class Settings(BaseSettings):
             try:
                 BrokerUrl.parse(value.get_secret_value())
             except BrokerUrlError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("hl7_url")
+    @classmethod
+    def _hl7(cls, value: str | None) -> str | None:
+        if value is not None:
+            from kmc_monitor.service.mllp import MllpError, MllpUrl
+
+            try:
+                MllpUrl.parse(value)
+            except MllpError as exc:
                 raise ValueError(str(exc)) from None
         return value
 

@@ -6,7 +6,15 @@ out in ``docs/fhir.md``; in short:
 
 - each admission on the bed in the range is a ``Patient`` (the hospital number as an ``MR``
   identifier when the nurses entered one; the name as they typed it), and each wrap that delivered a
-  reading is a ``Device`` (its ward id, and its Bluetooth address typed ``BTMAC``);
+  reading is a ``Device`` (its ward id, and its Bluetooth address typed ``BTMAC``), typed as the
+  Personal Health Device guide types a PHD (``MDC_MOC_VMS_MDS_SIMP``, a thermometer specialization);
+- each of the wrap's sensors (skin and ambient thermistors, the contact sensor, the battery gauge)
+  is a ``DeviceMetric`` whose ``source`` and ``parent`` are the wrap, as the Point-of-Care Device
+  guide describes a device's metrics; a temperature Observation's ``device`` is the skin
+  thermistor's DeviceMetric;
+- the service that received the wrap's packets is the gateway ``Device`` (the PHD guide's PHG,
+  ``MDC_MOC_VMS_MDS_AHD``), named by every temperature Observation's ``observation-gatewayDevice``
+  extension; a day's contact Observation's ``device`` is the contact sensor's DeviceMetric;
 - temperatures are one ``Observation`` per wrap and minute: the median of the minute's readings.
   Why not one per reading: a wrap measures every few seconds, so a day is tens of thousands of
   readings per baby, which no receiving record wants; clinical charts keep far fewer points (a
@@ -42,6 +50,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from kmc_monitor import __version__
 from kmc_monitor.devices.reading import Reading
 from kmc_monitor.service.store import day_bounds
 from kmc_monitor.service.ward import Admission, StayDay, StaySession, WrapInfo
@@ -51,6 +60,7 @@ from kmc_monitor.signal.report import AlarmKind, Category
 __all__ = [
     "DEFAULT_BASE",
     "LOINC",
+    "MDC",
     "SKIN_OF_TRUNK",
     "SNOMED",
     "UCUM",
@@ -58,6 +68,8 @@ __all__ = [
     "TemperatureSite",
     "build_bundle",
     "core_site",
+    "device_metrics",
+    "gateway_device",
 ]
 
 LOINC: Final = "http://loinc.org"
@@ -76,6 +88,10 @@ IDENTIFIER_TYPE: Final = "http://terminology.hl7.org/CodeSystem/v2-0203"
 #: http://hl7.org/fhir/uv/phd/ (CodeSystem ContinuaDeviceIdentifiers).
 DEVICE_IDENTIFIER_TYPE: Final = "http://terminology.hl7.org/CodeSystem/ContinuaDeviceIdentifiers"
 BLUETOOTH_ADDRESS: Final = "http://hl7.org/fhir/sid/eui-48/bluetooth"
+#: ISO/IEEE 11073-10101 nomenclature, the system FHIR names "urn:iso:std:iso:11073:10101".
+MDC: Final = "urn:iso:std:iso:11073:10101"
+#: R4 core extension: the gateway that relayed an Observation from the device that measured it.
+GATEWAY_DEVICE_EXT: Final = "http://hl7.org/fhir/StructureDefinition/observation-gatewayDevice"
 #: Where this service's own code systems and extensions are named. ``example.org`` is reserved for
 #: examples (RFC 2606): a hospital that publishes these definitions passes its own base.
 DEFAULT_BASE: Final = "https://kmc-monitor.example.org/fhir"
@@ -161,6 +177,8 @@ class FhirInputs:
     alarms: Sequence[Mapping[str, Any]]
     wraps: Sequence[WrapInfo]
     params: RuleParams = field(default_factory=RuleParams)
+    #: The gateway Device's id: the ward service that heard the wraps.
+    gateway_id: str = "ward-service"
 
 
 # Small shapes ----------------------------------------------------------------------------------------
@@ -244,7 +262,8 @@ def patient(a: Admission, *, identifier_system: str | None = None) -> dict[str, 
 
 
 def device(w: WrapInfo, *, base: str = DEFAULT_BASE) -> dict[str, Any]:
-    """A wrap: its ward id and its Bluetooth address (the MAC that signs its advertisements)."""
+    """A wrap: its ward id and its Bluetooth address (the MAC that signs its advertisements), typed
+    as a Personal Health Device (an IEEE 11073-20601 "simple" MDS) that is a thermometer."""
     return {
         "resourceType": "Device",
         "identifier": [
@@ -257,7 +276,81 @@ def device(w: WrapInfo, *, base: str = DEFAULT_BASE) -> dict[str, Any]:
         ],
         "status": "active",
         "deviceName": [{"name": w.wrap_id, "type": "user-friendly-name"}],
-        "type": {"text": "Kangaroo Mother Care wrap with skin and ambient thermistors"},
+        "type": {
+            "coding": [_coding(MDC, "65573", "MDC_MOC_VMS_MDS_SIMP")],
+            "text": "Kangaroo Mother Care wrap with skin and ambient thermistors",
+        },
+        "specialization": [
+            {"systemType": _concept(MDC, "528392", "MDC_DEV_SPEC_PROFILE_TEMP", "Thermometer")}
+        ],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Metric:
+    key: str
+    system: str
+    code: str
+    display: str
+    text: str
+    unit: tuple[tuple[str, str, str], ...]
+
+
+#: The wrap's sensors as DeviceMetrics. Codes from ISO/IEEE 11073-10101 where it has one (skin
+#: temperature, battery charge; units MDC_DIM_DEGC / MDC_DIM_PERCENT with their UCUM twins); the
+#: ambient thermistor and the skin-contact sensor have none and use the service's own code system.
+_METRICS: Final = (
+    _Metric("skin-temperature", MDC, "150388", "MDC_TEMP_SKIN", "Skin thermistor (trunk)",
+            ((MDC, "268192", "MDC_DIM_DEGC"), (UCUM, "Cel", "°C"))),
+    _Metric("ambient-temperature", "", "ambient-temperature", "Ambient temperature next to the wrap",
+            "Outer thermistor (air next to the wrap)",
+            ((MDC, "268192", "MDC_DIM_DEGC"), (UCUM, "Cel", "°C"))),
+    _Metric("skin-contact", "", "skin-contact-level", "Skin-to-skin contact level",
+            "Skin-contact sensor", ((MDC, "262688", "MDC_DIM_PERCENT"), (UCUM, "%", "%"))),
+    _Metric("battery", MDC, "67996", "MDC_ATTR_VAL_BATT_CHARGE", "Battery gauge",
+            ((MDC, "262688", "MDC_DIM_PERCENT"), (UCUM, "%", "%"))),
+)  # fmt: skip
+SKIN_METRIC: Final = "skin-temperature"
+CONTACT_METRIC: Final = "skin-contact"
+
+
+def device_metrics(
+    w: WrapInfo, device_ref: str, *, base: str = DEFAULT_BASE
+) -> list[tuple[str, dict[str, Any]]]:
+    """``(key, DeviceMetric)`` for each of the wrap's sensors; ``source`` and ``parent`` the wrap."""
+    out = []
+    for m in _METRICS:
+        system = m.system or f"{base}/CodeSystem/kmc"
+        out.append((
+            m.key,
+            {
+                "resourceType": "DeviceMetric",
+                "identifier": [{"system": f"{base}/device-metric", "value": f"{w.wrap_id}/{m.key}"}],
+                "type": _concept(system, m.code, m.display, m.text),
+                "unit": {"coding": [_coding(s, c, d) for s, c, d in m.unit]},
+                "source": {"reference": device_ref},
+                "parent": {"reference": device_ref},
+                "operationalStatus": "on",
+                "category": "measurement",
+            },
+        ))
+    return out
+
+
+def gateway_device(gateway_id: str, *, base: str = DEFAULT_BASE) -> dict[str, Any]:
+    """The ward service as the gateway the wraps' packets reach the hospital through: the Personal
+    Health Device guide's PHG (an "application hosting device", MDC_MOC_VMS_MDS_AHD)."""
+    return {
+        "resourceType": "Device",
+        "identifier": [{"system": f"{base}/gateway-id", "value": gateway_id}],
+        "status": "active",
+        "manufacturer": "kmc-monitor",
+        "deviceName": [{"name": f"kmc-monitor {gateway_id}", "type": "user-friendly-name"}],
+        "type": {
+            "coding": [_coding(MDC, "531981", "MDC_MOC_VMS_MDS_AHD")],
+            "text": "Ward service receiving the wraps' Bluetooth packets (gateway)",
+        },
+        "version": [{"value": __version__}],
     }
 
 
@@ -310,9 +403,15 @@ def temperature_observation(
     device_ref: str | None,
     site: TemperatureSite,
     tz: ZoneInfo,
+    gateway_ref: str | None = None,
 ) -> dict[str, Any]:
-    """One minute's temperature (see the module docstring for the code and the value)."""
+    """One minute's temperature (see the module docstring for the code and the value).
+
+    ``device_ref`` is the sensor that measured it (the skin thermistor's DeviceMetric),
+    ``gateway_ref`` the gateway Device that relayed it."""
     out: dict[str, Any] = {"resourceType": "Observation"}
+    if gateway_ref is not None:
+        out["extension"] = [{"url": GATEWAY_DEVICE_EXT, "valueReference": {"reference": gateway_ref}}]
     if site.profile:
         out["meta"] = {"profile": [site.profile]}
     out |= {
@@ -342,8 +441,10 @@ def contact_observation(
     day_end_us: int,
     tz: ZoneInfo,
     base: str = DEFAULT_BASE,
+    device_ref: str | None = None,
 ) -> dict[str, Any]:
-    """One admission's skin-to-skin contact on one ward day, with a component per session.
+    """One admission's skin-to-skin contact on one ward day, with a component per session
+    (``device_ref``: the contact sensor's DeviceMetric, when one wrap measured the whole day).
 
     ``status`` is ``preliminary`` while the day is still running (its total still grows).
     """
@@ -372,7 +473,7 @@ def contact_observation(
                 "valuePeriod": _period(s.start_us, s.end_us, tz),
             }
         )
-    return {
+    out: dict[str, Any] = {
         "resourceType": "Observation",
         "status": "preliminary" if day.ongoing else "final",
         "category": [_concept(OBSERVATION_CATEGORY, "therapy", "Therapy")],
@@ -387,6 +488,9 @@ def contact_observation(
         "valueQuantity": minutes(day.contact_s),
         "component": components,
     }
+    if device_ref is not None:
+        out["device"] = {"reference": device_ref}
+    return out
 
 
 def alarm_flag(
@@ -488,8 +592,9 @@ def build_bundle(
 ) -> dict[str, Any]:
     """The bed's range as a FHIR R4 ``collection`` Bundle (JSON-ready dict).
 
-    Resources in order: Patients, Devices, then per admission its temperature Observations (by
-    minute), its daily contact Observations and its alarm Flags. What happened outside any admission
+    Resources in order: Patients, the gateway Device, each wrap's Device and its sensors'
+    DeviceMetrics, then per admission its temperature Observations (by minute), its daily contact
+    Observations and its alarm Flags. What happened outside any admission
     (a wrap on an empty bed) describes no patient and is left out.
     """
     tz = ZoneInfo(inputs.ward_tz)
@@ -501,10 +606,23 @@ def build_bundle(
         entries.append(
             _entry(patients[a.admission_id], patient(a, identifier_system=patient_identifier_system))
         )
+    # The gateway is there when wraps are: it relayed what they measured.
+    gateway = _urn("gateway", inputs.gateway_id) if inputs.wraps else None
+    if gateway is not None:
+        entries.append(_entry(gateway, gateway_device(inputs.gateway_id, base=base)))
     devices: dict[str, str] = {}
+    skin_metrics: dict[str, str] = {}
+    contact_metrics: dict[str, str] = {}
     for w in sorted(inputs.wraps, key=lambda w: w.wrap_id):
         devices[w.wrap_id] = _urn("device", w.wrap_id, w.mac)
         entries.append(_entry(devices[w.wrap_id], device(w, base=base)))
+        for key, metric in device_metrics(w, devices[w.wrap_id], base=base):
+            url = _urn("device-metric", w.wrap_id, w.mac, key)
+            if key == SKIN_METRIC:
+                skin_metrics[w.wrap_id] = url
+            elif key == CONTACT_METRIC:
+                contact_metrics[w.wrap_id] = url
+            entries.append(_entry(url, metric))
 
     minutes_of = minute_temperatures(inputs.readings, inputs.admissions, inputs.params, core=site.core)
     for (admission_id, wrap_id, start_us), (median_c, used) in minutes_of.items():
@@ -515,9 +633,10 @@ def build_bundle(
             start_us=lo,
             end_us=hi,
             patient_ref=patients[admission_id],
-            device_ref=devices.get(wrap_id),
+            device_ref=skin_metrics.get(wrap_id),
             site=site,
             tz=tz,
+            gateway_ref=gateway,
         )
         entries.append(
             _entry(_urn("temperature", bed, admission_id, wrap_id, start_us, site.loinc_code), obs)
@@ -531,6 +650,8 @@ def build_bundle(
         sessions = [
             s for s in inputs.sessions if s.admission_id == d.admission_id and start_us <= s.start_us < end_us
         ]
+        wraps_of_day = {s.wrap_id for s in sessions}
+        only = next(iter(wraps_of_day)) if len(wraps_of_day) == 1 else None
         obs = contact_observation(
             d,
             sessions,
@@ -539,6 +660,7 @@ def build_bundle(
             day_end_us=end_us,
             tz=tz,
             base=base,
+            device_ref=None if only is None else contact_metrics.get(only),
         )
         entries.append(_entry(_urn("contact", bed, d.admission_id, d.day.isoformat()), obs))
 

@@ -69,7 +69,10 @@ class WardCollector(Collector):
         rt = self._runtime()
         if rt is None or rt.source is None:
             return []
-        return [*self._readings(rt), *self._sources(rt), *self._alarms(rt), *self._hub(rt), *self._store(rt)]
+        return [
+            *self._readings(rt), *self._sources(rt), *self._alarms(rt), *self._hub(rt), *self._store(rt),
+            *self._hl7(rt),
+        ]
 
     # Readings ------------------------------------------------------------------------------------
     @staticmethod
@@ -302,6 +305,37 @@ class WardCollector(Collector):
             storage.add_metric([reason], 1.0 if error is not None and error.reason == reason else 0.0)
         out += [refused, storage]
         return out
+
+
+    # HL7 interface ---------------------------------------------------------------------------------
+    @staticmethod
+    def _hl7(rt: WardRuntime) -> list[Metric]:
+        link = rt.hl7_link
+        if link is None:
+            return []
+        up = GaugeMetricFamily(
+            "kmc_hl7_link_up", "1 while the HL7 interface engine acknowledges (0: hl7_link_failure)."
+        )
+        up.add_metric([], 1.0 if link.up else 0.0)
+        queued = GaugeMetricFamily("kmc_hl7_queue_messages", "HL7 messages waiting for the interface engine.")
+        queued.add_metric([], link.outbox.pending())
+        sent = CounterMetricFamily(
+            "kmc_hl7_messages",
+            "HL7 messages answered by the interface engine, by outcome.",
+            labels=["outcome"],
+        )
+        sent.add_metric(["accepted"], link.accepted)
+        sent.add_metric(["rejected"], link.rejected)
+        sent.add_metric(["watchdog"], link.watchdogs)
+        dropped = CounterMetricFamily(
+            "kmc_hl7_queue_dropped", "HL7 messages dropped because the queue was full (oldest first)."
+        )
+        dropped.add_metric([], link.outbox.dropped())
+        failures = CounterMetricFamily(
+            "kmc_hl7_link_failures", "Failed exchanges with the HL7 interface engine (each retried)."
+        )
+        failures.add_metric([], link.failures)
+        return [up, queued, sent, dropped, failures]
 
 
 def metrics_router() -> APIRouter:

@@ -28,14 +28,19 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.service.alarms import AlarmEvent, AlarmView, AuditRecord, ConditionKey
+from kmc_monitor.service.alarms import AlarmEvent, AlarmState, AlarmView, AuditRecord, ConditionKey
 from kmc_monitor.service.config import Settings
 from kmc_monitor.service.engine import BedView, LiveEngine, TickResult, UnassignedWrap
+from kmc_monitor.service.hl7 import Identity
+from kmc_monitor.service.hl7_feed import Hl7Feed
+from kmc_monitor.service.hl7_link import Hl7Link
+from kmc_monitor.service.hl7_outbox import Hl7Outbox, Hl7OutboxError
 from kmc_monitor.service.hub import Channel, Hub
+from kmc_monitor.service.mllp import MllpUrl
 from kmc_monitor.service.sources import ReplayClock, ReplaySource, SimulatedSource, Source
 from kmc_monitor.service.store import ReadingWriter, Store, StoreError
 from kmc_monitor.service.tickstats import TickStats
@@ -89,7 +94,7 @@ CHECKPOINT_RETRY_S = 1.0
 #: (those start with a letter or digit), so it can never meet a real wrap's conditions.
 WARD_SCOPE = "(ward)"
 #: Alarm kinds about the ward as a whole: no bed, no wrap.
-WARD_KINDS = frozenset({AlarmKind.STORAGE_FAILURE})
+WARD_KINDS = frozenset({AlarmKind.STORAGE_FAILURE, AlarmKind.HL7_LINK_FAILURE})
 
 
 # JSON shapes ---------------------------------------------------------------------------------------
@@ -324,6 +329,11 @@ class WardRuntime:
         self.ward_channel: Channel = self.hub.channel("ward", self._ward_snapshot)
         #: Tick durations, readings taken and alarms raised, read by ``/metrics``.
         self.tick_stats = TickStats()
+        #: The HL7 interface (``settings.hl7_url``): its queue feed, its link, and the open
+        #: ``hl7_link_failure`` alarm's key.
+        self.hl7_feed: Hl7Feed | None = None
+        self.hl7_link: Hl7Link | None = None
+        self._hl7_alarm: ConditionKey | None = None
 
     # Parts --------------------------------------------------------------------------------------
     @property
@@ -357,8 +367,38 @@ class WardRuntime:
         if start is not None:
             await start()
         self.open()
+        self._start_hl7()
         if self.tick_s is not None:
             self._task = asyncio.create_task(self._loop(self.tick_s), name="kmc-ward-tick")
+
+    def _start_hl7(self) -> None:
+        """Open the HL7 queue and start its link when the settings name an interface engine."""
+        url = self.settings.hl7_url
+        if url is None:
+            return
+        outbox = Hl7Outbox.in_data_dir(self.settings.data_dir, max_rows=self.settings.hl7_outbox_max_rows)
+        ident = Identity(
+            facility=self.settings.ward_name,
+            receiving_application=self.settings.hl7_receiving_application,
+            receiving_facility=self.settings.hl7_receiving_facility,
+        )
+        link = Hl7Link(MllpUrl.parse(url), outbox, ident, keepalive_s=self.settings.hl7_keepalive_s)
+        ward = self.ward
+        self.hl7_feed = Hl7Feed(
+            outbox,
+            ident,
+            self.settings.ward_name,
+            ward.admission,
+            interval_s=self.settings.hl7_observation_interval_s,
+            wake=link.wake,
+        )
+        self.hl7_link = link
+        now_us = self.now_us()
+        self.hl7_feed.latched(
+            v.alarm_id for v in self.engine.board.visible(now_us) if v.state is AlarmState.LATCHED
+        )
+        link.start()
+        logger.info("HL7 interface: sending to %s (%d messages waiting)", link.url, outbox.pending())
 
     def open(self) -> None:
         """Open the store and set up (demo) or restore the ward; no loop."""
@@ -401,7 +441,8 @@ class WardRuntime:
         # The database takes writes (the checkpoint above): a storage alarm the saved board still
         # had open (saved while readings were refused) is over.
         for v in engine.board.visible(round(now_s * US)):
-            if v.kind is AlarmKind.STORAGE_FAILURE and v.ended_us is None:
+            # (and an HL7 link alarm: this process's link says anew, within 5 s, if it is down)
+            if v.kind in WARD_KINDS and v.ended_us is None:
                 self._emit_board_events(engine.board.condition_ended(v.key, round(now_s * US)), time.time())
 
     def _resume_replay(self, store: Store) -> None:
@@ -455,6 +496,9 @@ class WardRuntime:
         if stop is not None:
             with contextlib.suppress(Exception):
                 await stop()
+        if self.hl7_link is not None:
+            await self.hl7_link.stop()
+            self.hl7_link.outbox.close()
         if self._engine is not None and self._store is not None:
             try:
                 self._engine.checkpoint(self._store, self.now_us())
@@ -495,12 +539,15 @@ class WardRuntime:
         with self.store.waiting_at_most(TICK_WRITE_WAIT_S):
             result = self.engine.tick(now_us)  # its reading writer keeps what the disk refuses
         self._publish(result, wall_s)
+        if self.hl7_feed is not None:
+            self._feed_hl7(now_us, result.events, result.beds)
         if result.events:
             self._board_dirty = True
         due = self._board_dirty or now_s - self._last_board_save_s >= BOARD_CHECKPOINT_S
         if due and now_s >= self._checkpoint_not_before_s:
             self._try_checkpoint(now_us)
         self._watch_storage(now_s, now_us, wall_s)
+        self._watch_hl7(now_us, wall_s)
         if now_s - self._last_prune_s >= PRUNE_EVERY_S:
             self._prune(now_s)
         self.tick_stats.observe(time.perf_counter() - started, len(readings), result.events)
@@ -564,9 +611,18 @@ class WardRuntime:
         return text + ". Live monitoring and alarms go on."
 
     def alarm_detail(self, a: AlarmView) -> str | None:
-        """The words an alarm carries beyond its kind: the storage failure's cause while it lasts."""
+        """The words an alarm carries beyond its kind: the storage failure's or the HL7 link's
+        cause while it lasts."""
         if a.kind is AlarmKind.STORAGE_FAILURE and a.ended_us is None:
             return self.storage_detail()
+        if a.kind is AlarmKind.HL7_LINK_FAILURE and a.ended_us is None and self.hl7_link is not None:
+            link = self.hl7_link
+            pending = link.outbox.pending()
+            return (
+                f"{link.down_reason or 'the HL7 interface engine does not acknowledge'}: alarms reach the "
+                f"hospital's systems only when it is back ({pending} messages kept, sent in order then)."
+                " Watch this screen."
+            )
         return None
 
     def alarm_json(self, a: AlarmView) -> dict[str, Any]:
@@ -595,6 +651,39 @@ class WardRuntime:
             logger.info("storage failure alarm ended: the database takes writes again")
             self._emit_board_events(self.engine.board.condition_ended(key, now_us), wall_s)
 
+    # HL7 interface ------------------------------------------------------------------------------
+    def _feed_hl7(self, now_us: int, events: Sequence[AlarmEvent], beds: Sequence[BedView] = ()) -> None:
+        """Queue the HL7 messages of these events and tiles; a queue that refuses (the disk) is
+        logged and the link's alarm says the hospital is not being told."""
+        if self.hl7_feed is None:
+            return
+        try:
+            self.hl7_feed.on_tick(now_us, events, beds, lambda: self.engine.views(now_us))
+        except Hl7OutboxError as exc:
+            logger.error("HL7 messages could not be queued: %s", exc)
+            if self.hl7_link is not None:
+                self.hl7_link.queue_failed(str(exc))
+
+    def _watch_hl7(self, now_us: int, wall_s: float) -> None:
+        """Raise the ward's ``hl7_link_failure`` alarm while the link's watchdog says it is down;
+        end it when the engine acknowledges again."""
+        link = self.hl7_link
+        if link is None:
+            return
+        if link.alarm_due():
+            if self._hl7_alarm is None:
+                key: ConditionKey = (WARD_SCOPE, AlarmKind.HL7_LINK_FAILURE.value, now_us)
+                self._hl7_alarm = key
+                logger.error("HL7 link failure alarm raised: %s", link.down_reason)
+                events = self.engine.board.condition_started(
+                    key, AlarmKind.HL7_LINK_FAILURE, None, WARD_SCOPE, now_us
+                )
+                self._emit_board_events(events, wall_s)
+        elif link.up and self._hl7_alarm is not None:
+            key, self._hl7_alarm = self._hl7_alarm, None
+            logger.info("HL7 link failure alarm ended: the interface engine acknowledges again")
+            self._emit_board_events(self.engine.board.condition_ended(key, now_us), wall_s)
+
     def _emit_board_events(self, events: list[AlarmEvent], wall_s: float) -> None:
         """Publish board events made outside the engine's tick; the board is saved at the next
         checkpoint (never from here: the database may be what is failing)."""
@@ -603,6 +692,7 @@ class WardRuntime:
             self.ward_channel.publish({**event_json(e, detail), "sent_wall": wall_s})
         if events:
             self._board_dirty = True
+            self._feed_hl7(self.now_us(), events)
 
     def _publish(self, result: TickResult, wall_s: float) -> None:
         for e in result.events:
@@ -635,6 +725,7 @@ class WardRuntime:
             self.ward_channel.publish({**event_json(e, detail), "sent_wall": wall_s})
         if events:
             self._board_dirty = True
+            self._feed_hl7(self.now_us(), events)
             self._try_checkpoint(self.now_us())
 
     # Snapshots ----------------------------------------------------------------------------------

@@ -58,6 +58,9 @@ class AlarmKind(enum.StrEnum):
     #: The ward service cannot write its database (locked, disk full, I/O error). Raised by the
     #: service's runtime about the ward as a whole (no bed, no wrap), never by ``analyze``.
     STORAGE_FAILURE = "storage_failure"
+    #: The hospital's HL7 interface engine does not acknowledge (``serve --hl7``): alarms reach
+    #: the nurses only through the ward screen. Raised by the service's runtime, about the ward.
+    HL7_LINK_FAILURE = "hl7_link_failure"
 
     @property
     def category(self) -> Category:
@@ -93,6 +96,7 @@ _CATALOGUE: dict[AlarmKind, tuple[Category, Priority]] = {
     AlarmKind.LOW_BATTERY: (Category.TECHNICAL, Priority.LOW),
     AlarmKind.LOW_DAILY_CONTACT: (Category.ADVISORY, Priority.LOW),
     AlarmKind.STORAGE_FAILURE: (Category.TECHNICAL, Priority.MEDIUM),
+    AlarmKind.HL7_LINK_FAILURE: (Category.TECHNICAL, Priority.MEDIUM),
 }
 
 _COLD_SEVERITY: dict[AlarmKind, int] = {

@@ -116,7 +116,7 @@ def test_fhir_export_matches_the_store(setup: tuple[TestClient, WardRuntime]) ->
         got[f"{minute}"] = o["valueQuantity"]["value"]
     assert got == expected
     kinds = sorted({e["resource"]["resourceType"] for e in bundle["entry"]})
-    assert kinds == ["Device", "Flag", "Observation", "Patient"]
+    assert kinds == ["Device", "DeviceMetric", "Flag", "Observation", "Patient"]
     # The skin warms past 37.5 °C: the board's hyperthermia alarm is the one Flag, still active.
     (alarm,) = client.get("/api/alarms", headers=AUTH).json()
     (flag,) = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Flag"]

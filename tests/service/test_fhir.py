@@ -174,8 +174,10 @@ def test_every_resource_validates(ward: Ward) -> None:
     bundle = bundle_of(ward)
     check_bundle(bundle)
     kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
-    # 1 baby, 1 wrap, 29 minutes with a temperature (30 minus the detached one), 1 day, 1 alarm.
-    assert (kinds.count("Patient"), kinds.count("Device"), kinds.count("Flag")) == (1, 1, 1)
+    # 1 baby, 1 wrap and the gateway, the wrap's 4 sensors, 29 minutes with a temperature (30 minus
+    # the detached one), 1 day, 1 alarm.
+    assert (kinds.count("Patient"), kinds.count("Device"), kinds.count("Flag")) == (1, 2, 1)
+    assert kinds.count("DeviceMetric") == 4
     assert len(temperatures(bundle)) == 29
     assert kinds.count("Observation") == 30
 
@@ -188,7 +190,11 @@ def test_core_site_bundle_validates_too(ward: Ward) -> None:
 def test_temperature_observation_by_hand(ward: Ward) -> None:
     bundle = bundle_of(ward)
     (patient_url,) = [e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"]
-    (device_url,) = [e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Device"]
+    entries = [(e["fullUrl"], e["resource"]) for e in bundle["entry"]]
+    (skin_url,) = [u for u, r in entries if r.get("type", {}).get("coding", [{}])[0].get("code") == "150388"]
+    (gateway_url,) = [
+        u for u, r in entries if r.get("identifier", [{}])[0].get("system", "").endswith("gateway-id")
+    ]
     first = temperatures(bundle)[0]
     assert first["status"] == "final"
     assert first["code"]["coding"] == [
@@ -207,7 +213,15 @@ def test_temperature_observation_by_hand(ward: Ward) -> None:
         "end": "2026-01-01T13:01:00+03:00",
     }
     assert first["subject"] == {"reference": patient_url}
-    assert first["device"] == {"reference": device_url}
+    # The sensor that measured it (PoCD: Observation.device is the DeviceMetric), and the gateway
+    # that relayed it (PHD: the observation-gatewayDevice extension).
+    assert first["device"] == {"reference": skin_url}
+    assert first["extension"] == [
+        {
+            "url": "http://hl7.org/fhir/StructureDefinition/observation-gatewayDevice",
+            "valueReference": {"reference": gateway_url},
+        }
+    ]
     assert first["method"]["text"].startswith("median of 6 ")
     assert "meta" not in first  # no R4 profile claimed for 61008-9
 
@@ -323,11 +337,40 @@ def test_patient_and_device_identifiers(ward: Ward) -> None:
         "MR",
     )
     assert patient["name"] == [{"use": "usual", "text": "Baby A"}]
-    (device,) = of_type(bundle, "Device")
+    (device,) = [d for d in of_type(bundle, "Device") if "wrap-id" in d["identifier"][0]["system"]]
     mac = next(
         i for i in device["identifier"] if i.get("type", {}).get("coding", [{}])[0].get("code") == "BTMAC"
     )
     assert mac["value"] == "54-48-E6-8F-80-A5"
+
+
+def test_wrap_sensors_and_gateway_follow_the_phd_and_pocd_guides(ward: Ward) -> None:
+    bundle = bundle_of(ward)
+    mdc = "urn:iso:std:iso:11073:10101"
+    urls = {id(e["resource"]): e["fullUrl"] for e in bundle["entry"]}
+    devices = of_type(bundle, "Device")
+    (wrap,) = [d for d in devices if "wrap-id" in d["identifier"][0]["system"]]
+    (gateway,) = [d for d in devices if d is not wrap]
+    # The wrap: a PHD (11073-20601 simple MDS) that is a thermometer; the gateway: the PHG.
+    assert wrap["type"]["coding"] == [{"system": mdc, "code": "65573", "display": "MDC_MOC_VMS_MDS_SIMP"}]
+    assert wrap["specialization"][0]["systemType"]["coding"][0]["code"] == "528392"
+    assert gateway["type"]["coding"][0]["code"] == "531981"
+    assert gateway["version"][0]["value"]
+    metrics = of_type(bundle, "DeviceMetric")
+    kinds = {m["identifier"][0]["value"].split("/", 1)[1] for m in metrics}
+    assert kinds == {"skin-temperature", "ambient-temperature", "skin-contact", "battery"}
+    for m in metrics:
+        assert m["source"] == m["parent"] == {"reference": urls[id(wrap)]}
+        assert (m["category"], m["operationalStatus"]) == ("measurement", "on")
+    (skin,) = [m for m in metrics if m["type"]["coding"][0]["code"] == "150388"]
+    assert {(c["system"], c["code"]) for c in skin["unit"]["coding"]} == {
+        (mdc, "268192"),
+        ("http://unitsofmeasure.org", "Cel"),
+    }
+    # The day's contact came from the wrap's contact sensor.
+    (contact_metric,) = [m for m in metrics if m["identifier"][0]["value"].endswith("/skin-contact")]
+    (day,) = [o for o in of_type(bundle, "Observation") if o["category"][0]["coding"][0]["code"] == "therapy"]
+    assert day["device"] == {"reference": urls[id(contact_metric)]}
 
 
 def test_same_range_same_resources(ward: Ward) -> None:

@@ -70,6 +70,7 @@ export const ALARM_KIND_NAMES = Object.freeze({
   low_battery: "Low battery",
   low_daily_contact: "Low daily contact",
   storage_failure: "Storage failure",
+  hl7_link_failure: "Hospital HL7 link down",
 });
 
 export const ALARM_STATE_NAMES = Object.freeze({
