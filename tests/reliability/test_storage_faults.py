@@ -24,7 +24,8 @@ from kmc_monitor.service.hub import Subscriber
 from kmc_monitor.service.runtime import STORAGE_ALARM_AFTER_S, WARD_SCOPE, WardRuntime
 from kmc_monitor.service.store import DB_FILENAME
 from kmc_monitor.signal.report import AlarmKind
-from tests.reliability.helpers import T0, Clock, TwoWraps, settings_for
+from tests.clock import Clock
+from tests.reliability.helpers import T0, TwoWraps, settings_for
 
 pytestmark = pytest.mark.timeout(60)
 
