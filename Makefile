@@ -56,13 +56,18 @@ typecheck: $(STAMP_TEST)
 # Test files go to TEST_WORKERS processes whole (--dist loadfile): a module's shared broker, ward
 # or browser stays on one worker, and tests that run in file order keep it. Every test makes its own
 # ports (the kernel's free ones) and directories (pytest's tmp_path), so two workers never meet.
-# KMC_TEST_TIMEOUT_FACTOR=N scales every time limit of the suite on a slow machine (tests/timing.py).
+# KMC_TEST_TIMEOUT_FACTOR scales every wall-clock limit in the suite (tests/timing.py): 2 here by
+# default, because two workers on two cores give each test about half the machine a serial run
+# would (a latency limit of 100 ms becomes 200 ms: still far from the seconds a real stall costs;
+# the latency figures themselves are measured by `make bench`). Raise it on a slower machine.
 # PYTEST_ARGS narrows a run, e.g. make pytest PYTEST_ARGS=tests/mqtt
 TEST_WORKERS ?= 2
 PYTEST_ARGS  ?=
+KMC_TEST_TIMEOUT_FACTOR ?= 2
 
 pytest: $(STAMP_TEST) system-deps
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not long" $(PYTEST_ARGS)
+	KMC_TEST_TIMEOUT_FACTOR=$(KMC_TEST_TIMEOUT_FACTOR) \
+	  $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not long" $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

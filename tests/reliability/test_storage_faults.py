@@ -26,11 +26,12 @@ from kmc_monitor.service.store import DB_FILENAME
 from kmc_monitor.signal.report import AlarmKind
 from tests.clock import Clock
 from tests.reliability.helpers import T0, TwoWraps, settings_for
+from tests.timing import scaled
 
 pytestmark = pytest.mark.timeout(60)
 
 #: A step must never wait anything like the store's 5 s busy timeout.
-MAX_STEP_S = 1.0
+MAX_STEP_S = scaled(1.0)
 
 
 class Ward:
