@@ -10,12 +10,21 @@ out by ``make test`` and run by ``make test-long``.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from hypothesis import settings
 
 from tests.timing import TIMEOUT_FACTOR, scaled
 
 #: Time limit of one async test on a normal machine, in seconds.
 BASE_ASYNC_TIMEOUT_S = 10.0
+
+# Hypothesis's per-example deadline (its default, 200 ms) is a wall-clock limit like the others:
+# scaled by the same factor, so a busy machine does not turn a scheduling stall into a failure.
+# Tests that set their own deadline keep it.
+settings.register_profile("kmc", deadline=timedelta(seconds=scaled(0.2)))
+settings.load_profile("kmc")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -270,6 +270,7 @@ def test_discharge_from_the_bed_page_after_confirming(
         ended = api(page, f"{server.base}/api/admissions/{adm['admission_id']}")
         assert ended["discharged_t"] is not None
     finally:
+        page.close()  # first: a page left open would log its reconnection attempts as errors
         server.stop()
 
 

@@ -252,9 +252,9 @@ def test_alarms_show_in_iec_colours_within_2_s_and_are_acknowledged_on_screen(
     tmp_path: Path, new_page: Callable[..., Page], artifacts: Path
 ) -> None:
     trace = cold_ward_trace(tmp_path / "cold.csv")
+    page = new_page(1920, 1080)
     server = Served(tmp_path / "d", ["--replay", str(trace), "--speed", "50"])
     try:
-        page = new_page(1920, 1080)
         # When each alarm first reaches the screen: its entry is in the DOM and the next frame is
         # being painted (performance.timeOrigin + now() is the wall clock the server's
         # `sent_wall` is on: same machine).
@@ -363,6 +363,7 @@ def test_alarms_show_in_iec_colours_within_2_s_and_are_acknowledged_on_screen(
         assert state["paused_until_us"] is not None and state["sounding"] is None
         expect(page.locator("body")).to_have_attribute("data-sounding", "none")
     finally:
+        page.close()  # first: a page left open would log its reconnection attempts as errors
         server.stop()
 
 
