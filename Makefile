@@ -1,7 +1,7 @@
 # The same commands for a newcomer, CI and a maintainer.
 #   make run    set up from nothing, then run the main job
 #   make test   set up what tests need, then ruff, mypy --strict and the pytest suite's fast tier
-#               (every test not marked `long`, on two xdist workers: at most 5 minutes on 2 cores)
+#               (every test not marked `long`, on two xdist workers; target: 5 minutes on 2 idle cores)
 #   make test-long  the tests that take minutes on purpose (marked `long`: the 60 s broker outage,
 #               the hour-long soak), one at a time; CI (.ci/run) runs both
 #   make bench  the benchmarks (figures recorded in docs/benchmarks.md)

@@ -9,7 +9,8 @@ no_data alarm ``stale_after`` after their last reading (then restarted: what it 
 arrives). Each test puts the wraps on beds itself if an earlier one did not (``-m long`` runs the
 long outage alone). The ward runs with ``stale_after_s`` = 10 s instead of the clinical 30 s: the
 test checks the mechanism (the alarm keeps the rules' clock, the Last Will beats the silence rule),
-and the 30 s figure itself is checked by the signal core's tests. About 45 s in ``make test``.
+and the 30 s figure itself is checked by the engine's and the signal core's tests. About 30 s in
+``make test``.
 """
 
 from __future__ import annotations
