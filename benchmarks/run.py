@@ -2,10 +2,13 @@
 
 1. Signal-core throughput on in-memory arrays (1,000 wraps x 24 h at 1 Hz), on one core, with its
    ratio to the plain per-sample reference and to one NumPy pass over the same input (memory floor).
-2. ``kmc-monitor analyze --json`` wall time on a 40-wrap x 24 h trace at 1 Hz (3.46 million rows), as a
-   whole process, against a whole process that only runs ``pandas.read_csv`` on the same file.
+2. ``kmc-monitor analyze --json`` wall time on a clean 40-wrap x 24 h trace at 1 Hz (3.46 million rows),
+   as a whole process, against whole processes that only run ``pandas.read_csv`` or
+   ``pyarrow.csv.read_csv`` on the same file, after checking that all three read the same data
+   (``benchmarks/analyze.py``).
 
-Targets (issue #2): >= 30 M samples/s and >= 300x the reference; analyze/read_csv <= 1.0.
+Targets: >= 30 M samples/s and >= 300x the reference (issue #2); analyze <= 1.0x read_csv and
+<= 1.3x pyarrow.csv.read_csv (issue #15).
 Then advertisement decoding (``benchmarks/decode.py``), the ward service under load
 (``benchmarks/service.py``) and hospital scale over MQTT (``benchmarks/mqtt.py``: 5 gateways x 100
 wraps through Mosquitto, 200 screens).
@@ -18,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,14 +30,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.analyze import bench_analyze  # noqa: E402
 from benchmarks.common import pin_one_core  # noqa: E402
 from kmc_monitor._memory import keep_freed_memory  # noqa: E402
 from kmc_monitor.devices.synthetic import fleet  # noqa: E402
-from kmc_monitor.devices.trace import write_trace  # noqa: E402
 from kmc_monitor.signal import DayCalendar, RuleParams, analyze_series  # noqa: E402
 from tests.signal.reference import reference_report  # noqa: E402
-
-DATA = ROOT / "bench-data"
 
 
 def bench_core(n_wraps: int, hours: float) -> dict[str, float]:
@@ -92,39 +92,6 @@ def bench_core(n_wraps: int, hours: float) -> dict[str, float]:
         f"{floor_rate / core_rate:.1f}x slower than the floor"
     )
     return {"core": core_rate, "ref": ref_rate, "floor": floor_rate}
-
-
-def _trace_file(n_wraps: int, hours: float) -> Path:
-    DATA.mkdir(exist_ok=True)
-    path = DATA / f"fleet{n_wraps}x{hours:g}h.csv"
-    if not path.exists():
-        print(f"writing {path.name} ...", flush=True)
-        t0 = time.perf_counter()
-        rows = write_trace(path, fleet(n_wraps, hours=hours, rate_hz=1.0, seed=7), comment="benchmark trace")
-        size_mb = path.stat().st_size / 1e6
-        print(f"  {rows / 1e6:.2f} M rows, {size_mb:.0f} MB in {time.perf_counter() - t0:.1f} s")
-    return path
-
-
-def _wall(cmd: list[str], repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
-def bench_analyze(n_wraps: int, hours: float) -> dict[str, float]:
-    path = _trace_file(n_wraps, hours)
-    py = sys.executable
-    kmc = str(Path(py).with_name("kmc-monitor"))
-    analyze = _wall([kmc, "analyze", "--json", str(path)])
-    pandas = _wall([py, "-c", f"import pandas; pandas.read_csv({str(path)!r})"])
-    print(f"analyze --json on {path.name}: {analyze:.2f} s whole process")
-    ratio = analyze / pandas
-    print(f"  pandas.read_csv alone: {pandas:.2f} s whole process -> ratio {ratio:.2f} (target <= 1.0)")
-    return {"analyze_s": analyze, "pandas_s": pandas}
 
 
 def main() -> int:

@@ -2,18 +2,29 @@
 
 ``--ble-adapter [NAME]`` opts in to tests that need a real Bluetooth adapter (marked
 ``ble_adapter``); without it they are skipped, so the suite runs on any machine and in CI.
-``KMC_TEST_TIMEOUT_FACTOR`` scales every async test's time limit (a slow CI machine raises it
-instead of each test guessing its own margin).
+``KMC_TEST_TIMEOUT_FACTOR`` scales every wall-clock limit of the suite (tests/timing.py): each
+async test's time limit, each test's pytest-timeout limit, and the waits and latency limits inside
+tests. Tests marked ``long`` (minutes on purpose: the 60 s broker outage, the hour-long soak) are left
+out by ``make test`` and run by ``make test-long``.
 """
 
 from __future__ import annotations
 
-import os
+from datetime import timedelta
 
 import pytest
+from hypothesis import settings
+
+from tests.timing import TIMEOUT_FACTOR, scaled
 
 #: Time limit of one async test on a normal machine, in seconds.
 BASE_ASYNC_TIMEOUT_S = 10.0
+
+# Hypothesis's per-example deadline (its default, 200 ms) is a wall-clock limit like the others:
+# scaled by the same factor, so a busy machine does not turn a scheduling stall into a failure.
+# Tests that set their own deadline keep it.
+settings.register_profile("kmc", deadline=timedelta(seconds=scaled(0.2)))
+settings.load_profile("kmc")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -33,12 +44,27 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _scale_time_limits(config, items)
     if config.getoption("--ble-adapter") is not None:
         return
     skip = pytest.mark.skip(reason="needs a real Bluetooth adapter: run with --ble-adapter [NAME]")
     for item in items:
         if "ble_adapter" in item.keywords:
             item.add_marker(skip)
+
+
+def _scale_time_limits(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Give each test its pytest-timeout limit (its ``timeout`` mark, else the ini ``timeout``)
+    times ``KMC_TEST_TIMEOUT_FACTOR``: the closest mark wins, so one added on the item overrides
+    the module's."""
+    if TIMEOUT_FACTOR == 1:
+        return
+    default_s = float(config.getini("timeout") or 0)
+    for item in items:
+        mark = item.get_closest_marker("timeout")
+        limit_s = float(mark.args[0]) if mark is not None and mark.args else default_s
+        if limit_s > 0:
+            item.add_marker(pytest.mark.timeout(scaled(limit_s)))
 
 
 @pytest.fixture
@@ -51,4 +77,4 @@ def ble_adapter(request: pytest.FixtureRequest) -> str | None:
 @pytest.fixture
 def async_timeout_s() -> float:
     """The time limit for one async test, scaled by ``KMC_TEST_TIMEOUT_FACTOR``."""
-    return BASE_ASYNC_TIMEOUT_S * float(os.environ.get("KMC_TEST_TIMEOUT_FACTOR", "1"))
+    return scaled(BASE_ASYNC_TIMEOUT_S)

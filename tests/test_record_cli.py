@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from kmc_monitor.devices.trace import read_traces
+from tests.timing import scaled
 
 KMC = shutil.which("kmc-monitor", path=str(Path(sys.executable).parent)) or "kmc-monitor"
 T0 = 1_767_225_600.0
@@ -45,7 +46,7 @@ def test_record_simulate_becomes_a_trace_that_analyze_reads(tmp_path: Path) -> N
     )
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, proc.stderr
-    assert elapsed < 15.0  # ten simulated minutes of a ward on an accelerated clock
+    assert elapsed < scaled(15.0)  # ten simulated minutes of a ward on an accelerated clock
     assert "recorded" in proc.stderr and str(out) in proc.stderr
     text = out.read_text(encoding="utf-8")
     assert text.startswith("# recorded by kmc-monitor")

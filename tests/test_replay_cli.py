@@ -8,9 +8,9 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,10 +23,11 @@ import pytest
 from kmc_monitor.devices.trace import write_trace
 from kmc_monitor.mqtt.payload import decode_reading, decode_status
 from kmc_monitor.mqtt.topics import ReadingTopic, StatusTopic, parse_topic, reading_filter, status_topic
-from kmc_monitor.service.store import Store
+from kmc_monitor.service.store import DB_FILENAME, Store
 from kmc_monitor.signal.series import build_series
 from tests.mqtt.conftest import Mosquitto, free_port
 from tests.serving import ServeProcess
+from tests.timing import wait_until
 
 KMC = shutil.which("kmc-monitor", path=str(Path(sys.executable).parent)) or "kmc-monitor"
 TOKEN = "replay-test-staff-token-0123456789"
@@ -86,19 +87,33 @@ def test_replay_to_a_running_ward(serve: Serve, tmp_path: Path) -> None:
     assert "replaying 240 reading(s) of 2 wrap(s)" in proc.stderr
     assert "replayed 240 reading(s), 240 accepted" in proc.stderr
     assert serve.get("/api/readings/stats")["accepted"] == 240
-    deadline = time.monotonic() + 10
     heard: dict[str, Any] = {}
-    while time.monotonic() < deadline and len(heard) < 2:
-        heard = {w["wrap_id"]: w for w in serve.get("/api/wraps")["unregistered"]}
-        time.sleep(0.2)
+
+    def both_heard() -> bool:
+        heard.update({w["wrap_id"]: w for w in serve.get("/api/wraps")["unregistered"]})
+        return len(heard) >= 2
+
+    wait_until("both replayed wraps heard", both_heard, 10, every_s=0.2)
     assert set(heard) == {"RW1", "RW2"}
     assert heard["RW1"]["last_heard_us"] == round((T0 + 119) * 1e6)
-    time.sleep(1.5)  # readings are committed at least every second
+    # Readings are committed at least every second: all of them, while the ward still runs.
+    db = serve_dir(serve) / DB_FILENAME
+    wait_until("the replayed readings committed", lambda: stored_count(db) == 240, 5, every_s=0.2)
     serve.stop()
     with Store.in_data_dir(serve_dir(serve)) as store:
         stored = store.readings("RW2", T0 - 1, T0 + 1000)
     assert len(stored) == 120
     assert [r.skin_temp_c for r in stored[:3]] == [36.0, 36.001, 36.002]
+
+
+def stored_count(db: Path) -> int:
+    """Readings of the replayed wraps in the ward's database, read as another program would."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        sql = "SELECT count(*) FROM readings WHERE wrap_id IN ('RW1', 'RW2')"
+        return int(conn.execute(sql).fetchone()[0])
+    finally:
+        conn.close()
 
 
 def serve_dir(serve: Serve) -> Path:
@@ -116,7 +131,8 @@ def test_ctrl_c_stops_with_a_summary(serve: Serve, tmp_path: Path) -> None:
         text=True,
         env=env,
     )
-    time.sleep(3.0)
+    # Stopped mid-way (600 s of readings at 10x): once the ward has taken some of them.
+    wait_until("some readings received", lambda: serve.get("/api/readings/stats")["received"] >= 20, 10)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err

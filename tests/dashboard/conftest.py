@@ -23,10 +23,11 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
 
 from tests.serving import ServeProcess
+from tests.timing import scaled
 
 CHROMIUM = "/usr/bin/chromium"
 STAFF_TOKEN = "dashboard-staff-token-0123456789abcdef"
-START_TIMEOUT_S = 30.0
+START_TIMEOUT_S = scaled(30.0)
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.timeout(180)

@@ -278,6 +278,7 @@ def test_discharge_from_the_bed_page_after_confirming(
         assert ended["discharged_t"] is not None
         assert ended["discharge_status"] == "home_on_kmc"  # #16: the status chosen on the page
     finally:
+        page.close()  # first: a page left open would log its reconnection attempts as errors
         server.stop()
 
 

@@ -24,6 +24,7 @@ from kmc_monitor.devices.trace import write_trace
 from kmc_monitor.service.auth import SESSION_COOKIE
 from kmc_monitor.signal.series import build_series
 from tests.dashboard.conftest import STAFF_TOKEN, PageErrors, Served, duration_words, parse_duration_words
+from tests.timing import scaled
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -243,9 +244,9 @@ def test_alarms_show_in_iec_colours_within_2_s_and_are_acknowledged_on_screen(
     tmp_path: Path, new_page: Callable[..., Page], artifacts: Path
 ) -> None:
     trace = cold_ward_trace(tmp_path / "cold.csv")
+    page = new_page(1920, 1080)
     server = Served(tmp_path / "d", ["--replay", str(trace), "--speed", "50"])
     try:
-        page = new_page(1920, 1080)
         # When each alarm first reaches the screen: its entry is in the DOM and the next frame is
         # being painted (performance.timeOrigin + now() is the wall clock the server's
         # `sent_wall` is on: same machine).
@@ -292,7 +293,7 @@ def test_alarms_show_in_iec_colours_within_2_s_and_are_acknowledged_on_screen(
         )
         for alarm_id, msg in raised.items():
             delay = shown[str(alarm_id)] - msg["sent_wall"]
-            assert -0.05 < delay < 2.0, f"alarm {alarm_id} shown {delay:.3f} s after it was raised"
+            assert -0.05 < delay < scaled(2.0), f"alarm {alarm_id} shown {delay:.3f} s after it was raised"
 
         by_priority = {m["alarm"]["priority"]: m["alarm"] for m in raised.values()}
         assert set(by_priority) == {"high", "medium", "low"}
@@ -366,6 +367,7 @@ def test_alarms_show_in_iec_colours_within_2_s_and_are_acknowledged_on_screen(
         assert state["paused_until_us"] is not None and state["sounding"] is None
         expect(page.locator("body")).to_have_attribute("data-sounding", "none")
     finally:
+        page.close()  # first: a page left open would log its reconnection attempts as errors
         server.stop()
 
 

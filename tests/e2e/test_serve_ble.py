@@ -20,6 +20,7 @@ from websockets.asyncio.client import connect
 
 from kmc_monitor.service.store import Store
 from tests.e2e.test_serve import STAFF_TOKEN, TIMEOUT_S, Server, recv_json
+from tests.timing import scaled
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -79,7 +80,7 @@ def test_ble_without_an_adapter_exits_1_with_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert lines[0].startswith("kmc-monitor: ") and "Bluetooth adapter" in lines[0]
     assert proc.stdout == ""
-    assert time.monotonic() - started < 30  # the probe is bounded (2 s); the rest is start-up
+    assert time.monotonic() - started < scaled(30)  # the probe is bounded (2 s); the rest is start-up
 
 
 def test_no_source_and_no_adapter_falls_back_to_the_simulated_ward(tmp_path: Path) -> None:
@@ -90,4 +91,4 @@ def test_no_source_and_no_adapter_falls_back_to_the_simulated_ward(tmp_path: Pat
     assert "Bluetooth adapter" in err and "running a simulated ward of 12 wraps instead" in err, err
     assert "Traceback" not in err, err
     # Start-up takes about a second; a probe that waited for a radio would take far longer.
-    assert elapsed < 15, elapsed
+    assert elapsed < scaled(15), elapsed

@@ -7,13 +7,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from kmc_monitor.cli import main
 from tests.mqtt.conftest import free_port
+from tests.timing import wait_until
 
 
 @pytest.mark.parametrize(
@@ -79,7 +79,23 @@ def test_gateway_keeps_readings_on_disk_while_the_broker_is_unreachable(tmp_path
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(6.0)
+    outbox = tmp_path / "mqtt-outbox.sqlite3"
+
+    def kept() -> int:
+        if not outbox.exists():
+            return 0
+        try:
+            db = sqlite3.connect(f"file:{outbox}?mode=ro", uri=True, timeout=1)
+            try:
+                return int(db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+            finally:
+                db.close()
+        except sqlite3.Error:  # created but its table not yet there
+            return 0
+
+    # Two wraps, a reading every 2 s: four kept readings take about 4 s.
+    wait_until("four readings kept in the outbox", lambda: kept() >= 4, 20, every_s=0.2)
+    assert proc.poll() is None, proc.communicate()[1]
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
@@ -88,5 +104,5 @@ def test_gateway_keeps_readings_on_disk_while_the_broker_is_unreachable(tmp_path
     db = sqlite3.connect(tmp_path / "mqtt-outbox.sqlite3")
     rows = db.execute("SELECT seq, t FROM outbox ORDER BY seq").fetchall()
     db.close()
-    assert len(rows) >= 4  # two wraps, a reading every 2 s, for about 6 s
+    assert len(rows) >= 4
     assert [t for _, t in rows] == sorted(t for _, t in rows)

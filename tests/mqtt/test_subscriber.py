@@ -20,6 +20,7 @@ from kmc_monitor.mqtt.subscriber import MqttSource
 from kmc_monitor.service.engine import LiveEngine
 from kmc_monitor.service.store import ReadingWriter, Store
 from kmc_monitor.service.ward import AdmissionDetails, GestationalAge, Ward
+from tests.clock import Clock
 from tests.mqtt.conftest import Mosquitto
 
 NOW = 1_718_000_000.0
@@ -162,8 +163,8 @@ def test_the_duplicate_window_is_bounded() -> None:
 
 
 def test_a_gateway_going_offline_silences_the_wraps_only_it_delivered() -> None:
-    clock = [NOW]
-    src = MqttSource(BrokerUrl("127.0.0.1", 1), clock=lambda: clock[0])
+    clock = Clock(NOW)
+    src = MqttSource(BrokerUrl("127.0.0.1", 1), clock=clock)
     seq = iter(range(1, 100))
 
     def deliver(gateway: str, wrap: str, t: float) -> None:
@@ -175,22 +176,22 @@ def test_a_gateway_going_offline_silences_the_wraps_only_it_delivered() -> None:
     deliver("room-2", "W02", NOW - 2)  # W02 lies between the rooms: both hear it
     deliver("room-2", "W03", NOW - 1)
     assert src.silenced() == []
-    clock[0] = NOW + 5
+    clock.t = NOW + 5
     src.handle("kmc/ward/room-1/status", encode_status("room-1", "offline"))  # its Last Will
     assert src.silenced() == ["W01"]  # W02 is still heard by room-2
     assert src.silenced() == []  # once
     src.handle("kmc/ward/room-1/status", encode_status("room-1", "offline"), retained=True)
     assert src.silenced() == []  # the same news again (retained) is not news
-    clock[0] = NOW + 6
+    clock.t = NOW + 6
     src.handle("kmc/ward/room-2/status", encode_status("room-2", "offline", t=NOW + 6))  # clean stop
     assert src.silenced() == ["W02", "W03"]
 
 
 def test_a_wrap_the_other_gateway_stopped_hearing_long_ago_is_silenced_too() -> None:
-    clock = [NOW]
-    src = MqttSource(BrokerUrl("127.0.0.1", 1), clock=lambda: clock[0])
+    clock = Clock(NOW)
+    src = MqttSource(BrokerUrl("127.0.0.1", 1), clock=clock)
     src.handle("kmc/ward/room-2/wrap/W01/reading", encode_reading("room-2", 1, reading(t=NOW - 1)))
-    clock[0] = NOW + 60  # the baby moved to room 1 a minute ago
+    clock.t = NOW + 60  # the baby moved to room 1 a minute ago
     src.handle(TOPIC, encode_reading("room-1", 1, reading(t=NOW + 59)))
     src.handle("kmc/ward/room-1/status", encode_status("room-1", "offline"))
     assert src.silenced() == ["W01"]

@@ -18,20 +18,11 @@ from kmc_monitor.devices.reading import Reading
 from kmc_monitor.service.app import create_app
 from kmc_monitor.service.config import Settings
 from kmc_monitor.service.runtime import WardRuntime
+from tests.clock import Clock
 
 TOKEN = "reliability-staff-token-0123456789"
 #: 2026-01-01 10:00 UTC.
 T0 = 1767261600.0
-
-
-class Clock:
-    """The ward's time, set by the test."""
-
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class TwoWraps:

@@ -2,7 +2,7 @@
 
 Real processes on 127.0.0.1: Mosquitto, two ``kmc-monitor gateway --simulate 2`` and
 ``kmc-monitor serve --mqtt``. The service is killed with SIGKILL (no clean-up at all) and started
-again on the same data directory after a few seconds.
+again on the same data directory once the gateways have published while it was down.
 
 What the design guarantees, and what is asserted:
 
@@ -26,8 +26,9 @@ from pathlib import Path
 import pytest
 
 from tests.mqtt.conftest import Mosquitto, module_mosquitto  # noqa: F401 (the broker fixture)
-from tests.mqtt.test_broker_e2e import WRAPS, Gateway, Ward, _cli, _env, produced, stored, wait_for
+from tests.mqtt.test_broker_e2e import WRAPS, Gateway, Ward, _cli, _env, produced, stored
 from tests.serving import wait_announced
+from tests.timing import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -108,14 +109,26 @@ def ward(module_mosquitto: Mosquitto, tmp_path: Path) -> Iterator[Ward]:  # noqa
 
 def test_sigkill_and_restart_loses_at_most_the_last_second(ward: Ward) -> None:
     every = {w for ws in WRAPS.values() for w in ws}
-    wait_for("readings of every wrap stored", lambda: set(stored(ward)) >= every, 30)
-    time.sleep(6.0)
+    # A few readings of every wrap committed before the kill (0.5 Hz per wrap).
+    wait_until(
+        "three readings of every wrap stored",
+        lambda: (have := stored(ward)).keys() >= every and all(len(have[w]) >= 3 for w in every),
+        30,
+        every_s=0.25,
+    )
     ward.service.send_signal(signal.SIGKILL)
     ward.service.wait(timeout=10)
     t_kill = time.time()
     if ward.service.stdout is not None:
         ward.service.stdout.close()
-    time.sleep(4.0)  # the gateways go on publishing; the broker queues for the session
+
+    # The gateways go on publishing and the broker queues for the session: restart once every
+    # wrap has a reading from after the kill (and the broker has had it for a moment).
+    def published_while_down() -> bool:
+        want = produced(ward, *WRAPS)
+        return want.keys() >= every and all(max(want[w]) > (t_kill + 0.5) * 1e6 for w in every)
+
+    wait_until("a reading of every wrap produced while the service is down", published_while_down, 15)
     ward.service, ward.base = start_service(ward.broker, ward.data_dir, ward.service_log)
     t_back = time.time()
     target = t_back + 4.0
@@ -126,7 +139,7 @@ def test_sigkill_and_restart_loses_at_most_the_last_second(ward: Ward) -> None:
             max(have.get(w, [0])) >= max(t for t in ts if t <= target * 1e6) for w, ts in want.items()
         )
 
-    wait_for("the queued readings delivered after the restart", caught_up, 30, every_s=0.5)
+    wait_until("the queued readings delivered after the restart", caught_up, 30, every_s=0.5)
     want, have = produced(ward, *WRAPS), stored(ward)
     assert set(want) == every
     lost_total = 0

@@ -29,8 +29,9 @@ from kmc_monitor.mqtt.payload import encode_reading
 from kmc_monitor.mqtt.subscriber import MqttSource
 from kmc_monitor.service.runtime import WardRuntime
 from kmc_monitor.service.ward import AdmissionDetails, GestationalAge
+from tests.clock import Clock
 from tests.mqtt.conftest import Mosquitto, module_mosquitto  # noqa: F401 (the broker fixture)
-from tests.reliability.helpers import Clock, settings_for
+from tests.reliability.helpers import settings_for
 
 pytestmark = pytest.mark.timeout(60)
 

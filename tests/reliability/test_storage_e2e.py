@@ -21,12 +21,13 @@ from websockets.asyncio.client import connect
 
 from kmc_monitor.service.store import DB_FILENAME
 from tests.e2e.test_serve import STAFF_TOKEN, Server, cold_trace
+from tests.timing import scaled
 
 pytestmark = pytest.mark.timeout(90)
 
 LOCK_S = 8.0
 #: The longest silence the ward stream may have: the heartbeat is 1 s.
-MAX_GAP_S = 2.5
+MAX_GAP_S = scaled(2.5)
 
 
 def stored_times(db: Path) -> list[float]:

@@ -24,12 +24,14 @@ from kmc_monitor.service.hub import Subscriber
 from kmc_monitor.service.runtime import STORAGE_ALARM_AFTER_S, WARD_SCOPE, WardRuntime
 from kmc_monitor.service.store import DB_FILENAME
 from kmc_monitor.signal.report import AlarmKind
-from tests.reliability.helpers import T0, Clock, TwoWraps, settings_for
+from tests.clock import Clock
+from tests.reliability.helpers import T0, TwoWraps, settings_for
+from tests.timing import scaled
 
 pytestmark = pytest.mark.timeout(60)
 
 #: A step must never wait anything like the store's 5 s busy timeout.
-MAX_STEP_S = 1.0
+MAX_STEP_S = scaled(1.0)
 
 
 class Ward:

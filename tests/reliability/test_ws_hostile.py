@@ -18,7 +18,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.reliability.helpers import TOKEN, Clock, ThreadServer, thread_server
+from tests.clock import Clock
+from tests.reliability.helpers import TOKEN, ThreadServer, thread_server
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -18,6 +18,7 @@ from kmc_monitor.service.app import create_app
 from kmc_monitor.service.config import Settings
 from kmc_monitor.service.runtime import WardRuntime
 from kmc_monitor.signal.params import US
+from tests.clock import Clock
 
 with warnings.catch_warnings():
     # Starlette asks for its ``httpx2`` fork; the httpx this project installs works the same here.
@@ -31,14 +32,6 @@ T0 = 1767261600.0
 DAY = dt.date(2026, 1, 1)
 
 pytestmark = pytest.mark.timeout(60)
-
-
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class FakeSource:

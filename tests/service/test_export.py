@@ -19,6 +19,7 @@ from kmc_monitor.service.app import create_app
 from kmc_monitor.service.config import Settings
 from kmc_monitor.service.runtime import WardRuntime
 from kmc_monitor.signal.params import US
+from tests.clock import Clock
 from tests.service.test_fhir import check_bundle
 
 with warnings.catch_warnings():
@@ -34,14 +35,6 @@ FHIR = "/api/beds/B01/export.fhir.json"
 CSV = "/api/beds/B01/export.csv"
 
 pytestmark = pytest.mark.timeout(60)
-
-
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class OneWrap:

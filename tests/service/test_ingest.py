@@ -17,6 +17,7 @@ from kmc_monitor.service.config import Settings
 from kmc_monitor.service.ingest import MAX_BATCH
 from kmc_monitor.service.runtime import WardRuntime
 from kmc_monitor.signal.params import US
+from tests.clock import Clock
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -26,14 +27,6 @@ TOKEN = "ingest-test-staff-token-0123456789"
 T0 = 1767261600.0
 
 pytestmark = pytest.mark.timeout(60)
-
-
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class QuietSource:

@@ -22,6 +22,7 @@ from kmc_monitor.service.metrics import WardCollector, source_kind
 from kmc_monitor.service.runtime import WardRuntime
 from kmc_monitor.service.sources import GatewaySource, SimulatedSource
 from kmc_monitor.service.tickstats import TickStats
+from tests.clock import Clock
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -46,14 +47,6 @@ def samples(text: str) -> Samples:
 
 def value(found: Samples, name: str, **labels: str) -> float:
     return found[(name, tuple(sorted(labels.items())))]
-
-
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class WarmingWrap:

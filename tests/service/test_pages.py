@@ -14,7 +14,8 @@ from kmc_monitor.service.auth import SESSION_COOKIE
 from kmc_monitor.service.config import Settings
 from kmc_monitor.service.pages import SECURITY_HEADERS
 from kmc_monitor.service.runtime import WardRuntime
-from tests.service.test_api import T0, Clock, FakeSource
+from tests.clock import Clock
+from tests.service.test_api import T0, FakeSource
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)

@@ -33,6 +33,7 @@ from kmc_monitor.service.store import Store
 from kmc_monitor.service.ward import AdmissionDetails, GestationalAge, Ward
 from kmc_monitor.signal.params import US, RuleParams
 from kmc_monitor.signal.report import AlarmKind
+from tests.clock import Clock
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -261,14 +262,6 @@ def test_filename_is_safe() -> None:
 
 # Routes ----------------------------------------------------------------------------------------
 TOKEN = "reports-test-staff-token-0123456789"
-
-
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class OneWrap:

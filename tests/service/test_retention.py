@@ -9,7 +9,8 @@ import pytest
 from kmc_monitor.devices.reading import Reading
 from kmc_monitor.service.config import Settings
 from kmc_monitor.service.runtime import PRUNE_EVERY_S, WardRuntime
-from tests.service.test_api import T0, Clock, FakeSource
+from tests.clock import Clock
+from tests.service.test_api import T0, FakeSource
 
 DAY = 86400.0
 

@@ -15,6 +15,7 @@ from kmc_monitor.devices.simulator import SimAdvert, WardSimulator, replay
 from kmc_monitor.errors import KmcError
 from kmc_monitor.service.sources import GatewaySource, Source
 from kmc_monitor.service.store import Store
+from tests.clock import Clock
 
 T0 = 1_767_225_600.0
 
@@ -208,16 +209,16 @@ def test_a_database_with_other_wraps_of_the_same_ids_is_refused(tmp_path: Path) 
 
 @pytest.mark.asyncio
 async def test_a_simulated_radio_runs_on_the_wall_clock(tmp_path: Path, async_timeout_s: float) -> None:
-    now = [T0]
-    src = GatewaySource.simulated(2, tmp_path, demo=False, wall_clock=lambda: now[0])
+    now = Clock(T0)
+    src = GatewaySource.simulated(2, tmp_path, demo=False, wall_clock=now)
     async with asyncio.timeout(async_timeout_s):
         await src.start()
         try:
-            now[0] = T0 + 20  # the driver advances the radio to the (fake) wall clock on its own
+            now.t = T0 + 20  # the driver advances the radio to the (fake) wall clock on its own
             got: list[Reading] = []
             while {r.wrap_id for r in got} != {"W01", "W02"}:
                 await asyncio.sleep(0.05)
-                got += src.readings_until(now[0])
+                got += src.readings_until(now.t)
             assert src.radio is not None and src.radio.now() == T0 + 20
         finally:
             await src.stop()

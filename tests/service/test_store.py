@@ -35,6 +35,7 @@ from kmc_monitor.service.store import (
 from kmc_monitor.service.ward import AdmissionDetails, GestationalAge, Ward, WardConflictError, WardError
 from kmc_monitor.signal.params import US
 from kmc_monitor.signal.report import AlarmKind, Session
+from tests.timing import scaled
 
 REPO = Path(__file__).resolve().parents[2]
 TZ = "Europe/Berlin"
@@ -251,7 +252,7 @@ def test_locked_database_is_a_store_error_after_the_busy_timeout(ward: Ward, sto
         waited = time.monotonic() - started
         assert info.value.reason == "locked" and info.value.retryable
         assert "waited 0.2 s" in str(info.value) and "nothing was written" in str(info.value)
-        assert 0.1 <= waited < 3.0
+        assert 0.1 <= waited < scaled(3.0)
         with pytest.raises(StoreError, match="locked"):
             ward.admit("1", AdmissionDetails("Baby", 1500, GestationalAge(30)), now=T0, who="n")
         writer = ReadingWriter(store, max_batch=10)
