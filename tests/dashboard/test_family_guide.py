@@ -113,7 +113,9 @@ def test_cold_alarm_brings_the_keep_warm_card_forward(
     page.screenshot(path=str(artifacts / f"family-guide-cold-{lang}.png"))
 
 
-def test_a_warm_baby_in_contact_gets_no_card_forward(cold_ward: Served, new_page: Callable[..., Page]) -> None:
+def test_a_warm_baby_in_contact_gets_no_card_forward(
+    cold_ward: Served, new_page: Callable[..., Page]
+) -> None:
     page = open_family(new_page, new_link(cold_ward, bed_of_wrap(cold_ward, "W01")), "en")
     expect(page.locator("#timer")).not_to_have_text("0:00:00", timeout=20_000)
     expect(page.locator("#temp")).to_have_attribute("data-status", "well", timeout=20_000)
