@@ -409,11 +409,10 @@ async function discharge() {
   try {
     // The status feeds the programme indicators; left "not recorded", it can be set later.
     const status = $("discharge-status").value || null;
-    const res = await api(`/api/admissions/${adm.admission_id}/discharge`, {
+    const done = await call(`/api/admissions/${adm.admission_id}/discharge`, {
       method: "POST",
-      body: JSON.stringify({ status }),
+      body: { status },
     });
-    const done = await res.json();
     setStatus(`${done.display_name} discharged at ${timeOf(done.discharged_t * 1e6)}`);
     await refreshTile();
   } catch (e) {

@@ -68,3 +68,9 @@ async function load() {
 }
 
 load();
+// bed.js shows the discharge card exactly while a baby is admitted: when that changes (a discharge,
+// a new admission) the checklist follows, so a closed stay's boxes are never left to tick.
+new MutationObserver(() => load()).observe(document.getElementById("discharge-card"), {
+  attributes: true,
+  attributeFilter: ["hidden"],
+});
