@@ -357,10 +357,10 @@ class WardRuntime:
         self.ward_channel: Channel = self.hub.channel("ward", self._ward_snapshot)
         #: Tick durations, readings taken and alarms raised, read by ``/metrics``.
         self.tick_stats = TickStats()
-        #: For the family guide (#19): when each bed was last seen in skin-to-skin (wall seconds of
-        #: the ward clock; unknown after a restart until seen), and the stays whose discharge
+        #: For the family guide (#19): when each stay was last seen in skin-to-skin (seconds of the
+        #: ward clock; unknown after a restart until seen), and the stays whose discharge
         #: checklist the nurse has started (None until first read from the store).
-        self._last_contact_s: dict[str, float] = {}
+        self._last_contact_s: dict[int, float] = {}
         self._going_home: set[int] | None = None
 
     # Parts --------------------------------------------------------------------------------------
@@ -659,6 +659,7 @@ class WardRuntime:
             self.ward_channel.publish(update)
         changed = {v.bed_id: v for v in result.beds}
         for v in changed.values():
+            self._note_contact(v)  # watched or not: a page opened later must know the break
             ch = self.hub.get(_bed_channel(v.bed_id))
             if ch is not None and ch.subscribers:
                 ch.publish(self.family_message(v))
@@ -703,14 +704,16 @@ class WardRuntime:
     # The family guide (#19) ---------------------------------------------------------------------
     def family_message(self, v: BedView) -> dict[str, Any]:
         """The family stream's message for ``v``, with the guide card the moment calls for."""
-        now = self.clock()
-        if v.admission_id is None:
-            self._last_contact_s.pop(v.bed_id, None)
-        elif v.session_state in ("running", "paused") or v.contact:
-            self._last_contact_s[v.bed_id] = now
-        seen = self._last_contact_s.get(v.bed_id)
-        apart = None if seen is None else max(0.0, now - seen)
+        self._note_contact(v)
+        seen = None if v.admission_id is None else self._last_contact_s.get(v.admission_id)
+        apart = None if seen is None else max(0.0, self.clock() - seen)
         return family_json(v, apart_s=apart, going_home=v.admission_id in self._checklists_started())
+
+    def _note_contact(self, v: BedView) -> None:
+        """Remember when each stay was last seen in skin-to-skin (by admission: a new baby on the
+        bed starts with no break counted)."""
+        if v.admission_id is not None and (v.session_state in ("running", "paused") or v.contact):
+            self._last_contact_s[v.admission_id] = self.clock()
 
     def _checklists_started(self) -> set[int]:
         if self._going_home is None:
