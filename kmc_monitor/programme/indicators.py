@@ -14,6 +14,8 @@ Every indicator's definition and source is in ``docs/indicators.md``; in short:
 - *alarms*: by kind per patient-day; the share acknowledged and the median time to acknowledge by
   priority (the kind's priority when raised).
 - *discharges* by status (home on KMC, transferred, died, left against advice, not recorded).
+- *families taught before discharge*: stays going home whose discharge checklist was complete by
+  the time of discharge (#19), as a count and a share of discharges home.
 
 Only finished time counts: the period is cut at ``now``, so a report of the running month never
 counts the rest of the month as days without contact.
@@ -34,6 +36,7 @@ from pydantic import BaseModel, ConfigDict
 
 from kmc_monitor.errors import KmcError
 from kmc_monitor.programme.caregivers import StaySession, clipped_contact_s, stay_sessions
+from kmc_monitor.programme.discharge import checklist_state
 from kmc_monitor.service.store import Store
 from kmc_monitor.service.ward import (
     INTERMITTENT_MIN_SESSION_S,
@@ -360,6 +363,33 @@ def compute_indicators(store: Store, period: Period, *, ward_tz: str, now: float
         sum(a.discharge_status is None for a in discharged),
         "count",
         "Discharged: status not recorded",
+    )
+    # Families taught before discharge (#19): the checklist complete at or before discharge, among
+    # the stays that went home (not those that died or were transferred: they were not taught to go
+    # home, and counting them would lower the share for the wrong reason).
+    home = [
+        a for a in discharged if a.discharge_status not in (DischargeStatus.DIED, DischargeStatus.TRANSFERRED)
+    ]
+    taught = 0
+    for adm in home:
+        state = checklist_state(adm.admission_id, store.teaching(adm.admission_id))
+        if (
+            state.completed_t is not None
+            and adm.discharged_t is not None
+            and state.completed_t <= adm.discharged_t
+        ):
+            taught += 1
+    add(
+        "families_taught_before_discharge",
+        taught,
+        "count",
+        "Families taught before discharge (checklist complete)",
+    )
+    add(
+        "families_taught_before_discharge.pct",
+        _pct(taught, len(home)),
+        "%",
+        "Families taught before discharge, share of discharges home",
     )
     return Indicators(
         period=str(period),

@@ -140,6 +140,10 @@ def page_router(root: Path | None = None) -> APIRouter:
     async def report_page(request: Request, bed_id: str) -> Response:
         return staff_page(request, "report.html")
 
+    @router.get("/discharge/{admission_id}")
+    async def discharge_page(request: Request, admission_id: str) -> Response:
+        return staff_page(request, "discharge.html")
+
     @router.get("/family")
     async def family_page() -> Response:
         return _page(base, "family.html")

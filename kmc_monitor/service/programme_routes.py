@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from kmc_monitor.programme.caregivers import caregiver_days, stay_summary
 from kmc_monitor.programme.charts import indicators_html
 from kmc_monitor.programme.dhis2 import Dhis2Error, data_value_set, load_mapping, push
+from kmc_monitor.programme.discharge import ChecklistItem, ChecklistState, checklist_state
 from kmc_monitor.programme.indicators import (
     Indicators,
     Period,
@@ -81,6 +82,13 @@ class FamilyHoldingBody(_Body):
     caregiver_id: CaregiverId | None = None
 
 
+class ChecklistBody(_Body):
+    """One checklist item ticked (``done`` true) or unticked by the nurse with the family."""
+
+    item: ChecklistItem
+    done: bool
+
+
 class DischargeStatusBody(_Body):
     status: DischargeStatus
 
@@ -128,6 +136,32 @@ def _caregivers_json(rt: WardRuntime, adm: Admission, days: int) -> dict[str, An
             }
             for d in per_day
         ],
+    }
+
+
+def _checklist(rt: WardRuntime, admission_id: int) -> ChecklistState:
+    adm = rt.ward.admission(admission_id)  # 404 for an unknown stay
+    return checklist_state(adm.admission_id, rt.ward.store.teaching(adm.admission_id))
+
+
+def discharge_report_json(rt: WardRuntime, admission_id: int) -> dict[str, Any]:
+    """The discharge report: the stay, its skin-to-skin summary, its caregivers and its checklist."""
+    adm = rt.ward.admission(admission_id)
+    summary = stay_summary(rt.ward.store, adm, rt.settings.ward_tz, now=rt.clock())
+    return {
+        "ward_name": rt.settings.ward_name,
+        "ward_tz": rt.settings.ward_tz,
+        "generated_t": rt.clock(),
+        "admission": admission_json(adm),
+        "stay": {
+            "first_session_t": summary.first_session_t,
+            "time_to_first_from_birth_h": summary.from_birth_h,
+            "time_to_first_from_admission_h": summary.from_admission_h,
+            "days_in_kmc": summary.days_in_kmc,
+            "days_with_contact": summary.days_with_contact,
+        },
+        "caregivers": [_member_json(m) for m in rt.ward.caregivers(adm.admission_id)],
+        "checklist": _checklist(rt, adm.admission_id).model_dump(mode="json"),
     }
 
 
@@ -192,6 +226,25 @@ def programme_router() -> APIRouter:
         admission_id: RowId, body: DischargeStatusBody, who: Staff, rt: Runtime
     ) -> dict[str, Any]:
         return admission_json(rt.ward.set_discharge_status(admission_id, body.status, who=who))
+
+    @router.get("/api/admissions/{admission_id}/discharge-checklist", tags=["admissions"])
+    async def discharge_checklist(admission_id: RowId, who: Staff, rt: Runtime) -> dict[str, Any]:
+        """What the family has been taught before going home, item by item, with who ticked it."""
+        return (await asyncio.to_thread(_checklist, rt, admission_id)).model_dump(mode="json")
+
+    @router.put("/api/admissions/{admission_id}/discharge-checklist", tags=["admissions"])
+    async def tick_discharge_checklist(
+        admission_id: RowId, body: ChecklistBody, who: Staff, rt: Runtime
+    ) -> dict[str, Any]:
+        """Tick or untick one item; the signed-in staff member and the time are recorded with it."""
+        rt.ward.store.set_teaching(admission_id, body.item.value, body.done, now=rt.clock(), who=who)
+        rt.checklist_changed(admission_id)
+        return (await asyncio.to_thread(_checklist, rt, admission_id)).model_dump(mode="json")
+
+    @router.get("/api/admissions/{admission_id}/discharge-report", tags=["admissions"])
+    async def discharge_report(admission_id: RowId, who: Staff, rt: Runtime) -> dict[str, Any]:
+        """The discharge report's data (the page ``/discharge/{admission_id}`` prints it)."""
+        return await asyncio.to_thread(discharge_report_json, rt, admission_id)
 
     @router.get("/api/family/caregivers", tags=["family"])
     async def family_caregivers(

@@ -457,7 +457,18 @@ async def _report(rt: WardRuntime, bed_id: str, day: dt.date | None) -> dict[str
     alarms = alarm_entries(inputs, rt.engine.board, now_us)
     report = build_report(inputs, alarms, params, generated_us=now_us, ward_name=rt.settings.ward_name)
     report["caregivers"] = await asyncio.to_thread(_caregivers_of_day, rt, bed_id, when)
+    report["discharge_checklists"] = await asyncio.to_thread(_checklists, rt, inputs.admissions)
     return report
+
+
+def _checklists(rt: WardRuntime, admissions: Sequence[Admission]) -> list[dict[str, Any]]:
+    """Each stay's discharge checklist (#19), so the next shift sees what is left to teach."""
+    from kmc_monitor.programme.discharge import checklist_state
+
+    return [
+        checklist_state(a.admission_id, rt.ward.store.teaching(a.admission_id)).model_dump(mode="json")
+        for a in admissions
+    ]
 
 
 def _caregivers_of_day(rt: WardRuntime, bed_id: str, day: dt.date) -> list[dict[str, Any]]:

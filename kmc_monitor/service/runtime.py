@@ -220,7 +220,38 @@ def event_json(e: AlarmEvent, detail: str | None = None) -> dict[str, Any]:
     }
 
 
-def family_json(v: BedView) -> dict[str, Any]:
+#: Out of skin-to-skin this long (seen by this process) and the family page brings the
+#: positioning card forward again ("hold your baby again"): WHO's KMC guidance asks for contact as
+#: continuous as possible, and a three-hour break is about one feeding interval.
+LONG_BREAK_S = 3 * 3600.0
+
+
+def guide_moment(v: BedView, *, apart_s: float | None, going_home: bool) -> dict[str, str] | None:
+    """Which card of the family page's KMC guide comes forward now, and why (#19); None: none.
+
+    The rule, first match wins (documented in ``docs/family-guide.md``): a cold alarm on the bed
+    (active, acknowledged or latched) brings *keeping warm* with "keep your baby skin to skin, cover
+    the head, call the nurse"; a discharge checklist that the nurse has started brings *danger signs*
+    (the days before going home); no skin-to-skin in the last 24 hours and none now brings
+    *positioning* (the first session: how to hold your baby); apart for :data:`LONG_BREAK_S` or
+    more brings *positioning* again (a long break). Nothing is brought forward for a bed with no
+    baby. The cold card wins over everything: it is the one that asks the family to act now.
+    """
+    if v.admission_id is None:
+        return None
+    if any(a.kind.is_cold for a in v.alarms):
+        return {"moment": "cold_alarm", "card": "keeping_warm"}
+    if going_home:
+        return {"moment": "before_discharge", "card": "danger_signs"}
+    in_contact = v.session_state in ("running", "paused")
+    if not in_contact and v.rolling_24h_s <= 0 and v.contact_today_s <= 0:
+        return {"moment": "first_session", "card": "positioning"}
+    if not in_contact and apart_s is not None and apart_s >= LONG_BREAK_S:
+        return {"moment": "long_break", "card": "positioning"}
+    return None
+
+
+def family_json(v: BedView, *, apart_s: float | None = None, going_home: bool = False) -> dict[str, Any]:
     """What a family page shows: this bed only, in plain words; nothing clinical beyond that.
 
     The page translates, so it gets machine-readable states besides the English ``status`` (kept for
@@ -270,6 +301,8 @@ def family_json(v: BedView) -> dict[str, Any]:
         "daily_goal_s": v.daily_goal_s,
         "temperature_status": temperature_status,
         "status": status,
+        # The guide card to bring forward (#19): {"moment", "card"} or None; see guide_moment.
+        "guide": guide_moment(v, apart_s=apart_s, going_home=going_home),
     }
 
 
@@ -334,6 +367,11 @@ class WardRuntime:
         self.hl7_feed: Hl7Feed | None = None
         self.hl7_link: Hl7Link | None = None
         self._hl7_alarm: ConditionKey | None = None
+        #: For the family guide (#19): when each stay was last seen in skin-to-skin (seconds of the
+        #: ward clock; unknown after a restart until seen), and the stays whose discharge
+        #: checklist the nurse has started (None until first read from the store).
+        self._last_contact_s: dict[int, float] = {}
+        self._going_home: set[int] | None = None
 
     # Parts --------------------------------------------------------------------------------------
     @property
@@ -711,9 +749,10 @@ class WardRuntime:
             self.ward_channel.publish(update)
         changed = {v.bed_id: v for v in result.beds}
         for v in changed.values():
+            self._note_contact(v)  # watched or not: a page opened later must know the break
             ch = self.hub.get(_bed_channel(v.bed_id))
             if ch is not None and ch.subscribers:
-                ch.publish(family_json(v))
+                ch.publish(self.family_message(v))
 
     def _publish_events(self, events: list[AlarmEvent]) -> None:
         """Publish a staff action's events and save the board now (an acknowledgement must survive
@@ -748,10 +787,43 @@ class WardRuntime:
             return (
                 {"type": "bed", "status": "This bed is no longer on the ward."}
                 if v is None
-                else family_json(v)
+                else self.family_message(v)
             )
 
         return self.hub.channel(_bed_channel(bed_id), snapshot)
+
+    # The family guide (#19) ---------------------------------------------------------------------
+    def family_message(self, v: BedView) -> dict[str, Any]:
+        """The family stream's message for ``v``, with the guide card the moment calls for."""
+        self._note_contact(v)
+        seen = None if v.admission_id is None else self._last_contact_s.get(v.admission_id)
+        apart = None if seen is None else max(0.0, self.clock() - seen)
+        return family_json(v, apart_s=apart, going_home=v.admission_id in self._checklists_started())
+
+    def _note_contact(self, v: BedView) -> None:
+        """Remember when each stay was last seen in skin-to-skin (by admission: a new baby on the
+        bed starts with no break counted)."""
+        if v.admission_id is not None and (v.session_state in ("running", "paused") or v.contact):
+            self._last_contact_s[v.admission_id] = self.clock()
+
+    def _checklists_started(self) -> set[int]:
+        if self._going_home is None:
+            started: set[int] = set()
+            try:
+                for adm in self.ward.current_admissions():
+                    if any(done for _, done, _, _ in self.store.teaching(adm.admission_id)):
+                        started.add(adm.admission_id)
+            except StoreError as exc:
+                # Not worth a failure, nor a query per message while the database refuses: no
+                # "before discharge" card until the next tick of a checklist reads it again.
+                logger.warning("discharge checklists not read for the family guide: %s", exc)
+                started = set()
+            self._going_home = started
+        return self._going_home
+
+    def checklist_changed(self, admission_id: int) -> None:
+        """A checklist item was ticked: the family page may need its "before discharge" card."""
+        self._going_home = None
 
     # Staff actions ------------------------------------------------------------------------------
     def acknowledge(self, alarm_id: int, who: str) -> AlarmView:

@@ -279,6 +279,27 @@ _MIGRATIONS += (
     ),
 )
 
+# Version 3 (#19): the discharge checklist the nurse goes through with the family. One row per
+# tick or untick, never updated or deleted: the table is its own audit trail (who, when), and an
+# item's state is its latest row. Existing stays have no rows: nothing was taught on record.
+_MIGRATIONS += (
+    (
+        """CREATE TABLE discharge_teaching (
+            teaching_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            admission_id INTEGER NOT NULL REFERENCES admissions(admission_id),
+            item TEXT NOT NULL,
+            done INTEGER NOT NULL CHECK (done IN (0, 1)),
+            set_t REAL NOT NULL,
+            set_by TEXT NOT NULL
+        )""",
+        "CREATE INDEX discharge_teaching_by_admission ON discharge_teaching(admission_id, teaching_id)",
+        """CREATE TRIGGER discharge_teaching_no_update BEFORE UPDATE ON discharge_teaching
+            BEGIN SELECT RAISE(ABORT, 'the discharge checklist is append-only'); END""",
+        """CREATE TRIGGER discharge_teaching_no_delete BEFORE DELETE ON discharge_teaching
+            BEGIN SELECT RAISE(ABORT, 'the discharge checklist is append-only'); END""",
+    ),
+)
+
 #: The schema version this code writes and reads.
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
 
@@ -1096,6 +1117,41 @@ class Store:
             (int(admission_id),),
         )
         return [(float(t), None if cg is None else int(cg)) for t, cg in rows]
+
+    # Discharge checklist (#19) ----------------------------------------------------------------------
+    def set_teaching(self, admission_id: int, item: str, done: bool, *, now: float, who: str) -> None:
+        """Tick (or untick) one checklist item of a current stay; durable, it is a person's record.
+
+        The same state again writes nothing, so a double click does not pad the audit trail."""
+        with self._write(f"recording the discharge checklist of admission {admission_id}", durable=True) as c:
+            current = self._get_admission(c, admission_id)
+            if current.discharged_t is not None:
+                raise AlreadyDischargedError(
+                    f"admission {admission_id} ({current.display_name}) was discharged at "
+                    f"{_utc(current.discharged_t)}: its checklist is closed"
+                )
+            row = c.execute(
+                "SELECT done FROM discharge_teaching WHERE admission_id = ? AND item = ? "
+                "ORDER BY teaching_id DESC LIMIT 1",
+                (current.admission_id, item),
+            ).fetchone()
+            if row is not None and bool(row[0]) == done:
+                return
+            c.execute(
+                "INSERT INTO discharge_teaching(admission_id, item, done, set_t, set_by) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (current.admission_id, item, int(done), now, who),
+            )
+
+    def teaching(self, admission_id: int) -> list[tuple[str, bool, float, str]]:
+        """Every tick and untick of the stay's checklist, oldest first: ``(item, done, set_t, set_by)``."""
+        rows = self._read(
+            "reading the discharge checklist",
+            "SELECT item, done, set_t, set_by FROM discharge_teaching WHERE admission_id = ? "
+            "ORDER BY teaching_id",
+            (int(admission_id),),
+        )
+        return [(str(i), bool(d), float(t), str(b)) for i, d, t, b in rows]
 
     def admission(self, admission_id: int) -> Admission | None:
         rows = self._read(

@@ -196,6 +196,7 @@
 
     renderToday();
     renderTemperature();
+    renderGuide();
     if (last.admitted !== false && last.session_state !== undefined) renderMessage(state);
   }
 
@@ -239,6 +240,42 @@
     setText($("temp-title"), t(key));
     setText($("temp-detail"), t(`${key}_detail`));
   }
+
+  // The KMC guide (#19): the service names the card the moment calls for (a cold alarm, the first
+  // session, a long break, the days before discharge; see guide_moment in runtime.py); that card
+  // moves to the top of the page with a line saying why, the others stay in the guide below.
+  // After a lost connection the last card stays forward: a cold card must not vanish on its own.
+  const MOMENTS = ["cold_alarm", "first_session", "long_break", "before_discharge"];
+
+  function renderGuide() {
+    const g = last && last.admitted !== false && last.guide && typeof last.guide === "object" ? last.guide : null;
+    const moment = g && MOMENTS.includes(g.moment) ? g.moment : "";
+    const front = $("guide-front");
+    const guide = $("guide");
+    for (const card of document.querySelectorAll("[data-guide-card]")) {
+      const forward = moment !== "" && card.dataset.guideCard === g.card;
+      const line = card.querySelector("[data-moment-text]");
+      if (forward) {
+        if (card.parentElement !== front) front.replaceChildren(card);
+        card.dataset.moment = moment;
+        card.classList.add("forward");
+        setText(line, t(`guide_moment_${moment}`));
+        line.hidden = false;
+      } else if (card.parentElement === front) {
+        // Back to its place in the guide's reading order.
+        const after = ORDER.slice(ORDER.indexOf(card.dataset.guideCard) + 1);
+        const next = [...guide.querySelectorAll("[data-guide-card]")].find((c) => after.includes(c.dataset.guideCard));
+        guide.insertBefore(card, next || null);
+      }
+      if (!forward) {
+        delete card.dataset.moment;
+        card.classList.remove("forward");
+        line.hidden = true;
+      }
+    }
+    document.body.dataset.guide = moment;
+  }
+  const ORDER = ["positioning", "wrap_and_hat", "feeding", "keeping_warm", "danger_signs"];
 
   function renderMessage(state) {
     const goal = Number(last.daily_goal_s) || 0;

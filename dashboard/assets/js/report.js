@@ -81,6 +81,18 @@ function render(r) {
     ),
   );
 
+  // The discharge checklist (#19): what is taught and what is left, per stay on the bed.
+  const names = Object.fromEntries(r.admissions.map((a) => [a.admission_id, a.display_name]));
+  $("taught").replaceChildren(
+    ...(r.discharge_checklists || []).map((c) => {
+      const left = c.items.filter((i) => !i.done).map((i) => i.label.toLowerCase());
+      return h("li", { "data-admission-id": String(c.admission_id), "data-complete": String(c.complete) },
+        `${names[c.admission_id] || c.admission_id}: ` +
+          (c.complete ? "discharge teaching complete" : `${c.items.length - left.length} of ${c.items.length} taught; left: ${left.join(", ")}`) + " ",
+        h("a", { href: `/discharge/${c.admission_id}` }, "discharge report"));
+    }),
+  );
+
   const chartOpts = { startUs: r.day_start_us, endUs: r.day_end_us, binUs: r.bin_s * 1e6, bins: r.readings, tz };
   temperatureChart($("temp-chart"), {
     ...chartOpts, bands: r.bands, height: 270,
