@@ -53,6 +53,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from kmc_monitor.service.deps import Runtime, Staff
 from kmc_monitor.service.fhir import FhirInputs, build_bundle
 from kmc_monitor.service.reports import (
+    WARMUP_S,
     ReportInputs,
     alarm_entries,
     csv_flag,
@@ -137,6 +138,7 @@ def load_export_inputs(
         end_us=rng.end_us,
         admissions=store.admissions_for_bed(bed_id, start_t, end_t),
         readings=store.readings_for_bed(bed_id, start_t, end_t),
+        warmup=store.readings_for_bed(bed_id, start_t - WARMUP_S, start_t),
         history=ward.contact_history(bed_id, rng.first_day, rng.last_day, params, now=now),
         stored_alarms=store.alarms_for_bed(bed_id, rng.start_us, rng.end_us),
         stored_audit=store.audit_log(start_us=rng.start_us, end_us=rng.end_us),
@@ -218,7 +220,7 @@ def export_csv(
         )
     write_sessions(w, [session_json(x) for x in inputs.history.sessions], tz)
     write_alarms(w, alarms, tz)
-    write_minutes(w, minute_bins(inputs.readings, inputs.admissions, params), tz)
+    write_minutes(w, minute_bins(inputs.readings, inputs.admissions, params, warmup=inputs.warmup), tz)
     return buf.getvalue()
 
 

@@ -59,17 +59,19 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Final
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from fastapi import APIRouter, Query, Response
 
-from kmc_monitor.devices.reading import Reading
+from kmc_monitor.devices.reading import Reading, readings_to_series
 from kmc_monitor.errors import UnknownAlarmError
 from kmc_monitor.service.alarms import AlarmBoard, AuditRecord
 from kmc_monitor.service.deps import Runtime, Staff
 from kmc_monitor.service.runtime import WardRuntime, admission_json, alarm_json, audit_json, session_json
 from kmc_monitor.service.store import day_bounds
 from kmc_monitor.service.ward import Admission, Bed, ContactHistory, Ward
-from kmc_monitor.signal.params import US, RuleParams
+from kmc_monitor.signal.params import US, RuleParams, celsius_to_mc
 from kmc_monitor.signal.report import AlarmKind, Priority
+from kmc_monitor.signal.stream import WrapStream
 
 #: What :func:`csv.writer` returns (the module has no public name for it).
 CsvWriter = Any
@@ -84,6 +86,7 @@ __all__ = [
     "csv_text",
     "csv_time",
     "load_report_inputs",
+    "WARMUP_S",
     "minute_bins",
     "neutralise",
     "report_csv",
@@ -97,6 +100,9 @@ __all__ = [
 
 #: The report's downsampling: one row per minute.
 BIN_S: Final = 60
+#: Readings of the hour before a report's period: enough for the rules to know whether the sensor
+#: was attached and settled as the period starts (settling lasts at most 5 minutes).
+WARMUP_S: Final = 3600.0
 
 #: First characters a spreadsheet reads as the start of a formula (OWASP's list).
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
@@ -113,6 +119,8 @@ class ReportInputs:
     end_us: int
     admissions: list[Admission]
     readings: list[Reading]
+    #: The hour before the day: whether the sensor was attached as the day starts.
+    warmup: list[Reading]
     history: ContactHistory
     stored_alarms: list[dict[str, Any]]
     stored_audit: list[AuditRecord]
@@ -137,10 +145,31 @@ def load_report_inputs(
         end_us=end_us,
         admissions=store.admissions_for_bed(bed_id, start_t, end_t),
         readings=store.readings_for_bed(bed_id, start_t, end_t),
+        warmup=store.readings_for_bed(bed_id, start_t - WARMUP_S, start_t),
         history=ward.contact_history(bed_id, day, day, params, now=now),
         stored_alarms=store.alarms_for_bed(bed_id, start_us, end_us),
         stored_audit=store.audit_log(start_us=start_us, end_us=end_us),
     )
+
+
+def _untrusted(
+    readings: Sequence[Reading], admissions: Sequence[Admission], params: RuleParams
+) -> set[tuple[str, int]]:
+    """``(wrap_id, t_us)`` of the readings whose temperature the rules would not judge: the sensor
+    detached or still settling. Each wrap's readings go through the rules once (the site offset of
+    the stay its first reading belongs to: settling ends at a normal temperature)."""
+    by_wrap: dict[str, list[Reading]] = {}
+    for r in readings:
+        by_wrap.setdefault(r.wrap_id, []).append(r)
+    out: set[tuple[str, int]] = set()
+    for wrap_id, rows in by_wrap.items():
+        [series] = readings_to_series(rows, params)
+        offset = celsius_to_mc(_site_offset(admissions, rows[0].t))
+        stream = WrapStream(wrap_id, params, site_offset_mc=offset, record_trust=True)
+        stream.feed(series)
+        bad = np.flatnonzero(~stream.trusted())
+        out.update((wrap_id, int(t)) for t in series.t_us[bad].tolist())
+    return out
 
 
 def minute_bins(
@@ -149,16 +178,25 @@ def minute_bins(
     params: RuleParams,
     *,
     bin_s: int = BIN_S,
+    warmup: Sequence[Reading] = (),
 ) -> list[dict[str, Any]]:
     """Readings downsampled to one entry per ``bin_s`` of the epoch that has readings, oldest first.
 
     ``temp_*_c`` are of the core-equivalent temperature (skin plus the site offset of the stay the
-    reading belongs to; 0 outside any stay), None when no reading in the bin had a plausible one;
-    ``contact_fraction`` is the share of readings with a valid contact level that is at least
-    ``params.contact_first``, None when none had one.
+    reading belongs to; 0 outside any stay) of the readings the rules judge, None when no reading in
+    the bin had a plausible, judged one: a detached or settling sensor reads air, not the baby.
+    ``unjudged_fraction`` is the share of the bin's plausible temperatures that were not judged (a
+    chart hatches such minutes). ``warmup`` readings (the hour before) only let the rules know
+    whether the sensor was attached as the period starts. ``contact_fraction`` is the share of
+    readings with a valid contact level that is at least ``params.contact_first``, None when none had
+    one.
     """
+    readings = list(readings)
+    untrusted = _untrusted([*warmup, *readings], admissions, params)
     bin_us = bin_s * US
     temps: dict[int, list[float]] = {}
+    unjudged: dict[int, int] = {}
+    plausible: dict[int, int] = {}
     contacts: dict[int, list[bool]] = {}
     counts: dict[int, int] = {}
     for r in readings:
@@ -167,7 +205,11 @@ def minute_bins(
         counts[start] = counts.get(start, 0) + 1
         skin = r.skin_temp_c
         if skin is not None and params.plausible_min_c <= skin <= params.plausible_max_c:
-            temps.setdefault(start, []).append(skin + _site_offset(admissions, r.t))
+            plausible[start] = plausible.get(start, 0) + 1
+            if (r.wrap_id, t_us) in untrusted:
+                unjudged[start] = unjudged.get(start, 0) + 1
+            else:
+                temps.setdefault(start, []).append(skin + _site_offset(admissions, r.t))
         if r.contact is not None and 0.0 <= r.contact <= 1.0:
             contacts.setdefault(start, []).append(r.contact >= params.contact_first)
     out = []
@@ -182,6 +224,9 @@ def minute_bins(
                 "temp_min_c": None if not t else round(min(t), 2),
                 "temp_max_c": None if not t else round(max(t), 2),
                 "contact_fraction": None if not c else round(sum(c) / len(c), 3),
+                "unjudged_fraction": round(unjudged.get(start, 0) / plausible[start], 3)
+                if plausible.get(start)
+                else 0.0,
             }
         )
     return out
@@ -296,7 +341,7 @@ def build_report(
             "hyperthermia_above_c": params.hyperthermia_above_c,
         },
         "admissions": [admission_json(a) for a in inputs.admissions],
-        "readings": minute_bins(inputs.readings, inputs.admissions, params),
+        "readings": minute_bins(inputs.readings, inputs.admissions, params, warmup=inputs.warmup),
         "sessions": sessions,
         "totals": totals,
         "alarms": alarms,
@@ -376,7 +421,16 @@ def write_minutes(w: CsvWriter, bins: Iterable[Mapping[str, Any]], tz: ZoneInfo)
     """The ``minute`` block: one row per minute with readings (:func:`minute_bins`)."""
     w.writerow([])
     w.writerow(
-        ["block", "minute", "readings", "temp_median_c", "temp_min_c", "temp_max_c", "contact_fraction"]
+        [
+            "block",
+            "minute",
+            "readings",
+            "temp_median_c",
+            "temp_min_c",
+            "temp_max_c",
+            "contact_fraction",
+            "unjudged_fraction",
+        ]
     )
     for b in bins:
         w.writerow(
@@ -388,6 +442,7 @@ def write_minutes(w: CsvWriter, bins: Iterable[Mapping[str, Any]], tz: ZoneInfo)
                 csv_num(b["temp_min_c"], 2),
                 csv_num(b["temp_max_c"], 2),
                 csv_num(b["contact_fraction"], 3),
+                csv_num(b["unjudged_fraction"], 3),
             ]
         )
 

@@ -142,8 +142,12 @@ class WrapStream:
         *,
         site_offset_mc: int = 0,
         calendar: DayCalendar | None = None,
+        record_trust: bool = False,
     ) -> None:
         self.wrap_id = wrap_id
+        #: With ``record_trust``: per fed chunk, which readings' temperatures the rules would judge
+        #: (attached, not settling), for a chart that must not draw a detached sensor as the baby.
+        self._trust: list[BoolArray] | None = [] if record_trust else None
         self.params = params or RuleParams()
         self.site_offset_mc = site_offset_mc
         self.calendar = calendar or DayCalendar(self.params.ward_tz)
@@ -175,6 +179,13 @@ class WrapStream:
     def late_readings(self) -> int:
         """Readings dropped because they were not newer than the last one fed."""
         return self._c.late
+
+    def trusted(self) -> BoolArray:
+        """Per reading fed (in order, late ones excluded), whether its temperature was trustworthy:
+        the sensor attached and not settling. Needs ``record_trust=True``."""
+        if self._trust is None:
+            raise ValueError("this stream was made without record_trust")
+        return np.concatenate(self._trust) if self._trust else np.zeros(0, dtype=np.bool_)
 
     @property
     def temperature_judged(self) -> bool:
@@ -248,6 +259,8 @@ class WrapStream:
             tc, attached, markers, bands.normal, seconds_to_us(p.settle_s), c.settle
         )
         judged = bands.has_t & attached & ~settle_now
+        if self._trust is not None:
+            self._trust.append(attached & ~settle_now)
         # Silence is not recovery: a gap up to gap_tolerance keeps a pending run's clock going.
         know = known_before(tc, c.last_us, p.gap_tolerance_us)
 

@@ -120,12 +120,38 @@ def test_minute_bins_by_hand(ward: Ward) -> None:
         "temp_min_c": 36.5,
         "temp_max_c": 37.0,
         "contact_fraction": 1.0,
+        "unjudged_fraction": 0.0,
     }
     assert bins[t0 + minute]["count"] == 6  # the implausible reading is counted ...
     assert bins[t0 + minute]["temp_max_c"] == 36.7  # ... but its 50.0 °C is not a temperature
     assert bins[t0 + 3 * minute]["contact_fraction"] == 0.5
     before = bins[t0 - 30 * minute]
-    assert (before["count"], before["temp_median_c"], before["contact_fraction"]) == (1, 35.0, 0.0)
+    # A wrap just switched on at 35.0 °C is settling (clinical-rules.md): not the baby's temperature
+    # yet, so the minute is drawn as a gap, not as 35.0 °C.
+    assert (before["count"], before["temp_median_c"], before["contact_fraction"]) == (1, None, 0.0)
+    assert before["unjudged_fraction"] == 1.0
+
+
+def test_minute_bins_leave_a_detached_sensor_out_of_the_temperatures() -> None:
+    """A sensor off the baby reads the air: those minutes are hatched gaps on the report's chart and
+    blank temperatures in its CSV, never 26 °C drawn through the severe band."""
+    from kmc_monitor.devices.synthetic import TraceBuilder
+
+    rows = TraceBuilder("W1", T0, seed=2, ambient_sensor=True).contact(600).detached(600).reattach(600).rows()
+    readings = [
+        Reading(t, "W1", s, a, c, p)
+        for t, s, a, c, p in zip(
+            rows.t_s.tolist(), rows.skin_c.tolist(), rows.ambient_c.tolist(), rows.contact.tolist(),
+            rows.battery_pct.tolist(), strict=True,
+        )
+    ]
+    bins = {round((b["start_us"] - round(T0 * US)) / (60 * US)): b for b in minute_bins(readings, [], PARAMS)}
+    assert bins[3]["unjudged_fraction"] == 0.0 and bins[3]["temp_min_c"] > 36.0
+    for minute in range(12, 20):  # well inside the detached stretch
+        assert bins[minute]["unjudged_fraction"] == 1.0, minute
+        assert bins[minute]["temp_median_c"] is None, minute
+    low = [b["temp_min_c"] for b in bins.values() if b["temp_min_c"] is not None]
+    assert min(low) > 32.0  # nothing of the air's temperature is drawn as the baby's
 
 
 def test_totals_sessions_and_day_by_hand(ward: Ward) -> None:
@@ -194,6 +220,7 @@ def test_minute_bins_without_levels() -> None:
             "temp_min_c": None,
             "temp_max_c": None,
             "contact_fraction": None,
+            "unjudged_fraction": 0.0,
         }
     ]
 
