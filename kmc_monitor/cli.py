@@ -628,6 +628,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     named = args.simulate or args.replay or ble
     mqtt = args.mqtt is not None or (not named and settings.mqtt_url is not None and args.speed == 1.0)
     if mqtt:
+        if not settings.mqtt_gateways and not settings.mqtt_allow_unsealed:
+            say(
+                "error: serve --mqtt needs the ward's room gateways: set KMC_MQTT_GATEWAYS=room-1,room-2 "
+                "(mqtt_gateways in the configuration file); readings of other gateway ids are refused",
+                logging.ERROR,
+            )
+            return 2
         # A hospital ward: its room gateways publish to the broker (a configured broker wins over
         # the adapter probe when no source is named).
         runtime = WardRuntime(settings, source=_mqtt_source(settings, say))
@@ -754,6 +761,8 @@ def _mqtt_source(settings: Any, say: Callable[[str], None] = _err) -> Any:
         client_id=settings.mqtt_client_id,
         share_group=settings.mqtt_share_group or None,
         session_expiry_s=settings.mqtt_session_expiry_s,
+        gateways=settings.mqtt_gateways or None,
+        allow_unsealed=settings.mqtt_allow_unsealed,
     )
 
 

@@ -409,6 +409,8 @@ class AdvertVerifier:
             advert.battery_pct,
             rssi,
             counter,  # the measurement's identity across gateways (None for plaintext)
+            # The sealed packet itself, for a room gateway to forward: the ward re-checks it.
+            None if counter is None else bytes(service_data),
         )
 
     def _reject(self, state: _WrapState, reason: RejectReason, t: float, detail: str) -> Rejection:

@@ -553,6 +553,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
     async def register_wrap(body: WrapBody, who: Staff, rt: Runtime) -> WrapOut:
         """Register a wrap (409 if its id or MAC is registered already); then put it on a bed."""
         info = rt.ward.add_wrap(body.wrap_id, body.mac, body.key, now=rt.clock())
+        rt.wraps_changed()
         logger.info("wrap %s (%s) registered by %s", info.wrap_id, info.mac, who)
         return WrapOut(
             wrap_id=info.wrap_id,

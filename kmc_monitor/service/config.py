@@ -283,6 +283,17 @@ class Settings(BaseSettings):
     mqtt_session_expiry_s: Annotated[int, Field(ge=0, le=4_294_967_295)] = 86_400
     #: A gateway keeps at most this many unacknowledged readings on disk (then drops the oldest).
     mqtt_outbox_max_rows: Annotated[int, Field(ge=100, le=100_000_000)] = 1_000_000
+    #: The room gateways registered for this ward (``KMC_MQTT_GATEWAYS=room-1,room-2``): readings
+    #: and presence of any other gateway id are refused (``unknown_gateway``). Required by
+    #: ``serve --mqtt`` unless :attr:`mqtt_allow_unsealed`; the broker's ACL makes each gateway
+    #: publish under its own id only (docs/security.md).
+    mqtt_gateways: Annotated[
+        tuple[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")], ...], NoDecode
+    ] = ()
+    #: Lab setting: accept MQTT readings without the wrap's sealed packet (replayed traces, keyless
+    #: bench wraps) and from any gateway. Never on a ward: anyone who can publish to the broker
+    #: could then show a cold baby as warm.
+    mqtt_allow_unsealed: bool = False
     #: Built per Settings (a factory, not a module-level instance made at import).
     clinical: ClinicalParams = Field(default_factory=ClinicalParams)
 
@@ -297,6 +308,11 @@ class Settings(BaseSettings):
             except BrokerUrlError as exc:
                 raise ValueError(str(exc)) from None
         return value
+
+    @field_validator("mqtt_gateways", mode="before")
+    @classmethod
+    def _gateways_from_text(cls, value: object) -> object:
+        return _split_tokens(value)
 
     @field_validator("staff_tokens", mode="before")
     @classmethod

@@ -349,9 +349,17 @@ class WardRuntime:
                 measure_s=self.settings.simulate_measure_s,
             )
         start = getattr(self.source, "start", None)
-        if start is not None:
-            await start()
-        self.open()
+        if getattr(self.source, "set_registry", None) is not None:
+            # A source that verifies readings with the ward's registry (MQTT) needs it before its
+            # first message: open the store first (such a source has no wraps of its own).
+            self.open()
+            self.wraps_changed(counters=True)
+            if start is not None:
+                await start()
+        else:
+            if start is not None:
+                await start()
+            self.open()
         if self.tick_s is not None:
             self._task = asyncio.create_task(self._loop(self.tick_s), name="kmc-ward-tick")
 
@@ -734,6 +742,16 @@ class WardRuntime:
             k: dataclasses.replace(link, url=family_link_url(url, link.token))
             for k, link in self.family_links.items()
         }
+
+    def wraps_changed(self, *, counters: bool = False) -> None:
+        """Hand the ward's registry (ids, MACs, keys) to a source that verifies readings with it,
+        after staff registered or re-keyed a wrap; ``counters``: with the stored replay counters
+        too (at start, and after an admin reset a wrap's counter)."""
+        push = getattr(self.source, "set_registry", None)
+        if push is None:
+            return
+        registry = self.store.wrap_registry()
+        push(registry, last_counters=self.store.wrap_counters() if counters else None)
 
     def ingest_external(self, readings: list[Reading]) -> int:
         """Readings pushed by another process (``POST /api/readings``, e.g. a replayed trace): the

@@ -1055,6 +1055,7 @@ class Store:
             tuple[str, float, float | None, float | None, float | None, float | None, float | None]
         ] = []
         bad = 0
+        counters: dict[str, int] = {}
         for r in batch:
             t = float(r.t)
             if not math.isfinite(t) or not isinstance(r.wrap_id, str) or not r.wrap_id:
@@ -1071,6 +1072,8 @@ class Store:
                     _opt_float(r.rssi_dbm),
                 )
             )
+            if r.sealed is not None and r.counter is not None:
+                counters[r.wrap_id] = max(counters.get(r.wrap_id, -1), int(r.counter))
         if bad:
             logger.warning("%d reading(s) without a valid time or wrap id not stored", bad)
         if not rows:
@@ -1082,7 +1085,15 @@ class Store:
                 "battery_pct, rssi_dbm) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            return c.total_changes - before
+            stored = c.total_changes - before
+            # The replay counter of a sealed packet is kept with the reading it admitted, in the
+            # same transaction: after a kill -9 no admitted packet can be admitted again.
+            c.executemany(
+                "UPDATE wraps SET last_counter = ? WHERE wrap_id = ? "
+                "AND (last_counter IS NULL OR last_counter < ?)",
+                [(n, w, n) for w, n in counters.items()],
+            )
+            return stored
 
     @staticmethod
     def _reading(row: Sequence[Any]) -> Reading:
