@@ -138,14 +138,15 @@ class SealedReadings:
         if entry is None:
             # Heard, but nothing to verify it with: only the fact that it is heard goes on.
             return Checked(Reading(reading.t, reading.wrap_id, rssi_dbm=reading.rssi_dbm))
-        if reading.sealed is None:
+        if reading.sealed is None or entry.key is None:
             if self.allow_unsealed:
                 return Checked(reading)
             return Checked(
                 None,
                 SealReason.UNSEALED.value,
                 detail=f"reading of wrap {reading.wrap_id} from gateway {gateway} carries no sealed "
-                "packet: upgrade the gateway (plain readings are accepted only with mqtt_allow_unsealed)",
+                "packet, or the wrap has no key to check it with: upgrade the gateway, register the "
+                "wrap's key (plain readings are accepted only with mqtt_allow_unsealed)",
             )
         out = self._verifier.process(entry.mac, reading.sealed, reading.t, reading.rssi_dbm)
         if isinstance(out, Rejection):

@@ -29,6 +29,7 @@ from kmc_monitor.service.auth import SESSION_COOKIE, StaffAuth, install_log_reda
 from kmc_monitor.service.config import Settings
 from kmc_monitor.service.deps import Runtime, Staff
 from kmc_monitor.service.export import export_router
+from kmc_monitor.service.guard import RequestGuard
 from kmc_monitor.service.hub import Subscriber
 from kmc_monitor.service.ingest import ingest_router
 from kmc_monitor.service.metrics import metrics_router
@@ -179,6 +180,18 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
     app.include_router(metrics_router())
     app.include_router(ingest_router())
     mount_dashboard(app)
+
+    # Outermost: origin, credential, anti-forgery token and body size, before anything is read.
+    app.add_middleware(RequestGuard, public_url=settings.public_url)
+
+    @app.get("/api/session", tags=["service"])
+    async def session(request: Request, who: Staff) -> dict[str, Any]:
+        """Who this device is signed in as, and the anti-forgery token its page sends with every
+        write (``X-CSRF-Token``; only a page of this origin can read it). Bearer clients need none."""
+        auth: StaffAuth = request.app.state.auth
+        sid = request.cookies.get(SESSION_COOKIE)
+        csrf = auth.csrf_for(sid) if sid and auth.check_session(sid) is not None else None
+        return {"staff": who, "csrf": csrf}
 
     @app.middleware("http")
     async def token_to_cookie(

@@ -97,6 +97,18 @@ class StaffAuth:
                 who = _staff_id(d)
         return who
 
+    def csrf_for(self, sid: str) -> str:
+        """The anti-forgery token of a session cookie: bound to it, so a token read by one device
+        works for no other session, and derivable only with the ward's secret."""
+        mac = hmac.new(self._secret, b"csrf." + sid.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac[:18]).decode()
+
+    def check_csrf(self, sid: str | None, token: str | None) -> bool:
+        """Whether ``token`` is the anti-forgery token of session ``sid``."""
+        if not sid or not token or len(token) > 64:
+            return False
+        return hmac.compare_digest(self.csrf_for(sid), token)
+
     def identify(
         self, headers: Mapping[str, str], cookies: Mapping[str, str], query: Mapping[str, str]
     ) -> str | None:
