@@ -571,6 +571,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from kmc_monitor.service.app import create_app
     from kmc_monitor.service.auth import install_log_redaction
     from kmc_monitor.service.config import Settings
+    from kmc_monitor.service.connections import guarded_h11
     from kmc_monitor.service.runtime import WardRuntime
     from kmc_monitor.service.sources import (
         GatewaySource,
@@ -697,6 +698,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         # The streams only send: a client has nothing to say beyond a close, so a frame of more
         # than 64 KiB is refused (1009) before it is buffered.
         ws_max_size=64 * 1024,
+        # Slow or idle connections cannot hold the sockets a ward screen needs (docs/security.md).
+        http=guarded_h11(
+            header_timeout_s=settings.header_timeout_s, max_connections=settings.max_connections
+        ),
+        timeout_keep_alive=int(max(1, round(settings.keep_alive_s))),
+        limit_concurrency=settings.max_connections,
+        h11_max_incomplete_event_size=16 * 1024,
         log_config=LOGGING_CONFIG if log_config is None else log_config,
     )
     server = uvicorn.Server(config)

@@ -294,6 +294,14 @@ class Settings(BaseSettings):
     #: bench wraps) and from any gateway. Never on a ward: anyone who can publish to the broker
     #: could then show a cold baby as warm.
     mqtt_allow_unsealed: bool = False
+    #: A connection must send a complete request head within this many seconds (slow-header
+    #: connections are closed; see kmc_monitor/service/connections.py).
+    header_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    #: An idle kept-alive connection is closed after this many seconds (uvicorn's keep-alive).
+    keep_alive_s: Annotated[float, Field(gt=0, le=300)] = 5.0
+    #: Open connections at most (screens included); beyond it new ones are closed at once, well
+    #: before the process's open-file limit (often 1024) is reached.
+    max_connections: Annotated[int, Field(ge=10, le=100_000)] = 800
     #: Built per Settings (a factory, not a module-level instance made at import).
     clinical: ClinicalParams = Field(default_factory=ClinicalParams)
 
@@ -413,12 +421,32 @@ class Settings(BaseSettings):
             raise ConfigError(_describe(exc)) from None
 
 
+#: A staff token must carry at least this many bits (guessing it at any rate is then hopeless).
+MIN_TOKEN_BITS: Final = 128
+
+
+def token_bits(text: str) -> float:
+    """An upper bound of a token's strength: its length times log2 of the alphabet its character
+    classes span (lower case, upper case, digits, other). ``secrets.token_urlsafe(24)`` has 192."""
+    pool = 0
+    pool += 26 if any(c.islower() for c in text) else 0
+    pool += 26 if any(c.isupper() for c in text) else 0
+    pool += 10 if any(c.isdigit() for c in text) else 0
+    pool += 32 if any(not c.isalnum() for c in text) else 0
+    return len(text) * math.log2(pool) if pool > 1 else 0.0
+
+
 def _check_token(token: SecretStr) -> None:
     text = token.get_secret_value()
     if not text.strip():
         raise ValueError("a staff token must not be empty")
     if any(c.isspace() for c in text):
         raise ValueError("a staff token must not contain spaces or line breaks (copy-paste error?)")
+    if token_bits(text) < MIN_TOKEN_BITS:
+        raise ValueError(
+            f"a staff token must have at least {MIN_TOKEN_BITS} bits: use 22 or more random characters, "
+            "e.g. the output of: python3 -c 'import secrets; print(secrets.token_urlsafe(24))'"
+        )
 
 
 def _toml_source(settings_cls: type[BaseSettings], path: Path) -> TomlConfigSettingsSource:

@@ -13,6 +13,7 @@
 - **Anti-forgery token.** A write authenticated by the session *cookie* (a browser) must carry
   ``X-CSRF-Token``, which the dashboard gets from ``GET /api/session`` (a same-origin read, which
   no other origin can make). Bearer requests need none: no browser adds that header by itself.
+- ``Cache-Control: no-store`` and ``X-Content-Type-Options: nosniff`` on every ``/api/`` answer.
 - **Body caps per route**, enforced on ``Content-Length`` before the body is read and on the bytes
   actually streamed (a chunked upload that lies is cut off at the cap): 413.
 
@@ -78,7 +79,12 @@ class RequestGuard:
                 return
             await self.app(scope, receive, send)
             return
-        if scope["type"] != "http" or scope["method"] in _SAFE:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"].startswith("/api/"):
+            send = _api_headers(send)
+        if scope["method"] in _SAFE:
             await self.app(scope, receive, send)
             return
         headers = _headers(scope)
@@ -163,6 +169,23 @@ class RequestGuard:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _api_headers(send: Send) -> Send:
+    """``send`` adding ``Cache-Control: no-store`` and ``nosniff`` to the response: API answers
+    (names, hospital numbers, alarms) are kept by no browser or proxy cache, and never run as a
+    script or page whatever their type."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [
+                (k, v) for k, v in message.get("headers", []) if k.lower() not in (b"cache-control",)
+            ]
+            headers += [(b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff")]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return sending
 
 
 def _headers(scope: Scope) -> dict[str, str]:

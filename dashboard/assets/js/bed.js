@@ -6,7 +6,7 @@
 // chosen day's report when a day is picked. Only what changed is re-drawn. The staff session cookie
 // goes with every same-origin request; a 401 means it expired, so the page reloads into sign-in.
 import { contactChart, duration, temperatureChart } from "./charts.js";
-import { alarmKindName, formatInZone, h, sessionRows } from "./common.js";
+import { alarmKindName, csrfHeaders, formatInZone, h, sessionRows } from "./common.js";
 
 const TILE_EVERY_MS = 5000;
 const CHART_EVERY_MS = 60000;
@@ -54,8 +54,12 @@ class HttpError extends Error {
 async function api(path, options = {}) {
   const res = await fetch(path, {
     credentials: "same-origin",
-    headers: { Accept: "application/json", ...(options.body ? { "Content-Type": "application/json" } : {}) },
     ...options,
+    headers: {
+      Accept: "application/json",
+      ...(options.body ? { "Content-Type": "application/json" } : {}),
+      ...(await csrfHeaders(options.method || "GET")),
+    },
   });
   if (res.status === 401) {
     location.reload(); // the session ended: the server answers the page with sign-in
