@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import secrets
 import logging
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
