@@ -1,0 +1,174 @@
+"""Findings 2-4 and 6 of the attack review, against a real ``kmc-monitor serve`` on 127.0.0.1:
+same-site forgery (a page on another port), bodies before login, slow connections.
+
+Each test does what the attacker did and checks it now fails, and that the legitimate path still
+works beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from tests.serving import ServeProcess
+
+pytestmark = [pytest.mark.timeout(90)]
+
+TOKEN = "security-e2e-staff-token-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def ward(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    mp = pytest.MonkeyPatch()
+    mp.setenv("KMC_HEADER_TIMEOUT_S", "1")
+    try:
+        svc = ServeProcess(tmp_path_factory.mktemp("ward"), ["--simulate", "2"], token=TOKEN)
+    finally:
+        mp.undo()
+    try:
+        yield svc
+    finally:
+        err = svc.stop()
+        assert "Traceback" not in err, err[-3000:]
+
+
+def request(
+    svc: ServeProcess,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", svc.port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def session_cookie(svc: ServeProcess) -> str:
+    """What the ward screen's browser holds after opening the staff link once."""
+    status, headers, _ = request(svc, "GET", f"/ward?token={TOKEN}")
+    assert status == 303, status
+    return headers["set-cookie"].split(";", 1)[0]
+
+
+def test_a_page_on_another_port_can_neither_write_nor_read_the_ward(ward: ServeProcess) -> None:
+    cookie = session_cookie(ward)
+    own = f"http://127.0.0.1:{ward.port}"
+    evil = f"http://127.0.0.1:{ward.port + 1}"
+    pause = f"/api/screens/{'wall-1'}/pause"
+    # The attacker's page posts with the screen's cookie (SameSite=Strict sends it: same site).
+    status, _, body = request(ward, "POST", pause, {"Cookie": cookie, "Origin": evil})
+    assert status == 403 and json.loads(body)["reason"] == "origin"
+    # Same origin but without the anti-forgery token (a form or script that cannot read it).
+    status, _, body = request(ward, "POST", pause, {"Cookie": cookie, "Origin": own})
+    assert status == 403 and json.loads(body)["reason"] == "csrf"
+    # The dashboard's way: read the token (same origin only), send it with the write.
+    status, headers, body = request(ward, "GET", "/api/session", {"Cookie": cookie})
+    assert (
+        status == 200
+        and headers["cache-control"] == "no-store"
+        and headers["x-content-type-options"] == "nosniff"
+    )
+    csrf = json.loads(body)["csrf"]
+    status, _, _ = request(ward, "POST", pause, {"Cookie": cookie, "Origin": own, "X-CSRF-Token": csrf})
+    assert status == 200
+    # A made-up token (or another session's) does not pass either.
+    status, _, _ = request(ward, "POST", pause, {"Cookie": cookie, "Origin": own, "X-CSRF-Token": "x" * 24})
+    assert status == 403
+
+    async def ws(origin: str) -> str:
+        async with connect(
+            ward.ws + "/ws/ward", additional_headers={"Cookie": cookie, "Origin": origin}, open_timeout=10
+        ) as sock:
+            return str(json.loads(await asyncio.wait_for(sock.recv(), 10))["type"])
+
+    # Reading the whole ward over the stream from the other port: refused at the handshake.
+    with pytest.raises(InvalidStatus) as info:
+        asyncio.run(ws(evil))
+    assert info.value.response.status_code == 403
+    assert asyncio.run(ws(own)) == "snapshot"
+
+
+def test_a_huge_body_is_refused_before_it_is_read(ward: ServeProcess) -> None:
+    def head(extra: str) -> tuple[float, bytes]:
+        with socket.create_connection(("127.0.0.1", ward.port), timeout=10) as s:
+            t0 = time.monotonic()
+            s.sendall(
+                b"POST /api/admissions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + extra.encode()
+                + b"Content-Length: 524288000\r\n\r\n"
+                + b"x" * 65536
+            )
+            answer = s.recv(4096)
+            return time.monotonic() - t0, answer
+
+    # 500 MiB announced, no credential: 401 at once, the body is never read.
+    took, answer = head("")
+    assert answer.startswith(b"HTTP/1.1 401") and took < 2.0, (took, answer[:80])
+    # With a credential: over the route's cap, 413 at once.
+    took, answer = head(f"Authorization: Bearer {TOKEN}\r\n")
+    assert answer.startswith(b"HTTP/1.1 413") and took < 2.0, (took, answer[:80])
+    # A chunked upload announces nothing: it is cut off once the streamed bytes pass the cap.
+    with socket.create_connection(("127.0.0.1", ward.port), timeout=10) as s:
+        s.sendall(
+            b"POST /api/admissions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            + f"Authorization: Bearer {TOKEN}\r\n".encode()
+            + b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        chunk = b"%x\r\n%s\r\n" % (16384, b"x" * 16384)
+        answer = b""
+        for _ in range(64):  # 1 MiB at most
+            try:
+                s.sendall(chunk)
+            except OSError:
+                break
+            s.settimeout(0.05)
+            try:
+                answer = s.recv(4096)
+            except TimeoutError:
+                continue
+            if answer:
+                break
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:80]
+    # The service is fine: the legitimate path answers.
+    assert request(ward, "GET", "/api/beds", {"Authorization": f"Bearer {TOKEN}"})[0] == 200
+
+
+def test_slow_and_idle_connections_are_closed_and_screens_still_get_in(ward: ServeProcess) -> None:
+    socks = []
+    for i in range(30):
+        s = socket.create_connection(("127.0.0.1", ward.port), timeout=5)
+        if i % 2:
+            s.sendall(b"GET /api/beds HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # a head never finished
+        socks.append(s)
+    try:
+        time.sleep(2.5)  # the header deadline is 1 s here (KMC_HEADER_TIMEOUT_S)
+        closed = 0
+        for s in socks:
+            s.settimeout(1.0)
+            try:
+                closed += s.recv(1024) == b""
+            except (TimeoutError, ConnectionResetError):
+                closed += 0
+        assert closed == len(socks)
+        assert request(ward, "GET", "/api/beds", {"Authorization": f"Bearer {TOKEN}"})[0] == 200
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_the_data_directory_stays_private(ward: ServeProcess) -> None:
+    assert Path(ward.data_dir).stat().st_mode & 0o077 == 0
