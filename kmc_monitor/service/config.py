@@ -239,6 +239,15 @@ class Settings(BaseSettings):
     #: device, so one can be withdrawn without re-keying everyone.
     staff_token: SecretStr | None = None
     staff_tokens: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    #: Tokens of lesser roles (comma-separated in the environment): ``metrics_tokens`` read
+    #: /metrics only (a Prometheus scraper); ``screen_tokens`` view, acknowledge and pause (a wall
+    #: screen); ``nurse_tokens`` also admit, discharge and assign wraps. ``staff_token(s)`` are the
+    #: admin tokens: also beds, wraps, keys and readings fed in (docs/security.md).
+    metrics_tokens: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    screen_tokens: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    nurse_tokens: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    #: A signed-in device's session lasts this long (a shift), renewed while the device is in use.
+    session_s: Annotated[float, Field(ge=300, le=7 * 86400)] = 12 * 3600.0
     ward_name: Annotated[str, Field(min_length=1, max_length=80)] = "KMC ward"
     #: IANA time zone of the ward: daily totals run midnight to midnight on the ward's clock.
     ward_tz: str = "UTC"
@@ -322,7 +331,7 @@ class Settings(BaseSettings):
     def _gateways_from_text(cls, value: object) -> object:
         return _split_tokens(value)
 
-    @field_validator("staff_tokens", mode="before")
+    @field_validator("staff_tokens", "metrics_tokens", "screen_tokens", "nurse_tokens", mode="before")
     @classmethod
     def _tokens_from_text(cls, value: object) -> object:
         return _split_tokens(value)
@@ -334,7 +343,7 @@ class Settings(BaseSettings):
             _check_token(value)
         return value
 
-    @field_validator("staff_tokens")
+    @field_validator("staff_tokens", "metrics_tokens", "screen_tokens", "nurse_tokens")
     @classmethod
     def _many_tokens(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
         for token in value:

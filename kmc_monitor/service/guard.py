@@ -14,6 +14,7 @@
   ``X-CSRF-Token``, which the dashboard gets from ``GET /api/session`` (a same-origin read, which
   no other origin can make). Bearer requests need none: no browser adds that header by itself.
 - ``Cache-Control: no-store`` and ``X-Content-Type-Options: nosniff`` on every ``/api/`` answer.
+- **Failed sign-ins** are rate-limited per client address with a doubling back-off (429).
 - **Body caps per route**, enforced on ``Content-Length`` before the body is read and on the bytes
   actually streamed (a chunked upload that lies is cut off at the cap): 413.
 
@@ -26,11 +27,11 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kmc_monitor.service.auth import SESSION_COOKIE, StaffAuth
+from kmc_monitor.service.auth import SESSION_COOKIE, SignInLimiter, StaffAuth
 
 __all__ = ["CSRF_HEADER", "DEFAULT_BODY_CAP", "RequestGuard"]
 
@@ -40,6 +41,8 @@ DEFAULT_BODY_CAP: Final = 64 * 1024
 #: Route prefixes with their own cap: a batch of readings (1000 of about 200 bytes), the sign-in form.
 ROUTE_CAPS: Final[tuple[tuple[str, int], ...]] = (("/api/readings", 512 * 1024), ("/signin", 4096))
 _SAFE: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+#: The pages a kiosk's sign-in link opens with ``?token=`` (the only place a token in a URL counts).
+PAGE_PREFIXES: Final = ("/ward", "/bed/", "/report/")
 
 
 class _TooLarge(Exception):
@@ -85,10 +88,18 @@ class RequestGuard:
         if scope["path"].startswith("/api/"):
             send = _api_headers(send)
         if scope["method"] in _SAFE:
+            blocked = self._rate_limited(scope, _headers(scope))
+            if blocked is not None:
+                await self._refuse(send, 429, "rate_limited", blocked)
+                return
             await self.app(scope, receive, send)
             return
         headers = _headers(scope)
         path: str = scope["path"]
+        blocked = self._rate_limited(scope, headers)
+        if blocked is not None:
+            await self._refuse(send, 429, "rate_limited", blocked)
+            return
         if not self._origin_ok(scope, headers):
             await self._refuse(send, 403, "origin", "this request comes from another site's page")
             return
@@ -123,6 +134,29 @@ class RequestGuard:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    def _rate_limited(self, scope: Scope, headers: dict[str, str]) -> str | None:
+        """Failed sign-ins (a wrong bearer token, or a wrong ``?token=`` on a page) count against
+        the client's address, with a doubling back-off (:class:`SignInLimiter`); a blocked address
+        is answered 429 before its token is even looked at."""
+        state = getattr(scope["app"], "state", None) if "app" in scope else None
+        auth: StaffAuth | None = getattr(state, "auth", None)
+        limiter: SignInLimiter | None = getattr(state, "signin_limiter", None)
+        scheme, _, value = headers.get("authorization", "").partition(" ")
+        token = value.strip() if scheme.lower() == "bearer" else None
+        if token is None and scope["path"].startswith(PAGE_PREFIXES):
+            token = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [None])[0]
+        if auth is None or limiter is None or token is None:
+            return None
+        client = (scope.get("client") or ("?",))[0]
+        wait_s = limiter.retry_after(client)
+        if wait_s > 0:
+            return f"too many failed sign-ins from this address: try again in {wait_s:.0f} s"
+        if auth.token_identity(token) is None:
+            limiter.failed(client)
+        else:
+            limiter.succeeded(client)
+        return None
 
     def _origin_ok(self, scope: Scope, headers: dict[str, str]) -> bool:
         origin = headers.get("origin")

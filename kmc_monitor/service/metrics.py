@@ -35,7 +35,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from kmc_monitor.service.alarms import AlarmState
-from kmc_monitor.service.deps import Runtime, Staff
+from kmc_monitor.service.deps import MetricsReader, Runtime
 from kmc_monitor.service.tickstats import TICK_BUCKETS_S, TickStats
 
 if TYPE_CHECKING:
@@ -302,7 +302,7 @@ def metrics_router() -> APIRouter:
     registry.register(WardCollector(lambda: holder[0] if holder else None))
 
     @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
-    async def metrics(who: Staff, rt: Runtime) -> Response:
+    async def metrics(who: MetricsReader, rt: Runtime) -> Response:
         """The ward service's counters in the Prometheus text format (see docs/operations.md)."""
         holder[:] = [rt]
         return Response(
