@@ -24,12 +24,18 @@ from tests.serving import ServeProcess
 pytestmark = [pytest.mark.timeout(90)]
 
 TOKEN = "security-e2e-staff-token-0123456789abcdef"
+SCRAPER = "security-e2e-metrics-token-0123456789abcdef"
+SCREEN = "security-e2e-screen-token-0123456789abcdef"
+NURSE = "security-e2e-nurse-token-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
 def ward(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     mp = pytest.MonkeyPatch()
     mp.setenv("KMC_HEADER_TIMEOUT_S", "1")
+    mp.setenv("KMC_METRICS_TOKENS", SCRAPER)
+    mp.setenv("KMC_SCREEN_TOKENS", SCREEN)
+    mp.setenv("KMC_NURSE_TOKENS", NURSE)
     try:
         svc = ServeProcess(tmp_path_factory.mktemp("ward"), ["--simulate", "2"], token=TOKEN)
     finally:
@@ -172,3 +178,61 @@ def test_slow_and_idle_connections_are_closed_and_screens_still_get_in(ward: Ser
 
 def test_the_data_directory_stays_private(ward: ServeProcess) -> None:
     assert Path(ward.data_dir).stat().st_mode & 0o077 == 0
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+
+def test_each_token_does_only_what_its_role_allows(ward: ServeProcess) -> None:
+    # Finding 7: the Prometheus scrape token posted readings and discharged a baby.
+    reading = json.dumps({"readings": [{"t": time.time(), "wrap_id": "W01", "skin_temp_c": 37.0}]}).encode()
+    admissions = json.loads(request(ward, "GET", "/api/admissions", bearer(TOKEN))[2])
+    discharge = f"/api/admissions/{admissions[0]['admission_id']}/discharge"
+    assert request(ward, "GET", "/metrics", bearer(SCRAPER))[0] == 200
+    assert request(ward, "POST", "/api/readings", bearer(SCRAPER), reading)[0] == 403
+    assert request(ward, "POST", discharge, bearer(SCRAPER))[0] == 403
+    assert request(ward, "GET", "/api/beds", bearer(SCRAPER))[0] == 403
+    # A wall screen views, acknowledges and pauses; it neither discharges nor registers wraps.
+    assert request(ward, "GET", "/api/beds", bearer(SCREEN))[0] == 200
+    assert request(ward, "POST", "/api/screens/wall-2/pause", bearer(SCREEN), b"{}")[0] == 200
+    assert request(ward, "POST", discharge, bearer(SCREEN))[0] == 403
+    wrap = json.dumps({"wrap_id": "W99", "mac": "54:48:E6:8F:80:99"}).encode()
+    assert request(ward, "POST", "/api/wraps", bearer(NURSE), wrap)[0] == 403
+    assert request(ward, "POST", "/api/readings", bearer(NURSE), reading)[0] == 403
+
+
+def test_old_cookies_expire_a_device_can_sign_out_and_guessing_is_slowed(ward: ServeProcess) -> None:
+    import base64
+    import hashlib
+    import hmac
+    import sqlite3
+
+    # Finding 8: a cookie signed in 1970 was accepted. Sign one with the ward's own secret.
+    db = sqlite3.connect(f"file:{Path(ward.data_dir) / 'kmc-monitor.sqlite3'}?mode=ro", uri=True)
+    try:
+        (value,) = db.execute("SELECT value FROM settings WHERE key LIKE '%session'").fetchone()
+    finally:
+        db.close()
+    secret = bytes.fromhex(json.loads(value))
+    digest = hashlib.sha256(TOKEN.encode()).digest()
+    msg = b"0.device." + digest
+    mac = base64.urlsafe_b64encode(hmac.new(secret, msg, hashlib.sha256).digest()).decode().rstrip("=")
+    old = f"kmc_session=0.{digest[:4].hex()}.device.{mac}"
+    assert request(ward, "GET", "/api/beds", {"Cookie": old})[0] == 401
+    # Two devices signed in with one token; one signs out, the other stays in.
+    wall, phone = session_cookie(ward), session_cookie(ward)
+    csrf = json.loads(request(ward, "GET", "/api/session", {"Cookie": phone})[2])["csrf"]
+    own = f"http://127.0.0.1:{ward.port}"
+    out = request(
+        ward, "POST", "/api/session/signout", {"Cookie": phone, "Origin": own, "X-CSRF-Token": csrf}
+    )
+    assert out[0] == 200 and json.loads(out[2]) == {"signed_out": True}
+    assert request(ward, "GET", "/api/beds", {"Cookie": phone})[0] == 401
+    assert request(ward, "GET", "/api/beds", {"Cookie": wall})[0] == 200
+    # Finding 6: 343 wrong tokens a second. Now a few are free, then the address waits, doubling
+    # (last in this module: it leaves 127.0.0.1 blocked for a while).
+    statuses = [request(ward, "GET", "/api/beds", bearer(f"wrong-{i}"))[0] for i in range(12)]
+    assert statuses[:5] == [401] * 5 and statuses[-1] == 429
+    status, headers, _ = request(ward, "GET", "/api/beds", bearer(TOKEN))
+    assert status == 429  # even the right token waits while the address is blocked

@@ -373,3 +373,13 @@ def test_a_refused_body_is_not_echoed_back(ward: Ward) -> None:
         "/api/admissions", json={"bed_id": "B01", "display_name": "", "hospital_number": "MRN-77"}
     )
     assert r.status_code in (409, 422) and "MRN-77" not in r.text
+
+
+def test_the_audit_keeps_the_signed_in_identity_and_defuses_a_formula_name() -> None:
+    from kmc_monitor.service.app import audit_identity
+
+    # Finding 9: the body's name replaced the authenticated identity ("System", or a formula).
+    assert audit_identity("staff-1a2b3c4d", "System") == "staff-1a2b3c4d [System]"
+    assert audit_identity("staff-1a2b3c4d", "=HYPERLINK(\"x\")") == 'staff-1a2b3c4d [HYPERLINK("x")]'
+    assert audit_identity("staff-1a2b3c4d", "+-@=") == "staff-1a2b3c4d"
+    assert audit_identity("staff-1a2b3c4d", None) == "staff-1a2b3c4d"
