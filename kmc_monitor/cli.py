@@ -733,7 +733,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                 # ward makes bed 1 a fresh one; a real ward never does (it would cut off a parent's
                 # open page): the nurse prints a new link from the bed's page when one is needed.
                 adm = runtime.ward.current_admissions()[0]
-                link = runtime.renew_family_link(adm.admission_id, "serve")
+                link = runtime.renew_family_link_now(adm.admission_id, "serve")
             if link is not None:
                 token = link.url.rsplit("#", 1)[-1]
                 print(f"bedside link: {base}/family#{token}", flush=True)
@@ -1297,7 +1297,55 @@ def _parser() -> argparse.ArgumentParser:
         help="shift the trace to start now (for a ward that judges readings in real time)",
     )
     replay_cmd.set_defaults(func=_cmd_replay)
+    wrap_cmd = sub.add_parser(
+        "wrap",
+        help="re-key a wrap, or accept its restarted counter after a re-flash (audited)",
+        description="Change a registered wrap in the ward's database, recording who did it in the "
+        "wrap audit log: 'rekey WRAP --key HEX' after re-provisioning (its counter restarts), "
+        "'reset-counter WRAP' after a re-flash restarted its counter (only once an engineer has "
+        "checked the wrap itself was reset: a lower counter is otherwise a replay), 'audit' lists "
+        "what was done. For a ward service that is running, use its API (POST "
+        "/api/wraps/WRAP/key, /api/wraps/WRAP/counter-reset) so that it takes effect at once.",
+    )
+    wrap_cmd.add_argument("action", choices=("rekey", "reset-counter", "audit"))
+    wrap_cmd.add_argument("wrap_id", nargs="?", metavar="WRAP", help="the wrap's id")
+    wrap_cmd.add_argument("--key", metavar="HEX", help="rekey: the new key, 32 hex digits ('none': keyless)")
+    wrap_cmd.add_argument("--data-dir", dest="data_dir", help="the ward's data directory")
+    wrap_cmd.add_argument("--config", help="the ward's TOML configuration file")
+    wrap_cmd.set_defaults(func=_cmd_wrap)
     return parser
+
+
+def _cmd_wrap(args: argparse.Namespace) -> int:
+    """``kmc-monitor wrap``: see its description in :func:`_parser`."""
+    import getpass
+    import time
+
+    from kmc_monitor.service.config import Settings
+    from kmc_monitor.service.store import Store
+
+    if args.action != "audit" and not args.wrap_id:
+        _err(f"error: wrap {args.action} needs the wrap's id")
+        return 2
+    if args.action == "rekey" and not args.key:
+        _err("error: wrap rekey needs --key HEX (32 hex digits), or --key none for a keyless wrap")
+        return 2
+    overrides: dict[str, Any] = {} if args.data_dir is None else {"data_dir": args.data_dir}
+    settings = Settings.load(args.config, **overrides)
+    who = f"cli:{getpass.getuser()}"
+    with Store.from_settings(settings) as store:
+        if args.action == "rekey":
+            key = None if args.key.lower() == "none" else args.key
+            store.rekey_wrap(args.wrap_id, key, now=time.time(), who=who)
+            print(f"wrap {args.wrap_id} re-keyed; its replay counter starts afresh (recorded as {who})")
+        elif args.action == "reset-counter":
+            before = store.reset_wrap_counter(args.wrap_id, now=time.time(), who=who)
+            print(f"wrap {args.wrap_id}: counter reset (was {before}; recorded as {who})")
+        else:
+            for row in store.wrap_audit(args.wrap_id):
+                when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row["at_t"]))
+                print(f"{when} {row['wrap_id']} {row['action']} by {row['who']}: {row['detail']}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

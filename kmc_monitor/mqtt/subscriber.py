@@ -238,6 +238,11 @@ class MqttSource:
         The runtime calls it at start and whenever staff register, re-key or reset a wrap."""
         self.sealed.set_registry(registry, last_counters=last_counters)
 
+    def reset_counter(self, wrap_id: str) -> None:
+        """Accept the wrap's restarted counter (an audited admin action: the runtime's)."""
+        self.sealed.reset_counter(wrap_id)
+        self._recent.pop(wrap_id, None)
+
     def gateway_of(self, wrap_id: str) -> str | None:
         """The gateway that last delivered the wrap's readings."""
         return self._gateway_of.get(wrap_id)

@@ -51,6 +51,7 @@ from kmc_monitor.service.schemas import (
     TrendBinOut,
     TrendOut,
     WrapBody,
+    WrapKeyBody,
     WrapOut,
     WrapsOut,
 )
@@ -383,24 +384,24 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
             )
         except (InvalidAdmissionError, ValueError) as exc:
             raise HTTPException(422, str(exc)) from None
-        adm, link = rt.admit(body.bed_id, details, who, wrap_id=body.wrap_id)
+        adm, link = await rt.admit(body.bed_id, details, who, wrap_id=body.wrap_id)
         return {**admission_json(adm), "family_url": link.url}
 
     @app.post("/api/admissions/{admission_id}/discharge", tags=["admissions"])
     async def discharge(admission_id: RowId, who: Nurse, rt: Runtime) -> dict[str, Any]:
-        return admission_json(rt.discharge(admission_id, who))
+        return admission_json(await rt.discharge(admission_id, who))
 
     @app.post("/api/admissions/{admission_id}/family-link", tags=["admissions"])
     async def renew_link(admission_id: RowId, who: Nurse, rt: Runtime) -> dict[str, Any]:
         """Revoke the family link and make a new one (the old card stops working at once)."""
-        link = rt.renew_family_link(admission_id, who)
+        link = await rt.renew_family_link(admission_id, who)
         return {"admission_id": admission_id, "family_url": link.url}
 
     @app.post("/api/admissions/{admission_id}/family-link/revoke", tags=["admissions"])
     async def revoke_link(admission_id: RowId, who: Nurse, rt: Runtime) -> dict[str, Any]:
         """Revoke the family link without a new one: its open bedside pages are closed at once."""
         rt.ward.admission(admission_id)  # 404 if none
-        return {"admission_id": admission_id, "revoked": rt.revoke_family_link(admission_id, who)}
+        return {"admission_id": admission_id, "revoked": await rt.revoke_family_link(admission_id, who)}
 
     @app.get(
         "/api/admissions/{admission_id}/family-qr.svg",
@@ -526,7 +527,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
     @app.post("/api/beds", status_code=201, tags=["ward"])
     async def add_bed(body: BedBody, who: Admin, rt: Runtime) -> dict[str, Any]:
         """Add a bed to the ward (409 if the id exists); its tile appears at the next update."""
-        rt.add_bed(body.bed_id, body.label, body.position)
+        await rt.add_bed(body.bed_id, body.label, body.position)
         return _bed_detail(rt, body.bed_id)
 
     @app.get("/api/beds/{bed_id}", tags=["ward"])
@@ -562,21 +563,21 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         """Put a registered wrap on the bed. A bed with another wrap is a conflict unless
         ``replace`` (then that wrap comes off); a wrap on another bed must come off there first, or
         the two beds' wraps be swapped."""
-        rt.assign_wrap(body.wrap_id, bed_id, who, replace=body.replace)
+        await rt.assign_wrap(body.wrap_id, bed_id, who, replace=body.replace)
         return _bed_detail(rt, bed_id)
 
     @app.delete("/api/beds/{bed_id}/wrap", tags=["wraps"])
     async def unassign_wrap(bed_id: str, who: Nurse, rt: Runtime) -> dict[str, Any]:
         """Take the bed's wrap off (for cleaning or charging); 409 if the bed has none."""
         status = rt.ward.bed_status(bed_id)
-        if status.wrap_id is None or not rt.unassign_wrap(status.wrap_id, who):
+        if status.wrap_id is None or not await rt.unassign_wrap(status.wrap_id, who):
             raise WardConflictError(f"bed {bed_id} has no wrap to take off")
         return {**_bed_detail(rt, bed_id), "removed_wrap_id": status.wrap_id}
 
     @app.post("/api/beds/swap-wraps", tags=["wraps"])
     async def swap_wraps(body: SwapWrapsBody, who: Nurse, rt: Runtime) -> list[dict[str, Any]]:
         """Exchange two beds' wraps at one instant (one bed may have none: the wrap moves)."""
-        rt.swap_wraps(body.bed_a, body.bed_b, who)
+        await rt.swap_wraps(body.bed_a, body.bed_b, who)
         return [_bed_detail(rt, body.bed_a), _bed_detail(rt, body.bed_b)]
 
     @app.get("/api/wraps", tags=["wraps"])
@@ -619,8 +620,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
     @app.post("/api/wraps", status_code=201, tags=["wraps"])
     async def register_wrap(body: WrapBody, who: Admin, rt: Runtime) -> WrapOut:
         """Register a wrap (409 if its id or MAC is registered already); then put it on a bed."""
-        info = rt.ward.add_wrap(body.wrap_id, body.mac, body.key, now=rt.clock())
-        rt.wraps_changed()
+        info = await rt.add_wrap(body.wrap_id, body.mac, body.key)
         logger.info("wrap %s (%s) registered by %s", info.wrap_id, info.mac, who)
         return WrapOut(
             wrap_id=info.wrap_id,
@@ -632,6 +632,24 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
             rssi_dbm=None,
             battery_pct=None,
         )
+
+    @app.post("/api/wraps/{wrap_id}/key", tags=["wraps"])
+    async def rekey_wrap(wrap_id: str, body: WrapKeyBody, who: Admin, rt: Runtime) -> dict[str, Any]:
+        """Give a re-provisioned wrap its new key; its replay counter starts afresh (audited)."""
+        await rt.rekey_wrap(wrap_id, body.key, who)
+        return {"wrap_id": wrap_id, "has_key": body.key is not None, "audit": rt.store.wrap_audit(wrap_id)}
+
+    @app.post("/api/wraps/{wrap_id}/counter-reset", tags=["wraps"])
+    async def reset_wrap_counter(wrap_id: str, who: Admin, rt: Runtime) -> dict[str, Any]:
+        """Accept a re-flashed wrap's restarted counter, once an engineer has checked the wrap was
+        reset (until then a lower counter is what a replay looks like); audited."""
+        before = await rt.reset_wrap_counter(wrap_id, who)
+        return {"wrap_id": wrap_id, "previous_counter": before, "audit": rt.store.wrap_audit(wrap_id)}
+
+    @app.get("/api/wraps/audit", tags=["wraps"])
+    async def wraps_audit(who: Admin, rt: Runtime) -> list[dict[str, Any]]:
+        """Every re-key and counter reset, oldest first: who, when, which wrap."""
+        return await asyncio.to_thread(rt.store.wrap_audit)
 
     # Settings ---------------------------------------------------------------------------------
     @app.get("/api/settings", tags=["service"])

@@ -212,9 +212,7 @@ def _api_headers(send: Send) -> Send:
 
     async def sending(message: Message) -> None:
         if message["type"] == "http.response.start":
-            headers = [
-                (k, v) for k, v in message.get("headers", []) if k.lower() not in (b"cache-control",)
-            ]
+            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in (b"cache-control",)]
             headers += [(b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff")]
             message = {**message, "headers": headers}
         await send(message)

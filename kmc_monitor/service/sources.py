@@ -343,6 +343,14 @@ class GatewaySource:
             self.save_counters()
         return out
 
+    def reset_counter(self, wrap_id: str) -> None:
+        """Accept the wrap's restarted counter (an audited admin action: the runtime's)."""
+        try:
+            self.gateway.verifier.reset_counter(wrap_id)
+        except KeyError:
+            return
+        self._saved.pop(wrap_id, None)
+
     def save_counters(self) -> bool:
         """Save the verifier's counters if they moved; whether they were written.
 

@@ -50,6 +50,8 @@ Schema (version 1; ``PRAGMA user_version`` holds the version, :data:`_MIGRATIONS
     alarms(alarm_id PK, kind, bed_id, wrap_id, raised_us, ended_us, cleared_us, data JSON)
     alarm_audit(audit_id PK, seq, at_us, alarm_id, screen_id, action, who, detail)
                append-only (triggers refuse UPDATE and DELETE); identical rows stored once
+    wrap_audit(audit_id PK, at_t, wrap_id, action, who, detail)   -- version 2: re-keys and
+               counter resets, append-only
 
 Times are seconds since the Unix epoch (``*_t``, REAL) except where the alarm board and the signal
 core count integer microseconds (``*_us``). Readings and sessions belong to a bed through
@@ -238,6 +240,21 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             BEGIN SELECT RAISE(ABORT, 'the alarm audit log is append-only'); END""",
         """CREATE TRIGGER alarm_audit_no_delete BEFORE DELETE ON alarm_audit
             BEGIN SELECT RAISE(ABORT, 'the alarm audit log is append-only'); END""",
+    ),
+    # 2: who re-keyed a wrap or accepted its counter restarting (security-relevant, append-only).
+    (
+        """CREATE TABLE wrap_audit (
+            audit_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at_t REAL NOT NULL,
+            wrap_id TEXT NOT NULL,
+            action TEXT NOT NULL,
+            who TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT ''
+        )""",
+        """CREATE TRIGGER wrap_audit_no_update BEFORE UPDATE ON wrap_audit
+            BEGIN SELECT RAISE(ABORT, 'the wrap audit log is append-only'); END""",
+        """CREATE TRIGGER wrap_audit_no_delete BEFORE DELETE ON wrap_audit
+            BEGIN SELECT RAISE(ABORT, 'the wrap audit log is append-only'); END""",
     ),
 )
 
@@ -732,6 +749,56 @@ class Store:
             )
             if cur.rowcount == 0:
                 raise NotFoundError(f"no wrap {wrap_id!r} registered")
+
+    def rekey_wrap(self, wrap_id: str, key: str | bytes | None, *, now: float, who: str) -> None:
+        """Give a wrap a new key (re-provisioned) and restart its replay counter, recording who did
+        it in the wrap audit log, in one transaction."""
+        try:
+            raw = None if key is None else parse_key(key)
+        except CredentialError as exc:
+            raise WardError(f"wrap {wrap_id!r}: {exc}") from None
+        with self._write(f"re-keying wrap {wrap_id}", durable=True) as c:
+            cur = c.execute(
+                "UPDATE wraps SET key_hex = ?, last_counter = NULL WHERE wrap_id = ? AND retired_t IS NULL",
+                (None if raw is None else raw.hex(), wrap_id),
+            )
+            if cur.rowcount == 0:
+                raise NotFoundError(f"no wrap {wrap_id!r} registered")
+            detail = "key removed (keyless bench wrap)" if raw is None else "new key"
+            self._wrap_audit(c, now, wrap_id, "rekeyed", who, detail)
+
+    def reset_wrap_counter(self, wrap_id: str, *, now: float, who: str) -> int | None:
+        """Accept a re-flashed wrap's restarted counter: forget its last accepted counter (returned),
+        recording who did it, in one transaction."""
+        with self._write(f"resetting the counter of wrap {wrap_id}", durable=True) as c:
+            row = c.execute(
+                "SELECT last_counter FROM wraps WHERE wrap_id = ? AND retired_t IS NULL", (wrap_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"no wrap {wrap_id!r} registered")
+            c.execute("UPDATE wraps SET last_counter = NULL WHERE wrap_id = ?", (wrap_id,))
+            before = None if row[0] is None else int(row[0])
+            self._wrap_audit(c, now, wrap_id, "counter_reset", who, f"last accepted counter was {before}")
+        return before
+
+    @staticmethod
+    def _wrap_audit(
+        c: sqlite3.Connection, now: float, wrap_id: str, action: str, who: str, detail: str
+    ) -> None:
+        c.execute(
+            "INSERT INTO wrap_audit(at_t, wrap_id, action, who, detail) VALUES (?, ?, ?, ?, ?)",
+            (float(now), wrap_id, action, who, detail),
+        )
+
+    def wrap_audit(self, wrap_id: str | None = None) -> list[dict[str, Any]]:
+        """Re-keys and counter resets, oldest first (one wrap's, or all)."""
+        sql = "SELECT at_t, wrap_id, action, who, detail FROM wrap_audit"
+        params: tuple[str, ...] = ()
+        if wrap_id is not None:
+            sql += " WHERE wrap_id = ?"
+            params = (wrap_id,)
+        rows = self._read("reading the wrap audit log", sql + " ORDER BY audit_id", params)
+        return [{"at_t": t, "wrap_id": w, "action": a, "who": who, "detail": d} for t, w, a, who, d in rows]
 
     def wraps(self) -> list[WrapInfo]:
         rows = self._read(

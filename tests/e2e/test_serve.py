@@ -133,9 +133,10 @@ async def test_no_credential_is_refused(sim_server: Server) -> None:
     ):
         assert (await asyncio.to_thread(http, "GET", sim_server.base + path, None))[0] == 401
         # A wrong token is refused; past a few failures from this address, with 429 at once.
-        assert (await asyncio.to_thread(http, "GET", sim_server.base + path, sim_server.family_token))[
-            0
-        ] in (401, 429)
+        assert (await asyncio.to_thread(http, "GET", sim_server.base + path, sim_server.family_token))[0] in (
+            401,
+            429,
+        )
     for method, path, body in STAFF_WRITES:
         for token in (None, sim_server.family_token):
             status, _ = await asyncio.to_thread(http, method, sim_server.base + path, token, body)

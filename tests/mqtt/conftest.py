@@ -66,9 +66,7 @@ class Mosquitto:
                 f.chmod(0o600)
             access = f"allow_anonymous false\npassword_file {passwd}\nacl_file {acl}\n"
         self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            + access
-            + "persistence true\n"
+            f"listener {self.port} 127.0.0.1\n" + access + "persistence true\n"
             f"persistence_location {self.dir}/\n"
             # A ward's backlog after an outage is more than the default 1000 queued messages.
             "max_queued_messages 100000\n"
@@ -76,7 +74,7 @@ class Mosquitto:
             "log_type error\nlog_type warning\nlog_type notice\n"
             # Started as root, Mosquitto switches to the user "mosquitto", who cannot write the
             # persistence file here; stay the user who runs the tests.
-            + (f"user {getpass.getuser()}\n" if os.geteuid() == 0 else "")
+             + (f"user {getpass.getuser()}\n" if os.geteuid() == 0 else "")
         )
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -155,3 +155,118 @@ def test_a_rogue_publisher_cannot_mask_a_cold_baby(tmp_path: Path) -> None:
     finally:
         db.close()
     assert temps == {33.0}
+
+
+def _serve(broker: Mosquitto, data_dir: Path) -> tuple[subprocess.Popen[str], str]:
+    env = {**os.environ, "KMC_STAFF_TOKEN": STAFF_TOKEN, "KMC_MQTT_GATEWAYS": "room-a,room-b"}
+    env.pop("KMC_CONFIG", None)
+    cmd = [sys.executable, "-m", "kmc_monitor.cli", "serve", "--mqtt", broker.url_for(SERVICE_USER)]
+    proc = subprocess.Popen(
+        [*cmd, "--port", "0", "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    base = wait_announced(proc).base
+    assert base, "the service did not start"
+    return proc, base
+
+
+async def _publish(broker: Mosquitto, readings: list[Reading], seq0: int) -> None:
+    users = broker.users
+    assert users is not None
+    async with aiomqtt.Client(
+        "127.0.0.1",
+        broker.port,
+        username="room-a",
+        password=users["room-a"],
+        protocol=aiomqtt.ProtocolVersion.V5,
+    ) as client:
+        for i, r in enumerate(readings):
+            await client.publish(TOPIC.format(gateway="room-a"), encode_reading("room-a", seq0 + i, r), qos=1)
+
+
+def _wait(what: str, check: Any, timeout_s: float = 10.0) -> None:
+    t0 = time.monotonic()
+    while not check():
+        assert time.monotonic() - t0 < timeout_s, what
+        time.sleep(0.2)
+
+
+def test_no_replay_window_after_kill_9_and_a_reflashed_wrap_is_an_audited_admin_reset(tmp_path: Path) -> None:
+    """Finding 10: counters were saved every 5 s, so after ``kill -9`` adverts of that window were
+    accepted again (stamped now); a re-flashed wrap was refused for ever with no way to re-key."""
+    broker = secured_broker(tmp_path / "mosquitto", ["room-a", "room-b"])
+    data = tmp_path / "ward"
+    wrap = SealedWrap(WRAP.wrap_id, WRAP.mac, WRAP.key, counter=50_000)
+    service, base = _serve(broker, data)
+    try:
+        http("POST", f"{base}/api/wraps", {"wrap_id": "W01", "mac": wrap.mac, "key": wrap.key.hex()})
+        http("POST", f"{base}/api/beds/B01/wrap", {"wrap_id": "W01"})
+        now = time.time()
+        honest = [wrap.reading(now - 5 + i, 36.8) for i in range(5)]
+        asyncio.run(_publish(broker, honest, 1))
+        _wait("the honest readings heard", lambda: _stored_count(data) == 5)
+        service.kill()  # kill -9: no clean-up at all
+        service.wait(timeout=10)
+        if service.stdout is not None:
+            service.stdout.close()
+        if service.stderr is not None:
+            service.stderr.close()
+        # The counter was saved with the readings it admitted, in the same transaction.
+        assert _stored_counter(data) == wrap.counter
+        service, base = _serve(broker, data)
+        # The attacker replays the recorded packets, stamped now: every one refused.
+        replayed = [dataclasses.replace(r, t=time.time()) for r in honest]
+        asyncio.run(_publish(broker, replayed, 100))
+        _wait("the replays refused", lambda: _metric(http("GET", f"{base}/metrics"), "replayed") >= 4)
+        assert _stored_count(data) == 5
+        # The wrap is re-flashed: its counter starts again from 1 and is refused as a replay...
+        reflashed = SealedWrap(WRAP.wrap_id, WRAP.mac, WRAP.key, counter=0)
+        asyncio.run(_publish(broker, [reflashed.reading(time.time(), 36.7)], 200))
+        _wait("the re-flashed wrap refused", lambda: _metric(http("GET", f"{base}/metrics"), "replayed") >= 6)
+        # ... until an admin accepts the restart; recorded with who did it. A screen may not.
+        before = http("POST", f"{base}/api/wraps/W01/counter-reset")
+        assert before["previous_counter"] == wrap.counter
+        (entry,) = before["audit"]
+        assert entry["action"] == "counter_reset" and entry["who"].startswith("staff-")
+        asyncio.run(_publish(broker, [reflashed.reading(time.time(), 36.7)], 201))
+        _wait("the re-flashed wrap heard again", lambda: _stored_count(data) == 6)
+        # Re-keying (a new key): the old key's packets are refused from then on.
+        new_key = bytes(range(16))
+        out = http("POST", f"{base}/api/wraps/W01/key", {"key": new_key.hex()})
+        assert [a["action"] for a in out["audit"]] == ["counter_reset", "rekeyed"]
+        asyncio.run(_publish(broker, [reflashed.reading(time.time(), 36.6)], 202))
+        _wait(
+            "the old key refused",
+            lambda: _metric(http("GET", f"{base}/metrics"), "authentication_failed") >= 1,
+        )
+        rekeyed = SealedWrap(WRAP.wrap_id, WRAP.mac, new_key, counter=0)
+        asyncio.run(_publish(broker, [rekeyed.reading(time.time(), 36.6)], 203))
+        _wait("the new key heard", lambda: _stored_count(data) == 7)
+    finally:
+        err = stop(service)
+        broker.stop()
+    assert "Traceback" not in err, err[-3000:]
+
+
+def _db(data: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{data / 'kmc-monitor.sqlite3'}?mode=ro", uri=True)
+
+
+def _stored_count(data: Path) -> int:
+    db = _db(data)
+    try:
+        return int(db.execute("SELECT count(*) FROM readings WHERE wrap_id = 'W01'").fetchone()[0])
+    finally:
+        db.close()
+
+
+def _stored_counter(data: Path) -> int | None:
+    db = _db(data)
+    try:
+        row = db.execute("SELECT last_counter FROM wraps WHERE wrap_id = 'W01'").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+    finally:
+        db.close()

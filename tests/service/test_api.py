@@ -380,6 +380,6 @@ def test_the_audit_keeps_the_signed_in_identity_and_defuses_a_formula_name() -> 
 
     # Finding 9: the body's name replaced the authenticated identity ("System", or a formula).
     assert audit_identity("staff-1a2b3c4d", "System") == "staff-1a2b3c4d [System]"
-    assert audit_identity("staff-1a2b3c4d", "=HYPERLINK(\"x\")") == 'staff-1a2b3c4d [HYPERLINK("x")]'
+    assert audit_identity("staff-1a2b3c4d", '=HYPERLINK("x")') == 'staff-1a2b3c4d [HYPERLINK("x")]'
     assert audit_identity("staff-1a2b3c4d", "+-@=") == "staff-1a2b3c4d"
     assert audit_identity("staff-1a2b3c4d", None) == "staff-1a2b3c4d"
