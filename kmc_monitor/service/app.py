@@ -633,6 +633,14 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
             battery_pct=None,
         )
 
+    @app.delete("/api/wraps/unregistered", tags=["wraps"])
+    async def clear_unregistered(who: Nurse, rt: Runtime) -> dict[str, Any]:
+        """Clear the list of wraps heard on no bed (a wrap heard again reappears). The list also
+        forgets a wrap unheard for 10 minutes and keeps at most 64 (the most recently heard)."""
+        forgotten = rt.forget_unassigned_now()
+        logger.info("%s cleared the list of unassigned wraps (%d)", who, forgotten)
+        return {"forgotten": forgotten}
+
     @app.post("/api/wraps/{wrap_id}/key", tags=["wraps"])
     async def rekey_wrap(wrap_id: str, body: WrapKeyBody, who: Admin, rt: Runtime) -> dict[str, Any]:
         """Give a re-provisioned wrap its new key; its replay counter starts afresh (audited)."""

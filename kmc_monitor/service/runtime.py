@@ -84,6 +84,10 @@ STORAGE_ALARM_AFTER_S = 5.0
 #: The tick's writes wait at most this long for another program's lock (see
 #: :meth:`Store.waiting_at_most`): the tick runs on the loop that sends every screen its alarms.
 TICK_WRITE_WAIT_S = 0.05
+#: A wrap heard on no bed is forgotten after this long unheard (it reappears when heard again).
+UNASSIGNED_FORGET_S = 600.0
+#: At most this many wraps heard on no bed are kept (the least recently heard go first).
+UNASSIGNED_MAX = 64
 #: A staff action's database write waits at most this long for another program's lock, in a worker
 #: thread, before it is refused (503, "try again"): the store's lock is shared with the tick's writes.
 STAFF_WRITE_WAIT_S = 0.1
@@ -306,6 +310,10 @@ class WardRuntime:
         self._last_board_save_s = -math.inf
         self._last_update_s = -math.inf
         self._last_prune_s = -math.inf
+        self._last_forget_s = -math.inf
+        self._beds_n: int | None = None
+        #: Wraps heard on no bed that were forgotten (unheard too long, too many, or cleared).
+        self.unassigned_forgotten = 0
         self._board_dirty = False
         #: Storage health: the last checkpoint's refusal (None once one succeeds), when writes
         #: started failing (ward clock), the open ``storage_failure`` alarm's key, and when the
@@ -492,6 +500,7 @@ class WardRuntime:
         readings = self.source.readings_until(now_s)
         if readings:
             self.engine.ingest(readings)
+        self._forget_unheard(now_s, now_us)
         # Wraps whose gateway is known gone (an MQTT Last Will) show "no data" now, not in 30 s.
         silenced = getattr(self.source, "silenced", None)
         if silenced is not None:
@@ -509,6 +518,26 @@ class WardRuntime:
             self._prune(now_s)
         self.tick_stats.observe(time.perf_counter() - started, len(readings), result.events)
         return result
+
+    def _forget_unheard(self, now_s: float, now_us: int) -> None:
+        """Keep the list of wraps heard on no bed short: forget those not heard for
+        :data:`UNASSIGNED_FORGET_S` (checked every second), and at once the least recently heard
+        beyond :data:`UNASSIGNED_MAX` (a flood of invented wrap ids)."""
+        engine = self.engine
+        over = self._beds_n is None or engine.wrap_count > self._beds_n + UNASSIGNED_MAX
+        if over or now_s - self._last_forget_s >= HEARTBEAT_S:
+            self._last_forget_s = now_s
+            self._beds_n = len(self.ward.beds())
+            forgotten = engine.forget_unassigned(
+                now_us, older_than_us=round(UNASSIGNED_FORGET_S * US), keep_at_most=UNASSIGNED_MAX
+            )
+            self.unassigned_forgotten += forgotten
+
+    def forget_unassigned_now(self) -> int:
+        """Staff clear the list of wraps heard on no bed (those heard again reappear)."""
+        forgotten = self.engine.forget_unassigned(self.now_us())
+        self.unassigned_forgotten += forgotten
+        return forgotten
 
     def _prune(self, now_s: float) -> None:
         """Drop readings past the retention period (``retention_days``, 30 by default). Run when
