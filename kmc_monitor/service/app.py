@@ -25,6 +25,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from kmc_monitor.errors import AlarmError, UnknownAlarmError
 from kmc_monitor.service.alarms import AuditRecord
+from kmc_monitor.service.apidocs import docs_router, mount_docs
 from kmc_monitor.service.auth import SESSION_COOKIE, Role, SignInLimiter, StaffAuth, install_log_redaction
 from kmc_monitor.service.config import Settings
 from kmc_monitor.service.deps import Admin, Nurse, Runtime, Staff
@@ -202,7 +203,12 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         finally:
             await rt.stop()
 
-    app = FastAPI(title="kmc-monitor ward service", lifespan=lifespan)
+    # /docs and /openapi.json are served by apidocs.py: for staff, from local files, with a CSP.
+    app = FastAPI(
+        title="kmc-monitor ward service", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    app.include_router(docs_router())
+    mount_docs(app)
     # The dashboard's pages and assets (dashboard/): who may open which page is decided there.
     app.include_router(page_router())
     app.include_router(report_router())

@@ -202,6 +202,25 @@ def test_each_token_does_only_what_its_role_allows(ward: ServeProcess) -> None:
     assert request(ward, "POST", "/api/readings", bearer(NURSE), reading)[0] == 403
 
 
+def test_api_docs_are_local_for_staff_only_with_their_csp(ward: ServeProcess) -> None:
+    # Finding 12: /docs loaded Swagger from a CDN, with no CSP, for anyone.
+    assert request(ward, "GET", "/docs")[0] == 401
+    assert request(ward, "GET", "/openapi.json")[0] == 401
+    status, headers, body = request(ward, "GET", "/docs", bearer(SCREEN))
+    assert status == 200
+    csp = headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "default-src 'none'" in csp
+    assert b"http://" not in body and b"https://" not in body  # nothing from another origin
+    for src in (b"/docs/assets/swagger-ui-bundle.js", b"/docs/assets/swagger-ui.css", b"/docs/init.js"):
+        assert src in body
+        assert request(ward, "GET", src.decode())[0] == 200  # shipped with the service
+    status, _, schema = request(ward, "GET", "/openapi.json", bearer(SCREEN))
+    assert status == 200 and "/api/beds" in json.loads(schema)["paths"]
+    # Every API answer: not cached, not sniffed.
+    status, headers, _ = request(ward, "GET", "/api/beds", bearer(SCREEN))
+    assert headers["cache-control"] == "no-store" and headers["x-content-type-options"] == "nosniff"
+
+
 def test_old_cookies_expire_a_device_can_sign_out_and_guessing_is_slowed(ward: ServeProcess) -> None:
     import base64
     import hashlib
