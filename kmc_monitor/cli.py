@@ -705,6 +705,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         timeout_keep_alive=int(max(1, round(settings.keep_alive_s))),
         limit_concurrency=settings.max_connections,
         h11_max_incomplete_event_size=16 * 1024,
+        ssl_certfile=None if settings.tls_certfile is None else str(settings.tls_certfile),
+        ssl_keyfile=None if settings.tls_keyfile is None else str(settings.tls_keyfile),
         log_config=LOGGING_CONFIG if log_config is None else log_config,
     )
     server = uvicorn.Server(config)
@@ -720,7 +722,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                 for sock in s.sockets:
                     port = sock.getsockname()[1]
             host = f"[{settings.host}]" if ":" in settings.host else settings.host
-            base = f"http://{host}:{port}"
+            scheme = "http" if settings.tls_certfile is None else "https"
+            base = f"{scheme}://{host}:{port}"
             print(f"ward service listening on {base}", flush=True)
             if settings.public_url is None:
                 runtime.set_base_url(base)  # the bound port, not the "0" that asked for any

@@ -303,6 +303,11 @@ class Settings(BaseSettings):
     #: bench wraps) and from any gateway. Never on a ward: anyone who can publish to the broker
     #: could then show a cold baby as warm.
     mqtt_allow_unsealed: bool = False
+    #: TLS served by the service itself (PEM files): a certificate the ward's screens trust and its
+    #: key (readable by the service user only). Or leave both unset and put a reverse proxy with
+    #: TLS in front (docs/security.md).
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
     #: A connection must send a complete request head within this many seconds (slow-header
     #: connections are closed; see kmc_monitor/service/connections.py).
     header_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
@@ -371,6 +376,12 @@ class Settings(BaseSettings):
             raise ValueError(f"public_url must start with http:// or https://; got {value!r}")
         return value
 
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("tls_certfile and tls_keyfile go together: give both, or neither")
+        return self
+
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, value: Path) -> Path:
@@ -391,7 +402,8 @@ class Settings(BaseSettings):
         if self.public_url is not None:
             return self.public_url
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "http" if self.tls_certfile is None else "https"
+        return f"{scheme}://{host}:{self.port}"
 
     def rule_params(self) -> RuleParams:
         """The clinical parameters with the ward's time zone, for the signal core."""
