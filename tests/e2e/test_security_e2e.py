@@ -221,6 +221,71 @@ def test_api_docs_are_local_for_staff_only_with_their_csp(ward: ServeProcess) ->
     assert headers["cache-control"] == "no-store" and headers["x-content-type-options"] == "nosniff"
 
 
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key (PEM), as a ward's own CA would issue."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kmc ward test")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "ward.crt", directory / "ward.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+def test_the_service_serves_tls_itself_when_given_a_certificate(tmp_path: Path) -> None:
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("KMC_TLS_CERTFILE", str(cert))
+    mp.setenv("KMC_TLS_KEYFILE", str(key))
+    try:
+        svc = ServeProcess(tmp_path / "data", ["--simulate", "1"], token=TOKEN)
+    finally:
+        mp.undo()
+    try:
+        assert svc.base.startswith("https://127.0.0.1:")
+        context = ssl.create_default_context(cafile=str(cert))
+        conn = http.client.HTTPSConnection("127.0.0.1", svc.port, timeout=10, context=context)
+        try:
+            conn.request("GET", f"/ward?token={TOKEN}")
+            resp = conn.getresponse()
+            resp.read()
+            assert resp.status == 303
+            assert "secure" in (resp.getheader("Set-Cookie") or "").lower()  # never sent in clear
+        finally:
+            conn.close()
+    finally:
+        err = svc.stop()
+    assert "Traceback" not in err, err[-3000:]
+
+
 def test_old_cookies_expire_a_device_can_sign_out_and_guessing_is_slowed(ward: ServeProcess) -> None:
     import base64
     import hashlib
