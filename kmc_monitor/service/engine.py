@@ -626,6 +626,11 @@ class LiveEngine:
         """Wraps the engine keeps state for (on a bed or heard)."""
         return len(self._wraps)
 
+    @property
+    def assigned_count(self) -> int:
+        """Wraps on a bed."""
+        return len(self._bed_of)
+
     def forget_unassigned(
         self, now_us: int, *, older_than_us: int | None = None, keep_at_most: int | None = None
     ) -> int:

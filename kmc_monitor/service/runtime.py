@@ -311,7 +311,6 @@ class WardRuntime:
         self._last_update_s = -math.inf
         self._last_prune_s = -math.inf
         self._last_forget_s = -math.inf
-        self._beds_n: int | None = None
         #: Wraps heard on no bed that were forgotten (unheard too long, too many, or cleared).
         self.unassigned_forgotten = 0
         self._board_dirty = False
@@ -524,10 +523,9 @@ class WardRuntime:
         :data:`UNASSIGNED_FORGET_S` (checked every second), and at once the least recently heard
         beyond :data:`UNASSIGNED_MAX` (a flood of invented wrap ids)."""
         engine = self.engine
-        over = self._beds_n is None or engine.wrap_count > self._beds_n + UNASSIGNED_MAX
+        over = engine.wrap_count > engine.assigned_count + UNASSIGNED_MAX
         if over or now_s - self._last_forget_s >= HEARTBEAT_S:
             self._last_forget_s = now_s
-            self._beds_n = len(self.ward.beds())
             forgotten = engine.forget_unassigned(
                 now_us, older_than_us=round(UNASSIGNED_FORGET_S * US), keep_at_most=UNASSIGNED_MAX
             )
