@@ -251,8 +251,9 @@ def test_one_service_sees_every_wrap_of_two_gateways(ward: Ward) -> None:
 async def _ward_snapshot(base: str) -> dict[str, Any]:
     from websockets.asyncio.client import connect
 
-    url = base.replace("http://", "ws://") + f"/ws/ward?token={STAFF_TOKEN}"
-    async with connect(url, open_timeout=10) as ws:
+    url = base.replace("http://", "ws://") + "/ws/ward"
+    auth = {"Authorization": f"Bearer {STAFF_TOKEN}"}  # a token in the URL counts only on a page
+    async with connect(url, additional_headers=auth, open_timeout=10) as ws:
         while True:
             msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
             if msg.get("type") == "snapshot":
