@@ -71,8 +71,12 @@ class RequestGuard:
         self.caps = tuple(caps)
         self.default_cap = default_cap
         self.refused: Counter[str] = Counter()
+        self._published = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self._published and "app" in scope:
+            scope["app"].state.http_refusals = self.refused  # what /metrics reports
+            self._published = True
         if scope["type"] == "websocket":
             headers = _headers(scope)
             if not self._origin_ok(scope, headers):

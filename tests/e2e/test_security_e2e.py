@@ -149,8 +149,15 @@ def test_a_huge_body_is_refused_before_it_is_read(ward: ServeProcess) -> None:
             if answer:
                 break
         assert answer.startswith(b"HTTP/1.1 413"), answer[:80]
-    # The service is fine: the legitimate path answers.
+    # The service is fine: the legitimate path answers. The refusals are counted, by reason.
     assert request(ward, "GET", "/api/beds", {"Authorization": f"Bearer {TOKEN}"})[0] == 200
+    metrics = request(ward, "GET", "/metrics", {"Authorization": f"Bearer {SCRAPER}"})[2].decode()
+    counts = {
+        line.split('"')[1]: float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith("kmc_http_refused_total{")
+    }
+    assert counts["too_large"] >= 2 and counts["unauthenticated"] >= 1, counts
 
 
 def test_slow_and_idle_connections_are_closed_and_screens_still_get_in(ward: ServeProcess) -> None:
