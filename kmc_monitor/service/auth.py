@@ -225,9 +225,13 @@ class StaffAuth:
         self._signed_out = {str(n): float(t) for n, t in entries.items() if now - float(t) <= self.session_s}
 
     def csrf_for(self, sid: str) -> str:
-        """The anti-forgery token of a session cookie: bound to it, so a token read by one device
-        works for no other session, and derivable only with the ward's secret."""
-        mac = hmac.new(self._secret, b"csrf." + sid.encode(), hashlib.sha256).digest()
+        """The anti-forgery token of a session cookie: bound to its device session (the token's
+        fingerprint and the device nonce, which renewals keep, so a wall screen's page that read
+        it once keeps working for days), so a token read by one device works for no other, and
+        derivable only with the ward's secret."""
+        parts = sid.split(".")
+        bound = f"{parts[1]}.{parts[2]}" if len(parts) == 4 else sid
+        mac = hmac.new(self._secret, b"csrf." + bound.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac[:18]).decode()
 
     def check_csrf(self, sid: str | None, token: str | None) -> bool:

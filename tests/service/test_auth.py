@@ -112,6 +112,9 @@ def test_sessions_expire_after_a_shift_are_renewed_in_use_and_one_device_can_sig
     now[0] += 11 * 3600
     renewed = a.renewal(wall)
     assert renewed is not None and a.check_session(renewed) == a.check_token(TOKEN)
+    # The page read its anti-forgery token once: it stays valid across the renewal, and only
+    # for this device's session.
+    assert a.check_csrf(renewed, a.csrf_for(wall)) and not a.check_csrf(phone, a.csrf_for(wall))
     now[0] += 2 * 3600  # 13 h after sign-in: the unused cookie has expired, the renewed one not
     assert a.check_session(wall) is None and a.check_session(renewed) is not None
     assert a.sign_out(phone) is False  # expired already

@@ -214,6 +214,12 @@ export async function api(path, { method = "GET", body, signal, timeoutMs = 1000
   let res;
   try {
     res = await fetch(path, init);
+    if (res.status === 403 && init.headers["X-CSRF-Token"]) {
+      // The session changed (signed in again): read its anti-forgery token afresh, try once more.
+      csrfToken = null;
+      Object.assign(init.headers, await csrfHeaders(method));
+      res = await fetch(path, init);
+    }
   } catch (err) {
     const why = ctrl.signal.aborted ? "no answer in time" : "the service cannot be reached";
     throw new ApiError(0, `${method} ${path}: ${why}`, path);
