@@ -72,6 +72,7 @@ from benchmarks.service import (  # noqa: E402
     stop_process,
     stream_faults,
 )
+from kmc_monitor.mqtt.publisher import simulated_ward  # noqa: E402
 
 TARGET_P99_MS = 250.0
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -117,6 +118,7 @@ def _start_broker(directory: Path, cores: set[int] | None) -> tuple[subprocess.P
 
 def _env(token: str) -> dict[str, str]:
     env = {**os.environ, "KMC_STAFF_TOKEN": token, "KMC_SIMULATE_MEASURE_S": "1", "KMC_BEDS": "200"}
+    env["KMC_MQTT_GATEWAYS"] = ",".join(f"room-{i}" for i in range(1, 11))
     for key in ("KMC_STAFF_TOKENS", "KMC_CONFIG", "KMC_REORDER_S", "KMC_MQTT_URL"):
         env.pop(key, None)
     return env
@@ -150,14 +152,18 @@ def _set_up_ward(base: str, token: str, rooms: int, wraps: int) -> list[str]:
     wrap_ids: list[str] = []
     n = 0
     for room in range(1, rooms + 1):
+        # The room's simulated wraps with their keys: the ward verifies every sealed packet.
+        room_wraps = simulated_ward(wraps, start_s=0, seed=room, prefix=f"G{room}-").wraps()
+        keys = {w: (mac, key) for w, mac, key in room_wraps}
         for i in range(1, wraps + 1):
             n += 1
             bed_id = f"B{n:02d}"
             if bed_id not in have:
                 _http("POST", f"{base}/api/beds", token, {"bed_id": bed_id, "position": n})
             wrap_id = f"G{room}-W{i:0{width}d}"
-            mac = f"02:00:00:00:{n >> 8:02X}:{n & 0xFF:02X}"
-            _http("POST", f"{base}/api/wraps", token, {"wrap_id": wrap_id, "mac": mac})
+            mac, key = keys[wrap_id]
+            body = {"wrap_id": wrap_id, "mac": mac, "key": None if key is None else key.hex()}
+            _http("POST", f"{base}/api/wraps", token, body)
             _http("POST", f"{base}/api/beds/{bed_id}/wrap", token, {"wrap_id": wrap_id})
             wrap_ids.append(wrap_id)
     return wrap_ids

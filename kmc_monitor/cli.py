@@ -579,6 +579,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from kmc_monitor.service.app import create_app
     from kmc_monitor.service.auth import install_log_redaction
     from kmc_monitor.service.config import Settings
+    from kmc_monitor.service.connections import guarded_h11
     from kmc_monitor.service.runtime import WardRuntime
     from kmc_monitor.service.sources import (
         GatewaySource,
@@ -645,6 +646,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     named = args.simulate or args.replay or ble
     mqtt = args.mqtt is not None or (not named and settings.mqtt_url is not None and args.speed == 1.0)
     if mqtt:
+        if not settings.mqtt_gateways and not settings.mqtt_allow_unsealed:
+            say(
+                "error: serve --mqtt needs the ward's room gateways: set KMC_MQTT_GATEWAYS=room-1,room-2 "
+                "(mqtt_gateways in the configuration file); readings of other gateway ids are refused",
+                logging.ERROR,
+            )
+            return 2
         # A hospital ward: its room gateways publish to the broker (a configured broker wins over
         # the adapter probe when no source is named).
         runtime = WardRuntime(settings, source=_mqtt_source(settings, say))
@@ -707,6 +715,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         # The streams only send: a client has nothing to say beyond a close, so a frame of more
         # than 64 KiB is refused (1009) before it is buffered.
         ws_max_size=64 * 1024,
+        # Slow or idle connections cannot hold the sockets a ward screen needs (docs/security.md).
+        http=guarded_h11(
+            header_timeout_s=settings.header_timeout_s, max_connections=settings.max_connections
+        ),
+        timeout_keep_alive=int(max(1, round(settings.keep_alive_s))),
+        limit_concurrency=settings.max_connections,
+        h11_max_incomplete_event_size=16 * 1024,
+        ssl_certfile=None if settings.tls_certfile is None else str(settings.tls_certfile),
+        ssl_keyfile=None if settings.tls_keyfile is None else str(settings.tls_keyfile),
         log_config=LOGGING_CONFIG if log_config is None else log_config,
     )
     server = uvicorn.Server(config)
@@ -722,7 +739,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                 for sock in s.sockets:
                     port = sock.getsockname()[1]
             host = f"[{settings.host}]" if ":" in settings.host else settings.host
-            base = f"http://{host}:{port}"
+            scheme = "http" if settings.tls_certfile is None else "https"
+            base = f"{scheme}://{host}:{port}"
             print(f"ward service listening on {base}", flush=True)
             if settings.public_url is None:
                 runtime.set_base_url(base)  # the bound port, not the "0" that asked for any
@@ -735,7 +753,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                 # ward makes bed 1 a fresh one; a real ward never does (it would cut off a parent's
                 # open page): the nurse prints a new link from the bed's page when one is needed.
                 adm = runtime.ward.current_admissions()[0]
-                link = runtime.renew_family_link(adm.admission_id, "serve")
+                link = runtime.renew_family_link_now(adm.admission_id, "serve")
             if link is not None:
                 token = link.url.rsplit("#", 1)[-1]
                 print(f"bedside link: {base}/family#{token}", flush=True)
@@ -771,6 +789,8 @@ def _mqtt_source(settings: Any, say: Callable[[str], None] = _err) -> Any:
         client_id=settings.mqtt_client_id,
         share_group=settings.mqtt_share_group or None,
         session_expiry_s=settings.mqtt_session_expiry_s,
+        gateways=settings.mqtt_gateways or None,
+        allow_unsealed=settings.mqtt_allow_unsealed,
     )
 
 
@@ -1478,7 +1498,55 @@ def _parser() -> argparse.ArgumentParser:
         help="the ward's IANA time zone for calendar days (default: $KMC_WARD_TZ or UTC)",
     )
     validate.set_defaults(func=_cmd_validate)
+    wrap_cmd = sub.add_parser(
+        "wrap",
+        help="re-key a wrap, or accept its restarted counter after a re-flash (audited)",
+        description="Change a registered wrap in the ward's database, recording who did it in the "
+        "wrap audit log: 'rekey WRAP --key HEX' after re-provisioning (its counter restarts), "
+        "'reset-counter WRAP' after a re-flash restarted its counter (only once an engineer has "
+        "checked the wrap itself was reset: a lower counter is otherwise a replay), 'audit' lists "
+        "what was done. For a ward service that is running, use its API (POST "
+        "/api/wraps/WRAP/key, /api/wraps/WRAP/counter-reset) so that it takes effect at once.",
+    )
+    wrap_cmd.add_argument("action", choices=("rekey", "reset-counter", "audit"))
+    wrap_cmd.add_argument("wrap_id", nargs="?", metavar="WRAP", help="the wrap's id")
+    wrap_cmd.add_argument("--key", metavar="HEX", help="rekey: the new key, 32 hex digits ('none': keyless)")
+    wrap_cmd.add_argument("--data-dir", dest="data_dir", help="the ward's data directory")
+    wrap_cmd.add_argument("--config", help="the ward's TOML configuration file")
+    wrap_cmd.set_defaults(func=_cmd_wrap)
     return parser
+
+
+def _cmd_wrap(args: argparse.Namespace) -> int:
+    """``kmc-monitor wrap``: see its description in :func:`_parser`."""
+    import getpass
+    import time
+
+    from kmc_monitor.service.config import Settings
+    from kmc_monitor.service.store import Store
+
+    if args.action != "audit" and not args.wrap_id:
+        _err(f"error: wrap {args.action} needs the wrap's id")
+        return 2
+    if args.action == "rekey" and not args.key:
+        _err("error: wrap rekey needs --key HEX (32 hex digits), or --key none for a keyless wrap")
+        return 2
+    overrides: dict[str, Any] = {} if args.data_dir is None else {"data_dir": args.data_dir}
+    settings = Settings.load(args.config, **overrides)
+    who = f"cli:{getpass.getuser()}"
+    with Store.from_settings(settings) as store:
+        if args.action == "rekey":
+            key = None if args.key.lower() == "none" else args.key
+            store.rekey_wrap(args.wrap_id, key, now=time.time(), who=who)
+            print(f"wrap {args.wrap_id} re-keyed; its replay counter starts afresh (recorded as {who})")
+        elif args.action == "reset-counter":
+            before = store.reset_wrap_counter(args.wrap_id, now=time.time(), who=who)
+            print(f"wrap {args.wrap_id}: counter reset (was {before}; recorded as {who})")
+        else:
+            for row in store.wrap_audit(args.wrap_id):
+                when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row["at_t"]))
+                print(f"{when} {row['wrap_id']} {row['action']} by {row['who']}: {row['detail']}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -48,6 +48,12 @@ class Reading:
         packets (a replayed trace). Not part of equality: it says which transmission carried the
         values, not what was measured, so a reading read back from the store (which keeps no
         counter) equals the one that was stored.
+    sealed
+        The wrap's own sealed packet this reading was decoded from (BTHome service data, AES-CCM
+        with the wrap's key and counter), when a gateway heard one. A room gateway forwards it with
+        the reading so that the ward service checks the wrap's MIC and counter itself: neither the
+        broker nor a gateway can then forge or replay a reading (docs/security.md). None for
+        sources without packets. Not part of equality, like ``counter``.
     """
 
     t: float
@@ -58,6 +64,7 @@ class Reading:
     battery_pct: float | None = None
     rssi_dbm: float | None = None
     counter: int | None = field(default=None, compare=False)
+    sealed: bytes | None = field(default=None, compare=False, repr=False)
 
 
 def _nan(value: float | None) -> float:

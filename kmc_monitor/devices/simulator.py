@@ -373,20 +373,24 @@ class SimWrap:
         if m is None:
             return None
         if self._payload is None:
-            objects = wrap_objects(
-                packet_id=m.packet_id,
-                battery_pct=m.battery_pct,
-                skin_temp_c=m.skin_temp_c,
-                ambient_temp_c=m.ambient_temp_c,
-                contact_level=m.contact_level,
-                contact=m.contact,
-            )
-            key = self.identity.key
-            if key is None:
-                self._payload = encode_service_data(objects)
-            else:
-                self._payload = encode_service_data(objects, key=key, mac=self.mac, counter=m.counter)
+            self._payload = self.seal(m)
         return self._payload
+
+    def seal(self, m: SimMeasurement) -> bytes:
+        """The BTHome service data that carries measurement ``m`` on air (sealed with the wrap's
+        key when it has one): byte for byte what a scanner hears, as AES-CCM is deterministic."""
+        objects = wrap_objects(
+            packet_id=m.packet_id,
+            battery_pct=m.battery_pct,
+            skin_temp_c=m.skin_temp_c,
+            ambient_temp_c=m.ambient_temp_c,
+            contact_level=m.contact_level,
+            contact=m.contact,
+        )
+        key = self.identity.key
+        if key is None:
+            return encode_service_data(objects)
+        return encode_service_data(objects, key=key, mac=self.mac, counter=m.counter)
 
     def events_until(self, t_s: float) -> list[SimAdvert | SimMeasurement]:
         """Everything this wrap does up to ``t_s``: measurements taken and advertisements sent."""

@@ -200,7 +200,27 @@ class WrapRegistry:
             ) from None
         except tomllib.TOMLDecodeError as exc:
             raise RegistryError(f"{p}: invalid TOML: {exc}") from None
-        return cls.from_dict(data, source=str(p))
+        registry = cls.from_dict(data, source=str(p))
+        _check_private(p, registry)
+        return registry
+
+
+def _check_private(path: Path, registry: WrapRegistry) -> None:
+    """A registry holding keys must be readable by its owner only: whoever reads a wrap's key can
+    forge that wrap's readings. Readable by every user: refused; by the group: a warning."""
+    if not any(e.key is not None for e in registry):
+        return
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return
+    if mode & 0o004:
+        raise RegistryError(
+            f"{path} holds wrap keys and every user of this machine can read it (mode {mode:o}): "
+            f"run chmod 600 {path}"
+        )
+    if mode & 0o040:
+        logger.warning("%s holds wrap keys and its group can read it (mode %o): chmod 600 it", path, mode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,6 +429,8 @@ class AdvertVerifier:
             advert.battery_pct,
             rssi,
             counter,  # the measurement's identity across gateways (None for plaintext)
+            # The sealed packet itself, for a room gateway to forward: the ward re-checks it.
+            None if counter is None else bytes(service_data),
         )
 
     def _reject(self, state: _WrapState, reason: RejectReason, t: float, detail: str) -> Rejection:

@@ -5,8 +5,9 @@ the readings it hears to the hospital's MQTT 5 broker (:mod:`~kmc_monitor.mqtt.p
 on-disk outbox, :mod:`~kmc_monitor.mqtt.buffer`), and the ward service subscribes
 (:mod:`~kmc_monitor.mqtt.subscriber`). Topic names and payloads are pure codecs
 (:mod:`~kmc_monitor.mqtt.topics`, :mod:`~kmc_monitor.mqtt.payload`) that the tests exercise without
-a broker. The names below are those light parts; the publisher and subscriber import aiomqtt and
-are imported from their own modules.
+a broker; :mod:`~kmc_monitor.mqtt.sealed` is the ward's own check of each forwarded wrap packet.
+The names below are those light parts; the publisher and subscriber import aiomqtt and are imported
+from their own modules.
 """
 
 from kmc_monitor.mqtt.broker import BrokerUrl, BrokerUrlError
@@ -21,6 +22,7 @@ from kmc_monitor.mqtt.payload import (
     encode_reading,
     encode_status,
 )
+from kmc_monitor.mqtt.sealed import Checked, SealedReadings, SealReason
 from kmc_monitor.mqtt.topics import (
     ReadingTopic,
     StatusTopic,
@@ -37,12 +39,15 @@ from kmc_monitor.mqtt.topics import (
 __all__ = [
     "BrokerUrl",
     "BrokerUrlError",
+    "Checked",
     "Outbox",
     "OutboxError",
     "PayloadError",
     "PayloadReason",
     "ReadingMessage",
     "ReadingTopic",
+    "SealReason",
+    "SealedReadings",
     "StatusMessage",
     "StatusTopic",
     "TopicError",

@@ -40,7 +40,17 @@ logger = logging.getLogger(__name__)
 #: About a day of readings of 20 wraps measuring every 2 s.
 DEFAULT_MAX_ROWS = 1_000_000
 FILENAME = "mqtt-outbox.sqlite3"
-_COLUMNS = ("t", "wrap_id", "skin_temp_c", "ambient_temp_c", "contact", "battery_pct", "rssi_dbm", "counter")
+_COLUMNS = (
+    "t",
+    "wrap_id",
+    "skin_temp_c",
+    "ambient_temp_c",
+    "contact",
+    "battery_pct",
+    "rssi_dbm",
+    "counter",
+    "sealed",
+)
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS outbox (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -51,10 +61,27 @@ _SCHEMA = (
         contact REAL,
         battery_pct REAL,
         rssi_dbm REAL,
-        counter INTEGER
+        counter INTEGER,
+        sealed BLOB
     )""",
     "CREATE TABLE IF NOT EXISTS outbox_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
 )
+
+
+def _private_file(path: Path) -> None:
+    """Create the outbox 0600 in a 0700 directory (it holds the wraps' sealed packets and the
+    ward's readings: no other user of the gateway's machine reads them). An existing directory or
+    file that others can read is tightened, and said so once."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for target, mode in ((path.parent, 0o700), (path, 0o600)):
+        if not target.exists():
+            continue
+        current = target.stat().st_mode & 0o777
+        if current & 0o077:
+            os.chmod(target, mode)
+            logger.warning("%s was readable by other users (%o): now %o", target, current, mode)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 class OutboxError(KmcError):
@@ -78,7 +105,7 @@ class Outbox:
         self.path = Path(path)
         self.max_rows = max_rows
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _private_file(self.path)
             self._db = sqlite3.connect(self.path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
@@ -87,6 +114,8 @@ class Outbox:
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
             if "counter" not in columns:  # an outbox written before readings carried a counter
                 self._db.execute("ALTER TABLE outbox ADD COLUMN counter INTEGER")
+            if "sealed" not in columns:  # an outbox written before gateways forwarded the packets
+                self._db.execute("ALTER TABLE outbox ADD COLUMN sealed BLOB")
             self._rows = int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
             row = self._db.execute("SELECT value FROM outbox_meta WHERE key = 'dropped'").fetchone()
         except sqlite3.Error as exc:
@@ -113,7 +142,17 @@ class Outbox:
         """Queue readings (in the order given, one transaction); returns how many old ones were
         dropped to stay within ``max_rows``."""
         rows = [
-            (r.t, r.wrap_id, r.skin_temp_c, r.ambient_temp_c, r.contact, r.battery_pct, r.rssi_dbm, r.counter)
+            (
+                r.t,
+                r.wrap_id,
+                r.skin_temp_c,
+                r.ambient_temp_c,
+                r.contact,
+                r.battery_pct,
+                r.rssi_dbm,
+                r.counter,
+                r.sealed,
+            )
             for r in readings
         ]
         if not rows:
@@ -122,7 +161,7 @@ class Outbox:
         try:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(
-                f"INSERT INTO outbox ({', '.join(_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows
+                f"INSERT INTO outbox ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", rows
             )
             if excess:
                 self._db.execute(
@@ -159,8 +198,21 @@ class Outbox:
         except sqlite3.Error as exc:
             raise OutboxError(f"cannot read the gateway's outbox {self.path}: {exc}") from None
         return [
-            (int(seq), Reading(t, wrap_id, skin, amb, con, bat, rssi, None if ctr is None else int(ctr)))
-            for seq, t, wrap_id, skin, amb, con, bat, rssi, ctr in rows
+            (
+                int(seq),
+                Reading(
+                    t,
+                    wrap_id,
+                    skin,
+                    amb,
+                    con,
+                    bat,
+                    rssi,
+                    None if ctr is None else int(ctr),
+                    None if sealed is None else bytes(sealed),
+                ),
+            )
+            for seq, t, wrap_id, skin, amb, con, bat, rssi, ctr, sealed in rows
         ]
 
     def ack(self, up_to_seq: int) -> int:

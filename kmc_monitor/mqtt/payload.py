@@ -2,8 +2,9 @@
 
 A reading (topic ``kmc/<site>/<gateway>/wrap/<wrap_id>/reading``)::
 
-    {"v": 2, "gateway": "room-1", "seq": 4711, "t": 1718000000.25, "wrap_id": "W01", "counter": 90211,
-     "skin_temp_c": 36.81, "ambient_temp_c": 27.4, "contact": 0.92, "battery_pct": 81, "rssi_dbm": -63}
+    {"v": 3, "gateway": "room-1", "seq": 4711, "t": 1718000000.25, "wrap_id": "W01", "counter": 90211,
+     "skin_temp_c": 36.81, "ambient_temp_c": 27.4, "contact": 0.92, "battery_pct": 81, "rssi_dbm": -63,
+     "sealed": "41a4..."}
 
 ``seq`` is the gateway's outbox sequence number: it grows by one per reading the gateway keeps, never
 repeats (across restarts too), so the service can count gaps. ``counter`` (version 2, optional) is
@@ -11,8 +12,15 @@ the wrap's own measurement id, the BTHome encryption counter (0..2**32-1): two g
 the same advertisement send the same ``counter`` with different receive times ``t``, and the service
 keeps the first copy only. Measured values may be ``null`` or left out (not measured).
 
-Versions: gateways send version 2; the service accepts 1 (no ``counter``: what gateways sent before
-it existed, still accepted, and de-duplicated by ``(wrap_id, t)`` as before) and 2. A presence
+Version 3 adds ``sealed``: the wrap's own packet the reading was decoded from, in hex (BTHome
+service data sealed with the wrap's key, ``counter`` its AES-CCM counter). The ward service checks
+its MIC and counter with the wrap's key and takes the measured values from it, so a reading a
+rogue publisher, a compromised gateway or the broker made up or replayed is refused
+(:mod:`kmc_monitor.mqtt.sealed`). The measured fields beside it are for people reading the broker
+(``mosquitto_sub``); the service refuses a message whose fields disagree with its packet.
+
+Versions: gateways send version 3; the service decodes 1 (no ``counter``), 2 (no ``sealed``) and 3,
+but accepts readings without ``sealed`` only where a lab setting allows plain readings. A presence
 message (topic ``kmc/<site>/<gateway>/status``, retained; the same in both versions)::
 
     {"v": 2, "gateway": "room-1", "state": "online", "t": 1718000000.0, "wraps": ["W01", "W02"],
@@ -66,9 +74,11 @@ __all__ = [
 ]
 
 #: What gateways send.
-VERSION = 2
-#: What the service accepts: version 1 is version 2 without ``counter``.
-VERSIONS = (1, 2)
+VERSION = 3
+#: What the service decodes: version 1 is version 2 without ``counter``, 2 is 3 without ``sealed``.
+VERSIONS = (1, 2, 3)
+#: A BTHome advertisement's service data is at most 31 bytes on air; room for an extended one.
+MAX_SEALED_BYTES = 64
 #: A reading is about 200 bytes; anything much larger is not one.
 MAX_READING_BYTES = 1024
 #: A presence message lists the gateway's wraps (a room has a few; 200 fit easily).
@@ -90,9 +100,13 @@ _MEASURED: Mapping[str, tuple[float, float]] = {
     "rssi_dbm": (-127.0, 20.0),  # Bluetooth Core: RSSI is reported in -127..+20 dBm
 }
 _READING_KEYS_V1 = frozenset({"v", "gateway", "seq", "t", "wrap_id", *_MEASURED})
-_READING_KEYS = {1: _READING_KEYS_V1, 2: _READING_KEYS_V1 | {"counter"}}
+_READING_KEYS = {
+    1: _READING_KEYS_V1,
+    2: _READING_KEYS_V1 | {"counter"},
+    3: _READING_KEYS_V1 | {"counter", "sealed"},
+}
 _STATUS_KEYS_V1 = frozenset({"v", "gateway", "state", "t", "wraps", "buffered", "dropped"})
-_STATUS_KEYS = {1: _STATUS_KEYS_V1, 2: _STATUS_KEYS_V1}
+_STATUS_KEYS = {1: _STATUS_KEYS_V1, 2: _STATUS_KEYS_V1, 3: _STATUS_KEYS_V1}
 
 
 class PayloadReason(StrEnum):
@@ -152,6 +166,13 @@ def encode_reading(gateway: str, seq: int, reading: Reading) -> bytes:
     }
     if reading.counter is not None:
         doc["counter"] = _count("counter", reading.counter, 0, _COUNTER_MAX)
+    if reading.sealed is not None:
+        if not 0 < len(reading.sealed) <= MAX_SEALED_BYTES:
+            raise PayloadError(
+                f"sealed packet of {len(reading.sealed)} bytes is not 1..{MAX_SEALED_BYTES}",
+                PayloadReason.OUT_OF_RANGE,
+            )
+        doc["sealed"] = bytes(reading.sealed).hex()
     for name in _MEASURED:
         value = getattr(reading, name)
         if value is not None:
@@ -217,7 +238,9 @@ def decode_reading(payload: bytes, topic: ReadingTopic) -> ReadingMessage:
         values[name] = None if raw is None else _measured(name, raw)
     raw_counter = doc.get("counter")
     counter = None if raw_counter is None else _count("counter", raw_counter, 0, _COUNTER_MAX)
-    reading = Reading(t=_time(doc["t"]), wrap_id=wrap_id, **values, counter=counter)
+    raw_sealed = doc.get("sealed")
+    sealed = None if raw_sealed is None else _hex("sealed", raw_sealed, MAX_SEALED_BYTES)
+    reading = Reading(t=_time(doc["t"]), wrap_id=wrap_id, **values, counter=counter, sealed=sealed)
     return ReadingMessage(gateway, _count("seq", doc["seq"], 1, _SEQ_MAX), reading)
 
 
@@ -336,6 +359,17 @@ def _count(name: str, value: Any, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise PayloadError(f"{name} = {value} is outside {lo}..{hi}", PayloadReason.OUT_OF_RANGE)
     return value
+
+
+def _hex(name: str, value: Any, max_bytes: int) -> bytes:
+    if not isinstance(value, str):
+        raise PayloadError(f"{name} must be hex text", PayloadReason.BAD_TYPE)
+    if not 0 < len(value) <= 2 * max_bytes:
+        raise PayloadError(f"{name} must be 1..{max_bytes} bytes of hex", PayloadReason.OUT_OF_RANGE)
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise PayloadError(f"{name} is not hex", PayloadReason.BAD_TYPE) from None
 
 
 def _id(kind: str, value: Any) -> str:

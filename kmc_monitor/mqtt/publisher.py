@@ -90,6 +90,7 @@ class PrefixedSource:
                 r.battery_pct,
                 r.rssi_dbm,
                 r.counter,
+                r.sealed,
             )
             for r in self.inner.readings_until(t_s)
         ]
@@ -122,7 +123,7 @@ def simulated_ward(
     """
     from kmc_monitor.service.sources import SimulatedSource
 
-    source = SimulatedSource(n_wraps, start_s=start_s, seed=seed, measure_s=measure_s)
+    source = SimulatedSource(n_wraps, start_s=start_s, seed=seed, measure_s=measure_s, sealed=True)
     base = 2 * int(start_s)
     for w in source.sim.wraps:
         w.counter = (w.counter + base) & 0xFFFFFFFF

@@ -28,6 +28,11 @@ the readings crossed a network. What it does on the way in:
   reason and logged (at most once a minute per reason), never handed on. A reading stamped more
   than ``max_future_s`` ahead of the service's clock is refused as ``future`` (a gateway with a
   wrong clock would otherwise hold its readings back for ever).
+- **The wrap's seal.** Every reading is checked by :class:`~kmc_monitor.mqtt.sealed.SealedReadings`:
+  the sealed packet the gateway forwarded must authenticate with the wrap's key and carry a new
+  counter, and the values handed on are the packet's; a reading without one is refused
+  (``unsealed``) unless ``allow_unsealed`` (a lab setting); with ``gateways`` only those gateways
+  are heard (readings and presence). Refusals are counted by reason like malformed payloads.
 - **Duplicates.** A reading that carries the wrap's measurement id (``counter``, payload version 2)
   is a copy when its ``(wrap_id, counter)`` was seen among the wrap's last :data:`_RECENT`
   measurements: two gateways hearing one advertisement stamp different receive times, so only the
@@ -69,8 +74,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from kmc_monitor.devices.reading import Reading
+from kmc_monitor.devices.verify import WrapEntry, WrapRegistry
 from kmc_monitor.mqtt.broker import BrokerUrl
 from kmc_monitor.mqtt.payload import PayloadError, PayloadReason, StatusMessage, decode_reading, decode_status
+from kmc_monitor.mqtt.sealed import SealedReadings, SealReason
 from kmc_monitor.mqtt.topics import (
     ReadingTopic,
     TopicError,
@@ -141,6 +148,10 @@ class MqttSource:
     max_pending
         Readings waiting for :meth:`readings_until` at most; beyond it the oldest are dropped
         (counted). Only a gateway clock far ahead can fill it.
+    gateways
+        The gateway ids registered for the ward (None: every gateway the broker lets publish).
+    allow_unsealed
+        The lab setting: accept plain readings without the wrap's sealed packet.
     """
 
     #: A real ward: beds start empty; heard wraps appear as unassigned until staff assign them.
@@ -161,8 +172,14 @@ class MqttSource:
         max_pending: int = 200_000,
         keepalive_s: int = 30,
         backoff_s: tuple[float, float] = (1.0, 10.0),
+        gateways: tuple[str, ...] | None = None,
+        allow_unsealed: bool = False,
     ) -> None:
         self.broker = broker
+        self.sealed = SealedReadings(
+            gateways=None if gateways is None else tuple(check_id("gateway", g) for g in gateways),
+            allow_unsealed=allow_unsealed,
+        )
         self.site = check_id("site", site)
         if not client_id or len(client_id) > 64:
             raise ValueError("client_id must be 1 to 64 characters")
@@ -214,6 +231,18 @@ class MqttSource:
         out, self._silenced = self._silenced, []
         return sorted(set(out))
 
+    def set_registry(
+        self, registry: WrapRegistry | list[WrapEntry], *, last_counters: dict[str, int] | None = None
+    ) -> None:
+        """The ward's registered wraps (and their stored counters): what readings are verified with.
+        The runtime calls it at start and whenever staff register, re-key or reset a wrap."""
+        self.sealed.set_registry(registry, last_counters=last_counters)
+
+    def reset_counter(self, wrap_id: str) -> None:
+        """Accept the wrap's restarted counter (an audited admin action: the runtime's)."""
+        self.sealed.reset_counter(wrap_id)
+        self._recent.pop(wrap_id, None)
+
     def gateway_of(self, wrap_id: str) -> str | None:
         """The gateway that last delivered the wrap's readings."""
         return self._gateway_of.get(wrap_id)
@@ -264,7 +293,15 @@ class MqttSource:
                 "ahead of this service's clock: check the gateway's clock (NTP)",
             )
             return None
+        checked = self.sealed.check(msg.gateway, r)
+        if checked.refused is not None:
+            self._reject(checked.refused, f"reading refused ({checked.refused}): {checked.detail}")
+            return None
         self._track(msg.gateway, msg.seq, r.wrap_id, now)
+        if checked.duplicate or checked.reading is None:
+            self.duplicates += 1
+            return None
+        r = checked.reading
         if self._seen(r):
             self.duplicates += 1
             return None
@@ -305,6 +342,14 @@ class MqttSource:
             p.last_seq = seq
 
     def _on_status(self, status: StatusMessage, now: float, retained: bool) -> None:
+        allowed = self.sealed.gateways
+        if allowed is not None and status.gateway not in allowed:
+            self._reject(
+                SealReason.UNKNOWN_GATEWAY.value,
+                f"presence of gateway {status.gateway!r} ignored: not registered for this ward "
+                "(mqtt_gateways)",
+            )
+            return
         online = status.state == "online"
         p = self.gateways.get(status.gateway)
         if p is None:

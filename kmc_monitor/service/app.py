@@ -25,10 +25,12 @@ from starlette.websockets import WebSocketDisconnect
 
 from kmc_monitor.errors import AlarmError, UnknownAlarmError
 from kmc_monitor.service.alarms import AuditRecord
-from kmc_monitor.service.auth import SESSION_COOKIE, StaffAuth, install_log_redaction
+from kmc_monitor.service.apidocs import docs_router, mount_docs
+from kmc_monitor.service.auth import SESSION_COOKIE, Role, SignInLimiter, StaffAuth, install_log_redaction
 from kmc_monitor.service.config import Settings
-from kmc_monitor.service.deps import Runtime, Staff
+from kmc_monitor.service.deps import Admin, Nurse, Runtime, Staff
 from kmc_monitor.service.export import export_router
+from kmc_monitor.service.guard import PAGE_PREFIXES, RequestGuard
 from kmc_monitor.service.hub import Subscriber
 from kmc_monitor.service.ingest import ingest_router
 from kmc_monitor.service.metrics import metrics_router
@@ -52,6 +54,7 @@ from kmc_monitor.service.schemas import (
     TrendBinOut,
     TrendOut,
     WrapBody,
+    WrapKeyBody,
     WrapOut,
     WrapsOut,
 )
@@ -89,6 +92,23 @@ FAMILY_RECHECK_S = 1.0
 #: An alarm or admission id in a path: what SQLite's INTEGER holds (64-bit signed). A larger number
 #: is refused with 422 here instead of overflowing in the store as a 500 (found by fuzzing).
 RowId = Annotated[int, PathParam(ge=-(2**63), le=2**63 - 1)]
+
+
+#: Where the signed-out devices are kept (the store's settings table), so a restart keeps them out.
+SIGNED_OUT_KEY = "signed_out_sessions"
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def audit_identity(who: str, display_name: str | None) -> str:
+    """What the audit records as who did it: the authenticated identity, always first; a name the
+    client gave only beside it, in brackets, cleaned of control characters and of a leading
+    spreadsheet-formula sign (finding 9: an acknowledgement recorded as "System", or as a formula)."""
+    if not display_name:
+        return who
+    name = "".join(c for c in display_name if c.isprintable()).strip()[:64]
+    while name.startswith(_FORMULA_START):
+        name = name[1:].lstrip()
+    return f"{who} [{name}]" if name else who
 
 
 def _today(rt: WardRuntime) -> dt.date:
@@ -170,13 +190,30 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         if not settings.all_staff_tokens:
             logger.warning("no staff token is configured: every staff route refuses access")
         await rt.start()
-        app.state.auth = StaffAuth(settings.all_staff_tokens, secret=rt.store.session_secret())
+        auth = StaffAuth(
+            settings.all_staff_tokens,
+            secret=rt.store.session_secret(),
+            roles={
+                Role.METRICS: settings.metrics_tokens,
+                Role.SCREEN: settings.screen_tokens,
+                Role.NURSE: settings.nurse_tokens,
+            },
+            session_s=settings.session_s,
+        )
+        auth.restore_signed_out(rt.store.get_setting(SIGNED_OUT_KEY, {}) or {})
+        app.state.auth = auth
+        app.state.signin_limiter = SignInLimiter()
         try:
             yield
         finally:
             await rt.stop()
 
-    app = FastAPI(title="kmc-monitor ward service", lifespan=lifespan)
+    # /docs and /openapi.json are served by apidocs.py: for staff, from local files, with a CSP.
+    app = FastAPI(
+        title="kmc-monitor ward service", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    app.include_router(docs_router())
+    mount_docs(app)
     # The dashboard's pages and assets (dashboard/): who may open which page is decided there.
     app.include_router(page_router())
     app.include_router(report_router())
@@ -186,18 +223,55 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
     app.include_router(programme_router())
     mount_dashboard(app)
 
+    # Outermost: origin, credential, anti-forgery token and body size, before anything is read.
+    app.add_middleware(RequestGuard, public_url=settings.public_url)
+
+    @app.get("/api/session", tags=["service"])
+    async def session(request: Request, who: Staff) -> dict[str, Any]:
+        """Who this device is signed in as (and its role), and the anti-forgery token its page sends
+        with every write (``X-CSRF-Token``; only a page of this origin can read it). Bearer clients
+        need none."""
+        auth: StaffAuth = request.app.state.auth
+        sid = request.cookies.get(SESSION_COOKIE)
+        ident = auth.identity(request.headers, request.cookies, {})
+        csrf = auth.csrf_for(sid) if sid and auth.check_session(sid) is not None else None
+        return {"staff": who, "role": None if ident is None else ident.role.label, "csrf": csrf}
+
+    @app.post("/api/session/signout", tags=["service"])
+    async def sign_out(request: Request, who: Staff, rt: Runtime) -> JSONResponse:
+        """Sign this device out: its session cookie (and every renewal of it) stops working; the
+        token and other devices' sessions are untouched."""
+        auth: StaffAuth = request.app.state.auth
+        ended = auth.sign_out(request.cookies.get(SESSION_COOKIE))
+        if ended:
+            await asyncio.to_thread(rt.store.set_setting, SIGNED_OUT_KEY, auth.signed_out)
+            logger.info("a device of %s signed out", who)
+        response = JSONResponse({"signed_out": ended})
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
     @app.middleware("http")
     async def token_to_cookie(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        """``?token=`` once: a valid staff token becomes an HttpOnly session cookie."""
+        """``?token=`` on a page (the kiosk's sign-in link) once: a valid staff token becomes an
+        HttpOnly session cookie. A session in use is renewed (a shift from now)."""
         response = await call_next(request)
-        token = request.query_params.get("token")
         auth: StaffAuth | None = getattr(request.app.state, "auth", None)
-        if token and auth is not None and auth.check_token(token) is not None:
+        if auth is None:
+            return response
+        token = request.query_params.get("token")
+        path = request.url.path
+        fresh: str | None = None
+        if token and path.startswith(PAGE_PREFIXES) and auth.check_token(token) is not None:
+            fresh = auth.new_session(token)
+        elif SESSION_COOKIE in request.cookies and response.status_code < 400:
+            fresh = auth.renewal(request.cookies[SESSION_COOKIE])
+        if fresh is not None:
             response.set_cookie(
                 SESSION_COOKIE,
-                auth.new_session(token),
+                fresh,
+                max_age=int(auth.session_s),
                 httponly=True,
                 samesite="strict",
                 secure=request.url.scheme == "https",
@@ -262,7 +336,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
     @app.post("/api/alarms/{alarm_id}/ack", tags=["alarms"])
     async def ack(alarm_id: RowId, who: Staff, rt: Runtime, body: AckBody | None = None) -> dict[str, Any]:
         try:
-            view = rt.acknowledge(alarm_id, (body.who if body and body.who else None) or who)
+            view = rt.acknowledge(alarm_id, audit_identity(who, body.who if body else None))
         except UnknownAlarmError as exc:
             raise HTTPException(404, str(exc)) from None
         except AlarmError as exc:
@@ -287,7 +361,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         """Silence this screen for the audio pause; ``sounding`` is what still sounds through it
         (a new alarm above what was sounding when the pause began)."""
         try:
-            rt.pause_audio(screen_id, (body.who if body and body.who else None) or who)
+            rt.pause_audio(screen_id, audit_identity(who, body.who if body else None))
         except AlarmError as exc:
             raise HTTPException(422, str(exc)) from None
         return pause_state(rt, screen_id)
@@ -310,7 +384,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         return admission_json(rt.ward.admission(admission_id))
 
     @app.post("/api/admissions", status_code=201, tags=["admissions"])
-    async def admit(body: AdmitBody, who: Staff, rt: Runtime) -> dict[str, Any]:
+    async def admit(body: AdmitBody, who: Nurse, rt: Runtime) -> dict[str, Any]:
         try:
             details = AdmissionDetails(
                 display_name=body.display_name,
@@ -325,26 +399,26 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
             )
         except (InvalidAdmissionError, ValueError) as exc:
             raise HTTPException(422, str(exc)) from None
-        adm, link = rt.admit(body.bed_id, details, who, wrap_id=body.wrap_id)
+        adm, link = await rt.admit(body.bed_id, details, who, wrap_id=body.wrap_id)
         return {**admission_json(adm), "family_url": link.url}
 
     @app.post("/api/admissions/{admission_id}/discharge", tags=["admissions"])
     async def discharge(
-        admission_id: RowId, who: Staff, rt: Runtime, body: DischargeBody | None = None
+        admission_id: RowId, who: Nurse, rt: Runtime, body: DischargeBody | None = None
     ) -> dict[str, Any]:
-        return admission_json(rt.discharge(admission_id, who, None if body is None else body.status))
+        return admission_json(await rt.discharge(admission_id, who, None if body is None else body.status))
 
     @app.post("/api/admissions/{admission_id}/family-link", tags=["admissions"])
-    async def renew_link(admission_id: RowId, who: Staff, rt: Runtime) -> dict[str, Any]:
+    async def renew_link(admission_id: RowId, who: Nurse, rt: Runtime) -> dict[str, Any]:
         """Revoke the family link and make a new one (the old card stops working at once)."""
-        link = rt.renew_family_link(admission_id, who)
+        link = await rt.renew_family_link(admission_id, who)
         return {"admission_id": admission_id, "family_url": link.url}
 
     @app.post("/api/admissions/{admission_id}/family-link/revoke", tags=["admissions"])
-    async def revoke_link(admission_id: RowId, who: Staff, rt: Runtime) -> dict[str, Any]:
+    async def revoke_link(admission_id: RowId, who: Nurse, rt: Runtime) -> dict[str, Any]:
         """Revoke the family link without a new one: its open bedside pages are closed at once."""
         rt.ward.admission(admission_id)  # 404 if none
-        return {"admission_id": admission_id, "revoked": rt.revoke_family_link(admission_id, who)}
+        return {"admission_id": admission_id, "revoked": await rt.revoke_family_link(admission_id, who)}
 
     @app.get(
         "/api/admissions/{admission_id}/family-qr.svg",
@@ -352,7 +426,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         response_class=Response,
         responses={200: {"content": {"image/svg+xml": {}}}},
     )
-    async def family_qr(admission_id: RowId, who: Staff, rt: Runtime) -> Response:
+    async def family_qr(admission_id: RowId, who: Nurse, rt: Runtime) -> Response:
         rt.ward.admission(admission_id)  # 404 if none
         link = rt.family_links.get(admission_id)
         if link is None:
@@ -468,9 +542,9 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
 
     # Beds and wraps ---------------------------------------------------------------------------
     @app.post("/api/beds", status_code=201, tags=["ward"])
-    async def add_bed(body: BedBody, who: Staff, rt: Runtime) -> dict[str, Any]:
+    async def add_bed(body: BedBody, who: Admin, rt: Runtime) -> dict[str, Any]:
         """Add a bed to the ward (409 if the id exists); its tile appears at the next update."""
-        rt.add_bed(body.bed_id, body.label, body.position)
+        await rt.add_bed(body.bed_id, body.label, body.position)
         return _bed_detail(rt, body.bed_id)
 
     @app.get("/api/beds/{bed_id}", tags=["ward"])
@@ -503,25 +577,25 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         )
 
     @app.post("/api/beds/{bed_id}/wrap", tags=["wraps"])
-    async def assign_wrap(bed_id: str, body: AssignWrapBody, who: Staff, rt: Runtime) -> dict[str, Any]:
+    async def assign_wrap(bed_id: str, body: AssignWrapBody, who: Nurse, rt: Runtime) -> dict[str, Any]:
         """Put a registered wrap on the bed. A bed with another wrap is a conflict unless
         ``replace`` (then that wrap comes off); a wrap on another bed must come off there first, or
         the two beds' wraps be swapped."""
-        rt.assign_wrap(body.wrap_id, bed_id, who, replace=body.replace)
+        await rt.assign_wrap(body.wrap_id, bed_id, who, replace=body.replace)
         return _bed_detail(rt, bed_id)
 
     @app.delete("/api/beds/{bed_id}/wrap", tags=["wraps"])
-    async def unassign_wrap(bed_id: str, who: Staff, rt: Runtime) -> dict[str, Any]:
+    async def unassign_wrap(bed_id: str, who: Nurse, rt: Runtime) -> dict[str, Any]:
         """Take the bed's wrap off (for cleaning or charging); 409 if the bed has none."""
         status = rt.ward.bed_status(bed_id)
-        if status.wrap_id is None or not rt.unassign_wrap(status.wrap_id, who):
+        if status.wrap_id is None or not await rt.unassign_wrap(status.wrap_id, who):
             raise WardConflictError(f"bed {bed_id} has no wrap to take off")
         return {**_bed_detail(rt, bed_id), "removed_wrap_id": status.wrap_id}
 
     @app.post("/api/beds/swap-wraps", tags=["wraps"])
-    async def swap_wraps(body: SwapWrapsBody, who: Staff, rt: Runtime) -> list[dict[str, Any]]:
+    async def swap_wraps(body: SwapWrapsBody, who: Nurse, rt: Runtime) -> list[dict[str, Any]]:
         """Exchange two beds' wraps at one instant (one bed may have none: the wrap moves)."""
-        rt.swap_wraps(body.bed_a, body.bed_b, who)
+        await rt.swap_wraps(body.bed_a, body.bed_b, who)
         return [_bed_detail(rt, body.bed_a), _bed_detail(rt, body.bed_b)]
 
     @app.get("/api/wraps", tags=["wraps"])
@@ -562,9 +636,9 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         return WrapsOut(registered=registered, unregistered=unregistered)
 
     @app.post("/api/wraps", status_code=201, tags=["wraps"])
-    async def register_wrap(body: WrapBody, who: Staff, rt: Runtime) -> WrapOut:
+    async def register_wrap(body: WrapBody, who: Admin, rt: Runtime) -> WrapOut:
         """Register a wrap (409 if its id or MAC is registered already); then put it on a bed."""
-        info = rt.ward.add_wrap(body.wrap_id, body.mac, body.key, now=rt.clock())
+        info = await rt.add_wrap(body.wrap_id, body.mac, body.key)
         logger.info("wrap %s (%s) registered by %s", info.wrap_id, info.mac, who)
         return WrapOut(
             wrap_id=info.wrap_id,
@@ -576,6 +650,32 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
             rssi_dbm=None,
             battery_pct=None,
         )
+
+    @app.delete("/api/wraps/unregistered", tags=["wraps"])
+    async def clear_unregistered(who: Nurse, rt: Runtime) -> dict[str, Any]:
+        """Clear the list of wraps heard on no bed (a wrap heard again reappears). The list also
+        forgets a wrap unheard for 10 minutes and keeps at most 64 (the most recently heard)."""
+        forgotten = rt.forget_unassigned_now()
+        logger.info("%s cleared the list of unassigned wraps (%d)", who, forgotten)
+        return {"forgotten": forgotten}
+
+    @app.post("/api/wraps/{wrap_id}/key", tags=["wraps"])
+    async def rekey_wrap(wrap_id: str, body: WrapKeyBody, who: Admin, rt: Runtime) -> dict[str, Any]:
+        """Give a re-provisioned wrap its new key; its replay counter starts afresh (audited)."""
+        await rt.rekey_wrap(wrap_id, body.key, who)
+        return {"wrap_id": wrap_id, "has_key": body.key is not None, "audit": rt.store.wrap_audit(wrap_id)}
+
+    @app.post("/api/wraps/{wrap_id}/counter-reset", tags=["wraps"])
+    async def reset_wrap_counter(wrap_id: str, who: Admin, rt: Runtime) -> dict[str, Any]:
+        """Accept a re-flashed wrap's restarted counter, once an engineer has checked the wrap was
+        reset (until then a lower counter is what a replay looks like); audited."""
+        before = await rt.reset_wrap_counter(wrap_id, who)
+        return {"wrap_id": wrap_id, "previous_counter": before, "audit": rt.store.wrap_audit(wrap_id)}
+
+    @app.get("/api/wraps/audit", tags=["wraps"])
+    async def wraps_audit(who: Admin, rt: Runtime) -> list[dict[str, Any]]:
+        """Every re-key and counter reset, oldest first: who, when, which wrap."""
+        return await asyncio.to_thread(rt.store.wrap_audit)
 
     # Settings ---------------------------------------------------------------------------------
     @app.get("/api/settings", tags=["service"])
@@ -598,9 +698,9 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
     @app.websocket("/ws/ward")
     async def ws_ward(websocket: WebSocket, since: int | None = None) -> None:
         auth: StaffAuth = websocket.app.state.auth
-        who = auth.identify(websocket.headers, websocket.cookies, websocket.query_params)
+        ident = auth.identity(websocket.headers, websocket.cookies, {})
         await websocket.accept()
-        if who is None:
+        if ident is None or ident.role < Role.SCREEN:
             await websocket.close(WS_UNAUTHORIZED, "a staff token is needed")
             return
         rt: WardRuntime = websocket.app.state.runtime

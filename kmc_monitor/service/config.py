@@ -245,6 +245,15 @@ class Settings(BaseSettings):
     #: device, so one can be withdrawn without re-keying everyone.
     staff_token: SecretStr | None = None
     staff_tokens: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    #: Tokens of lesser roles (comma-separated in the environment): ``metrics_tokens`` read
+    #: /metrics only (a Prometheus scraper); ``screen_tokens`` view, acknowledge and pause (a wall
+    #: screen); ``nurse_tokens`` also admit, discharge and assign wraps. ``staff_token(s)`` are the
+    #: admin tokens: also beds, wraps, keys and readings fed in (docs/security.md).
+    metrics_tokens: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    screen_tokens: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    nurse_tokens: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    #: A signed-in device's session lasts this long (a shift), renewed while the device is in use.
+    session_s: Annotated[float, Field(ge=300, le=7 * 86400)] = 12 * 3600.0
     ward_name: Annotated[str, Field(min_length=1, max_length=80)] = "KMC ward"
     #: IANA time zone of the ward: daily totals run midnight to midnight on the ward's clock.
     ward_tz: str = "UTC"
@@ -310,6 +319,30 @@ class Settings(BaseSettings):
     #: At most this many HL7 messages wait on disk for an engine that is away (then the oldest
     #: observations are dropped, counted).
     hl7_outbox_max_rows: Annotated[int, Field(ge=100, le=100_000_000)] = 500_000
+    #: The room gateways registered for this ward (``KMC_MQTT_GATEWAYS=room-1,room-2``): readings
+    #: and presence of any other gateway id are refused (``unknown_gateway``). Required by
+    #: ``serve --mqtt`` unless :attr:`mqtt_allow_unsealed`; the broker's ACL makes each gateway
+    #: publish under its own id only (docs/security.md).
+    mqtt_gateways: Annotated[
+        tuple[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")], ...], NoDecode
+    ] = ()
+    #: Lab setting: accept MQTT readings without the wrap's sealed packet (replayed traces, keyless
+    #: bench wraps) and from any gateway. Never on a ward: anyone who can publish to the broker
+    #: could then show a cold baby as warm.
+    mqtt_allow_unsealed: bool = False
+    #: TLS served by the service itself (PEM files): a certificate the ward's screens trust and its
+    #: key (readable by the service user only). Or leave both unset and put a reverse proxy with
+    #: TLS in front (docs/security.md).
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+    #: A connection must send a complete request head within this many seconds (slow-header
+    #: connections are closed; see kmc_monitor/service/connections.py).
+    header_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    #: An idle kept-alive connection is closed after this many seconds (uvicorn's keep-alive).
+    keep_alive_s: Annotated[float, Field(gt=0, le=300)] = 5.0
+    #: Open connections at most (screens included); beyond it new ones are closed at once, well
+    #: before the process's open-file limit (often 1024) is reached.
+    max_connections: Annotated[int, Field(ge=10, le=100_000)] = 800
     #: Built per Settings (a factory, not a module-level instance made at import).
     clinical: ClinicalParams = Field(default_factory=ClinicalParams)
 
@@ -337,7 +370,12 @@ class Settings(BaseSettings):
                 raise ValueError(str(exc)) from None
         return value
 
-    @field_validator("staff_tokens", mode="before")
+    @field_validator("mqtt_gateways", mode="before")
+    @classmethod
+    def _gateways_from_text(cls, value: object) -> object:
+        return _split_tokens(value)
+
+    @field_validator("staff_tokens", "metrics_tokens", "screen_tokens", "nurse_tokens", mode="before")
     @classmethod
     def _tokens_from_text(cls, value: object) -> object:
         return _split_tokens(value)
@@ -349,7 +387,7 @@ class Settings(BaseSettings):
             _check_token(value)
         return value
 
-    @field_validator("staff_tokens")
+    @field_validator("staff_tokens", "metrics_tokens", "screen_tokens", "nurse_tokens")
     @classmethod
     def _many_tokens(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
         for token in value:
@@ -377,6 +415,12 @@ class Settings(BaseSettings):
             raise ValueError(f"public_url must start with http:// or https://; got {value!r}")
         return value
 
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("tls_certfile and tls_keyfile go together: give both, or neither")
+        return self
+
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, value: Path) -> Path:
@@ -397,7 +441,8 @@ class Settings(BaseSettings):
         if self.public_url is not None:
             return self.public_url
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "http" if self.tls_certfile is None else "https"
+        return f"{scheme}://{host}:{self.port}"
 
     def rule_params(self) -> RuleParams:
         """The clinical parameters with the ward's time zone, for the signal core."""
@@ -436,12 +481,32 @@ class Settings(BaseSettings):
             raise ConfigError(_describe(exc)) from None
 
 
+#: A staff token must carry at least this many bits (guessing it at any rate is then hopeless).
+MIN_TOKEN_BITS: Final = 128
+
+
+def token_bits(text: str) -> float:
+    """An upper bound of a token's strength: its length times log2 of the alphabet its character
+    classes span (lower case, upper case, digits, other). ``secrets.token_urlsafe(24)`` has 192."""
+    pool = 0
+    pool += 26 if any(c.islower() for c in text) else 0
+    pool += 26 if any(c.isupper() for c in text) else 0
+    pool += 10 if any(c.isdigit() for c in text) else 0
+    pool += 32 if any(not c.isalnum() for c in text) else 0
+    return len(text) * math.log2(pool) if pool > 1 else 0.0
+
+
 def _check_token(token: SecretStr) -> None:
     text = token.get_secret_value()
     if not text.strip():
         raise ValueError("a staff token must not be empty")
     if any(c.isspace() for c in text):
         raise ValueError("a staff token must not contain spaces or line breaks (copy-paste error?)")
+    if token_bits(text) < MIN_TOKEN_BITS:
+        raise ValueError(
+            f"a staff token must have at least {MIN_TOKEN_BITS} bits: use 22 or more random characters, "
+            "e.g. the output of: python3 -c 'import secrets; print(secrets.token_urlsafe(24))'"
+        )
 
 
 def _toml_source(settings_cls: type[BaseSettings], path: Path) -> TomlConfigSettingsSource:

@@ -1,20 +1,25 @@
-"""FastAPI dependencies shared by the web layer's routers: who is asking, and the ward runtime.
+"""FastAPI dependencies shared by the web layer's routers: who is asking (and may they), the runtime.
 
 In a module of their own so that every router (``app.py``'s routes, ``reports.py``) takes them from
 one place without importing ``app.py``. Both read what the app's lifespan put on ``app.state``, so a
 router using them works in any app built by ``create_app``.
+
+Each route names the least role it needs (:class:`~kmc_monitor.service.auth.Role`): ``Staff`` (a
+screen: view, acknowledge, pause), ``Nurse`` (admit, discharge, assign), ``Admin`` (beds, wraps,
+keys), ``MetricsReader`` (``/metrics``). A valid token of a lesser role gets 403, no token 401.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from kmc_monitor.service.auth import StaffAuth
+from kmc_monitor.service.auth import Role, StaffAuth
 from kmc_monitor.service.runtime import WardRuntime
 
-__all__ = ["Runtime", "Staff", "runtime", "staff"]
+__all__ = ["Admin", "MetricsReader", "Nurse", "Runtime", "Staff", "requires", "runtime", "staff"]
 
 
 def runtime(request: Request) -> WardRuntime:
@@ -23,14 +28,32 @@ def runtime(request: Request) -> WardRuntime:
     return rt
 
 
+def requires(role: Role) -> Callable[[Request], str]:
+    """A dependency: the staff id behind the request if its token has ``role`` (or above)."""
+
+    def check(request: Request) -> str:
+        auth: StaffAuth = request.app.state.auth
+        # No ``?token=`` here: a token in a URL counts only on the kiosk's sign-in link (a page),
+        # never on the API (it would end up in proxies' logs and browsers' histories).
+        ident = auth.identity(request.headers, request.cookies, {})
+        if ident is None:
+            raise HTTPException(401, "a staff token is needed", headers={"WWW-Authenticate": "Bearer"})
+        if ident.role < role:
+            raise HTTPException(
+                403, f"this device's token ({ident.role.label}) may not do this: it needs {role.label}"
+            )
+        return ident.who
+
+    return check
+
+
 def staff(request: Request) -> str:
-    """The staff id behind the request (bearer token, session cookie or ``?token=``), else 401."""
-    auth: StaffAuth = request.app.state.auth
-    who = auth.identify(request.headers, request.cookies, request.query_params)
-    if who is None:
-        raise HTTPException(401, "a staff token is needed", headers={"WWW-Authenticate": "Bearer"})
-    return who
+    """The staff id behind the request (bearer token or session cookie), at least a screen's role."""
+    return requires(Role.SCREEN)(request)
 
 
-Staff = Annotated[str, Depends(staff)]
+Staff = Annotated[str, Depends(requires(Role.SCREEN))]
+Nurse = Annotated[str, Depends(requires(Role.NURSE))]
+Admin = Annotated[str, Depends(requires(Role.ADMIN))]
+MetricsReader = Annotated[str, Depends(requires(Role.METRICS))]
 Runtime = Annotated[WardRuntime, Depends(runtime)]

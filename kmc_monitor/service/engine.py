@@ -661,6 +661,43 @@ class LiveEngine:
         ]
         return tuple(sorted(out, key=lambda u: (-u.last_heard_us, u.wrap_id)))
 
+    @property
+    def wrap_count(self) -> int:
+        """Wraps the engine keeps state for (on a bed or heard)."""
+        return len(self._wraps)
+
+    @property
+    def assigned_count(self) -> int:
+        """Wraps on a bed."""
+        return len(self._bed_of)
+
+    def forget_unassigned(
+        self, now_us: int, *, older_than_us: int | None = None, keep_at_most: int | None = None
+    ) -> int:
+        """Forget wraps on no bed: those not heard for ``older_than_us``, and beyond
+        ``keep_at_most`` the least recently heard; every one when both are None (staff clearing
+        the list). A wrap with readings still waiting to be fed is kept until they are. Returns how
+        many were forgotten. Why: wrap ids heard over a network are not trusted input; 3000
+        invented ids must not stay listed (and in every screen's snapshot) for ever."""
+        idle = [
+            w
+            for w in self._wraps.values()
+            if w.wrap_id not in self._bed_of and not w.pending and w.wrap_id not in self._due
+        ]
+        idle.sort(key=lambda w: (w.last_heard_us or 0, w.wrap_id))
+        drop: list[_Wrap] = []
+        if older_than_us is None and keep_at_most is None:
+            drop = idle
+        else:
+            if older_than_us is not None:
+                drop = [w for w in idle if (w.last_heard_us or 0) < now_us - older_than_us]
+            if keep_at_most is not None:
+                rest = idle[len(drop) :]
+                drop += rest[: max(0, len(rest) - keep_at_most)]
+        for w in drop:
+            del self._wraps[w.wrap_id]
+        return len(drop)
+
     def trend(self, wrap_id: str) -> tuple[TrendBin, ...]:
         """The wrap's chart bins, oldest first (the last one still filling); empty if not on a bed."""
         w = self._wraps.get(wrap_id)

@@ -23,7 +23,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.service.deps import Runtime, Staff
+from kmc_monitor.service.deps import Admin, Runtime, Staff
 
 __all__ = ["MAX_BATCH", "IngestCounts", "ReadingIn", "ReadingsBody", "ingest_router"]
 
@@ -116,7 +116,7 @@ def ingest_router() -> APIRouter:
     router = APIRouter(tags=["readings"])
 
     @router.post("/api/readings")
-    async def post_readings(body: ReadingsBody, request: Request, who: Staff, rt: Runtime) -> dict[str, Any]:
+    async def post_readings(body: ReadingsBody, request: Request, who: Admin, rt: Runtime) -> dict[str, Any]:
         """Hand a batch of readings to the ward's engine; ``accepted`` excludes late and duplicate
         readings (already fed, or already received)."""
         accepted = rt.ingest_external([r.reading() for r in body.readings])

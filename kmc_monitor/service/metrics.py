@@ -29,13 +29,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from kmc_monitor.service.alarms import AlarmState
-from kmc_monitor.service.deps import Runtime, Staff
+from kmc_monitor.service.deps import MetricsReader, Runtime
 from kmc_monitor.service.tickstats import TICK_BUCKETS_S, TickStats
 
 if TYPE_CHECKING:
@@ -62,17 +62,45 @@ class WardCollector(Collector):
     reported).
     """
 
-    def __init__(self, runtime: Callable[[], WardRuntime | None]) -> None:
+    def __init__(
+        self,
+        runtime: Callable[[], WardRuntime | None],
+        refusals: Callable[[], Counter[str]] = Counter,
+    ) -> None:
         self._runtime = runtime
+        self._refusals = refusals
 
     def collect(self) -> Iterable[Metric]:
         rt = self._runtime()
         if rt is None or rt.source is None:
             return []
         return [
-            *self._readings(rt), *self._sources(rt), *self._alarms(rt), *self._hub(rt), *self._store(rt),
+            *self._readings(rt),
+            *self._sources(rt),
+            *self._alarms(rt),
+            *self._hub(rt),
+            *self._store(rt),
             *self._hl7(rt),
+            *self._requests(rt, self._refusals()),
         ]
+
+    # Requests refused before the app (service/guard.py) ----------------------------------------
+    @staticmethod
+    def _requests(rt: WardRuntime, refusals: Counter[str]) -> list[Metric]:
+        refused = CounterMetricFamily(
+            "kmc_http_refused",
+            "Requests refused before the app read them (origin, unauthenticated, csrf, too_large, "
+            "rate_limited, ...), by reason.",
+            labels=["reason"],
+        )
+        for reason in ("origin", "unauthenticated", "csrf", "too_large", "rate_limited", "bad_length"):
+            refused.add_metric([reason], refusals.get(reason, 0))
+        forgotten = CounterMetricFamily(
+            "kmc_unassigned_wraps_forgotten",
+            "Wraps heard on no bed that were forgotten (unheard too long, too many, or cleared by staff).",
+        )
+        forgotten.add_metric([], rt.unassigned_forgotten)
+        return [refused, forgotten]
 
     # Readings ------------------------------------------------------------------------------------
     @staticmethod
@@ -342,13 +370,18 @@ def metrics_router() -> APIRouter:
     """``GET /metrics`` (staff only) with its own registry; include it once per app."""
     router = APIRouter(tags=["service"])
     holder: list[WardRuntime] = []
+    refusals: list[Counter[str]] = []
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(WardCollector(lambda: holder[0] if holder else None))
+    registry.register(
+        WardCollector(lambda: holder[0] if holder else None, lambda: refusals[0] if refusals else Counter())
+    )
 
     @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
-    async def metrics(who: Staff, rt: Runtime) -> Response:
+    async def metrics(request: Request, who: MetricsReader, rt: Runtime) -> Response:
         """The ward service's counters in the Prometheus text format (see docs/operations.md)."""
         holder[:] = [rt]
+        published: Counter[str] = getattr(request.app.state, "http_refusals", None) or Counter()
+        refusals[:] = [published]
         return Response(
             generate_latest(registry), media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"}
         )

@@ -31,7 +31,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from kmc_monitor.service.auth import SESSION_COOKIE, StaffAuth
+from kmc_monitor.service.auth import SESSION_COOKIE, Role, SignInLimiter, StaffAuth
 
 __all__ = ["SECURITY_HEADERS", "dashboard_dir", "mount_dashboard", "page_router"]
 
@@ -100,7 +100,8 @@ def _is_staff(request: Request) -> bool:
     auth: StaffAuth | None = getattr(request.app.state, "auth", None)
     if auth is None:
         return False
-    return auth.identify(request.headers, request.cookies, request.query_params) is not None
+    ident = auth.identity(request.headers, request.cookies, request.query_params)
+    return ident is not None and ident.role >= Role.SCREEN
 
 
 def page_router(root: Path | None = None) -> APIRouter:
@@ -157,14 +158,28 @@ def page_router(root: Path | None = None) -> APIRouter:
         token = form.get("token", [""])[0]
         nxt = form.get("next", [""])[0]
         auth: StaffAuth = request.app.state.auth
+        limiter: SignInLimiter = request.app.state.signin_limiter
+        client = request.client.host if request.client else "?"
         target = nxt if nxt.startswith("/") and not nxt.startswith("//") else "/ward"
+        wait_s = limiter.retry_after(client)
+        if wait_s > 0:
+            limiter.refused += 1
+            return Response(
+                f"too many failed sign-ins from this device: try again in {wait_s:.0f} s\n",
+                status_code=429,
+                media_type="text/plain",
+                headers={"Retry-After": str(max(1, round(wait_s)))},
+            )
         if auth.check_token(token.strip()) is None:
+            limiter.failed(client)
             # Back to the sign-in page, which says so; the wrong token is not echoed anywhere.
             return RedirectResponse(target.split("?", 1)[0] + "?signin=failed", 303)
+        limiter.succeeded(client)
         response = RedirectResponse(target, 303)
         response.set_cookie(
             SESSION_COOKIE,
             auth.new_session(token.strip()),
+            max_age=int(auth.session_s),
             httponly=True,
             samesite="strict",
             secure=request.url.scheme == "https",

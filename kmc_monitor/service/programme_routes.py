@@ -30,7 +30,7 @@ from kmc_monitor.programme.indicators import (
     compute_indicators,
     indicators_csv,
 )
-from kmc_monitor.service.deps import Runtime, Staff
+from kmc_monitor.service.deps import Admin, Nurse, Runtime, Staff
 from kmc_monitor.service.runtime import WardRuntime, admission_json
 from kmc_monitor.service.ward import Admission, CaregiverRole, DischargeStatus, FamilyMember
 
@@ -201,31 +201,34 @@ def programme_router() -> APIRouter:
 
     @router.post("/api/admissions/{admission_id}/caregivers", status_code=201, tags=["caregivers"])
     async def add_caregiver(
-        admission_id: RowId, body: CaregiverBody, who: Staff, rt: Runtime
+        admission_id: RowId, body: CaregiverBody, who: Nurse, rt: Runtime
     ) -> dict[str, Any]:
         member = FamilyMember(CaregiverRole(body.role), body.name)
-        return _member_json(rt.ward.add_caregiver(admission_id, member, now=rt.clock(), who=who))
+        added, _ = await rt.write(lambda now: rt.ward.add_caregiver(admission_id, member, now=now, who=who))
+        return _member_json(added)
 
     @router.put("/api/admissions/{admission_id}/holding", tags=["caregivers"])
-    async def set_holding(admission_id: RowId, body: HoldingBody, who: Staff, rt: Runtime) -> dict[str, Any]:
+    async def set_holding(admission_id: RowId, body: HoldingBody, who: Nurse, rt: Runtime) -> dict[str, Any]:
         """A nurse records who holds (now) or corrects who held (a past span, e.g. one session)."""
-        now = rt.clock()
-        rt.ward.set_holder(
-            admission_id,
-            body.caregiver_id,
-            from_t=now if body.from_t is None else body.from_t,
-            until_t=body.until_t,
-            now=now,
-            who=who,
-            source=_STAFF,
+        await rt.write(
+            lambda now: rt.ward.set_holder(
+                admission_id,
+                body.caregiver_id,
+                from_t=now if body.from_t is None else body.from_t,
+                until_t=body.until_t,
+                now=now,
+                who=who,
+                source=_STAFF,
+            )
         )
         return await asyncio.to_thread(_caregivers_json, rt, rt.ward.admission(admission_id), 7)
 
     @router.put("/api/admissions/{admission_id}/discharge-status", tags=["admissions"])
     async def discharge_status(
-        admission_id: RowId, body: DischargeStatusBody, who: Staff, rt: Runtime
+        admission_id: RowId, body: DischargeStatusBody, who: Nurse, rt: Runtime
     ) -> dict[str, Any]:
-        return admission_json(rt.ward.set_discharge_status(admission_id, body.status, who=who))
+        adm, _ = await rt.write(lambda now: rt.ward.set_discharge_status(admission_id, body.status, who=who))
+        return admission_json(adm)
 
     @router.get("/api/admissions/{admission_id}/discharge-checklist", tags=["admissions"])
     async def discharge_checklist(admission_id: RowId, who: Staff, rt: Runtime) -> dict[str, Any]:
@@ -234,10 +237,12 @@ def programme_router() -> APIRouter:
 
     @router.put("/api/admissions/{admission_id}/discharge-checklist", tags=["admissions"])
     async def tick_discharge_checklist(
-        admission_id: RowId, body: ChecklistBody, who: Staff, rt: Runtime
+        admission_id: RowId, body: ChecklistBody, who: Nurse, rt: Runtime
     ) -> dict[str, Any]:
         """Tick or untick one item; the signed-in staff member and the time are recorded with it."""
-        rt.ward.store.set_teaching(admission_id, body.item.value, body.done, now=rt.clock(), who=who)
+        await rt.write(
+            lambda now: rt.ward.store.set_teaching(admission_id, body.item.value, body.done, now=now, who=who)
+        )
         rt.checklist_changed(admission_id)
         return (await asyncio.to_thread(_checklist, rt, admission_id)).model_dump(mode="json")
 
@@ -275,8 +280,10 @@ def programme_router() -> APIRouter:
         # The same choice again (a double tap, a page re-sent) writes nothing: the record stays
         # readable and a family link cannot fill the database.
         if current != body.caregiver_id:
-            rt.ward.set_holder(
-                adm.admission_id, body.caregiver_id, from_t=now, now=now, who="family page", source=_FAMILY
+            await rt.write(
+                lambda at: rt.ward.set_holder(
+                    adm.admission_id, body.caregiver_id, from_t=at, now=at, who="family page", source=_FAMILY
+                )
             )
         data = await asyncio.to_thread(_caregivers_json, rt, adm, 1)
         data.pop("holding")
@@ -311,7 +318,7 @@ def programme_router() -> APIRouter:
 
     @router.post("/api/indicators/dhis2", tags=["indicators"])
     async def push_dhis2(
-        who: Staff, rt: Runtime, period: Annotated[str | None, Query(max_length=40)] = None
+        who: Admin, rt: Runtime, period: Annotated[str | None, Query(max_length=40)] = None
     ) -> dict[str, Any]:
         """Send the period's data values to the configured DHIS2 server; its import counts back."""
         cfg = Dhis2Settings()

@@ -29,7 +29,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from kmc_monitor.devices.reading import Reading
 from kmc_monitor.service.alarms import AlarmEvent, AlarmState, AlarmView, AuditRecord, ConditionKey
@@ -52,6 +52,7 @@ from kmc_monitor.service.ward import (
     GestationalAge,
     StaySession,
     Ward,
+    WrapInfo,
     family_link_url,
 )
 from kmc_monitor.signal.params import US
@@ -71,6 +72,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: The alarm board is saved at least this often even without events (timers, escalations).
 BOARD_CHECKPOINT_S = 5.0
@@ -88,6 +90,13 @@ STORAGE_ALARM_AFTER_S = 5.0
 #: The tick's writes wait at most this long for another program's lock (see
 #: :meth:`Store.waiting_at_most`): the tick runs on the loop that sends every screen its alarms.
 TICK_WRITE_WAIT_S = 0.05
+#: A wrap heard on no bed is forgotten after this long unheard (it reappears when heard again).
+UNASSIGNED_FORGET_S = 600.0
+#: At most this many wraps heard on no bed are kept (the least recently heard go first).
+UNASSIGNED_MAX = 64
+#: A staff action's database write waits at most this long for another program's lock, in a worker
+#: thread, before it is refused (503, "try again"): the store's lock is shared with the tick's writes.
+STAFF_WRITE_WAIT_S = 0.1
 #: After a failed checkpoint the next try waits this long, not the next 50 ms tick.
 CHECKPOINT_RETRY_S = 1.0
 #: The ``wrap_id`` of a ward-level alarm on the board (it is about no wrap). Not a valid wrap id
@@ -344,6 +353,9 @@ class WardRuntime:
         self._last_board_save_s = -math.inf
         self._last_update_s = -math.inf
         self._last_prune_s = -math.inf
+        self._last_forget_s = -math.inf
+        #: Wraps heard on no bed that were forgotten (unheard too long, too many, or cleared).
+        self.unassigned_forgotten = 0
         self._board_dirty = False
         #: Storage health: the last checkpoint's refusal (None once one succeeds), when writes
         #: started failing (ward clock), the open ``storage_failure`` alarm's key, and when the
@@ -402,9 +414,17 @@ class WardRuntime:
                 measure_s=self.settings.simulate_measure_s,
             )
         start = getattr(self.source, "start", None)
-        if start is not None:
-            await start()
-        self.open()
+        if getattr(self.source, "set_registry", None) is not None:
+            # A source that verifies readings with the ward's registry (MQTT) needs it before its
+            # first message: open the store first (such a source has no wraps of its own).
+            self.open()
+            self.wraps_changed(counters=True)
+            if start is not None:
+                await start()
+        else:
+            if start is not None:
+                await start()
+            self.open()
         self._start_hl7()
         if self.tick_s is not None:
             self._task = asyncio.create_task(self._loop(self.tick_s), name="kmc-ward-tick")
@@ -570,6 +590,7 @@ class WardRuntime:
         readings = self.source.readings_until(now_s)
         if readings:
             self.engine.ingest(readings, now_us=now_us)
+        self._forget_unheard(now_s, now_us)
         # Wraps whose gateway is known gone (an MQTT Last Will) show "no data" now, not in 30 s.
         silenced = getattr(self.source, "silenced", None)
         if silenced is not None:
@@ -590,6 +611,25 @@ class WardRuntime:
             self._prune(now_s)
         self.tick_stats.observe(time.perf_counter() - started, len(readings), result.events)
         return result
+
+    def _forget_unheard(self, now_s: float, now_us: int) -> None:
+        """Keep the list of wraps heard on no bed short: forget those not heard for
+        :data:`UNASSIGNED_FORGET_S` (checked every second), and at once the least recently heard
+        beyond :data:`UNASSIGNED_MAX` (a flood of invented wrap ids)."""
+        engine = self.engine
+        over = engine.wrap_count > engine.assigned_count + UNASSIGNED_MAX
+        if over or now_s - self._last_forget_s >= HEARTBEAT_S:
+            self._last_forget_s = now_s
+            forgotten = engine.forget_unassigned(
+                now_us, older_than_us=round(UNASSIGNED_FORGET_S * US), keep_at_most=UNASSIGNED_MAX
+            )
+            self.unassigned_forgotten += forgotten
+
+    def forget_unassigned_now(self) -> int:
+        """Staff clear the list of wraps heard on no bed (those heard again reappear)."""
+        forgotten = self.engine.forget_unassigned(self.now_us())
+        self.unassigned_forgotten += forgotten
+        return forgotten
 
     def _prune(self, now_s: float) -> None:
         """Drop readings past the retention period (``retention_days``, 30 by default). Run when
@@ -840,63 +880,123 @@ class WardRuntime:
         self._publish_events(events)
         return self.engine.board.audio_paused_until(screen_id, now_us)
 
-    def admit(
+    # Staff actions --------------------------------------------------------------------------------
+    # Each is a database write (run in a worker thread, waiting at most STAFF_WRITE_WAIT_S for
+    # another program's lock, so a locked database answers 503 at once and the event loop, which
+    # sends every screen its alarms, never waits on SQLite), then the engine's part, on the loop.
+    async def write(self, step: Callable[[float], _T]) -> tuple[_T, float]:
+        """Run a store write ``step(now_s)`` off the event loop with the staff writes' short bounded
+        wait (a locked database answers 503 at once; the ward stream keeps flowing); returns its
+        result and the ward time it ran at. For routers outside this module."""
+        return await self._write(step)
+
+    async def _write(self, step: Callable[[float], _T]) -> tuple[_T, float]:
+        now_s = self.clock()
+        store = self.store
+
+        def run() -> _T:
+            with store.waiting_at_most(STAFF_WRITE_WAIT_S):
+                return step(now_s)
+
+        return await asyncio.to_thread(run), now_s
+
+    def _relayout(self, now_s: float) -> None:
+        self._publish_events(self.engine.refresh_ward(round(now_s * US)))
+
+    async def admit(
         self, bed_id: str, details: AdmissionDetails, who: str, wrap_id: str | None = None
     ) -> tuple[Admission, FamilyLink]:
-        now_s = self.clock()
-        adm, link = self.ward.admit(bed_id, details, now=now_s, who=who)
-        if wrap_id is not None:
-            self.ward.assign_wrap(wrap_id, bed_id, now=now_s, who=who, replace=True)
+        def step(now_s: float) -> tuple[Admission, FamilyLink]:
+            adm, link = self.ward.admit(bed_id, details, now=now_s, who=who)
+            if wrap_id is not None:
+                self.ward.assign_wrap(wrap_id, bed_id, now=now_s, who=who, replace=True)
+            return adm, link
+
+        (adm, link), now_s = await self._write(step)
         self.family_links[adm.admission_id] = link
-        self._publish_events(self.engine.refresh_ward(round(now_s * US)))
+        self._relayout(now_s)
         return adm, link
 
-    def discharge(self, admission_id: int, who: str, status: DischargeStatus | None = None) -> Admission:
-        now_s = self.clock()
-        adm = self.ward.discharge(admission_id, now=now_s, who=who, status=status)
+    async def discharge(
+        self, admission_id: int, who: str, status: DischargeStatus | None = None
+    ) -> Admission:
+        adm, now_s = await self._write(
+            lambda now: self.ward.discharge(admission_id, now=now, who=who, status=status)
+        )
         self.family_links.pop(admission_id, None)
         self._end_family_streams(admission_id)
-        self._publish_events(self.engine.refresh_ward(round(now_s * US)))
+        self._relayout(now_s)
         return adm
 
-    def renew_family_link(self, admission_id: int, who: str) -> FamilyLink:
+    def renew_family_link_now(self, admission_id: int, who: str) -> FamilyLink:
+        """:meth:`renew_family_link` on the calling thread (the CLI, before the loop serves)."""
         link = self.ward.renew_family_link(admission_id, now=self.clock(), who=who)
         self.family_links[admission_id] = link
         self._end_family_streams(admission_id)
         return link
 
-    def revoke_family_link(self, admission_id: int, who: str) -> bool:
+    async def renew_family_link(self, admission_id: int, who: str) -> FamilyLink:
+        link, _ = await self._write(lambda now: self.ward.renew_family_link(admission_id, now=now, who=who))
+        self.family_links[admission_id] = link
+        self._end_family_streams(admission_id)
+        return link
+
+    async def revoke_family_link(self, admission_id: int, who: str) -> bool:
         """Revoke the admission's family link (no new one); True if a live link was revoked."""
-        revoked = self.ward.revoke_family_link(admission_id, now=self.clock(), who=who)
+        revoked, _ = await self._write(
+            lambda now: self.ward.revoke_family_link(admission_id, now=now, who=who)
+        )
         self.family_links.pop(admission_id, None)
         self._end_family_streams(admission_id)
         return revoked
 
-    def add_bed(self, bed_id: str, label: str | None, position: int) -> None:
+    async def add_bed(self, bed_id: str, label: str | None, position: int) -> None:
         """Add a bed; the engine re-reads the layout so the bed's tile appears at the next tick."""
-        now_s = self.clock()
-        self.ward.add_bed(bed_id, label, position=position, now=now_s)
-        self._publish_events(self.engine.refresh_ward(round(now_s * US)))
+        _, now_s = await self._write(lambda now: self.ward.add_bed(bed_id, label, position=position, now=now))
+        self._relayout(now_s)
 
-    def assign_wrap(self, wrap_id: str, bed_id: str, who: str, *, replace: bool = False) -> None:
+    async def assign_wrap(self, wrap_id: str, bed_id: str, who: str, *, replace: bool = False) -> None:
         """Put a wrap on a bed; the engine starts its stream afresh there (and ends the conditions
         of a replaced wrap, which described this bed's baby through another sensor)."""
-        now_s = self.clock()
-        self.ward.assign_wrap(wrap_id, bed_id, now=now_s, who=who, replace=replace)
-        self._publish_events(self.engine.refresh_ward(round(now_s * US)))
+        _, now_s = await self._write(
+            lambda now: self.ward.assign_wrap(wrap_id, bed_id, now=now, who=who, replace=replace)
+        )
+        self._relayout(now_s)
 
-    def unassign_wrap(self, wrap_id: str, who: str) -> bool:
+    async def unassign_wrap(self, wrap_id: str, who: str) -> bool:
         """Take a wrap off its bed (its open conditions end: it no longer describes a baby)."""
-        now_s = self.clock()
-        removed = self.ward.unassign_wrap(wrap_id, now=now_s, who=who)
-        self._publish_events(self.engine.refresh_ward(round(now_s * US)))
+        removed, now_s = await self._write(lambda now: self.ward.unassign_wrap(wrap_id, now=now, who=who))
+        self._relayout(now_s)
         return removed
 
-    def swap_wraps(self, bed_a: str, bed_b: str, who: str) -> None:
+    async def swap_wraps(self, bed_a: str, bed_b: str, who: str) -> None:
         """Exchange two beds' wraps at one instant; each wrap starts afresh on its new bed."""
-        now_s = self.clock()
-        self.ward.swap_wraps(bed_a, bed_b, now=now_s, who=who)
-        self._publish_events(self.engine.refresh_ward(round(now_s * US)))
+        _, now_s = await self._write(lambda now: self.ward.swap_wraps(bed_a, bed_b, now=now, who=who))
+        self._relayout(now_s)
+
+    async def rekey_wrap(self, wrap_id: str, key: str | None, who: str) -> None:
+        """Give a wrap a new key (re-provisioned), audited; its counter restarts. The MQTT source
+        verifies with the new key at once; a Bluetooth gateway reads its registry at its start."""
+        await self._write(lambda now: self.store.rekey_wrap(wrap_id, key, now=now, who=who))
+        self.wraps_changed()
+        logger.warning("wrap %s re-keyed by %s", wrap_id, who)
+
+    async def reset_wrap_counter(self, wrap_id: str, who: str) -> int | None:
+        """Accept a re-flashed wrap's restarted counter, audited; the previous counter is returned.
+        Only after an engineer has checked the wrap itself was reset: until then a lower counter is
+        exactly what a replay looks like."""
+        before, _ = await self._write(lambda now: self.store.reset_wrap_counter(wrap_id, now=now, who=who))
+        reset = getattr(self.source, "reset_counter", None)
+        if reset is not None:
+            reset(wrap_id)
+        logger.warning("wrap %s: replay counter reset by %s (was %s)", wrap_id, who, before)
+        return before
+
+    async def add_wrap(self, wrap_id: str, mac: str, key: str | None) -> WrapInfo:
+        """Register a wrap; a source that verifies readings (MQTT) learns its key at once."""
+        info, _ = await self._write(lambda now: self.ward.add_wrap(wrap_id, mac, key, now=now))
+        self.wraps_changed()
+        return info
 
     def set_base_url(self, url: str) -> None:
         """Point family links (and their QR codes) at ``url`` from now on, the ones this process
@@ -906,6 +1006,16 @@ class WardRuntime:
             k: dataclasses.replace(link, url=family_link_url(url, link.token))
             for k, link in self.family_links.items()
         }
+
+    def wraps_changed(self, *, counters: bool = False) -> None:
+        """Hand the ward's registry (ids, MACs, keys) to a source that verifies readings with it,
+        after staff registered or re-keyed a wrap; ``counters``: with the stored replay counters
+        too (at start, and after an admin reset a wrap's counter)."""
+        push = getattr(self.source, "set_registry", None)
+        if push is None:
+            return
+        registry = self.store.wrap_registry()
+        push(registry, last_counters=self.store.wrap_counters() if counters else None)
 
     def ingest_external(self, readings: list[Reading]) -> int:
         """Readings pushed by another process (``POST /api/readings``, e.g. a replayed trace): the

@@ -244,3 +244,9 @@ class SettingsOut(_Out):
     default_daily_goal_s: float
     alarms: AlarmParamsOut
     clinical: dict[str, float]
+
+
+class WrapKeyBody(_Body):
+    """A wrap's new BTHome key (32 hex digits), or null for a keyless bench wrap."""
+
+    key: Annotated[str | None, Field(min_length=32, max_length=32, pattern=r"^[0-9A-Fa-f]{32}$")] = None

@@ -60,13 +60,24 @@ class Source(Protocol):
 
 
 class SimulatedSource:
-    """N simulated wraps; readings are the measurements the wraps send (the packets' content)."""
+    """N simulated wraps; readings are the measurements the wraps send (the packets' content).
+
+    ``sealed``: each reading also carries the wrap's sealed packet (:attr:`Reading.sealed`), as a
+    room gateway forwards it over MQTT for the ward to verify.
+    """
 
     def __init__(
-        self, n_wraps: int, *, start_s: float, seed: int = 0, measure_s: float | None = None
+        self,
+        n_wraps: int,
+        *,
+        start_s: float,
+        seed: int = 0,
+        measure_s: float | None = None,
+        sealed: bool = False,
     ) -> None:
         config = SimConfig() if measure_s is None else SimConfig(measure_s=measure_s)
         self.sim = WardSimulator(n_wraps, start_s=start_s, seed=seed, config=config)
+        self.sealed = sealed
 
     def wraps(self) -> list[tuple[str, str, bytes | None]]:
         return [(i.wrap_id, i.mac, i.key) for i in self.sim.identities()]
@@ -81,6 +92,7 @@ class SimulatedSource:
                 contact=e.contact_fraction,
                 battery_pct=float(e.battery_pct),
                 counter=e.counter,
+                sealed=self.sim.wrap(e.wrap_id).seal(e) if self.sealed else None,
             )
             for e in self.sim.events_until(t_s)
             if isinstance(e, SimMeasurement)
@@ -334,6 +346,14 @@ class GatewaySource:
         if self._clock() - self._last_save_s >= self._counters_every_s:
             self.save_counters()
         return out
+
+    def reset_counter(self, wrap_id: str) -> None:
+        """Accept the wrap's restarted counter (an audited admin action: the runtime's)."""
+        try:
+            self.gateway.verifier.reset_counter(wrap_id)
+        except KeyError:
+            return
+        self._saved.pop(wrap_id, None)
 
     def save_counters(self) -> bool:
         """Save the verifier's counters if they moved; whether they were written.

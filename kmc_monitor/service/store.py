@@ -31,7 +31,7 @@ reached; ``io``, ``readonly``, ``corrupt``, ...). The failed transaction is roll
 the caller still holds its data and can retry: nothing is lost silently and nothing half-written.
 Ward rule violations (bed occupied, wrap in use) raise the errors of :mod:`kmc_monitor.service.ward`.
 
-Schema (version 2; ``PRAGMA user_version`` holds the version, :data:`_MIGRATIONS` the steps)::
+Schema (version 4; ``PRAGMA user_version`` holds the version, :data:`_MIGRATIONS` the steps)::
 
     settings(key PK, value JSON)
     beds(bed_id PK, label, position, created_t, retired_t)
@@ -54,6 +54,8 @@ Schema (version 2; ``PRAGMA user_version`` holds the version, :data:`_MIGRATIONS
     alarms(alarm_id PK, kind, bed_id, wrap_id, raised_us, ended_us, cleared_us, data JSON)
     alarm_audit(audit_id PK, seq, at_us, alarm_id, screen_id, action, who, detail)
                append-only (triggers refuse UPDATE and DELETE); identical rows stored once
+    wrap_audit(audit_id PK, at_t, wrap_id, action, who, detail)   -- version 2: re-keys and
+               counter resets, append-only
 
 Times are seconds since the Unix epoch (``*_t``, REAL) except where the alarm board and the signal
 core count integer microseconds (``*_us``). Readings and sessions belong to a bed through
@@ -247,9 +249,24 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TRIGGER alarm_audit_no_delete BEFORE DELETE ON alarm_audit
             BEGIN SELECT RAISE(ABORT, 'the alarm audit log is append-only'); END""",
     ),
+    # 2: who re-keyed a wrap or accepted its counter restarting (security-relevant, append-only).
+    (
+        """CREATE TABLE wrap_audit (
+            audit_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at_t REAL NOT NULL,
+            wrap_id TEXT NOT NULL,
+            action TEXT NOT NULL,
+            who TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT ''
+        )""",
+        """CREATE TRIGGER wrap_audit_no_update BEFORE UPDATE ON wrap_audit
+            BEGIN SELECT RAISE(ABORT, 'the wrap audit log is append-only'); END""",
+        """CREATE TRIGGER wrap_audit_no_delete BEFORE DELETE ON wrap_audit
+            BEGIN SELECT RAISE(ABORT, 'the wrap audit log is append-only'); END""",
+    ),
 )
 
-# Version 2 (#16): the admission's KMC mode, birth time and status at discharge; the caregivers
+# Version 3 (#16): the admission's KMC mode, birth time and status at discharge; the caregivers
 # named at admission; and who held the baby from when (sessions are attributed on reading, so a
 # correction changes every report at once). Existing stays become continuous KMC with no birth time
 # and no discharge status recorded — what was known about them, no more.
@@ -279,7 +296,7 @@ _MIGRATIONS += (
     ),
 )
 
-# Version 3 (#19): the discharge checklist the nurse goes through with the family. One row per
+# Version 4 (#19): the discharge checklist the nurse goes through with the family. One row per
 # tick or untick, never updated or deleted: the table is its own audit trail (who, when), and an
 # item's state is its latest row. Existing stays have no rows: nothing was taught on record.
 _MIGRATIONS += (
@@ -793,6 +810,56 @@ class Store:
             if cur.rowcount == 0:
                 raise NotFoundError(f"no wrap {wrap_id!r} registered")
 
+    def rekey_wrap(self, wrap_id: str, key: str | bytes | None, *, now: float, who: str) -> None:
+        """Give a wrap a new key (re-provisioned) and restart its replay counter, recording who did
+        it in the wrap audit log, in one transaction."""
+        try:
+            raw = None if key is None else parse_key(key)
+        except CredentialError as exc:
+            raise WardError(f"wrap {wrap_id!r}: {exc}") from None
+        with self._write(f"re-keying wrap {wrap_id}", durable=True) as c:
+            cur = c.execute(
+                "UPDATE wraps SET key_hex = ?, last_counter = NULL WHERE wrap_id = ? AND retired_t IS NULL",
+                (None if raw is None else raw.hex(), wrap_id),
+            )
+            if cur.rowcount == 0:
+                raise NotFoundError(f"no wrap {wrap_id!r} registered")
+            detail = "key removed (keyless bench wrap)" if raw is None else "new key"
+            self._wrap_audit(c, now, wrap_id, "rekeyed", who, detail)
+
+    def reset_wrap_counter(self, wrap_id: str, *, now: float, who: str) -> int | None:
+        """Accept a re-flashed wrap's restarted counter: forget its last accepted counter (returned),
+        recording who did it, in one transaction."""
+        with self._write(f"resetting the counter of wrap {wrap_id}", durable=True) as c:
+            row = c.execute(
+                "SELECT last_counter FROM wraps WHERE wrap_id = ? AND retired_t IS NULL", (wrap_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"no wrap {wrap_id!r} registered")
+            c.execute("UPDATE wraps SET last_counter = NULL WHERE wrap_id = ?", (wrap_id,))
+            before = None if row[0] is None else int(row[0])
+            self._wrap_audit(c, now, wrap_id, "counter_reset", who, f"last accepted counter was {before}")
+        return before
+
+    @staticmethod
+    def _wrap_audit(
+        c: sqlite3.Connection, now: float, wrap_id: str, action: str, who: str, detail: str
+    ) -> None:
+        c.execute(
+            "INSERT INTO wrap_audit(at_t, wrap_id, action, who, detail) VALUES (?, ?, ?, ?, ?)",
+            (float(now), wrap_id, action, who, detail),
+        )
+
+    def wrap_audit(self, wrap_id: str | None = None) -> list[dict[str, Any]]:
+        """Re-keys and counter resets, oldest first (one wrap's, or all)."""
+        sql = "SELECT at_t, wrap_id, action, who, detail FROM wrap_audit"
+        params: tuple[str, ...] = ()
+        if wrap_id is not None:
+            sql += " WHERE wrap_id = ?"
+            params = (wrap_id,)
+        rows = self._read("reading the wrap audit log", sql + " ORDER BY audit_id", params)
+        return [{"at_t": t, "wrap_id": w, "action": a, "who": who, "detail": d} for t, w, a, who, d in rows]
+
     def wraps(self) -> list[WrapInfo]:
         rows = self._read(
             "listing wraps",
@@ -1263,6 +1330,7 @@ class Store:
             tuple[str, float, float | None, float | None, float | None, float | None, float | None]
         ] = []
         bad = 0
+        counters: dict[str, int] = {}
         for r in batch:
             t = float(r.t)
             if not math.isfinite(t) or not isinstance(r.wrap_id, str) or not r.wrap_id:
@@ -1279,6 +1347,8 @@ class Store:
                     _opt_float(r.rssi_dbm),
                 )
             )
+            if r.sealed is not None and r.counter is not None:
+                counters[r.wrap_id] = max(counters.get(r.wrap_id, -1), int(r.counter))
         if bad:
             logger.warning("%d reading(s) without a valid time or wrap id not stored", bad)
         if not rows:
@@ -1290,7 +1360,15 @@ class Store:
                 "battery_pct, rssi_dbm) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            return c.total_changes - before
+            stored = c.total_changes - before
+            # The replay counter of a sealed packet is kept with the reading it admitted, in the
+            # same transaction: after a kill -9 no admitted packet can be admitted again.
+            c.executemany(
+                "UPDATE wraps SET last_counter = ? WHERE wrap_id = ? "
+                "AND (last_counter IS NULL OR last_counter < ?)",
+                [(n, w, n) for w, n in counters.items()],
+            )
+            return stored
 
     @staticmethod
     def _reading(row: Sequence[Any]) -> Reading:

@@ -86,6 +86,7 @@ async def test_registry_from_a_file_and_the_readings_iterator(tmp_path: Path, as
         sim = WardSimulator(3, start_s=T0, seed=2)
         path = tmp_path / "ward.toml"
         path.write_text(sim.registry_toml(), encoding="utf-8")
+        path.chmod(0o600)  # it holds keys: readable by its owner only
         radio = SimRadio(sim)
         gw = Gateway(path, clock=radio.now, sleep=radio.sleep, scanner_backend=radio.scanner_backend)
         got: list[Reading] = []

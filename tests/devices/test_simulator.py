@@ -169,6 +169,7 @@ def test_registry_matches_the_wraps_and_round_trips_through_a_file(tmp_path: obj
     sim = WardSimulator(4, start_s=T0, seed=1)
     path = Path(str(tmp_path)) / "ward.toml"
     path.write_text(sim.registry_toml(), encoding="utf-8")
+    path.chmod(0o600)  # it holds keys: readable by its owner only
     loaded = WrapRegistry.load(path)
     for reg in (sim.registry(), loaded):
         assert not reg.allow_unencrypted

@@ -91,6 +91,7 @@ def test_registry_from_toml_and_json(tmp_path: Path) -> None:
         )
     )
     for path in (toml_path, json_path):
+        path.chmod(0o600)  # they hold keys: readable by their owner only
         reg = WrapRegistry.load(path)
         assert reg.allow_unencrypted and len(reg) == 2
         w01 = reg.by_id("W01")
@@ -389,3 +390,22 @@ def test_readings_to_series_groups_orders_and_validates() -> None:
     assert np.isnan(w01.ambient_mc[1]) and np.isnan(w01.contact[0]) and np.isnan(w01.contact[2])
     assert w01.invalid == 1 and w02.invalid == 0
     assert readings_to_series([]) == []
+
+
+def test_a_key_file_others_can_read_is_refused_and_a_group_readable_one_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Finding 12: a world-readable registry holding keys was read without a word.
+    path = tmp_path / "ward.toml"
+    path.write_text(TOML)
+    path.chmod(0o644)
+    with pytest.raises(RegistryError, match="chmod 600"):
+        WrapRegistry.load(path)
+    path.chmod(0o640)
+    with caplog.at_level("WARNING"):
+        assert len(WrapRegistry.load(path)) == 2
+    assert "group can read it" in caplog.text
+    keyless = tmp_path / "bench.toml"
+    keyless.write_text('[[wraps]]\nwrap_id = "W02"\nmac = "A4-C1-38-8D-18-B2"\n')
+    keyless.chmod(0o644)
+    assert len(WrapRegistry.load(keyless)) == 1  # no key, nothing to protect

@@ -1,14 +1,18 @@
 """A real Mosquitto broker on a free loopback port, for the tests that need one.
 
 The broker runs from a configuration written into the test's temporary directory (listener on
-127.0.0.1 only, anonymous access, persistence in the same directory) and can be stopped and
-started again on the same port, which is how the outage test takes the broker away and back.
+127.0.0.1 only, persistence in the same directory) and can be stopped and started again on the same
+port, which is how the outage test takes the broker away and back. Plain brokers allow anonymous
+clients; a *secured* one (:func:`secured_mosquitto`) is configured as docs/security.md tells a
+hospital to: no anonymous access, one password per gateway and for the ward service, and an ACL in
+which a gateway may publish only under its own id and only the ward service may subscribe.
 """
 
 from __future__ import annotations
 
 import getpass
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -20,6 +24,18 @@ from pathlib import Path
 import pytest
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+#: The ward service's broker user in a secured broker.
+SERVICE_USER = "kmc-ward"
+#: The ACL of docs/security.md for site ``ward``: %u is the connected client's username, so a
+#: gateway (username = gateway id) can publish only below kmc/ward/<its id>/.
+ACL = """# the ward service reads every gateway of its site
+user kmc-ward
+topic read kmc/ward/#
+
+# each gateway writes only under its own id (its readings, its presence and its Last Will)
+pattern write kmc/ward/%u/#
+"""
 
 
 def free_port() -> int:
@@ -31,16 +47,26 @@ def free_port() -> int:
 class Mosquitto:
     """One broker process; :meth:`stop` and :meth:`start` keep the port and the persistence."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, users: dict[str, str] | None = None) -> None:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.conf = self.dir / "mosquitto.conf"
         self.log = self.dir / "mosquitto.log"
+        #: username -> password of a secured broker (None: anonymous access).
+        self.users = users
+        access = "allow_anonymous true\n"
+        if users is not None:
+            passwd, acl = self.dir / "passwd", self.dir / "acl"
+            passwd.write_text("")
+            for user, password in users.items():
+                subprocess.run([MOSQUITTO_PASSWD, "-b", str(passwd), user, password], check=True)
+            acl.write_text(ACL)
+            for f in (passwd, acl):
+                f.chmod(0o600)
+            access = f"allow_anonymous false\npassword_file {passwd}\nacl_file {acl}\n"
         self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
+            f"listener {self.port} 127.0.0.1\n" + access + "persistence true\n"
             f"persistence_location {self.dir}/\n"
             # A ward's backlog after an outage is more than the default 1000 queued messages.
             "max_queued_messages 100000\n"
@@ -48,13 +74,18 @@ class Mosquitto:
             "log_type error\nlog_type warning\nlog_type notice\n"
             # Started as root, Mosquitto switches to the user "mosquitto", who cannot write the
             # persistence file here; stay the user who runs the tests.
-            + (f"user {getpass.getuser()}\n" if os.geteuid() == 0 else "")
+             + (f"user {getpass.getuser()}\n" if os.geteuid() == 0 else "")
         )
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
+
+    def url_for(self, user: str) -> str:
+        """The broker's URL with ``user``'s credentials (a secured broker)."""
+        assert self.users is not None and user in self.users, user
+        return f"mqtt://{user}:{self.users[user]}@127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 10.0) -> None:
         assert self.proc is None, "already running"
@@ -96,10 +127,10 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
         broker.stop()
 
 
-def _broker(directory: Path) -> Mosquitto:
+def _broker(directory: Path, users: dict[str, str] | None = None) -> Mosquitto:
     if not Path(MOSQUITTO).exists():
         pytest.fail("Mosquitto is not installed: apt-get install mosquitto (make test installs it as root)")
-    broker = Mosquitto(directory)
+    broker = Mosquitto(directory, users)
     broker.start()
     return broker
 
@@ -112,3 +143,9 @@ def module_mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosqu
         yield broker
     finally:
         broker.stop()
+
+
+def secured_broker(directory: Path, gateways: list[str]) -> Mosquitto:
+    """A started broker with a password per gateway and for the ward service, and the ACL."""
+    users = {SERVICE_USER: secrets.token_urlsafe(16)} | {g: secrets.token_urlsafe(16) for g in gateways}
+    return _broker(directory, users)

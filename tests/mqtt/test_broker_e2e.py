@@ -1,5 +1,7 @@
 """End to end over a real broker: two ``kmc-monitor gateway`` processes, one ``kmc-monitor serve
---mqtt``, a real Mosquitto on 127.0.0.1.
+--mqtt``, a real Mosquitto on 127.0.0.1, secured as docs/security.md says: a password per gateway
+and for the ward service, and the ACL (a gateway publishes only under its own id). The wraps are
+registered with their keys: the ward verifies every sealed packet the gateways forward.
 
 The tests share one ward (module fixture, so ``--dist loadfile`` keeps them on one xdist worker)
 and run in file order: every wrap seen; the broker away and back with nothing lost and order kept
@@ -34,7 +36,8 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from tests.mqtt.conftest import Mosquitto
+from kmc_monitor.mqtt.publisher import simulated_ward
+from tests.mqtt.conftest import SERVICE_USER, Mosquitto, secured_broker
 from tests.serving import wait_announced
 from tests.timing import scaled, wait_until
 
@@ -49,7 +52,7 @@ WRAPS = {"room-a": ["A-W01", "A-W02"], "room-b": ["B-W01", "B-W02"]}
 
 
 def _env() -> dict[str, str]:
-    env = {**os.environ, "KMC_STAFF_TOKEN": STAFF_TOKEN}
+    env = {**os.environ, "KMC_STAFF_TOKEN": STAFF_TOKEN, "KMC_MQTT_GATEWAYS": ",".join(WRAPS)}
     env.pop("KMC_CONFIG", None)
     return env
 
@@ -111,30 +114,59 @@ def stored(ward: Ward) -> dict[str, list[int]]:
     return out
 
 
+def seed_of(gateway_id: str) -> int:
+    """Each room's simulated wraps: the same seed (identities and keys) across its restarts."""
+    return list(WRAPS).index(gateway_id) + 1
+
+
+def prefix_of(gateway_id: str) -> str:
+    return gateway_id[-1].upper() + "-"
+
+
+def identities() -> dict[str, tuple[str, str]]:
+    """wrap id -> (MAC, key hex) of every room's simulated wraps: what staff register."""
+    out: dict[str, tuple[str, str]] = {}
+    for g in WRAPS:
+        for wrap_id, mac, key in simulated_ward(2, start_s=0, seed=seed_of(g), prefix=prefix_of(g)).wraps():
+            assert key is not None
+            out[wrap_id] = (mac, key.hex())
+    return out
+
+
 def beds(ward: Ward) -> dict[str, dict[str, Any]]:
     return {b["wrap_id"]: b for b in http("GET", f"{ward.base}/api/beds") if b["wrap_id"]}
 
 
 @pytest.fixture(scope="module")
-def ward(module_mosquitto: Mosquitto, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ward]:
+def secured_mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    broker = secured_broker(tmp_path_factory.mktemp("mosquitto"), list(WRAPS))
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="module")
+def ward(secured_mosquitto: Mosquitto, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ward]:
+    module_mosquitto = secured_mosquitto
     tmp = tmp_path_factory.mktemp("ward")
     procs: list[subprocess.Popen[Any]] = []
 
     def start_gateway(gateway_id: str, record_name: str) -> Gateway:
-        prefix = gateway_id[-1].upper() + "-"
+        prefix = prefix_of(gateway_id)
         log = tmp / f"{record_name}.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 _cli(
                     "gateway",
                     "--mqtt",
-                    module_mosquitto.url,
+                    module_mosquitto.url_for(gateway_id),
                     "--gateway-id",
                     gateway_id,
                     "--simulate",
                     "2",
                     "--seed",
-                    str(len(procs)),
+                    str(seed_of(gateway_id)),
                     "--wrap-prefix",
                     prefix,
                     "--data-dir",
@@ -153,7 +185,15 @@ def ward(module_mosquitto: Mosquitto, tmp_path_factory: pytest.TempPathFactory) 
     service_log = tmp / "service.log"
     with service_log.open("w") as err:
         service = subprocess.Popen(
-            _cli("serve", "--mqtt", module_mosquitto.url, "--port", "0", "--data-dir", str(data_dir)),
+            _cli(
+                "serve",
+                "--mqtt",
+                module_mosquitto.url_for(SERVICE_USER),
+                "--port",
+                "0",
+                "--data-dir",
+                str(data_dir),
+            ),
             stdout=subprocess.PIPE,
             stderr=err,
             text=True,
@@ -190,10 +230,13 @@ def heard_unregistered(ward: Ward) -> set[str]:
 
 
 def put_on_beds(ward: Ward) -> None:
-    """What a nurse does once every wrap is heard: register each wrap and put it on a bed, then
-    wait until every bed is judged from data."""
+    """What a nurse does once every wrap is heard: register each wrap with its key and put it on a
+    bed, then wait until every bed is judged from data (verified by the ward: each reading's sealed
+    packet authenticates with the wrap's key)."""
+    keys = identities()
     for i, wrap_id in enumerate(sorted(EVERY_WRAP), start=1):
-        http("POST", f"{ward.base}/api/wraps", {"wrap_id": wrap_id, "mac": f"02:00:00:00:00:{i:02X}"})
+        mac, key = keys[wrap_id]
+        http("POST", f"{ward.base}/api/wraps", {"wrap_id": wrap_id, "mac": mac, "key": key})
         http("POST", f"{ward.base}/api/beds/B{i:02d}/wrap", {"wrap_id": wrap_id})
     wait_until(
         "every assigned bed judged from data",
@@ -226,8 +269,9 @@ def test_one_service_sees_every_wrap_of_two_gateways(ward: Ward) -> None:
 async def _ward_snapshot(base: str) -> dict[str, Any]:
     from websockets.asyncio.client import connect
 
-    url = base.replace("http://", "ws://") + f"/ws/ward?token={STAFF_TOKEN}"
-    async with connect(url, open_timeout=scaled(10)) as ws:
+    url = base.replace("http://", "ws://") + "/ws/ward"
+    auth = {"Authorization": f"Bearer {STAFF_TOKEN}"}  # a token in the URL counts only on a page
+    async with connect(url, additional_headers=auth, open_timeout=scaled(10)) as ws:
         while True:
             msg = json.loads(await asyncio.wait_for(ws.recv(), scaled(10)))
             if msg.get("type") == "snapshot":
@@ -323,7 +367,7 @@ def test_killed_gateway_shows_no_data_at_once_alarms_after_stale_after_and_its_o
     current = beds(ward)
     assert all(current[w]["judging"] != "no data" for w in WRAPS["room-a"])
     # The broker published the killed gateway's Last Will: retained "offline".
-    status = asyncio.run(_retained_status(ward.broker.port, "room-b"))
+    status = asyncio.run(_retained_status(ward.broker, "room-b"))
     assert status["state"] == "offline" and "t" not in status
     # Restarted on its data directory, the gateway sends what it had on disk, then carries on.
     ward.gateways["room-b"] = restarted = ward.start_gateway("room-b", "room-b-restarted")
@@ -344,8 +388,15 @@ def test_killed_gateway_shows_no_data_at_once_alarms_after_stale_after_and_its_o
     assert restarted.proc.poll() is None
 
 
-async def _retained_status(port: int, gateway: str) -> dict[str, Any]:
-    async with aiomqtt.Client("127.0.0.1", port, protocol=aiomqtt.ProtocolVersion.V5) as client:
+async def _retained_status(broker: Mosquitto, gateway: str) -> dict[str, Any]:
+    assert broker.users is not None
+    async with aiomqtt.Client(
+        "127.0.0.1",
+        broker.port,
+        username=SERVICE_USER,
+        password=broker.users[SERVICE_USER],
+        protocol=aiomqtt.ProtocolVersion.V5,
+    ) as client:
         await client.subscribe(f"kmc/ward/{gateway}/status", qos=1)
         async with asyncio.timeout(5):
             async for message in client.messages:

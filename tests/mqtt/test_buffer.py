@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import stat
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,20 @@ def test_an_outbox_from_before_the_counter_is_upgraded_and_keeps_its_rows(tmp_pa
     box.append([Reading(1.7e9 + 1, "W01", 36.5, counter=7)])
     assert [(seq, r.counter) for seq, r in box.peek(10)] == [(1, None), (2, 7)]
     box.close()
+
+
+def test_the_outbox_is_private_in_a_private_directory(tmp_path: Path) -> None:
+    # Finding 12: the gateway's outbox was created 0644 in a 0755 directory.
+    shared = tmp_path / "gateway"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    box = Outbox.in_data_dir(shared)
+    try:
+        assert stat.S_IMODE(shared.stat().st_mode) == 0o700
+        assert stat.S_IMODE(box.path.stat().st_mode) == 0o600
+        fresh = Outbox.in_data_dir(tmp_path / "new" / "dir")
+        assert stat.S_IMODE(fresh.path.parent.stat().st_mode) == 0o700
+        assert stat.S_IMODE(fresh.path.stat().st_mode) == 0o600
+        fresh.close()
+    finally:
+        box.close()

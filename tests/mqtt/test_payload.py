@@ -81,7 +81,7 @@ def test_any_bytes_are_decoded_or_refused_with_a_reason(data: bytes) -> None:
         (b"[1, 2]", PayloadReason.NOT_OBJECT),
         (b'"reading"', PayloadReason.NOT_OBJECT),
         (doc(v=...), PayloadReason.MISSING_FIELD),
-        (doc(v=3), PayloadReason.UNKNOWN_VERSION),
+        (doc(v=4), PayloadReason.UNKNOWN_VERSION),
         (doc(v=0), PayloadReason.UNKNOWN_VERSION),
         (doc(v=1), PayloadReason.UNKNOWN_FIELD),  # version 1 has no counter
         (doc(counter="7"), PayloadReason.BAD_TYPE),
@@ -124,7 +124,7 @@ def test_every_refusal_has_its_reason(payload: bytes, reason: PayloadReason) -> 
 
 def test_the_wraps_counter_travels_and_version_1_is_still_accepted() -> None:
     data = encode_reading("room-1", 7, FULL)
-    assert json.loads(data)["v"] == 2 and json.loads(data)["counter"] == 90_211
+    assert json.loads(data)["v"] == 3 and json.loads(data)["counter"] == 90_211
     assert decode_reading(data, TOPIC).reading.counter == 90_211
     # A reading without a counter (a plaintext wrap) leaves the field out.
     plain = encode_reading("room-1", 8, Reading(1_718_000_001.0, "W01", 36.5))
@@ -137,7 +137,7 @@ def test_the_wraps_counter_travels_and_version_1_is_still_accepted() -> None:
         encode_reading("room-1", 9, Reading(1.7e9, "W01", 36.5, counter=2**32))
     # Status messages of either version.
     assert decode_status(b'{"v":1,"gateway":"room-1","state":"online"}', STATUS).state == "online"
-    assert json.loads(encode_status("room-1", "offline"))["v"] == 2
+    assert json.loads(encode_status("room-1", "offline"))["v"] == 3
 
 
 def test_forged_topic_another_wrap_or_gateway() -> None:

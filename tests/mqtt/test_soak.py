@@ -48,6 +48,7 @@ from typing import Any
 
 import pytest
 
+from kmc_monitor.mqtt.publisher import simulated_ward
 from tests.mqtt.conftest import Mosquitto
 from tests.serving import wait_announced
 from tests.timing import scaled
@@ -77,6 +78,7 @@ def _env() -> dict[str, str]:
     env = {
         **os.environ,
         "KMC_STAFF_TOKEN": STAFF_TOKEN,
+        "KMC_MQTT_GATEWAYS": ",".join(ROOMS),
         "KMC_BEDS": str(len(ROOMS) * WRAPS_PER_ROOM),
         "KMC_SIMULATE_MEASURE_S": str(MEASURE_S),
     }
@@ -158,12 +160,13 @@ def test_100_wraps_arrive_whole_and_memory_stays_flat(
 
         # Every wrap registered and on a bed before the rooms start.
         bed = 0
-        for prefix in ROOMS.values():
-            for i in range(1, WRAPS_PER_ROOM + 1):
+        for n, prefix in enumerate(ROOMS.values()):
+            # The rooms' simulated wraps, with the keys their sealed packets are verified with.
+            room = simulated_ward(WRAPS_PER_ROOM, start_s=0, seed=n, prefix=prefix).wraps()
+            for wrap_id, mac, key in room:
                 bed += 1
-                wrap_id = f"{prefix}W{i:02d}"
-                mac = f"02:00:00:00:{bed >> 8:02X}:{bed & 0xFF:02X}"
-                _http("POST", f"{base}/api/wraps", {"wrap_id": wrap_id, "mac": mac})
+                assert key is not None
+                _http("POST", f"{base}/api/wraps", {"wrap_id": wrap_id, "mac": mac, "key": key.hex()})
                 _http("POST", f"{base}/api/beds/B{bed:02d}/wrap", {"wrap_id": wrap_id})
 
         gateways: dict[str, tuple[subprocess.Popen[bytes], Path, Path]] = {}

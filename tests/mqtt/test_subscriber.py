@@ -28,6 +28,8 @@ TOPIC = "kmc/ward/room-1/wrap/W01/reading"
 
 
 def source(**kw: object) -> MqttSource:
+    """A source on the lab setting: these tests are about transport, the seal is test_sealed.py's."""
+    kw.setdefault("allow_unsealed", True)
     return MqttSource(BrokerUrl("127.0.0.1", 1), clock=lambda: NOW, **kw)  # type: ignore[arg-type]
 
 
@@ -105,7 +107,9 @@ def test_pending_is_bounded() -> None:
 async def test_real_broker_round_trip(
     mosquitto: Mosquitto, group: str | None, async_timeout_s: float
 ) -> None:
-    src = MqttSource(BrokerUrl("127.0.0.1", mosquitto.port), client_id=f"t-{group}", share_group=group)
+    src = MqttSource(
+        BrokerUrl("127.0.0.1", mosquitto.port), client_id=f"t-{group}", share_group=group, allow_unsealed=True
+    )
     await src.start()
     try:
         async with asyncio.timeout(async_timeout_s):
@@ -164,7 +168,7 @@ def test_the_duplicate_window_is_bounded() -> None:
 
 def test_a_gateway_going_offline_silences_the_wraps_only_it_delivered() -> None:
     clock = Clock(NOW)
-    src = MqttSource(BrokerUrl("127.0.0.1", 1), clock=clock)
+    src = MqttSource(BrokerUrl("127.0.0.1", 1), clock=clock, allow_unsealed=True)
     seq = iter(range(1, 100))
 
     def deliver(gateway: str, wrap: str, t: float) -> None:
@@ -189,7 +193,7 @@ def test_a_gateway_going_offline_silences_the_wraps_only_it_delivered() -> None:
 
 def test_a_wrap_the_other_gateway_stopped_hearing_long_ago_is_silenced_too() -> None:
     clock = Clock(NOW)
-    src = MqttSource(BrokerUrl("127.0.0.1", 1), clock=clock)
+    src = MqttSource(BrokerUrl("127.0.0.1", 1), clock=clock, allow_unsealed=True)
     src.handle("kmc/ward/room-2/wrap/W01/reading", encode_reading("room-2", 1, reading(t=NOW - 1)))
     clock.t = NOW + 60  # the baby moved to room 1 a minute ago
     src.handle(TOPIC, encode_reading("room-1", 1, reading(t=NOW + 59)))
@@ -211,7 +215,7 @@ async def test_the_same_measurement_from_two_gateways_is_stored_once(
         ward.admit("1", AdmissionDetails("Baby", 1500, GestationalAge(32)), now=NOW - 100, who="t")
         ward.assign_wrap("W01", "1", now=NOW - 100, who="t")
         engine = LiveEngine(ward, writer=ReadingWriter(store), reorder_s=MqttSource.reorder_s)
-        src = MqttSource(BrokerUrl("127.0.0.1", mosquitto.port), client_id="t-copies")
+        src = MqttSource(BrokerUrl("127.0.0.1", mosquitto.port), client_id="t-copies", allow_unsealed=True)
         await src.start()
         try:
             async with asyncio.timeout(async_timeout_s):

@@ -82,13 +82,13 @@ def test_an_item_written_by_a_newer_version_is_left_out() -> None:
     assert not state.complete
 
 
-def test_a_version_2_database_is_upgraded_with_an_empty_checklist(tmp_path: Path) -> None:
+def test_a_version_3_database_is_upgraded_with_an_empty_checklist(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     with sqlite3.connect(path) as db:
-        for migration in store_module._MIGRATIONS[:2]:
+        for migration in store_module._MIGRATIONS[:3]:
             for statement in migration:
                 db.execute(statement)
-        db.execute("PRAGMA user_version = 2")
+        db.execute("PRAGMA user_version = 3")
         db.execute("INSERT INTO beds(bed_id, label, created_t) VALUES ('B1', 'Bed 1', 0)")
         db.execute(
             "INSERT INTO admissions(bed_id, display_name, birth_weight_g, gestational_age_days, "
@@ -96,7 +96,7 @@ def test_a_version_2_database_is_upgraded_with_an_empty_checklist(tmp_path: Path
             "VALUES ('B1', 'Old baby', 1400, 224, 72000, 0, 100, 'n')"
         )
     with Store(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.schema_version == SCHEMA_VERSION == 4
         (adm,) = store.current_admissions()
         assert adm.display_name == "Old baby" and store.teaching(adm.admission_id) == []
         store.set_teaching(adm.admission_id, "positioning", True, now=200, who="n")

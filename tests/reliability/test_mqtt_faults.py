@@ -67,7 +67,15 @@ async def test_hostile_messages_are_counted_and_a_jumping_clock_is_survived(
 ) -> None:
     async with asyncio.timeout(45):
         clock = Clock(float(round(time.time())))
-        src = MqttSource(BrokerUrl("127.0.0.1", module_mosquitto.port), client_id="reliability", clock=clock)
+        # The lab setting: this test is about transport faults and clocks with a keyless
+        # wrap's plain readings; the wrap's seal is tests/mqtt/test_sealed.py's and the
+        # forged-readings e2e test's.
+        src = MqttSource(
+            BrokerUrl("127.0.0.1", module_mosquitto.port),
+            client_id="reliability",
+            clock=clock,
+            allow_unsealed=True,
+        )
         rt = WardRuntime(settings_for(tmp_path / "data"), source=src, clock=clock, tick_s=None)
         await rt.start()
         try:
@@ -77,7 +85,7 @@ async def test_hostile_messages_are_counted_and_a_jumping_clock_is_survived(
             details = AdmissionDetails(
                 display_name="Baby", birth_weight_g=1500, gestational_age=GestationalAge(33, 0)
             )
-            rt.admit("B01", details, "nurse-a", wrap_id=WRAP)
+            await rt.admit("B01", details, "nurse-a", wrap_id=WRAP)
             async with aiomqtt.Client(
                 "127.0.0.1", module_mosquitto.port, protocol=aiomqtt.ProtocolVersion.V5
             ) as pub:

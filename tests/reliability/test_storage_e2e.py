@@ -129,3 +129,62 @@ def _alarms(server: Server) -> list[dict[str, Any]]:
     status, body = http("GET", server.base + "/api/alarms")
     assert status == 200, body
     return list(body)
+
+
+@pytest.mark.asyncio
+async def test_a_staff_write_under_a_lock_answers_503_at_once_and_the_stream_keeps_flowing(
+    tmp_path: Path,
+) -> None:
+    """Finding 5: a staff write while another program held the lock blocked the event loop for the
+    5 s busy timeout, pausing the ward stream 5.1 s per click. Now the write waits in a worker
+    thread for at most a tenth of a second and is refused with 503 (nothing written: try again)."""
+    from tests.e2e.test_serve import http
+
+    data = tmp_path / "data"
+    server = Server(["--simulate", "2"], data)
+    holder: sqlite3.Connection | None = None
+    try:
+        auth = {"Authorization": f"Bearer {STAFF_TOKEN}"}
+        async with connect(f"{server.ws}/ws/ward", additional_headers=auth) as ws:
+            assert (await next_msg(ws))["type"] == "snapshot"
+            holder = sqlite3.connect(
+                data / DB_FILENAME, timeout=5, isolation_level=None, check_same_thread=False
+            )
+            await asyncio.to_thread(holder.execute, "BEGIN EXCLUSIVE")
+            answers: list[tuple[int, float]] = []
+            gaps: list[float] = []
+
+            async def click(i: int) -> None:
+                t0 = time.monotonic()
+                body = {"bed_id": f"X{i}", "position": 90 + i}
+                status, _ = await asyncio.to_thread(
+                    http, "POST", server.base + "/api/beds", STAFF_TOKEN, body
+                )
+                answers.append((status, time.monotonic() - t0))
+
+            async def watch(seconds: float) -> None:
+                last = time.monotonic()
+                end = last + seconds
+                while time.monotonic() < end:
+                    await next_msg(ws)  # a frozen stream fails here (MAX_GAP_S)
+                    now = time.monotonic()
+                    gaps.append(now - last)
+                    last = now
+
+            clicks = [click(i) for i in range(5)]
+            await asyncio.gather(watch(4.0), *clicks)
+            assert [s for s, _ in answers] == [503] * 5, answers
+            assert max(took for _, took in answers) < 1.0, answers
+            assert max(gaps) < 1.6, gaps  # the heartbeat is 1 s; nothing waited on the lock
+            holder.rollback()
+            holder.close()
+            holder = None
+            status, _ = await asyncio.to_thread(
+                http, "POST", server.base + "/api/beds", STAFF_TOKEN, {"bed_id": "X9", "position": 99}
+            )
+            assert status == 201
+    finally:
+        if holder is not None:
+            holder.close()
+        err = server.stop()
+    assert "Traceback" not in err, err[-3000:]

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from starlette.exceptions import StarletteDeprecationWarning
 
 from kmc_monitor.devices.reading import Reading
 from kmc_monitor.service.app import create_app
+from kmc_monitor.service.auth import StaffAuth
 from kmc_monitor.service.config import Settings
 from kmc_monitor.service.runtime import WardRuntime
 from kmc_monitor.signal.params import US
@@ -26,6 +28,8 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 TOKEN = "api-test-staff-token-0123456789"
+#: What the audit records for TOKEN: its fingerprint id, never the token.
+STAFF_ID = StaffAuth([SecretStr(TOKEN)]).check_token(TOKEN)
 KEY = "231d39c1d7cc1ab1aee224cd096db932"
 #: 2026-01-01 10:00 UTC: the demo ward is admitted then; readings start then.
 T0 = 1767261600.0
@@ -271,9 +275,10 @@ def test_history_has_readings_sessions_totals_and_alarms_with_acknowledgements(w
     b02 = ward.get("/api/beds/B02/history")  # today by default
     assert b02["day"] == DAY.isoformat() and b02["totals"][0]["contact_s"] == 0
     (cold,) = [a for a in b02["alarms"] if a["alarm_id"] == alarm["alarm_id"]]
-    assert cold["acknowledged_by"] == "nurse-a"
+    # The audit records the authenticated identity; the name given in the body only beside it.
+    assert cold["acknowledged_by"] == f"{STAFF_ID} [nurse-a]"
     actions = [(line["action"], line["who"]) for line in cold["audit"]]
-    assert ("acknowledged", "nurse-a") in actions and actions[0][0] == "raised"
+    assert ("acknowledged", f"{STAFF_ID} [nurse-a]") in actions and actions[0][0] == "raised"
 
     empty = ward.get("/api/beds/B01/history", params={"day": "2025-12-31"})
     assert empty["readings"] == [] and empty["totals"] == [] and empty["sessions"] == []
@@ -308,7 +313,7 @@ def test_alarms_filter_by_bed_and_audit(ward: Ward) -> None:
     ward.client.post(f"/api/alarms/{alarm_id}/ack", json={"who": "nurse-b"})
     audit = ward.get(f"/api/alarms/{alarm_id}/audit")
     assert [a["action"] for a in audit][:1] == ["raised"]
-    assert audit[-1]["action"] == "acknowledged" and audit[-1]["who"] == "nurse-b"
+    assert audit[-1]["action"] == "acknowledged" and audit[-1]["who"] == f"{STAFF_ID} [nurse-b]"
     assert all(a["alarm_id"] == alarm_id for a in audit)
     assert ward.client.get("/api/alarms/99999/audit").status_code == 404
     assert ward.client.get("/api/alarms/x/audit").status_code == 422
@@ -362,3 +367,13 @@ def test_a_refused_body_is_not_echoed_back(ward: Ward) -> None:
         "/api/admissions", json={"bed_id": "B01", "display_name": "", "hospital_number": "MRN-77"}
     )
     assert r.status_code in (409, 422) and "MRN-77" not in r.text
+
+
+def test_the_audit_keeps_the_signed_in_identity_and_defuses_a_formula_name() -> None:
+    from kmc_monitor.service.app import audit_identity
+
+    # Finding 9: the body's name replaced the authenticated identity ("System", or a formula).
+    assert audit_identity("staff-1a2b3c4d", "System") == "staff-1a2b3c4d [System]"
+    assert audit_identity("staff-1a2b3c4d", '=HYPERLINK("x")') == 'staff-1a2b3c4d [HYPERLINK("x")]'
+    assert audit_identity("staff-1a2b3c4d", "+-@=") == "staff-1a2b3c4d"
+    assert audit_identity("staff-1a2b3c4d", None) == "staff-1a2b3c4d"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from kmc_monitor.service import config
-from kmc_monitor.service.config import ClinicalParams, ConfigError, Settings
+from kmc_monitor.service.config import ClinicalParams, ConfigError, Settings, token_bits
 from kmc_monitor.signal.params import RuleParams
 
 TOKEN = "s3cret-staff-token-7f2c9a"
@@ -65,7 +66,7 @@ def test_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KMC_ALLOW_UNENCRYPTED", "true")
     monkeypatch.setenv("KMC_SIMULATE", "6")
     monkeypatch.setenv("KMC_STAFF_TOKEN", TOKEN)
-    monkeypatch.setenv("KMC_STAFF_TOKENS", "second-token-aaaa, third-token-bbbb,")
+    monkeypatch.setenv("KMC_STAFF_TOKENS", "second-token-aaaa-0123456, third-token-bbbb-01234567,")
     monkeypatch.setenv("KMC_CLINICAL__DAILY_GOAL_S", "57600")
     monkeypatch.setenv("KMC_CLINICAL__SEVERE_DELAY_S", "10")
     s = Settings.load()
@@ -74,8 +75,8 @@ def test_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.retention_days == 14 and s.allow_unencrypted and s.simulate == 6
     assert [t.get_secret_value() for t in s.all_staff_tokens] == [
         TOKEN,
-        "second-token-aaaa",
-        "third-token-bbbb",
+        "second-token-aaaa-0123456",
+        "third-token-bbbb-01234567",
     ]
     assert s.rule_params().daily_goal_s == 57600
     assert s.rule_params().severe_delay_s == 10
@@ -88,7 +89,7 @@ def test_toml_file_by_argument_and_by_kmc_config(tmp_path: Path, monkeypatch: py
         ward_name = "Neonatal KMC"
         ward_tz = "Europe/Berlin"
         port = 9000
-        staff_tokens = ["token-from-file-1", "token-from-file-2"]
+        staff_tokens = ["token-from-file-1-0123456", "token-from-file-2-0123456"]
         public_url = "https://kmc.example.org/"
 
         [clinical]
@@ -208,3 +209,14 @@ def test_nothing_is_built_at_import() -> None:
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert not [v for v in vars(config).values() if isinstance(v, Settings)]
+
+
+@pytest.mark.parametrize("weak", ["x", "t" * 24, "0123456789abcdef", "staff-token-1"])
+def test_a_token_under_128_bits_is_refused_at_start_with_one_line(weak: str) -> None:
+    # Finding 6: a one-character staff token was accepted.
+    with pytest.raises(ConfigError) as info:
+        Settings.load(staff_token=weak)
+    assert "at least 128 bits" in str(info.value) and weak not in str(info.value)
+    with pytest.raises(ConfigError):
+        Settings.load(staff_tokens=["a-strong-token-0123456789abcdef", weak])
+    assert token_bits(secrets.token_urlsafe(24)) >= 128

@@ -19,7 +19,8 @@ def test_old_readings_are_pruned_when_the_ward_runs_and_recent_ones_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("KMC_CONFIG", raising=False)
-    settings = Settings(data_dir=tmp_path / "data", staff_token="t" * 24, retention_days=2)
+    token = "retention-staff-token-0123456789"
+    settings = Settings(data_dir=tmp_path / "data", staff_token=token, retention_days=2)
     clock = Clock(T0)
     rt = WardRuntime(settings, source=FakeSource(), clock=clock, tick_s=None)
     rt.open()

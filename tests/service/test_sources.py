@@ -163,6 +163,7 @@ async def test_a_registry_file_is_imported_into_the_ward(tmp_path: Path, async_t
     other = WardSimulator(2, start_s=T0, seed=9)
     path = tmp_path / "ward.toml"
     path.write_text(other.registry_toml(), encoding="utf-8")
+    path.chmod(0o600)  # it holds keys: readable by its owner only
     async with asyncio.timeout(async_timeout_s):
         radio = SimRadio(start_s=T0)
         src = GatewaySource(tmp_path / "data", registry_file=path, radio=radio, wall_clock=lambda: T0)

@@ -69,7 +69,7 @@ def test_new_data_dir_is_private_wal_and_current(tmp_path: Path, store: Store) -
     assert store.path == tmp_path / "data" / DB_FILENAME
     assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
     assert stat.S_IMODE(store.path.parent.stat().st_mode) == 0o700
-    assert store.schema_version == SCHEMA_VERSION == 3
+    assert store.schema_version == SCHEMA_VERSION == 4
     with sqlite3.connect(store.path) as other:
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # persistent in the file
         assert other.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -83,7 +83,7 @@ def test_new_data_dir_is_private_wal_and_current(tmp_path: Path, store: Store) -
         "readings",
         "sessions",
     } <= tables
-    assert {"alarm_board", "alarms", "alarm_audit", "settings"} <= tables
+    assert {"alarm_board", "alarms", "alarm_audit", "settings", "wrap_audit"} <= tables
     assert store._conn is not None
     assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL at rest
 
@@ -109,7 +109,7 @@ def test_a_failed_migration_changes_nothing(tmp_path: Path, monkeypatch: pytest.
     with pytest.raises(StoreError, match="upgrading the database schema failed, nothing was written"):
         Store(path)
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == store_module.SCHEMA_VERSION
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'extra'").fetchone()[0] == 0
     fixed = (*store_module._MIGRATIONS[:SCHEMA_VERSION], ("CREATE TABLE extra (x INTEGER)",))
     monkeypatch.setattr(store_module, "_MIGRATIONS", fixed)

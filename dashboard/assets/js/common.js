@@ -233,6 +233,21 @@ function detailText(detail) {
   return detail == null ? "" : JSON.stringify(detail);
 }
 
+let csrfToken = null;
+
+/**
+ * Headers a write needs besides its own: the session's anti-forgery token (`X-CSRF-Token`), read
+ * once from `/api/session` (only a page of this origin can read it). Empty for reads.
+ */
+export async function csrfHeaders(method = "GET") {
+  if (["GET", "HEAD", "OPTIONS"].includes(method.toUpperCase())) return {};
+  if (csrfToken === null) {
+    const res = await fetch("/api/session", { credentials: "same-origin", headers: { Accept: "application/json" } });
+    csrfToken = res.ok ? (await res.json()).csrf || "" : "";
+  }
+  return csrfToken ? { "X-CSRF-Token": csrfToken } : {};
+}
+
 /**
  * Call the service's API with the page's session cookie: `await api("/api/beds")`,
  * `await api("/api/alarms/3/ack", {method: "POST", body: {note: "..."}})`. Resolves to the parsed
@@ -243,6 +258,7 @@ export async function api(path, { method = "GET", body, signal, timeoutMs = 1000
   const timer = setTimeout(() => ctrl.abort(), timeoutMs);
   if (signal) signal.addEventListener("abort", () => ctrl.abort(), { once: true });
   const init = { method, credentials: "same-origin", headers: { Accept: "application/json" }, signal: ctrl.signal };
+  Object.assign(init.headers, await csrfHeaders(method));
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -250,6 +266,12 @@ export async function api(path, { method = "GET", body, signal, timeoutMs = 1000
   let res;
   try {
     res = await fetch(path, init);
+    if (res.status === 403 && init.headers["X-CSRF-Token"]) {
+      // The session changed (signed in again): read its anti-forgery token afresh, try once more.
+      csrfToken = null;
+      Object.assign(init.headers, await csrfHeaders(method));
+      res = await fetch(path, init);
+    }
   } catch (err) {
     const why = ctrl.signal.aborted ? "no answer in time" : "the service cannot be reached";
     throw new ApiError(0, `${method} ${path}: ${why}`, path);
