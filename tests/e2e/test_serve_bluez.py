@@ -64,6 +64,7 @@ async def test_serve_ble_hears_wraps_through_bluez_and_shows_them_on_their_bed(
     sim = WardSimulator(2, start_s=time.time(), seed=3, config=SimConfig(measure_s=1.0, loss_prob=0.0))
     registry = tmp_path / "ward.toml"
     registry.write_text(sim.registry_toml())
+    registry.chmod(0o600)  # it holds keys: serve refuses a registry every user can read
     radio = Radio(bluez, sim)
     radio.start()
     # A real ward (empty beds): no bedside link is printed, only where it listens.

@@ -90,7 +90,8 @@ def test_family_says_who_is_holding_and_a_nurse_corrects_it(ward: Ward) -> None:
 def test_family_routes_refuse_a_missing_or_wrong_token(ward: Ward) -> None:
     for headers in ({"Authorization": ""}, {"X-Family-Token": "x" * 43, "Authorization": ""}):
         assert ward.client.get("/api/family/caregivers", headers=headers).json() == {"active": False}
-        assert ward.client.put("/api/family/holding", json={}, headers=headers).status_code == 404
+        # a write without a valid family link is refused before its body is read (the request guard)
+        assert ward.client.put("/api/family/holding", json={}, headers=headers).status_code == 401
     adm = _b01_admission(ward)
     other = ward.client.put("/api/family/holding", json={"caregiver_id": 999}, headers=_family(ward, adm))
     assert other.status_code == 404  # not one of this baby's caregivers
