@@ -666,4 +666,9 @@ class Scenario(_Strict):
         base = RuleParams(ward_tz=self.tz, **self.params)
         goal = base.daily_goal_s if self.admission.daily_goal is None else self.admission.daily_goal
         low = low_contact_threshold_s(KmcMode(self.admission.mode), goal, base.min_daily_contact_s)
-        return dataclasses.replace(base, daily_goal_s=goal, min_daily_contact_s=low)
+        # Intermittent KMC counts only sessions of an hour or more towards the goal and the advisory.
+        mode = KmcMode(self.admission.mode)
+        long_only = base.short_session_s if mode is KmcMode.INTERMITTENT else 0.0
+        return dataclasses.replace(
+            base, daily_goal_s=goal, min_daily_contact_s=low, goal_sessions_at_least_s=long_only
+        )

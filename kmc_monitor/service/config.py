@@ -100,6 +100,7 @@ class ClinicalParams(BaseModel):
 
     stale_after_s: Annotated[float, Field(gt=0, le=3600)] = _DEFAULTS.stale_after_s
     gap_tolerance_s: Annotated[float, Field(gt=0, le=3600)] = _DEFAULTS.gap_tolerance_s
+    goal_sessions_at_least_s: Annotated[float, Field(ge=0, le=86_400)] = _DEFAULTS.goal_sessions_at_least_s
     no_data_clear_s: Annotated[float, Field(gt=0, le=3600)] = _DEFAULTS.no_data_clear_s
     earliest_t_s: Annotated[float, Field(ge=0)] = _DEFAULTS.earliest_t_s
     #: The offline analysis's allowed lead over the machine's clock; the live service uses the

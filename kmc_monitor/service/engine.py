@@ -50,7 +50,7 @@ import numpy as np
 from kmc_monitor.devices.reading import Reading
 from kmc_monitor.service.alarms import AlarmBoard, AlarmEvent, AlarmState, AuditRecord, ConditionKey
 from kmc_monitor.service.store import ReadingWriter, SessionRecord, Store
-from kmc_monitor.service.ward import Admission, Bed, Ward
+from kmc_monitor.service.ward import Admission, Bed, KmcMode, Ward
 from kmc_monitor.signal.calendar import DayCalendar
 from kmc_monitor.signal.params import US, RuleParams, celsius_to_mc, seconds_to_us
 from kmc_monitor.signal.report import Alarm, AlarmKind, Priority, Session, round_c
@@ -105,6 +105,13 @@ class BedView:
     last_heard_us: int | None
     last_heard_s: float | None
     alarms: tuple[BedAlarm, ...]
+    #: Today's contact that counts towards the goal when it is not all of it (None: continuous KMC,
+    #: :attr:`contact_today_s` counts): in intermittent KMC only what lies in sessions of at least
+    #: an hour (the running one once it is that long).
+    goal_contact_today_s: float | None = None
+    #: Whether the running session adds to :attr:`goal_contact_today_s` as it goes (a timer may
+    #: count on between updates): always in continuous KMC, in intermittent once it lasts an hour.
+    goal_counts_running: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,6 +359,9 @@ class LiveEngine:
                 params,
                 daily_goal_s=adm.daily_goal_s,
                 min_daily_contact_s=adm.low_contact_s(self.params.min_daily_contact_s),
+                goal_sessions_at_least_s=(
+                    self.params.short_session_s if adm.kmc_mode is KmcMode.INTERMITTENT else 0.0
+                ),
             )
         w.stream = WrapStream(w.wrap_id, params, site_offset_mc=offset, calendar=self._calendar)
         w.trend = _Trend(self._bin_us, self._span_us, self.params.contact_first)
@@ -633,6 +643,16 @@ class LiveEngine:
             )
         st = w.stream.status(now_us)
         judging, band = st.judging, st.band
+        goal_today_s: float | None = None
+        counts_running = True
+        at_least = w.stream.params.goal_sessions_at_least_s
+        if at_least > 0:  # intermittent KMC: only long sessions count towards the goal
+            day = self._calendar.day_of(now_us)
+            lo = self._calendar.midnight_us(day)
+            goal_us = w.stream.goal_contact_us(lo, self._calendar.midnight_us(day + dt.timedelta(days=1)))
+            goal_today_s = None if goal_us is None else goal_us / US
+            current = w.stream.open_session()
+            counts_running = current is not None and current.duration_us >= seconds_to_us(at_least)
         if w.silent_through_us is not None:
             judging, band = "no data", None  # its source is known lost (mark_silent)
         return BedView(
@@ -643,6 +663,8 @@ class LiveEngine:
             session_state=st.timer.state,
             session_s=st.timer.elapsed_us / US,
             contact_today_s=st.contact_today_us / US,
+            goal_contact_today_s=goal_today_s,
+            goal_counts_running=counts_running,
             rolling_24h_s=st.rolling_24h_us / US,
             battery_pct=st.battery_pct,
             **common,

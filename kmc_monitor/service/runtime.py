@@ -306,7 +306,10 @@ def family_json(v: BedView, *, apart_s: float | None = None, going_home: bool = 
         "in_contact": bool(v.contact),
         "session_state": session_state,
         "session_s": v.session_s,
-        "contact_today_s": v.contact_today_s,
+        # Today's hours against the goal as the baby's KMC mode counts them (intermittent: only
+        # sessions of at least an hour), and whether the running session adds to them as it goes.
+        "contact_today_s": v.contact_today_s if v.goal_contact_today_s is None else v.goal_contact_today_s,
+        "today_counts_running": v.goal_counts_running,
         "daily_goal_s": v.daily_goal_s,
         "temperature_status": temperature_status,
         "status": status,

@@ -57,6 +57,9 @@ class RuleParams:
     ward_tz: str = "UTC"
     daily_goal_s: float = 20 * 3600.0
     min_daily_contact_s: float = 8 * 3600.0
+    #: Intermittent KMC counts towards the day's goal (and ``low_daily_contact``) only the contact of
+    #: sessions at least this long (an hour); 0: all contact counts (continuous KMC).
+    goal_sessions_at_least_s: float = 0.0
 
     # Temperature bands (core-equivalent temperature, smoothed)
     smooth_s: float = 30.0

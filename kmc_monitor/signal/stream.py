@@ -559,6 +559,27 @@ class WrapStream:
         until = max(until_us, c.last_us)
         return list(self._low_daily(self._days(until), until))
 
+    def goal_contact_us(self, lo_us: int, hi_us: int) -> int | None:
+        """Contact in ``[lo, hi)`` that counts towards the daily goal when not all of it does
+        (``params.goal_sessions_at_least_s`` > 0, intermittent KMC): that of the sessions at least
+        that long, the running one included once it is. A session crossing ``lo`` or ``hi`` counts in
+        proportion to its time inside (as the programme's indicators count it). None when every
+        second of contact counts (then it is the day's ``contact_us``)."""
+        at_least = self.params.goal_sessions_at_least_s
+        if at_least <= 0:
+            return None
+        at_least_us = seconds_to_us(at_least)
+        sessions = list(self._sessions)
+        current = self.open_session()
+        if current is not None:
+            sessions.append(current)
+        total = 0.0
+        for x in sessions:
+            if x.duration_us < at_least_us or x.end_us <= lo_us or x.start_us >= hi_us:
+                continue
+            total += x.contact_us * (min(x.end_us, hi_us) - max(x.start_us, lo_us)) / x.duration_us
+        return round(total)
+
     def report(self, until_us: int | None = None) -> WrapReport:
         """Everything the rules say about the readings fed so far, analysed up to ``until_us``.
 
@@ -606,7 +627,10 @@ class WrapStream:
     def _low_daily(self, days: Sequence[DayTotal], until: int) -> Iterable[Alarm]:
         limit = seconds_to_us(self.params.min_daily_contact_s)
         for d in days:
-            if d.complete and d.contact_us < limit:
+            if not d.complete:
+                continue
+            goal = self.goal_contact_us(d.start_us, d.end_us)
+            if (d.contact_us if goal is None else goal) < limit:
                 nxt = self.calendar.midnight_us(d.day + dt.timedelta(days=1) + dt.timedelta(days=1))
                 yield Alarm(AlarmKind.LOW_DAILY_CONTACT, d.end_us, nxt if until >= nxt else None)
 

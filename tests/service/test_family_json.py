@@ -149,3 +149,12 @@ def test_no_clinical_detail_beyond_the_plain_fields() -> None:
     text = json.dumps(msg)
     for word in ("hypothermia", "36.8", "W1", "B01", "battery", "rssi", "alarm_id"):
         assert word not in text
+
+
+def test_intermittent_progress_counts_only_long_sessions() -> None:
+    """Intermittent KMC: the family's progress is what counts towards the goal (sessions of an hour
+    or more), and a running session shorter than that does not move it as the timer runs."""
+    continuous = family_json(view())
+    assert continuous["contact_today_s"] == 7200.0 and continuous["today_counts_running"] is True
+    msg = family_json(view(goal_contact_today_s=3600.0, goal_counts_running=False))
+    assert msg["contact_today_s"] == 3600.0 and msg["today_counts_running"] is False

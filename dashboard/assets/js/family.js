@@ -143,7 +143,11 @@
 
   function todaySeconds() {
     if (!last) return 0;
-    if (sessionState() === "running") return (knownAt() - todayAnchor) / 1000;
+    // Intermittent KMC counts a session towards the goal once it has lasted an hour: until then
+    // the running timer does not move today's total.
+    if (sessionState() === "running" && last.today_counts_running !== false) {
+      return (knownAt() - todayAnchor) / 1000;
+    }
     return Number(last.contact_today_s) || 0;
   }
 
