@@ -3,7 +3,7 @@
 #   make test   set up what tests need, then ruff, mypy --strict and the pytest suite's fast tier
 #               (every test not marked `long`, on two xdist workers; target: 5 minutes on 2 idle cores)
 #   make test-long  the tests that take minutes on purpose (marked `long`: the 60 s broker outage,
-#               the hour-long soak), one at a time; CI (.ci/run) runs both
+#               the MQTT soaks, the 20-bed ward screens), one at a time; CI (.ci/run) runs both
 #   make bench  the benchmarks (figures recorded in docs/benchmarks.md)
 
 PYTHON ?= python3
@@ -81,7 +81,7 @@ test: lint typecheck pytest
 test-long: $(STAMP_TEST) system-deps
 	@status=0; $(BIN)/python -m pytest -m long $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status = 5 ]; then \
-	  echo "make test-long: no test collected; the 60 s broker outage and the 1 h soak are marked long"; \
+	  echo "make test-long: no test collected; the 60 s broker outage, the MQTT soaks and the 20-bed ward screens are marked long"; \
 	fi; exit $$status
 
 bench: $(STAMP_TEST)
