@@ -98,8 +98,9 @@ DEFAULT_BASE: Final = "https://kmc-monitor.example.org/fhir"
 
 _UUID_NAMESPACE: Final = uuid.UUID("3f6c1b52-6f0e-5a43-9a57-0c0f4d1e2b7a")
 
-#: Displays without the band limits: a hospital may configure other limits than WHO's.
-_ALARM_DISPLAY: Final[Mapping[AlarmKind, str]] = {
+#: Displays without the band limits: a hospital may configure other limits than WHO's. One list for
+#: every interface that names an alarm in words (FHIR here, HL7 v2 in hl7.py).
+ALARM_DISPLAY: Final[Mapping[AlarmKind, str]] = {
     AlarmKind.HYPOTHERMIA_SEVERE: "Severe hypothermia",
     AlarmKind.HYPOTHERMIA_MODERATE: "Moderate hypothermia",
     AlarmKind.COLD_STRESS: "Cold stress",
@@ -109,7 +110,10 @@ _ALARM_DISPLAY: Final[Mapping[AlarmKind, str]] = {
     AlarmKind.NO_DATA: "No data from the wrap",
     AlarmKind.LOW_BATTERY: "Wrap battery low",
     AlarmKind.LOW_DAILY_CONTACT: "Low daily skin-to-skin contact",
+    AlarmKind.STORAGE_FAILURE: "Ward database cannot be written",
+    AlarmKind.HL7_LINK_FAILURE: "HL7 interface engine not acknowledging",
 }
+_ALARM_DISPLAY: Final = ALARM_DISPLAY
 #: IEC 60601-1-8 priority -> the flag-priority code system's code and display.
 _FLAG_PRIORITY: Final = {
     "high": ("PH", "High priority"),

@@ -32,6 +32,7 @@ from hl7apy.parser import parse_message
 
 from kmc_monitor.errors import KmcError
 from kmc_monitor.service.alarms import AlarmState, AlarmView
+from kmc_monitor.service.fhir import ALARM_DISPLAY
 from kmc_monitor.signal.params import US
 from kmc_monitor.signal.report import AlarmKind, Category, Priority
 
@@ -80,19 +81,7 @@ _WATCHDOG_CODE: Final = f"keep_alive^Interface keep-alive^{LOCAL}"
 
 _PRIORITY: Final = {Priority.HIGH: "PH", Priority.MEDIUM: "PM", Priority.LOW: "PL"}
 _ALERT_TYPE: Final = {Category.PHYSIOLOGICAL: "SP", Category.TECHNICAL: "ST", Category.ADVISORY: "SA"}
-_ALARM_TEXT: Final[dict[AlarmKind, str]] = {
-    AlarmKind.HYPOTHERMIA_SEVERE: "Severe hypothermia",
-    AlarmKind.HYPOTHERMIA_MODERATE: "Moderate hypothermia",
-    AlarmKind.COLD_STRESS: "Cold stress",
-    AlarmKind.HYPERTHERMIA: "Hyperthermia",
-    AlarmKind.COOLING_TREND: "Cooling trend",
-    AlarmKind.SENSOR_DETACHED: "Skin sensor detached",
-    AlarmKind.NO_DATA: "No data from the wrap",
-    AlarmKind.LOW_BATTERY: "Wrap battery low",
-    AlarmKind.LOW_DAILY_CONTACT: "Low daily skin-to-skin contact",
-    AlarmKind.STORAGE_FAILURE: "Ward database cannot be written",
-    AlarmKind.HL7_LINK_FAILURE: "HL7 interface engine not acknowledging",
-}
+_ALARM_TEXT: Final = ALARM_DISPLAY
 
 
 class Hl7Error(KmcError):
