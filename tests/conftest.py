@@ -10,12 +10,17 @@ out by ``make test`` and run by ``make test-long``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import settings
 
 from tests.timing import TIMEOUT_FACTOR, scaled
+
+if TYPE_CHECKING:
+    from tests.bluez import MockBluez
 
 #: Time limit of one async test on a normal machine, in seconds.
 BASE_ASYNC_TIMEOUT_S = 10.0
@@ -78,3 +83,19 @@ def ble_adapter(request: pytest.FixtureRequest) -> str | None:
 def async_timeout_s() -> float:
     """The time limit for one async test, scaled by ``KMC_TEST_TIMEOUT_FACTOR``."""
     return scaled(BASE_ASYNC_TIMEOUT_S)
+
+
+@pytest.fixture
+def bluez(monkeypatch: pytest.MonkeyPatch) -> Iterator[MockBluez]:
+    """A mocked bluetoothd (python-dbusmock's BlueZ template) on a private system bus with one
+    adapter, ``hci0``; ``DBUS_SYSTEM_BUS_ADDRESS`` points at it, so bleak's own BlueZ backend talks
+    to it. Imported lazily: only the BlueZ tests need dbus-python."""
+    from tests.bluez import MockBluez
+
+    mock = MockBluez()
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", mock.address)
+    try:
+        mock.add_adapter("hci0")
+        yield mock
+    finally:
+        mock.close()

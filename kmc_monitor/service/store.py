@@ -796,20 +796,6 @@ class Store:
                     )
         return added
 
-    def set_wrap_key(self, wrap_id: str, key: str | bytes | None) -> None:
-        """Give a wrap a new key (re-provisioned); its replay counter starts afresh."""
-        try:
-            raw = None if key is None else parse_key(key)
-        except CredentialError as exc:
-            raise WardError(f"wrap {wrap_id!r}: {exc}") from None
-        with self._write(f"changing the key of wrap {wrap_id}", durable=True) as c:
-            cur = c.execute(
-                "UPDATE wraps SET key_hex = ?, last_counter = NULL WHERE wrap_id = ?",
-                (None if raw is None else raw.hex(), wrap_id),
-            )
-            if cur.rowcount == 0:
-                raise NotFoundError(f"no wrap {wrap_id!r} registered")
-
     def rekey_wrap(self, wrap_id: str, key: str | bytes | None, *, now: float, who: str) -> None:
         """Give a wrap a new key (re-provisioned) and restart its replay counter, recording who did
         it in the wrap audit log, in one transaction."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -28,17 +27,6 @@ from kmc_monitor.devices.simulator import SimAdvert, SimConfig, SimMeasurement, 
 from tests.bluez import MockBluez
 
 pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture
-def bluez(monkeypatch: pytest.MonkeyPatch) -> Iterator[MockBluez]:
-    mock = MockBluez()
-    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", mock.address)
-    try:
-        mock.add_adapter("hci0")
-        yield mock
-    finally:
-        mock.close()
 
 
 class Air:

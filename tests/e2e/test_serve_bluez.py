@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +21,6 @@ from tests.e2e.test_serve import STAFF_TOKEN, http
 from tests.serving import ServeProcess
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def bluez(monkeypatch: pytest.MonkeyPatch) -> Iterator[MockBluez]:
-    mock = MockBluez()
-    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", mock.address)
-    try:
-        mock.add_adapter("hci0")
-        yield mock
-    finally:
-        mock.close()
 
 
 class Radio(threading.Thread):

@@ -418,11 +418,11 @@ def test_wrap_registry_keys_and_counters(store: Store) -> None:
     store.save_wrap_counters({"W1": 41})
     verifier = AdvertVerifier(registry, last_counters=store.wrap_counters())
     assert verifier.last_counters() == {"W1": 41}
-    store.set_wrap_key("W1", None)  # re-provisioned: a new counter space
+    store.rekey_wrap("W1", None, now=T0, who="staff-test")  # re-provisioned: a new counter space
     assert store.wrap_counters() == {}
     assert store.wrap_registry().by_id("W1") == WrapEntry("W1", "54:48:E6:8F:80:A5")
     with pytest.raises(WardError):
-        store.set_wrap_key("W9", key)
+        store.rekey_wrap("W9", key, now=T0, who="staff-test")
 
 
 def test_import_registry(store: Store) -> None:
