@@ -35,6 +35,7 @@ from kmc_monitor.devices.reading import Reading
 from kmc_monitor.service.alarms import AlarmEvent, AlarmState, AlarmView, AuditRecord, ConditionKey
 from kmc_monitor.service.config import Settings
 from kmc_monitor.service.engine import BedView, LiveEngine, TickResult, UnassignedWrap
+from kmc_monitor.service.family_view import family_json
 from kmc_monitor.service.hl7 import Identity
 from kmc_monitor.service.hl7_feed import Hl7Feed
 from kmc_monitor.service.hl7_link import Hl7Link
@@ -56,7 +57,7 @@ from kmc_monitor.service.ward import (
     family_link_url,
 )
 from kmc_monitor.signal.params import US
-from kmc_monitor.signal.report import AlarmKind, Category
+from kmc_monitor.signal.report import AlarmKind
 
 __all__ = [
     "ReplayClock",
@@ -226,95 +227,6 @@ def event_json(e: AlarmEvent, detail: str | None = None) -> dict[str, Any]:
         "alarm": None if e.alarm is None else alarm_json(e.alarm, detail),
         "screen_id": e.screen_id,
         "until_us": e.until_us,
-    }
-
-
-#: Out of skin-to-skin this long (seen by this process) and the family page brings the
-#: positioning card forward again ("hold your baby again"): WHO's KMC guidance asks for contact as
-#: continuous as possible, and a three-hour break is about one feeding interval.
-LONG_BREAK_S = 3 * 3600.0
-
-
-def guide_moment(v: BedView, *, apart_s: float | None, going_home: bool) -> dict[str, str] | None:
-    """Which card of the family page's KMC guide comes forward now, and why (#19); None: none.
-
-    The rule, first match wins (documented in ``docs/family-guide.md``): a cold alarm on the bed
-    (active, acknowledged or latched) brings *keeping warm* with "keep your baby skin to skin, cover
-    the head, call the nurse"; a discharge checklist that the nurse has started brings *danger signs*
-    (the days before going home); no skin-to-skin in the last 24 hours and none now brings
-    *positioning* (the first session: how to hold your baby); apart for :data:`LONG_BREAK_S` or
-    more brings *positioning* again (a long break). Nothing is brought forward for a bed with no
-    baby. The cold card wins over everything: it is the one that asks the family to act now.
-    """
-    if v.admission_id is None:
-        return None
-    if any(a.kind.is_cold for a in v.alarms):
-        return {"moment": "cold_alarm", "card": "keeping_warm"}
-    if going_home:
-        return {"moment": "before_discharge", "card": "danger_signs"}
-    in_contact = v.session_state in ("running", "paused")
-    if not in_contact and v.rolling_24h_s <= 0 and v.contact_today_s <= 0:
-        return {"moment": "first_session", "card": "positioning"}
-    if not in_contact and apart_s is not None and apart_s >= LONG_BREAK_S:
-        return {"moment": "long_break", "card": "positioning"}
-    return None
-
-
-def family_json(v: BedView, *, apart_s: float | None = None, going_home: bool = False) -> dict[str, Any]:
-    """What a family page shows: this bed only, in plain words; nothing clinical beyond that.
-
-    The page translates, so it gets machine-readable states besides the English ``status`` (kept for
-    older pages): ``session_state`` (``running``, ``paused`` during a short break, or ``none``) and
-    ``temperature_status``. That one is ``well`` only when the temperature is judged, in the normal
-    band, with no temperature alarm and no sensor alarm on the bed: a false "warm and well" is the
-    worst thing this page could say. Any physiological alarm (latched or acknowledged too), a
-    cooling trend, or a band outside normal is ``call_nurse``, which wins over ``unknown`` (no data,
-    detached, settling, no wrap, not admitted) because the nurses must hear from the parent even when
-    the sensor has since gone quiet.
-    """
-    admitted = v.admission_id is not None
-    kinds = {a.kind for a in v.alarms}
-    if not admitted:
-        status = "This bed has no baby admitted."
-    elif v.alarms:
-        status = "The nurses have been alerted and are looking after your baby."
-    elif v.judging in ("no data", "no wrap"):
-        status = "The wrap is not sending right now; the nurses know."
-    elif v.contact:
-        status = "Skin-to-skin contact: the timer is running."
-    else:
-        status = "Not in skin-to-skin contact right now."
-    # A cooling trend is advisory on the ward, but it is about warmth: never "warm and well" then.
-    worrying = any(k.category is Category.PHYSIOLOGICAL or k is AlarmKind.COOLING_TREND for k in kinds)
-    # A sensor alarm may outlive the reading that ended it by a tick; until it ends, not "well".
-    # Only the kinds known to say nothing about the temperature allow "well": a kind added to the
-    # catalogue later is doubt until someone decides otherwise.
-    sensor_doubt = bool(kinds - {AlarmKind.LOW_BATTERY, AlarmKind.LOW_DAILY_CONTACT, AlarmKind.COOLING_TREND})
-    if admitted and (worrying or (v.band is not None and v.band != "normal")):
-        temperature_status = "call_nurse"
-    elif admitted and v.judging == "judged" and v.band == "normal" and not sensor_doubt:
-        temperature_status = "well"
-    else:
-        temperature_status = "unknown"
-    session_state = v.session_state if admitted and v.session_state in ("running", "paused") else "none"
-    return {
-        "type": "bed",
-        "label": v.label,
-        "admitted": admitted,
-        # The family's own baby, as the nurses entered it: the only name this stream ever carries.
-        "display_name": v.display_name if admitted else None,
-        "in_contact": bool(v.contact),
-        "session_state": session_state,
-        "session_s": v.session_s,
-        # Today's hours against the goal as the baby's KMC mode counts them (intermittent: only
-        # sessions of at least an hour), and whether the running session adds to them as it goes.
-        "contact_today_s": v.contact_today_s if v.goal_contact_today_s is None else v.goal_contact_today_s,
-        "today_counts_running": v.goal_counts_running,
-        "daily_goal_s": v.daily_goal_s,
-        "temperature_status": temperature_status,
-        "status": status,
-        # The guide card to bring forward (#19): {"moment", "card"} or None; see guide_moment.
-        "guide": guide_moment(v, apart_s=apart_s, going_home=going_home),
     }
 
 

@@ -13,7 +13,14 @@ from kmc_monitor.programme.discharge import ChecklistItem, checklist_state
 from kmc_monitor.programme.indicators import Period, compute_indicators
 from kmc_monitor.service import store as store_module
 from kmc_monitor.service.alarms import AlarmState
-from kmc_monitor.service.runtime import LONG_BREAK_S, family_json, guide_moment
+from kmc_monitor.service.family_view import (
+    LONG_BREAK_S,
+    GuideCard,
+    GuideMoment,
+    Moment,
+    family_json,
+    guide_moment,
+)
 from kmc_monitor.service.store import SCHEMA_VERSION, Store
 from kmc_monitor.service.ward import (
     AdmissionDetails,
@@ -130,29 +137,27 @@ def test_the_guide_card_the_moment_calls_for() -> None:
     cold = view(
         alarms=(alarm(AlarmKind.HYPOTHERMIA_MODERATE, AlarmState.ACKNOWLEDGED),), band="hypothermia_moderate"
     )
-    assert guide_moment(cold, apart_s=None, going_home=True) == {
-        "moment": "cold_alarm",
-        "card": "keeping_warm",
-    }
+    assert guide_moment(cold, apart_s=None, going_home=True) == GuideMoment(
+        moment=Moment("cold_alarm"), card=GuideCard("keeping_warm")
+    )
     assert family_json(cold)["guide"] == {"moment": "cold_alarm", "card": "keeping_warm"}
     stress = view(alarms=(alarm(AlarmKind.COLD_STRESS),), band="cold_stress")
-    assert guide_moment(stress, apart_s=None, going_home=False)["moment"] == "cold_alarm"  # type: ignore[index]
+    assert guide_moment(stress, apart_s=None, going_home=False) == GuideMoment(
+        moment=Moment.COLD_ALARM, card=GuideCard.KEEPING_WARM
+    )
     hot = view(alarms=(alarm(AlarmKind.HYPERTHERMIA),), band="hyperthermia")
     assert guide_moment(hot, apart_s=None, going_home=False) is None  # not a cold card for a hot baby
-    assert guide_moment(view(), apart_s=None, going_home=True) == {
-        "moment": "before_discharge",
-        "card": "danger_signs",
-    }
+    assert guide_moment(view(), apart_s=None, going_home=True) == GuideMoment(
+        moment=Moment("before_discharge"), card=GuideCard("danger_signs")
+    )
     never = view(session_state="none", contact=False, session_s=0.0, contact_today_s=0.0, rolling_24h_s=0.0)
-    assert guide_moment(never, apart_s=None, going_home=False) == {
-        "moment": "first_session",
-        "card": "positioning",
-    }
+    assert guide_moment(never, apart_s=None, going_home=False) == GuideMoment(
+        moment=Moment("first_session"), card=GuideCard("positioning")
+    )
     apart = view(session_state="none", contact=False, session_s=0.0)
     assert guide_moment(apart, apart_s=LONG_BREAK_S - 60, going_home=False) is None
-    assert guide_moment(apart, apart_s=LONG_BREAK_S, going_home=False) == {
-        "moment": "long_break",
-        "card": "positioning",
-    }
+    assert guide_moment(apart, apart_s=LONG_BREAK_S, going_home=False) == GuideMoment(
+        moment=Moment("long_break"), card=GuideCard("positioning")
+    )
     assert guide_moment(view(), apart_s=LONG_BREAK_S * 2, going_home=False) is None  # in contact now
     assert guide_moment(view(admission_id=None), apart_s=None, going_home=True) is None

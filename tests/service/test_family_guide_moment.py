@@ -10,7 +10,8 @@ import pytest
 
 from kmc_monitor.service.app import create_app
 from kmc_monitor.service.config import Settings
-from kmc_monitor.service.runtime import LONG_BREAK_S, WardRuntime
+from kmc_monitor.service.family_view import LONG_BREAK_S
+from kmc_monitor.service.runtime import WardRuntime
 from tests.service.test_ingest import T0, Clock, QuietSource, TestClient, readings
 
 TOKEN = "guide-test-staff-token-0123456789abcdef"

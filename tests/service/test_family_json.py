@@ -14,7 +14,7 @@ import pytest
 
 from kmc_monitor.service.alarms import AlarmState
 from kmc_monitor.service.engine import BedAlarm, BedView
-from kmc_monitor.service.runtime import family_json
+from kmc_monitor.service.family_view import family_json
 from kmc_monitor.signal.report import AlarmKind, Category
 
 BANDS = ["normal", "cold_stress", "hypothermia_moderate", "hypothermia_severe", "hyperthermia"]
