@@ -7,8 +7,12 @@
   const LANGS = ["vi", "en", "fr", "es", "pt", "sw"];
   const STORE_KEY = "kmc-family-lang";
   const WS_UNAUTHORIZED = 4401;
-  const RETRY_MIN_MS = 1000;
-  const RETRY_MAX_MS = 30000;
+  // Reconnection (#14): a family must see the page back within about 3 s of the service returning,
+  // so the back-off starts at half a second and is capped at 2 s. Each wait is drawn between half
+  // and all of the current step (jitter), so a ward's phones do not all knock in the same instant;
+  // a retry is one small WebSocket handshake, cheap for the service even from every bed at once.
+  const RETRY_MIN_MS = 500;
+  const RETRY_MAX_MS = 2000;
   // The service sends this bed's state about once a second; a stream silent for this long is
   // treated as dead (a phone that slept, a Wi-Fi that changed) and opened again.
   const SILENCE_MS = 15000;
@@ -191,7 +195,7 @@
       body.classList.remove("no-baby");
     }
     setText($("baby-name"), last.display_name || t("your_baby"));
-    setText($("bed-label"), last.label || "");
+    setText($("bed-label"), bedLabel());
 
     const state = sessionState();
     body.dataset.session = state;
@@ -202,6 +206,21 @@
     renderTemperature();
     renderGuide();
     if (last.admitted !== false && last.session_state !== undefined) renderMessage(state);
+  }
+
+  // "Bed 1" in the family's language when the ward's label is a plain bed number (#14); any other
+  // label is the ward's own word and is shown as typed.
+  function bedLabel() {
+    const n = last.bed_number;
+    if (Number.isInteger(n) && strings.bed_n) return t("bed_n", { n: num(n) });
+    return last.label || "";
+  }
+
+  // Praise and cheers only when no alarm is open on the bed (#14): the service says so. An older
+  // service without the field is taken as "no praise" only when it asks to call the nurse.
+  function praiseAllowed() {
+    if (typeof last.praise === "boolean") return last.praise;
+    return last.temperature_status !== "call_nurse";
   }
 
   function renderToday() {
@@ -218,7 +237,7 @@
     fill.style.visibility = fraction >= 0.005 ? "visible" : "hidden";
     document.body.classList.toggle("no-goal", goal <= 0);
     document.body.classList.toggle("goal-done", reached);
-    $("goal-reached").hidden = !reached;
+    $("goal-reached").hidden = !reached || !praiseAllowed();
     setText($("ring-today"), duration(today));
     if (goal > 0) {
       const pct = new Intl.NumberFormat(lang, { style: "percent", maximumFractionDigits: 0 }).format(
@@ -238,15 +257,25 @@
     // A "warm and well" from before the connection dropped is not a reassurance any more: say it
     // was the last reading, and point to the nurse. "Call your nurse" stays as it was.
     if (lostAt !== null && status === "well") status = "offline";
-    $("temp").dataset.status = status;
     document.body.dataset.temp = status;
-    const key = { well: "temp_well", call_nurse: "temp_call", unknown: "temp_unknown", offline: "temp_offline" }[status];
+    // After a nurse acknowledged every open alarm, "Please call your nurse" becomes "The nurse knows
+    // and is coming" (#14), and the advice for the baby's state replaces the generic detail.
+    const coming = last.nurse === "coming";
+    if (status === "call_nurse" && coming) status = "coming";
+    $("temp").dataset.status = status === "coming" ? "call_nurse" : status;
+    $("temp").dataset.nurse = coming ? "coming" : "";
+    const key = { well: "temp_well", call_nurse: "temp_call", coming: "temp_coming", unknown: "temp_unknown", offline: "temp_offline" }[status];
     setText($("temp-title"), t(key));
-    setText($("temp-detail"), t(`${key}_detail`));
+    let detail = t(`${key}_detail`);
+    // Advice goes with the nurse's card only: it is about a baby too cold or too warm.
+    const asked = status === "call_nurse" || status === "coming";
+    if (asked && last.advice === "too_warm") detail = t("advice_too_warm");
+    else if (asked && last.advice === "cold") detail = t(coming ? "advice_cold_coming" : "advice_cold");
+    setText($("temp-detail"), detail);
   }
 
   // The KMC guide (#19): the service names the card the moment calls for (a cold alarm, the first
-  // session, a long break, the days before discharge; see guide_moment in runtime.py); that card
+  // session, a long break, the days before discharge; see guide_moment in family_view.py); that card
   // moves to the top of the page with a line saying why, the others stay in the guide below.
   // After a lost connection the last card stays forward: a cold card must not vanish on its own.
   const MOMENTS = ["cold_alarm", "first_session", "long_break", "before_discharge"];
@@ -263,7 +292,8 @@
         if (card.parentElement !== front) front.replaceChildren(card);
         card.dataset.moment = moment;
         card.classList.add("forward");
-        setText(line, t(`guide_moment_${moment}`));
+        const coming = moment === "cold_alarm" && last.nurse === "coming";
+        setText(line, t(`guide_moment_${moment}${coming ? "_coming" : ""}`));
         line.hidden = false;
       } else if (card.parentElement === front) {
         // Back to its place in the guide's reading order.
@@ -285,6 +315,7 @@
     const goal = Number(last.daily_goal_s) || 0;
     let key = { running: "msg_running", paused: "msg_paused", none: "msg_apart" }[state];
     if (goal > 0 && todaySeconds() >= goal) key = "msg_goal";
+    if (!praiseAllowed()) key = "msg_alarm";
     setText($("message"), t(key));
   }
 
@@ -347,7 +378,7 @@
       }
       lost();
       // Back off with some randomness so a ward's phones do not all return in the same second.
-      const wait = retryMs * (0.75 + Math.random() * 0.5);
+      const wait = retryMs * (0.5 + Math.random() * 0.5);
       retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
       retryTimer = setTimeout(connect, wait);
     };
