@@ -57,6 +57,7 @@ from pydantic_settings import (
 )
 
 from kmc_monitor.errors import KmcError
+from kmc_monitor.service.shifts import parse_shift_starts
 from kmc_monitor.signal.params import RuleParams
 
 __all__ = ["CONFIG_ENV", "ClinicalParams", "ConfigError", "Settings"]
@@ -261,6 +262,13 @@ class Settings(BaseSettings):
     #: How every page prints a time of day: ``24h`` ("15:40", the default: no am/pm to misread on
     #: a night shift) or ``12h`` ("3:40 pm"). Set once here, never by a browser's locale.
     clock_format: Literal["24h", "12h"] = "24h"
+    #: When the ward's shifts start, ward time (``KMC_SHIFT_STARTS=07:00,19:00``): each shift runs to
+    #: the next start, the last one past midnight to the first. The handover report defaults to the
+    #: shift just ended or running (docs/rules.md, "Shift handover"). One to six starts.
+    shift_starts: Annotated[tuple[str, ...], NoDecode] = ("07:00", "19:00")
+    #: The Wi-Fi network families join to open their page, printed on the family card; None: the
+    #: card says "the ward Wi-Fi" without a name.
+    family_wifi_name: Annotated[str | None, Field(min_length=1, max_length=64)] = None
     #: The address families and screens reach the service at (QR codes point here). Default:
     #: ``http://{host}:{port}``, which only works on this machine.
     public_url: str | None = None
@@ -380,6 +388,16 @@ class Settings(BaseSettings):
     @classmethod
     def _tokens_from_text(cls, value: object) -> object:
         return _split_tokens(value)
+
+    @field_validator("shift_starts", mode="before")
+    @classmethod
+    def _shifts_from_text(cls, value: object) -> object:
+        return _split_tokens(value)
+
+    @field_validator("shift_starts")
+    @classmethod
+    def _shifts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(t.strftime("%H:%M") for t in parse_shift_starts(value))
 
     @field_validator("staff_token")
     @classmethod
