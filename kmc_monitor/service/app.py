@@ -37,6 +37,7 @@ from kmc_monitor.service.metrics import metrics_router
 from kmc_monitor.service.pages import mount_dashboard, page_router
 from kmc_monitor.service.programme_routes import programme_router
 from kmc_monitor.service.reports import report_router, stored_alarm_json
+from kmc_monitor.service.routes.family_card import family_card_router
 from kmc_monitor.service.runtime import WardRuntime, admission_json, audit_json, bed_json, session_json
 from kmc_monitor.service.schemas import (
     AckBody,
@@ -217,6 +218,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
     # The dashboard's pages and assets (dashboard/): who may open which page is decided there.
     app.include_router(page_router())
     app.include_router(report_router())
+    app.include_router(family_card_router())
     app.include_router(export_router())
     app.include_router(metrics_router())
     app.include_router(ingest_router())
@@ -693,6 +695,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
             default_daily_goal_s=s.clinical.daily_goal_s,
             alarms=AlarmParamsOut(audio_pause_s=board.audio_pause_s, escalation_s=board.escalation_s),
             clinical={k: float(v) for k, v in s.clinical.model_dump().items()},
+            shift_starts=list(s.shift_starts),
         )
 
     @app.websocket("/ws/ward")

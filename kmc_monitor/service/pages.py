@@ -145,6 +145,10 @@ def page_router(root: Path | None = None) -> APIRouter:
     async def discharge_page(request: Request, admission_id: str) -> Response:
         return staff_page(request, "discharge.html")
 
+    @router.get("/family-card/{admission_id}")
+    async def family_card_page(request: Request, admission_id: str) -> Response:
+        return staff_page(request, "family-card.html")
+
     @router.get("/family")
     async def family_page() -> Response:
         return _page(base, "family.html")

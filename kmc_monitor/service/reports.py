@@ -23,7 +23,8 @@ every data row's first cell names its block::
 
     block,key,value                                   report: one row per fact
     report,bed_id,B01                                 (bed_id, bed_label, day, ward_tz, day_start,
-    ...                                               day_end, generated, complete, bin_s)
+    ...                                               day_end, generated, complete, bin_s, period,
+                                                      shift)
 
     block,admission_id,display_name,contact_s,goal_s,percent_of_goal,goal_met,observed_s,unknown_s,readings,ongoing
     total,...                                         one row per stay on the bed that day
@@ -60,13 +61,14 @@ from typing import Annotated, Any, Final
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 
 from kmc_monitor.devices.reading import Reading, readings_to_series
 from kmc_monitor.errors import UnknownAlarmError
 from kmc_monitor.service.alarms import AlarmBoard, AuditRecord
 from kmc_monitor.service.deps import Runtime, Staff
 from kmc_monitor.service.runtime import WardRuntime, admission_json, alarm_json, audit_json, session_json
+from kmc_monitor.service.shifts import Shift, default_shift, parse_shift_starts, shift_starting
 from kmc_monitor.service.store import day_bounds
 from kmc_monitor.service.ward import Admission, Bed, ContactHistory, Ward
 from kmc_monitor.signal.params import US, RuleParams, celsius_to_mc
@@ -113,6 +115,7 @@ class ReportInputs:
     """What the store holds for one bed and day (read in a worker thread)."""
 
     bed: Bed
+    #: The ward-local day the period starts on (a shift's start day).
     day: dt.date
     ward_tz: str
     start_us: int
@@ -124,18 +127,27 @@ class ReportInputs:
     history: ContactHistory
     stored_alarms: list[dict[str, Any]]
     stored_audit: list[AuditRecord]
+    #: The shift reported, or None for a whole ward-local day.
+    shift: Shift | None = None
 
 
 def load_report_inputs(
-    ward: Ward, params: RuleParams, bed_id: str, day: dt.date, *, now: float
+    ward: Ward, params: RuleParams, bed_id: str, day: dt.date, *, now: float, shift: Shift | None = None
 ) -> ReportInputs:
-    """Read one bed's day from the store (blocking: call it in a worker thread).
+    """Read one bed's day, or one ``shift``, from the store (blocking: call it in a worker thread).
 
     Raises :class:`~kmc_monitor.service.ward.NotFoundError` for an unknown bed.
     """
     bed = ward.bed(bed_id)
     store = ward.store
-    start_t, end_t = day_bounds(day, params.ward_tz)
+    if shift is None:
+        start_t, end_t = day_bounds(day, params.ward_tz)
+        first_day = last_day = day
+    else:
+        # A shift's sessions come from the days it touches (a night: the evening's and the morning's).
+        start_t, end_t = shift.start_t, shift.end_t
+        day = first_day = shift.start_local.date()
+        last_day = dt.datetime.fromtimestamp(end_t - 0.001, ZoneInfo(params.ward_tz)).date()
     start_us, end_us = round(start_t * US), round(end_t * US)
     return ReportInputs(
         bed=bed,
@@ -146,9 +158,10 @@ def load_report_inputs(
         admissions=store.admissions_for_bed(bed_id, start_t, end_t),
         readings=store.readings_for_bed(bed_id, start_t, end_t),
         warmup=store.readings_for_bed(bed_id, start_t - WARMUP_S, start_t),
-        history=ward.contact_history(bed_id, day, day, params, now=now),
+        history=ward.contact_history(bed_id, first_day, last_day, params, now=now),
         stored_alarms=store.alarms_for_bed(bed_id, start_us, end_us),
         stored_audit=store.audit_log(start_us=start_us, end_us=end_us),
+        shift=shift,
     )
 
 
@@ -303,10 +316,16 @@ def build_report(
     generated_us: int,
     ward_name: str = "",
 ) -> dict[str, Any]:
-    """The report's JSON (pure: everything it shows is in its arguments)."""
+    """The report's JSON (pure: everything it shows is in its arguments).
+
+    For a shift, ``totals`` are the daily totals (against the goal) of each ward day the shift
+    touches, ``shift_contact`` each stay's contact within the shift, ``sessions`` those overlapping
+    it, and ``open_at_end`` what the next shift takes over (see :func:`open_at_end`).
+    """
+    days = {inputs.day} if inputs.shift is None else {d.day for d in inputs.history.days}
     totals = []
     for d in inputs.history.days:
-        if d.day != inputs.day:
+        if d.day not in days:
             continue
         goal = d.daily_goal_s
         totals.append(
@@ -321,10 +340,26 @@ def build_report(
                 "unknown_s": d.unknown_s,
                 "readings": d.readings,
                 "ongoing": d.ongoing,
+                "day": d.day.isoformat(),
             }
         )
-    sessions = [session_json(s) for s in inputs.history.sessions]
+    sessions = [
+        session_json(s)
+        for s in inputs.history.sessions
+        if s.start_us < inputs.end_us and s.end_us > inputs.start_us
+    ]
+    shift = inputs.shift
     return {
+        "period": "day" if shift is None else "shift",
+        "shift": None
+        if shift is None
+        else {
+            "key": shift.key,
+            "start_local": shift.start_local.isoformat(),
+            "end_local": shift.end_local.isoformat(),
+        },
+        "shift_contact": [] if shift is None else shift_contact(inputs.admissions, sessions, inputs),
+        "open_at_end": open_at_end(inputs.admissions, alarms, inputs.end_us, generated_us),
         "bed": {"bed_id": inputs.bed.bed_id, "label": inputs.bed.label},
         "ward_name": ward_name,
         "day": inputs.day.isoformat(),
@@ -346,6 +381,68 @@ def build_report(
         "totals": totals,
         "alarms": alarms,
     }
+
+
+def shift_contact(
+    admissions: Sequence[Admission], sessions: Sequence[Mapping[str, Any]], inputs: ReportInputs
+) -> list[dict[str, Any]]:
+    """Each stay's skin-to-skin within the period: its sessions cut to the period's ends.
+
+    A session's contact (its time minus the short breaks the rules allow) is not stored minute by
+    minute, so the part of a session inside the period is counted in proportion to its time there.
+    Exact for a session wholly inside (most of them); a session across the handover is split by time.
+    """
+    out = []
+    for adm in admissions:
+        contact = 0.0
+        for s in sessions:
+            if s["admission_id"] != adm.admission_id or s["duration_s"] <= 0:
+                continue
+            inside_us = min(s["end_us"], inputs.end_us) - max(s["start_us"], inputs.start_us)
+            contact += s["contact_s"] * max(0, inside_us) / (s["duration_s"] * US)
+        count = sum(1 for s in sessions if s["admission_id"] == adm.admission_id)
+        out.append(
+            {
+                "admission_id": adm.admission_id,
+                "display_name": adm.display_name,
+                "contact_s": round(contact, 1),
+                "sessions": count,
+            }
+        )
+    return out
+
+
+def open_at_end(
+    admissions: Sequence[Admission], alarms: Sequence[Mapping[str, Any]], end_us: int, generated_us: int
+) -> dict[str, Any]:
+    """What the next shift takes over: the alarms still on the board at the period's end (or now,
+    for a period not over), each with whether it was acknowledged by then and by whom, and the babies
+    still on the bed."""
+    at_us = min(end_us, generated_us)
+    still = []
+    for a in alarms:
+        raised, cleared = a.get("raised_us"), a.get("cleared_us")
+        if raised is None or raised >= at_us or (cleared is not None and cleared <= at_us):
+            continue
+        acked = a.get("acknowledged_us")
+        ended = a.get("ended_us")
+        still.append(
+            {
+                "alarm_id": a.get("alarm_id"),
+                "kind": a.get("kind"),
+                "priority": a.get("priority"),
+                "condition_on": ended is None or ended > at_us,
+                "acknowledged": acked is not None and acked <= at_us,
+                "acknowledged_by": a.get("acknowledged_by") if acked is not None and acked <= at_us else None,
+                "extreme_c": a.get("extreme_c"),
+            }
+        )
+    staying = [
+        {"admission_id": a.admission_id, "display_name": a.display_name}
+        for a in admissions
+        if a.admitted_t * US < at_us and (a.discharged_t is None or a.discharged_t * US > at_us)
+    ]
+    return {"at_us": at_us, "alarms": still, "admissions": staying}
 
 
 # CSV ---------------------------------------------------------------------------------------------
@@ -463,6 +560,9 @@ def report_csv(report: Mapping[str, Any]) -> str:
         ("generated", csv_time(report["generated_us"], tz)),
         ("complete", csv_flag(report["complete"])),
         ("bin_s", str(report["bin_s"])),
+        # A shift's report (#14): day_start/day_end above are then the shift's ends.
+        ("period", report.get("period", "day")),
+        ("shift", (report.get("shift") or {}).get("key", "")),
     ]
     w.writerows(["report", k, v] for k, v in facts)
     w.writerow([])
@@ -503,11 +603,38 @@ def _today(rt: WardRuntime) -> dt.date:
     return dt.datetime.fromtimestamp(rt.clock(), ZoneInfo(rt.engine.params.ward_tz)).date()
 
 
-async def _report(rt: WardRuntime, bed_id: str, day: dt.date | None) -> dict[str, Any]:
+#: ``?shift=current``: the shift a handover wants now (:func:`~kmc_monitor.service.shifts.default_shift`).
+CURRENT_SHIFT: Final = "current"
+
+
+def _shift(rt: WardRuntime, shift: str) -> Shift:
+    """``current`` or a shift's local start (``2026-03-01T19:00``) → the shift; 422 otherwise."""
+    starts = parse_shift_starts(rt.settings.shift_starts)
+    tz = rt.settings.ward_tz
+    if shift == CURRENT_SHIFT:
+        return default_shift(rt.clock(), starts, tz)
+    try:
+        local = dt.datetime.strptime(shift, "%Y-%m-%dT%H:%M")
+        return shift_starting(local, starts, tz)
+    except ValueError as exc:
+        detail = (
+            str(exc) if "shift" in str(exc) else f"shift {shift!r}: use {CURRENT_SHIFT!r} or YYYY-MM-DDTHH:MM"
+        )
+        raise HTTPException(422, detail) from None
+
+
+async def _report(
+    rt: WardRuntime, bed_id: str, day: dt.date | None, shift: str | None = None
+) -> dict[str, Any]:
     rt.ward.bed(bed_id)  # 404 before any work
+    if day is not None and shift is not None:
+        raise HTTPException(422, "ask for a day or a shift, not both")
     params = rt.engine.params
-    when = day or _today(rt)
-    inputs = await asyncio.to_thread(load_report_inputs, rt.ward, params, bed_id, when, now=rt.clock())
+    period = None if shift is None else _shift(rt, shift)
+    when = day or (_today(rt) if period is None else period.start_local.date())
+    inputs = await asyncio.to_thread(
+        load_report_inputs, rt.ward, params, bed_id, when, now=rt.clock(), shift=period
+    )
     now_us = rt.now_us()
     alarms = alarm_entries(inputs, rt.engine.board, now_us)
     report = build_report(inputs, alarms, params, generated_us=now_us, ward_name=rt.settings.ward_name)
@@ -550,6 +677,15 @@ def _caregivers_of_day(rt: WardRuntime, bed_id: str, day: dt.date) -> list[dict[
 
 
 DayQuery = Annotated[dt.date | None, Query(description="ward-local day, YYYY-MM-DD (default today)")]
+ShiftQuery = Annotated[
+    str | None,
+    Query(
+        description="a shift instead of a day: its ward-local start (YYYY-MM-DDTHH:MM, one of the "
+        "ward's shift starts) or 'current' (the shift just ended, in its first two hours, else the "
+        "running one)",
+        max_length=32,
+    ),
+]
 
 
 def report_router() -> APIRouter:
@@ -557,19 +693,24 @@ def report_router() -> APIRouter:
     router = APIRouter(tags=["history"])
 
     @router.get("/api/beds/{bed_id}/report")
-    async def report(bed_id: str, who: Staff, rt: Runtime, day: DayQuery = None) -> dict[str, Any]:
-        """One bed's ward-local day for the handover: per-minute readings, sessions, each stay's
-        contact against its goal, and the alarms with their acknowledgements."""
-        return await _report(rt, bed_id, day)
+    async def report(
+        bed_id: str, who: Staff, rt: Runtime, day: DayQuery = None, shift: ShiftQuery = None
+    ) -> dict[str, Any]:
+        """One bed's ward-local day (default: today), or one shift, for the handover: per-minute
+        readings, sessions, each stay's contact against its goal, the alarms with who acknowledged
+        them and when, and what is still open at the end."""
+        return await _report(rt, bed_id, day, shift)
 
     @router.get(
         "/api/beds/{bed_id}/report.csv",
         response_class=Response,
         responses={200: {"content": {"text/csv": {}}}},
     )
-    async def report_as_csv(bed_id: str, who: Staff, rt: Runtime, day: DayQuery = None) -> Response:
+    async def report_as_csv(
+        bed_id: str, who: Staff, rt: Runtime, day: DayQuery = None, shift: ShiftQuery = None
+    ) -> Response:
         """The handover report as CSV (layout: see ``dashboard/README.md``)."""
-        data = await _report(rt, bed_id, day)
+        data = await _report(rt, bed_id, day, shift)
         text = await asyncio.to_thread(report_csv, data)
         name = report_filename(bed_id, dt.date.fromisoformat(data["day"]))
         return Response(

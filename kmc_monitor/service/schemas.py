@@ -244,6 +244,8 @@ class SettingsOut(_Out):
     default_daily_goal_s: float
     alarms: AlarmParamsOut
     clinical: dict[str, float]
+    #: When the shifts start, ward time (the handover report's periods), e.g. ["07:00", "19:00"].
+    shift_starts: list[str] = []
 
 
 class WrapKeyBody(_Body):
