@@ -68,7 +68,7 @@ from kmc_monitor.errors import UnknownAlarmError
 from kmc_monitor.service.alarms import AlarmBoard, AuditRecord
 from kmc_monitor.service.deps import Runtime, Staff
 from kmc_monitor.service.runtime import WardRuntime, admission_json, alarm_json, audit_json, session_json
-from kmc_monitor.service.shifts import Shift, default_shift, parse_shift_starts, shift_starting
+from kmc_monitor.service.shifts import Shift, default_shift, parse_shift_starts, shift_at, shift_starting
 from kmc_monitor.service.store import day_bounds
 from kmc_monitor.service.ward import Admission, Bed, ContactHistory, Ward
 from kmc_monitor.signal.params import US, RuleParams, celsius_to_mc
@@ -638,7 +638,12 @@ async def _report(
     now_us = rt.now_us()
     alarms = alarm_entries(inputs, rt.engine.board, now_us)
     report = build_report(inputs, alarms, params, generated_us=now_us, ward_name=rt.settings.ward_name)
-    report["caregivers"] = await asyncio.to_thread(_caregivers_of_day, rt, bed_id, when)
+    if period is not None:
+        # The neighbours, so the page can step from shift to shift without knowing the starts.
+        starts = parse_shift_starts(rt.settings.shift_starts)
+        report["shift"]["previous"] = shift_at(period.start_t - 1.0, starts, rt.settings.ward_tz).key
+        report["shift"]["next"] = shift_at(period.end_t, starts, rt.settings.ward_tz).key
+        report["caregivers"] = await asyncio.to_thread(_caregivers_of_day, rt, bed_id, when)
     report["discharge_checklists"] = await asyncio.to_thread(_checklists, rt, inputs.admissions)
     return report
 

@@ -1,4 +1,5 @@
-// The handover report (/report/{bed_id}?day=YYYY-MM-DD): one bed's ward-local day, printable on A4.
+// The handover report (/report/{bed_id}?shift=current|YYYY-MM-DDTHH:MM or ?day=YYYY-MM-DD): one
+// bed's shift (by default the shift just ended or running, #14) or ward-local day, printable on A4.
 // Everything shown comes from one GET /api/beds/{bed_id}/report; the CSV link is the same data.
 // Times are in the ward's time zone (the report says which), never the browser's.
 import { contactChart, duration, temperatureChart } from "./charts.js";
@@ -28,17 +29,65 @@ function setStatus(msg, bad = false) {
   s.classList.toggle("bad", bad);
 }
 
+// "19:00" from a shift's local ISO time ("2026-03-01T19:00:00+03:00"): the ward's own clock reading.
+const wallTime = (iso) => iso.slice(11, 16);
+
+function periodTitle(r) {
+  if (r.period !== "shift") return `${longDay(r.day)} · times in ${r.ward_tz}${r.complete ? "" : " · day not over yet"}`;
+  const s = r.shift;
+  const ends = `${wallTime(s.start_local)}–${wallTime(s.end_local)}`;
+  const next = s.end_local.slice(0, 10) !== s.start_local.slice(0, 10) ? ` to ${longDay(s.end_local.slice(0, 10))}` : "";
+  return `Shift ${ends}, ${longDay(r.day)}${next} · times in ${r.ward_tz}${r.complete ? "" : " · shift not over yet"}`;
+}
+
+function renderShift(r) {
+  const bedPath = encodeURIComponent(r.bed.bed_id);
+  const isShift = r.period === "shift";
+  for (const id of ["shift-prev", "shift-next"]) $(id).hidden = !isShift;
+  $("shift-section").hidden = !isShift;
+  $("totals").classList.toggle("by-day", isShift);
+  $("open-h").textContent = isShift ? "Still open at the end of the shift" : "Still open at the end of the day";
+  if (isShift) {
+    $("shift-prev").href = `/report/${bedPath}?shift=${encodeURIComponent(r.shift.previous)}`;
+    $("shift-next").href = `/report/${bedPath}?shift=${encodeURIComponent(r.shift.next)}`;
+    $("shift-contact").tBodies[0].replaceChildren(
+      ...r.shift_contact.map((c) =>
+        h("tr", { dataset: { admissionId: String(c.admission_id) } },
+          h("th", { scope: "row" }, c.display_name),
+          h("td", { class: "contact" }, duration(c.contact_s)),
+          h("td", {}, String(c.sessions)))),
+    );
+  }
+  // What the next shift takes over: each alarm still on the board at the end, who acknowledged it.
+  const open = r.open_at_end || { alarms: [] };
+  $("open-alarms").replaceChildren(
+    ...open.alarms.map((a) => {
+      const extreme = a.extreme_c === null || a.extreme_c === undefined ? "" : `, extreme ${a.extreme_c.toFixed(1)} °C`;
+      const ack = a.acknowledged ? `acknowledged by ${a.acknowledged_by || "?"}` : "NOT acknowledged";
+      const state = a.condition_on ? "condition still on" : "condition over, awaiting acknowledgement";
+      return h("li", { dataset: { alarmId: String(a.alarm_id), acknowledged: String(a.acknowledged) } },
+        `${alarmKindName(a.kind)} (${priorityLabel(a.priority)})${extreme}: ${state}, ${ack}`);
+    }),
+  );
+  $("open-empty").hidden = open.alarms.length > 0;
+}
+
 function render(r) {
   tz = r.ward_tz;
   const bedPath = encodeURIComponent(r.bed.bed_id);
-  document.title = `Handover ${r.bed.label} ${r.day} · kmc-monitor`;
+  const what = r.period === "shift" ? r.shift.key.replace("T", " ") : r.day;
+  document.title = `Handover ${r.bed.label} ${what} · kmc-monitor`;
   $("ward-name").textContent = r.ward_name || "";
   $("bed-label").textContent = r.bed.label;
-  $("day-title").textContent = `${longDay(r.day)} · times in ${r.ward_tz}${r.complete ? "" : " · day not over yet"}`;
+  $("day-title").textContent = periodTitle(r);
   $("back").href = `/bed/${bedPath}`;
   $("back").textContent = `← ${r.bed.label}`;
   $("day-input").value = r.day;
-  $("csv").href = `/api/beds/${bedPath}/report.csv?day=${r.day}`;
+  $("csv").href =
+    r.period === "shift"
+      ? `/api/beds/${bedPath}/report.csv?shift=${encodeURIComponent(r.shift.key)}`
+      : `/api/beds/${bedPath}/report.csv?day=${r.day}`;
+  renderShift(r);
 
   const babies = $("babies");
   babies.replaceChildren(
@@ -63,6 +112,7 @@ function render(r) {
       meter.firstChild.style.width = `${Math.min(100, t.percent_of_goal || 0)}%`;
       return h("tr", { class: "total-row", dataset: { admissionId: String(t.admission_id) } },
         h("th", { scope: "row" }, t.display_name),
+        h("td", { class: "day-col" }, t.day || r.day),
         h("td", { class: "contact" }, duration(t.contact_s)),
         h("td", {}, hours(t.goal_s)),
         h("td", {}, pct, " ", meter),
@@ -122,7 +172,7 @@ function render(r) {
   $("alarms-empty").hidden = r.alarms.length > 0;
 
   $("foot").textContent =
-    `kmc-monitor · ${r.bed.label} (${r.bed.bed_id}) · ${r.day} · printed from data as of ${stamp(r.generated_us)} ${r.ward_tz}` +
+    `kmc-monitor · ${r.bed.label} (${r.bed.bed_id}) · ${what} · printed from data as of ${stamp(r.generated_us)} ${r.ward_tz}` +
     ` · ${r.readings.length} minutes with readings`;
 }
 
@@ -132,8 +182,10 @@ async function start() {
     const day = e.target.value;
     if (/^\d{4}-\d{2}-\d{2}$/.test(day)) location.search = `?day=${day}`;
   });
+  // No day asked for: the shift a handover wants (the one just ended, or the running one).
   const day = params.get("day");
-  const q = day ? `?day=${encodeURIComponent(day)}` : "";
+  const shift = params.get("shift") || (day ? null : "current");
+  const q = day ? `?day=${encodeURIComponent(day)}` : `?shift=${encodeURIComponent(shift)}`;
   try {
     await loadSettings(); // the ward's 12/24-hour clock, as every page prints times
     const res = await fetch(`/api/beds/${encodeURIComponent(bedId)}/report${q}`, { credentials: "same-origin" });
@@ -143,7 +195,7 @@ async function start() {
     }
     const body = await res.json();
     if (!res.ok) {
-      const detail = typeof body.detail === "string" ? body.detail : "that is not a day (use YYYY-MM-DD)";
+      const detail = typeof body.detail === "string" ? body.detail : "that is not a day (use YYYY-MM-DD) or a shift";
       setStatus(`No report: ${detail}`, true);
       return;
     }
