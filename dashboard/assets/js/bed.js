@@ -320,6 +320,7 @@ async function showQr(admissionId, url, unavailable = false) {
   if (res === null || res.status === 404) {
     $("qr-card").hidden = true;
     $("print-card").hidden = true;
+    $("family-card-link").hidden = true;
     $("family-note").textContent =
       "The service keeps only a fingerprint of the family link, so its QR code cannot be shown again. " +
       "Print a new link to give the family a new card (the old card then stops working).";
@@ -343,6 +344,9 @@ async function showQr(admissionId, url, unavailable = false) {
   $("qr-url").hidden = !url;
   $("qr-card").hidden = false;
   $("print-card").hidden = false;
+  // The printable card in the family's language, with the bed and how to connect (#14).
+  $("family-card-link").href = `/family-card/${encodeURIComponent(admissionId)}`;
+  $("family-card-link").hidden = false;
   $("family-note").textContent = url
     ? "New link made: print this card for the family. The previous card no longer works."
     : "The current family link, made since the service started.";
@@ -382,6 +386,7 @@ async function revokeLink() {
     $("qr").replaceChildren();
     $("qr-card").hidden = true;
     $("print-card").hidden = true;
+    $("family-card-link").hidden = true;
     $("family-note").textContent = r.revoked ? "Link revoked: the family card no longer works." : "There was no live link to revoke.";
   } catch (e) {
     fail(e);

@@ -18,6 +18,9 @@ function render(r) {
   $("ward-name").textContent = r.ward_name || "";
   $("baby-name").textContent = a.display_name;
   $("back").href = `/bed/${encodeURIComponent(a.bed_id)}`;
+  // While the baby is still here, the family card (#14) can be printed from here too.
+  $("family-card-link").href = `/family-card/${encodeURIComponent(a.admission_id)}`;
+  $("family-card-link").hidden = Boolean(a.discharged_t);
   $("back").textContent = `← Bed ${a.bed_id}`;
   $("stay-dates").textContent =
     `Admitted ${stamp(a.admitted_t)} · ` +

@@ -45,13 +45,17 @@
   }
 
   // Language ------------------------------------------------------------------------------------
+  // The family's own choice on this phone first; then the language of the card they scanned
+  // (?lang=, #14); then the phone's languages.
   function pickLanguage() {
     try {
       const saved = localStorage.getItem(STORE_KEY);
       if (LANGS.includes(saved)) return saved;
     } catch (e) {
-      // Storage may be blocked (private mode): the browser's languages decide.
+      // Storage may be blocked (private mode): the card and the browser's languages decide.
     }
+    const fromCard = new URLSearchParams(location.search).get("lang");
+    if (LANGS.includes(fromCard)) return fromCard;
     for (const tag of navigator.languages || [navigator.language || ""]) {
       const base = String(tag).toLowerCase().split("-")[0];
       if (LANGS.includes(base)) return base;

@@ -13,17 +13,35 @@ dead link on it.
 
 from __future__ import annotations
 
+import enum
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 from pydantic import BaseModel, ConfigDict
 
 from kmc_monitor.service.deps import Nurse, Runtime
 from kmc_monitor.service.family_view import bed_number
+from kmc_monitor.service.runtime import WardRuntime
+from kmc_monitor.service.ward import Admission, FamilyLink, qr_svg
 
-__all__ = ["FamilyCard", "family_card_router"]
+__all__ = ["FamilyCard", "FamilyLanguage", "family_card_router", "link_in_language"]
+
+
+class FamilyLanguage(enum.StrEnum):
+    """The family page's languages (``dashboard/assets/i18n/<code>.json``)."""
+
+    VI = "vi"
+    EN = "en"
+    FR = "fr"
+    ES = "es"
+    PT = "pt"
+    SW = "sw"
+
 
 AdmissionId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+LangQuery = Annotated[FamilyLanguage, Query(description="the family's language")]
 
 
 class FamilyCard(BaseModel):
@@ -48,6 +66,13 @@ class FamilyCard(BaseModel):
     ward_name: str
 
 
+def link_in_language(url: str, lang: FamilyLanguage) -> str:
+    """``…/family#token`` → ``…/family?lang=vi#token``: the family page opens in the card's language
+    (a phone's own choice, once made on the page, wins). The token stays in the fragment."""
+    page, _, token = url.partition("#")
+    return f"{page}?lang={lang.value}#{token}"
+
+
 def _is_loopback(url: str) -> bool:
     host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]").lower()
     return host in ("localhost", "::1") or host.startswith("127.")
@@ -57,20 +82,12 @@ def family_card_router() -> APIRouter:
     router = APIRouter(tags=["admissions"])
 
     @router.get("/api/admissions/{admission_id}/family-card")
-    async def family_card(admission_id: AdmissionId, who: Nurse, rt: Runtime) -> FamilyCard:
-        """What the printed family card shows (the page adds the words and the QR code)."""
-        adm = rt.ward.admission(admission_id)  # 404 if none
-        if not adm.current:
-            raise HTTPException(
-                409, f"admission {admission_id} is discharged: its family link no longer works"
-            )
-        link = rt.family_links.get(admission_id)
-        if link is None:
-            raise HTTPException(
-                409,
-                "this service keeps no family token (only its hash), so this card cannot be printed; "
-                f"make a new link (bed page, or POST /api/admissions/{admission_id}/family-link), then print",
-            )
+    async def family_card(
+        admission_id: AdmissionId, who: Nurse, rt: Runtime, lang: LangQuery = FamilyLanguage.EN
+    ) -> FamilyCard:
+        """What the printed family card shows (the page adds the words and the QR code): the link
+        opens the family page in ``lang``."""
+        adm, link = _card_link(rt, admission_id)
         bed = rt.ward.bed(adm.bed_id)
         return FamilyCard(
             admission_id=admission_id,
@@ -78,10 +95,38 @@ def family_card_router() -> APIRouter:
             bed_id=bed.bed_id,
             bed_label=bed.label,
             bed_number=bed_number(bed.label),
-            family_url=link.url,
+            family_url=link_in_language(link.url, lang),
             wifi_name=rt.settings.family_wifi_name,
             loopback_only=_is_loopback(link.url),
             ward_name=rt.settings.ward_name,
         )
 
+    @router.get(
+        "/api/admissions/{admission_id}/family-card.svg",
+        response_class=Response,
+        responses={200: {"content": {"image/svg+xml": {}}}},
+    )
+    async def family_card_qr(
+        admission_id: AdmissionId, who: Nurse, rt: Runtime, lang: LangQuery = FamilyLanguage.EN
+    ) -> Response:
+        """The card's QR code: the family link opening the page in ``lang``."""
+        _, link = _card_link(rt, admission_id)
+        svg = qr_svg(link_in_language(link.url, lang))
+        return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
+
     return router
+
+
+def _card_link(rt: WardRuntime, admission_id: int) -> tuple[Admission, FamilyLink]:
+    """The stay and its live family link, or the HTTP error saying what to do."""
+    adm = rt.ward.admission(admission_id)  # 404 if none
+    if not adm.current:
+        raise HTTPException(409, f"admission {admission_id} is discharged: its family link no longer works")
+    link = rt.family_links.get(admission_id)
+    if link is None:
+        raise HTTPException(
+            409,
+            "this service keeps no family token (only its hash), so this card cannot be printed; "
+            f"make a new link (bed page, or POST /api/admissions/{admission_id}/family-link), then print",
+        )
+    return adm, link
