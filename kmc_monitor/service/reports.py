@@ -643,7 +643,7 @@ async def _report(
         starts = parse_shift_starts(rt.settings.shift_starts)
         report["shift"]["previous"] = shift_at(period.start_t - 1.0, starts, rt.settings.ward_tz).key
         report["shift"]["next"] = shift_at(period.end_t, starts, rt.settings.ward_tz).key
-        report["caregivers"] = await asyncio.to_thread(_caregivers_of_day, rt, bed_id, when)
+    report["caregivers"] = await asyncio.to_thread(_caregivers_of_day, rt, bed_id, when)
     report["discharge_checklists"] = await asyncio.to_thread(_checklists, rt, inputs.admissions)
     return report
 

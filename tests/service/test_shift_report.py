@@ -175,6 +175,11 @@ def test_the_route_takes_a_shift_or_the_current_one(client: TestClient) -> None:
     r = client.get("/api/beds/B01/report", params={"shift": "current"}, headers=AUTH)
     assert r.status_code == 200, r.text
     assert r.json()["shift"]["key"] == "2026-01-01T07:00" and r.json()["complete"] is False
+    assert {"caregivers", "discharge_checklists", "open_at_end", "shift_contact"} <= set(r.json())
+    assert (
+        r.json()["shift"]["previous"] == "2025-12-31T19:00"
+        and r.json()["shift"]["next"] == "2026-01-01T19:00"
+    )
     night = client.get("/api/beds/B01/report", params={"shift": "2025-12-31T19:00"}, headers=AUTH).json()
     assert night["period"] == "shift" and night["shift"]["end_local"] == "2026-01-01T07:00:00+00:00"
     csv_r = client.get("/api/beds/B01/report.csv", params={"shift": "current"}, headers=AUTH)
