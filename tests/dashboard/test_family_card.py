@@ -10,6 +10,7 @@ at 50 times real time so its alarm comes within seconds.
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.request
 from collections.abc import Callable
@@ -151,3 +152,44 @@ def test_a_card_needs_a_link_this_service_made(
         expect(page.locator("#card")).to_be_hidden()
     finally:
         server.stop()
+
+
+LANGS = ("vi", "en", "fr", "es", "pt", "sw")
+#: Keys only some languages need (plural forms: Vietnamese has one, English two).
+PLURAL = re.compile(r"_(zero|one|two|few|many)$")
+
+
+def test_every_family_string_is_in_all_six_languages() -> None:
+    """Every word the family page and the card use, in every language: the keys the pages name
+    (``data-i18n`` attributes, ``t("…")`` calls) exist, non-empty, in all six files."""
+    used: set[str] = set()
+    for page in ("family.html", "family-card.html"):
+        used |= set(re.findall(r'data-i18n="([a-z0-9_]+)"', (ROOT / "dashboard" / page).read_text("utf-8")))
+    for script in ("family.js", "family-card.js"):
+        used |= set(
+            re.findall(r'\bt\("([a-z0-9_]+)"', (ROOT / "dashboard/assets/js" / script).read_text("utf-8"))
+        )
+    # Keys built at run time: the states, the moments (with their "nurse is coming" forms).
+    used |= {f"state_{s}" for s in ("running", "paused", "none")}
+    used |= {f"temp_{k}" for k in ("well", "call", "coming", "unknown", "offline")}
+    used |= {f"temp_{k}_detail" for k in ("well", "call", "coming", "unknown", "offline")}
+    used |= {f"guide_moment_{m}" for m in ("cold_alarm", "first_session", "long_break", "before_discharge")}
+    used |= {"guide_moment_cold_alarm_coming", "advice_cold_coming", "msg_goal", "msg_alarm", "msg_running"}
+    en = strings("en")
+    assert used <= set(en), sorted(used - set(en))
+    for lang in LANGS:
+        s = strings(lang)
+        wanted = {k for k in en if not k.startswith("_") and not PLURAL.search(k)}
+        missing = sorted(k for k in wanted if not s.get(k))
+        assert not missing, f"{lang}: {missing}"
+        if lang != "en":
+            assert "machine-drafted" in s["_family_translation"]
+            for key in (
+                "bed_n",
+                "temp_coming",
+                "advice_too_warm",
+                "advice_cold",
+                "msg_alarm",
+                "card_step_wifi",
+            ):
+                assert s[key] != en[key], f"{lang}: {key} is still English"
