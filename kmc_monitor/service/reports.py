@@ -616,6 +616,8 @@ def _shift(rt: WardRuntime, shift: str) -> Shift:
     try:
         local = dt.datetime.strptime(shift, "%Y-%m-%dT%H:%M")
         return shift_starting(local, starts, tz)
+    except OverflowError:
+        raise HTTPException(422, f"shift {shift!r}: no such date on this ward's calendar") from None
     except ValueError as exc:
         detail = (
             str(exc) if "shift" in str(exc) else f"shift {shift!r}: use {CURRENT_SHIFT!r} or YYYY-MM-DDTHH:MM"

@@ -193,6 +193,8 @@ def test_the_route_takes_a_shift_or_the_current_one(client: TestClient) -> None:
         ({"shift": "2026-01-01T08:00"}, "shifts start at 07:00, 19:00"),
         ({"shift": "yesterday"}, "YYYY-MM-DDTHH:MM"),
         ({"shift": "current", "day": "2026-01-01"}, "not both"),
+        ({"shift": "0001-01-01T07:00"}, "no such date"),
+        ({"shift": "9999-12-31T19:00"}, "no such date"),
     ],
 )
 def test_a_bad_shift_says_what_to_ask(client: TestClient, params: dict[str, str], says: str) -> None:
