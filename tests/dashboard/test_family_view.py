@@ -368,3 +368,49 @@ def test_family_says_who_is_holding_the_baby(ward_server: Served, new_page: Call
     gran = next(c for c in record["caregivers"] if c["label"] == "Grandma Hoa")
     assert record["holding_now"] == gran["caregiver_id"]
     assert record["holding"][-1]["caregiver_id"] == gran["caregiver_id"]
+
+
+# Under an alarm (#14) ------------------------------------------------------------------------------
+def test_a_cold_baby_gets_the_cold_advice_then_the_nurse_is_coming(
+    ward_server: Served, new_page: Callable[..., Page]
+) -> None:
+    cold = {
+        "temperature_status": "call_nurse",
+        "advice": "cold",
+        "praise": False,
+        "contact_today_s": 21 * 3600.0,  # goal reached: still no cheer under an alarm
+        "guide": {"moment": "cold_alarm", "card": "keeping_warm"},
+        "bed_number": 4,
+    }
+    page = routed(new_page, ward_server, fake_bed(nurse="call", **cold), width=390, height=844)
+    expect(page.locator("#temp-title")).to_have_text("Please call your nurse")
+    expect(page.locator("#temp-detail")).to_have_text(
+        "Your baby is cold. Keep your baby skin to skin, cover the back, and call the nurse."
+    )
+    expect(page.locator("#message")).to_have_text(
+        "Stay with your baby. The nurses are looking after your baby."
+    )
+    expect(page.locator("#goal-reached")).to_be_hidden()
+    expect(page.locator("#bed-label")).to_have_text("Bed 4")
+    body = page.locator("body").inner_text()
+    assert "doing beautifully" not in body and "Thank you" not in body
+
+    coming = routed(new_page, ward_server, fake_bed(nurse="coming", **cold), width=390, height=844)
+    expect(coming.locator("#temp-title")).to_have_text("The nurse knows and is coming")
+    expect(coming.locator("#temp-detail")).to_have_text(
+        "Your baby is cold. Keep your baby skin to skin and cover the back; the nurse is coming."
+    )
+    expect(coming.locator("#guide-front [data-moment-text]")).to_have_text(
+        "Your baby is cold. Keep your baby skin to skin and cover the head; the nurse is coming."
+    )
+    assert "Please call your nurse" not in coming.locator("body").inner_text()
+
+
+def test_praise_comes_back_when_the_alarms_are_over(
+    ward_server: Served, new_page: Callable[..., Page]
+) -> None:
+    page = routed(
+        new_page, ward_server, fake_bed(nurse="none", praise=True, advice=None), width=390, height=844
+    )
+    expect(page.locator("#message")).to_contain_text("You are doing beautifully")
+    expect(page.locator("#temp-detail")).to_have_text("Your baby's temperature is normal.")
