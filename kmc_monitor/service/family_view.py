@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -124,7 +124,7 @@ class FamilyView(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    type: str = "bed"
+    type: Literal["bed"] = "bed"
     label: str
     bed_number: int | None
     admitted: bool

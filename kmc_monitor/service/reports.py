@@ -720,6 +720,9 @@ def report_router() -> APIRouter:
         data = await _report(rt, bed_id, day, shift)
         text = await asyncio.to_thread(report_csv, data)
         name = report_filename(bed_id, dt.date.fromisoformat(data["day"]))
+        if data["shift"] is not None:
+            # Two shifts a day: "kmc-B01-2026-03-01T1900.csv", never the same name as the day's file.
+            name = name.removesuffix(".csv") + data["shift"]["key"][10:].replace(":", "") + ".csv"
         return Response(
             text,
             media_type="text/csv; charset=utf-8",

@@ -184,6 +184,7 @@ def test_the_route_takes_a_shift_or_the_current_one(client: TestClient) -> None:
     assert night["period"] == "shift" and night["shift"]["end_local"] == "2026-01-01T07:00:00+00:00"
     csv_r = client.get("/api/beds/B01/report.csv", params={"shift": "current"}, headers=AUTH)
     assert csv_r.status_code == 200 and "report,shift,2026-01-01T07:00" in csv_r.text
+    assert csv_r.headers["content-disposition"] == 'attachment; filename="kmc-B01-2026-01-01T0700.csv"'
     assert client.get("/api/beds/B01/report", headers=AUTH).json()["period"] == "day"  # unchanged
 
 
