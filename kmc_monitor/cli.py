@@ -1514,6 +1514,9 @@ def _parser() -> argparse.ArgumentParser:
     wrap_cmd.add_argument("--data-dir", dest="data_dir", help="the ward's data directory")
     wrap_cmd.add_argument("--config", help="the ward's TOML configuration file")
     wrap_cmd.set_defaults(func=_cmd_wrap)
+    from kmc_monitor.home.cli import add_home_parser  # the home gateway (issue 17)
+
+    add_home_parser(sub)
     return parser
 
 
