@@ -241,11 +241,13 @@ class HomeGateway:
             status = stream.status(now_us)
             for d in report.days:
                 iso = d.day.isoformat()
-                if iso in already or (not d.complete and d.day != today):
+                # Over at home means over: the discharge day, begun at noon, is still a finished day.
+                over = d.end_us + self.params.stale_after_us <= now_us
+                if iso in already or (not over and d.day != today):
                     continue
-                summary = self._summary(stream, report, d.day, d.start_us, d.end_us, d.complete, status)
+                summary = self._summary(stream, report, d.day, d.start_us, d.end_us, over, status)
                 items.append(("day", summary.model_dump_json(exclude={"seq"})))
-                if d.complete:
+                if over:
                     done.append((wrap_id, iso))
         return items, done
 

@@ -69,6 +69,16 @@ class AlarmCommand:
             self.failures += 1
             logger.error("alarm command %r could not run (%s): check --alarm-command", self.argv[0], exc)
 
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Wait for commands still running (at shutdown), killing one that hangs."""
+        for p in self._running:
+            try:
+                p.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self._running = []
+
 
 @dataclass(frozen=True, slots=True)
 class HomeOptions:
@@ -186,6 +196,8 @@ async def run_home(opts: HomeOptions) -> int:
         if isinstance(source, BleWraps):
             await source.stop()
         forwarder.close()
+        if alarm is not None:
+            alarm.close()
         store.end_run()
         store.close()
     return 0
