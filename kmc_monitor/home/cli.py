@@ -4,43 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import binascii
 import logging
 import sys
 from pathlib import Path
 
-from pydantic import ValidationError
+from kmc_monitor.home.pairing import PairingError, decode_pairing
 
-from kmc_monitor.errors import KmcError
-from kmc_monitor.station.wire import PairingCode
-
-__all__ = ["PairingError", "add_home_parser", "decode_pairing"]
-
-
-class PairingError(KmcError):
-    """The pairing code cannot be read."""
-
-
-def decode_pairing(text: str) -> PairingCode:
-    """A pairing code from the QR's text (base64url of the JSON) or the JSON itself."""
-    text = text.strip()
-    if not text.startswith("{"):
-        try:
-            text = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            raise PairingError(
-                "the pairing code is neither JSON nor base64url text: scan or copy the whole code "
-                "printed at discharge"
-            ) from None
-    try:
-        return PairingCode.model_validate_json(text)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "code"
-        raise PairingError(
-            f"the pairing code is not valid ({where}: {first['msg']}): ask the station to print it again"
-        ) from None
+__all__ = ["add_home_parser"]
 
 
 def _cmd_pair(args: argparse.Namespace) -> int:
@@ -48,9 +18,14 @@ def _cmd_pair(args: argparse.Namespace) -> int:
 
     source = Path(args.code)
     try:
-        text = source.read_text(encoding="utf-8") if source.is_file() else args.code
+        is_file = source.is_file()
+    except OSError:  # a long code is no file name (ENAMETOOLONG): it is the code itself
+        is_file = False
+    try:
+        text = source.read_text(encoding="utf-8") if is_file else args.code
     except (OSError, UnicodeDecodeError) as exc:
-        raise PairingError(f"cannot read the pairing code file {source}: {exc}") from None
+        # The path only, never the text: a code holds the home's secret token.
+        raise PairingError(f"cannot read the pairing code file {source}: {exc.__class__.__name__}") from None
     code = decode_pairing(text)
     store = HomeStore(args.data_dir)
     try:
@@ -111,7 +86,7 @@ def add_home_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--port", type=int, default=8080, help="port of the family page (default 8080; 0: any)")
     run.add_argument("--alarm-command", help="run 'CMD cold WRAP KIND' / 'CMD clear WRAP' (a buzzer)")
     run.add_argument("--sync-every", type=float, default=60.0, help="seconds between syncs (default 60)")
-    run.add_argument("--keep-days", type=float, default=35.0, help="local readings kept (default 35 days)")
+    run.add_argument("--keep-days", type=float, default=14.0, help="local readings kept (default 14 days)")
     run.add_argument("--tick", type=float, default=5.0, help="seconds between rule steps (default 5)")
     run.add_argument("--seed", type=int, default=0, help="--simulate: the simulated baby's seed")
     run.add_argument("--simulate-from", type=float, help="--simulate: start at this Unix time")

@@ -91,7 +91,7 @@ class HomeGateway:
         store: HomeStore,
         *,
         summary_every_s: float = 3600.0,
-        keep_days: float = 35.0,
+        keep_days: float = 14.0,
         on_alarm: Callable[[AlarmChange], None] | None = None,
     ) -> None:
         code = store.pairing()
@@ -109,6 +109,7 @@ class HomeGateway:
         self._closed: dict[str, int] = {}
         self._alarm: dict[str, AlarmKind | None] = dict.fromkeys(self.wrap_ids)
         self._summary_t: dict[str, float] = {}
+        self._unfinished: set[str] = set()
         self._pruned_t = -math.inf
         self.last_t = store.last_reading_t()
         self._restore()
@@ -233,8 +234,10 @@ class HomeGateway:
             now_us = int(now_s * US)
             today = stream.calendar.day_of(now_us)
             due = last == -math.inf or now_s - last >= self.summary_every_s
+            due = due or wrap_id in self._unfinished  # a past day not over yet at the last pass
             if not due and stream.calendar.day_of(int(last * US)) == today:
                 continue
+            self._unfinished.discard(wrap_id)
             self._summary_t[wrap_id] = now_s
             report = stream.report(now_us)
             already = self.store.days_done(wrap_id)
@@ -243,7 +246,10 @@ class HomeGateway:
                 iso = d.day.isoformat()
                 # Over at home means over: the discharge day, begun at noon, is still a finished day.
                 over = d.end_us + self.params.stale_after_us <= now_us
-                if iso in already or (not over and d.day != today):
+                if iso in already:
+                    continue
+                if not over and d.day != today:
+                    self._unfinished.add(wrap_id)  # midnight a moment ago: finish it next step
                     continue
                 summary = self._summary(stream, report, d.day, d.start_us, d.end_us, over, status)
                 items.append(("day", summary.model_dump_json(exclude={"seq"})))

@@ -23,9 +23,10 @@ from pathlib import Path
 
 from kmc_monitor.home.forwarder import Forwarder
 from kmc_monitor.home.gateway import HOT_KINDS, AlarmChange, HomeGateway
+from kmc_monitor.home.pairing import decode_pairing
 from kmc_monitor.home.sources import BleWraps, SimulatedWraps
 from kmc_monitor.home.store import HomeStore
-from kmc_monitor.home.web import HomeView, WrapView, create_home_app
+from kmc_monitor.home.web import HomeView, PairResult, WrapView, create_home_app
 from kmc_monitor.signal.params import US
 
 __all__ = ["AlarmCommand", "HomeOptions", "SimClock", "run_home"]
@@ -95,43 +96,24 @@ class HomeOptions:
     alarm_command: str | None = None
     sync_every_s: float = 60.0
     tick_s: float = 5.0
-    keep_days: float = 35.0
+    keep_days: float = 14.0
 
 
-async def run_home(opts: HomeOptions) -> int:
-    """Run until SIGTERM/SIGINT; a clean stop is recorded so it is not counted as a power cut."""
-    import uvicorn
+class _Live:
+    """What the page reads: nothing before pairing, then the running gateway and forwarder."""
 
-    store = HomeStore(opts.data_dir)
-    code = store.pairing()
-    if code is None:
-        sys.stderr.write(
-            f"error: {opts.data_dir} is not paired: run 'kmc-monitor home pair CODE --data-dir DIR' first\n"
-        )
-        return 2
-    cuts = store.begin_run()
-    alarm = AlarmCommand(opts.alarm_command) if opts.alarm_command else None
-    gateway = HomeGateway(store, keep_days=opts.keep_days, on_alarm=alarm)
-    clock: Callable[[], float] = time.time
-    if opts.simulate:
-        clock = SimClock(
-            opts.simulate_from if opts.simulate_from is not None else time.time(), opts.simulate_speed
-        )
-        source: SimulatedWraps | BleWraps = SimulatedWraps(
-            code, start_s=clock(), seed=opts.seed, last_counters=gateway.counters
-        )
-    else:
-        source = BleWraps(code, last_counters=gateway.counters, adapter=opts.adapter)
-        await source.start()
-    forwarder = Forwarder(opts.data_dir, clock=clock, every_s=opts.sync_every_s)
-    stop_forwarding = threading.Event()
-    thread = threading.Thread(
-        target=forwarder.run, args=(stop_forwarding,), name="home-forwarder", daemon=True
-    )
-    thread.start()
+    def __init__(self, store: HomeStore, clock: Callable[[], float]) -> None:
+        self.store = store
+        self.clock = clock
+        self.gateway: HomeGateway | None = None
+        self.forwarder: Forwarder | None = None
+        self.paired = asyncio.Event()
 
-    def view() -> HomeView:
-        now = clock()
+    def view(self) -> HomeView:
+        now = self.clock()
+        gateway, forwarder = self.gateway, self.forwarder
+        if gateway is None or forwarder is None:
+            return HomeView(paired=self.store.pairing() is not None, now_t=now)
         wraps = [
             WrapView(
                 wrap_id=s.wrap_id,
@@ -148,24 +130,48 @@ async def run_home(opts: HomeOptions) -> int:
             )
             for s in gateway.statuses(now)
         ]
+        baby = gateway.code.baby
         return HomeView(
-            display_name=code.baby.display_name,
-            language=code.baby.language,
-            goal_s=code.baby.daily_goal_s,
+            display_name=baby.display_name,
+            language=baby.language,
+            goal_s=baby.daily_goal_s,
             now_t=now,
             wraps=wraps,
-            pending=store.pending(),
+            pending=self.store.pending(),
             last_sync_t=forwarder.last_ok_t,
         )
+
+    def pair(self, text: str) -> PairResult:
+        """Pair from the page (only while unpaired: the route checks before reading the code)."""
+        code = decode_pairing(text)
+        self.store.set_pairing(code)
+        logger.info("paired from the home page: home %s", code.home_id)
+        self.paired.set()
+        return PairResult(home_id=code.home_id, display_name=code.baby.display_name)
+
+
+async def run_home(opts: HomeOptions) -> int:
+    """Run until SIGTERM/SIGINT; a clean stop is recorded so it is not counted as a power cut.
+
+    An unpaired data dir serves the page's pairing form until a code is pasted (or ``home pair``
+    is run and the process restarted), then starts hearing the wraps.
+    """
+    import uvicorn
+
+    store = HomeStore(opts.data_dir)
+    clock: Callable[[], float] = time.time
+    if opts.simulate:
+        start = opts.simulate_from if opts.simulate_from is not None else time.time()
+        clock = SimClock(start, opts.simulate_speed)
+    live = _Live(store, clock)
 
     class _Server(uvicorn.Server):
         @contextlib.contextmanager
         def capture_signals(self) -> Generator[None]:
             yield  # the home's own handlers stop it (and record a clean shutdown)
 
-    server = _Server(
-        uvicorn.Config(create_home_app(view), host=opts.host, port=opts.port, log_level="warning")
-    )
+    app = create_home_app(live.view, live.pair)
+    server = _Server(uvicorn.Config(app, host=opts.host, port=opts.port, log_level="warning"))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -175,9 +181,53 @@ async def run_home(opts: HomeOptions) -> int:
         await asyncio.sleep(0.05)
     if serving.done():
         serving.result()
+        store.close()
         return 2
     port = server.servers[0].sockets[0].getsockname()[1]
     sys.stdout.write(f"home gateway listening on http://{opts.host}:{port}/\n")
+    sys.stdout.flush()
+    try:
+        if store.pairing() is None:
+            sys.stdout.write(
+                "not paired yet: paste the pairing code on the page, or run 'kmc-monitor home pair'\n"
+            )
+            sys.stdout.flush()
+            waiting = asyncio.create_task(live.paired.wait())
+            halted = asyncio.create_task(stopping.wait())
+            await asyncio.wait((waiting, halted), return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+            halted.cancel()
+            if stopping.is_set():
+                return 0
+        await _run_paired(opts, store, live, stopping)
+    finally:
+        server.should_exit = True
+        await serving
+        store.close()
+    return 0
+
+
+async def _run_paired(opts: HomeOptions, store: HomeStore, live: _Live, stopping: asyncio.Event) -> None:
+    code = store.pairing()
+    assert code is not None
+    cuts = store.begin_run()
+    alarm = AlarmCommand(opts.alarm_command) if opts.alarm_command else None
+    gateway = HomeGateway(store, keep_days=opts.keep_days, on_alarm=alarm)
+    clock = live.clock
+    if opts.simulate:
+        source: SimulatedWraps | BleWraps = SimulatedWraps(
+            code, start_s=clock(), seed=opts.seed, last_counters=gateway.counters
+        )
+    else:
+        source = BleWraps(code, last_counters=gateway.counters, adapter=opts.adapter)
+        await source.start()
+    forwarder = Forwarder(opts.data_dir, clock=clock, every_s=opts.sync_every_s)
+    stop_forwarding = threading.Event()
+    thread = threading.Thread(
+        target=forwarder.run, args=(stop_forwarding,), name="home-forwarder", daemon=True
+    )
+    thread.start()
+    live.gateway, live.forwarder = gateway, forwarder
     sys.stdout.write(f"home {code.home_id}, data in {store.path}, power cuts so far: {cuts}\n")
     sys.stdout.flush()
     try:
@@ -189,15 +239,12 @@ async def run_home(opts: HomeOptions) -> int:
             except TimeoutError:
                 pass
     finally:
-        server.should_exit = True
-        await serving
         stop_forwarding.set()
         thread.join(timeout=forwarder.timeout_s + 5)
         if isinstance(source, BleWraps):
             await source.stop()
+        live.gateway = live.forwarder = None
         forwarder.close()
         if alarm is not None:
             alarm.close()
         store.end_run()
-        store.close()
-    return 0

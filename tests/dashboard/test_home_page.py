@@ -7,10 +7,12 @@ show the baby's timer and today against the goal in the family's language, and t
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +21,7 @@ import pytest
 from playwright.sync_api import Page, Route, expect
 
 from kmc_monitor.devices.simulator import WardSimulator
+from tests.dashboard.conftest import PageErrors
 from tests.home.station import pairing_for
 from tests.serving import stop
 from tests.timing import scaled, wait_until
@@ -110,3 +113,46 @@ def test_the_cold_alarm_shows_and_sounds(home: str, new_page: Callable[..., Page
     expect(page.locator("#alarm-title")).to_have_text("Bé đang bị lạnh")  # the family's language
     # The page's CSP forbids eval (wait_for_function): poll from here instead.
     wait_until("the alarm beeps", lambda: page.evaluate("() => window.__beeps") >= 2, 10)
+
+
+def test_pairing_from_the_page(
+    tmp_path: Path, new_page: Callable[..., Page], page_errors: PageErrors
+) -> None:
+    data = tmp_path / "data"
+    code = pairing_for(WardSimulator(1, start_s=T0, seed=6), "http://127.0.0.1:9", home_id="H042")
+    qr_text = base64.urlsafe_b64encode(code.model_dump_json().encode()).decode().rstrip("=")
+    cli = [sys.executable, "-m", "kmc_monitor.cli", "home", "run", "--data-dir", str(data), "--simulate"]
+    cli += ["--simulate-speed", "60", "--tick", "0.5", "--host", "127.0.0.1", "--port", "0"]
+    proc = subprocess.Popen(cli, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        m = re.match(r"home gateway listening on (http://127\.0\.0\.1:\d+)/", proc.stdout.readline())
+        assert m, stop(proc)
+        base = m.group(1)
+        assert proc.stdout.readline().startswith("not paired yet")
+        page = new_page(width=412, height=915)
+        refused = _offline(page, base)
+        page.goto(base + "/")
+        expect(page.locator("#pairing")).to_be_visible(timeout=scaled(15_000))
+        page_errors.expected_fragments = ("status of 400",)  # the refused code below, on purpose
+        page.locator("#pair-code").fill("not a code")
+        page.locator("#pair").click()
+        expect(page.locator("#pair-result")).to_contain_text("Not connected: the pairing code is neither")
+        page.locator("#pair-code").fill(qr_text)
+        page.locator("#pair").click()
+        expect(page.locator("#pair-result")).to_contain_text("Connected: this box now looks after H'Me")
+        expect(page.locator("#pairing")).to_be_hidden(timeout=scaled(15_000))
+        expect(page.locator("#view .timer-card .today").first).to_contain_text(
+            "mục tiêu", timeout=scaled(15_000)
+        )
+        assert refused == []
+        # Paired: the route no longer reads anything sent to it.
+        req = urllib.request.Request(base + "/api/home/pair", data=qr_text.encode(), method="POST")
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            urllib.request.urlopen(req, timeout=10)
+        assert exc.value.code == 409
+        exc.value.close()
+    finally:
+        err = stop(proc)
+    assert "Traceback" not in err and code.token not in err
+    assert "pairing from the page refused (1 so far)" in err

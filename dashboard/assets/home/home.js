@@ -60,6 +60,8 @@
   function render() {
     if (!state) return;
     document.body.classList.remove("loading");
+    document.getElementById("pairing").hidden = state.paired;
+    if (!state.paired) return;
     document.getElementById("baby-name").textContent = state.display_name;
     const view = document.getElementById("view");
     const tpl = document.getElementById("wrap-card");
@@ -114,6 +116,19 @@
     const Ctx = window.AudioContext || window.webkitAudioContext;
     if (Ctx && !audio) audio = new Ctx();
     this.textContent = t("home_sound_ready");
+  });
+
+  document.getElementById("pair").addEventListener("click", async function () {
+    const out = document.getElementById("pair-result");
+    try {
+      const r = await fetch("/api/home/pair", {
+        method: "POST", headers: { "Content-Type": "text/plain" }, body: document.getElementById("pair-code").value,
+      });
+      const body = await r.json();
+      out.textContent = r.ok ? t("home_pair_done", { name: body.display_name }) : t("home_pair_failed", { reason: body.detail });
+    } catch (e) {
+      out.textContent = t("home_pair_failed", { reason: String(e) });
+    }
   });
 
   async function poll() {
