@@ -25,12 +25,21 @@ from typing import Final
 
 import segno
 
+from kmc_monitor.devices.reading import Reading
 from kmc_monitor.devices.verify import WrapEntry
 from kmc_monitor.station.store import HomeRecord, StationStore
 from kmc_monitor.station.sync import SyncReceiver
 from kmc_monitor.station.wire import HomeBaby, PairingCode, WrapGrant
 
-__all__ = ["PAIRING_TOKEN_BYTES", "Issued", "Station", "hash_token", "home_id_for", "pairing_qr_svg"]
+__all__ = [
+    "PAIRING_TOKEN_BYTES",
+    "Issued",
+    "NoWard",
+    "Station",
+    "hash_token",
+    "home_id_for",
+    "pairing_qr_svg",
+]
 
 #: Random bytes of a home's bearer token (192 bits; the contract asks at least 128).
 PAIRING_TOKEN_BYTES: Final = 24
@@ -71,6 +80,19 @@ class Issued:
     @property
     def qr_svg(self) -> str:
         return pairing_qr_svg(self.code)
+
+
+class NoWard:
+    """The reading source of ``serve --station``: a station without a ward has no wraps of its own
+    (no demo babies either: ``demo`` False sets up empty beds, which nobody uses)."""
+
+    demo = False
+
+    def wraps(self) -> list[tuple[str, str, bytes | None]]:
+        return []
+
+    def readings_until(self, t_s: float) -> list[Reading]:
+        return []
 
 
 class Station:
