@@ -324,6 +324,9 @@ class Settings(BaseSettings):
     #: in days after the discharge (``KMC_STATION_VISIT_DAYS=[1,2,3,5,7,10,14,21,28]``). The default
     #: is the schedule of the community-initiated KMC trial (days 1-3, 5, 7, 10, 14, 21 and 28).
     station_visit_days: tuple[Annotated[int, Field(ge=0, le=365)], ...] = (1, 2, 3, 5, 7, 10, 14, 21, 28)
+    #: Worker processes that verify large sync batches (a station catching up on many homes); 0:
+    #: in the service's own process (kmc_monitor/station/sync.py says why a pool).
+    station_verify_workers: Annotated[int, Field(ge=0, le=16)] = 2
     #: The room gateways registered for this ward (``KMC_MQTT_GATEWAYS=room-1,room-2``): readings
     #: and presence of any other gateway id are refused (``unknown_gateway``). Required by
     #: ``serve --mqtt`` unless :attr:`mqtt_allow_unsealed`; the broker's ACL makes each gateway

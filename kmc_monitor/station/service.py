@@ -16,9 +16,11 @@ import base64
 import hashlib
 import hmac
 import io
+import multiprocessing
 import secrets
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -98,14 +100,23 @@ class NoWard:
 class Station:
     """See the module docstring. ``path``: the ward's database file (migrated already)."""
 
-    def __init__(self, path: str | Path, *, visit_days: Sequence[int]) -> None:
+    def __init__(self, path: str | Path, *, visit_days: Sequence[int], workers: int = 0) -> None:
         self.store = StationStore(path)
-        self.receiver = SyncReceiver(self.store)
+        # Worker processes for large batches (station/sync.py says why); started by the
+        # forkserver, not forked from this threaded process. Started lazily, at the first task.
+        self._pool = (
+            ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
+            if workers > 0
+            else None
+        )
+        self.receiver = SyncReceiver(self.store, self._pool)
         self.visit_days = tuple(visit_days)
         self._lock = threading.Lock()
         self._tokens: dict[str, bytes] = self.store.token_hashes()
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         self.store.close()
 
     def home_count(self) -> int:

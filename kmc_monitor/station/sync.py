@@ -8,13 +8,18 @@ the station's *own* replay counter for that wrap (:class:`~kmc_monitor.devices.v
 the verifier the ward's radio uses).
 
 Sequence and idempotency (the contract, ``docs/home-sync.md``): an item whose ``seq`` is stored
-already is skipped before it is verified (a batch sent again after a lost acknowledgement must not
-be refused as a replay); a new item is stored whether accepted or refused (refused items keep
+already is not stored again (a batch sent again after a lost acknowledgement changes nothing and
+is not counted as refused); a new item is stored whether accepted or refused (refused items keep
 their reason), so a bad packet advances the sequence and cannot block a home forever.
 
-:class:`SyncReceiver` is synchronous and thread-safe (one lock per home): the web layer runs it in
-a worker thread, so neither JSON parsing, AES nor SQLite runs on the event loop that streams the
-ward. It reads no clock: ``now`` is passed in.
+Where the work runs. :func:`verify_batch` is pure (bytes, the home's wraps and counters in; rows
+out; no I/O, no clock), so the receiver can run it in a pool of worker *processes*: a station
+catching up on 500 homes verifies millions of packets (AES-CCM and the BTHome decoder, about
+25 µs each in Python) and parses as many JSON items, which in one process would hold its GIL and
+slow the ward's stream. Small batches (a home that syncs every few minutes) are verified in the
+calling thread: a round trip to another process would cost more than the work. The receiver
+itself is synchronous and thread-safe (one lock per home, so a home's counters move in sequence
+order); the web layer calls it in a worker thread, never on the event loop.
 """
 
 from __future__ import annotations
@@ -22,26 +27,150 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import Any, Final
 
-from kmc_monitor.devices.verify import AdvertVerifier, Rejection, WrapRegistry
+from pydantic import ValidationError
+
+from kmc_monitor.devices.verify import AdvertVerifier, Rejection, WrapEntry, WrapRegistry
 from kmc_monitor.station.store import ItemRow, StationStore
-from kmc_monitor.station.wire import DailySummary, SyncAck, SyncBatch
+from kmc_monitor.station.wire import DailySummary, HomeStatus, SyncAck, SyncBatch
 
-__all__ = ["RefuseReason", "SyncReceiver", "SyncStats"]
+__all__ = [
+    "POOL_MIN_BYTES",
+    "Invalid",
+    "RefuseReason",
+    "SyncReceiver",
+    "SyncStats",
+    "Verified",
+    "verify_batch",
+]
 
 logger = logging.getLogger(__name__)
 
+#: A batch body at least this large is verified in the process pool (when there is one).
+POOL_MIN_BYTES: Final = 32 * 1024
+
 
 class RefuseReason:
-    """Refusals of the station's own, beside the verifier's :class:`RejectReason` values."""
+    """Refusals of the station's own, beside the verifier's ``RejectReason`` values."""
 
     #: The item names a wrap that did not go home with this baby.
     UNKNOWN_WRAP = "unknown_wrap"
     #: A day summary of a wrap that did not go home with this baby.
     UNKNOWN_WRAP_DAY = "unknown_wrap_day"
-    #: The sealed text is not a packet (odd length is caught by the contract; this is the rest).
-    NOT_A_PACKET = "not_a_packet"
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """A batch refused whole: not the contract. ``errors`` say where and what, never the value."""
+
+    errors: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """What :func:`verify_batch` made of a batch: the rows to store (items above ``through``, in
+    sequence order), the days, the status, and the wraps' counters after it."""
+
+    items: list[ItemRow]
+    days: list[DailySummary]
+    status: HomeStatus
+    counters: dict[str, int]
+    repeated: int  # items at or below ``through``: stored already
+    details: dict[str, str]  # the first refusal's explanation, per reason
+
+
+def verify_batch(
+    body: bytes,
+    home_id: str,
+    wraps: Sequence[tuple[str, str, bytes | None]],
+    counters: Mapping[str, int],
+    through: int,
+) -> Verified | Invalid:
+    """Parse ``body`` against the contract and verify each new reading of ``home_id``.
+
+    ``wraps``: the home's ``(wrap_id, mac, key)``; ``counters``: the station's last accepted counter
+    of each; ``through``: the home's acknowledged sequence (items at or below it are skipped).
+    Pure: run it in any thread or process.
+    """
+    try:
+        batch = SyncBatch.model_validate_json(body)
+    except ValidationError as exc:
+        return Invalid(
+            [
+                {
+                    "loc": ["body", *e.get("loc", ())],
+                    "msg": e.get("msg", "invalid"),
+                    "type": e.get("type", ""),
+                }
+                for e in exc.errors(include_input=False, include_url=False)
+            ]
+        )
+    if batch.home_id != home_id:
+        return Invalid(
+            [
+                {
+                    "loc": ["body", "home_id"],
+                    "msg": "the batch names another home than its address",
+                    "type": "value_error",
+                }
+            ]
+        )
+    entries = [WrapEntry(w, m, k) for w, m, k in wraps]
+    macs = {e.wrap_id: e.mac for e in entries}
+    verifier = AdvertVerifier(WrapRegistry(entries), last_counters=dict(counters))
+    items: list[ItemRow] = []
+    days: list[DailySummary] = []
+    details: dict[str, str] = {}
+    seen: set[int] = set()
+    fresh = sorted(
+        [(r.seq, r) for r in batch.readings if r.seq > through]
+        + [(d.seq, d) for d in batch.days if d.seq > through],
+        key=lambda x: x[0],
+    )
+    repeated = len(batch.readings) + len(batch.days) - len(fresh)
+    # Oldest first: a wrap's counters rise with its home's sequence.
+    for seq, item in fresh:
+        if seq in seen:
+            repeated += 1
+            continue
+        seen.add(seq)
+        if isinstance(item, DailySummary):
+            if item.wrap_id not in macs:
+                details.setdefault(RefuseReason.UNKNOWN_WRAP_DAY, f"wrap {item.wrap_id} did not go home")
+                items.append(ItemRow(seq, "day", item.wrap_id, refused=RefuseReason.UNKNOWN_WRAP_DAY))
+            else:
+                items.append(ItemRow(seq, "day", item.wrap_id))
+                days.append(item)
+            continue
+        mac = macs.get(item.wrap_id)
+        if mac is None:
+            details.setdefault(RefuseReason.UNKNOWN_WRAP, f"wrap {item.wrap_id} did not go home")
+            items.append(ItemRow(seq, "reading", item.wrap_id, t=item.t, refused=RefuseReason.UNKNOWN_WRAP))
+            continue
+        out = verifier.process(mac, bytes.fromhex(item.sealed), item.t, item.rssi_dbm)
+        if isinstance(out, Rejection):
+            reason = out.reason.value
+            details.setdefault(reason, f"wrap {item.wrap_id}, seq {seq}: {out.detail}")
+            items.append(ItemRow(seq, "reading", item.wrap_id, t=item.t, refused=reason))
+            continue
+        items.append(
+            ItemRow(
+                seq,
+                "reading",
+                item.wrap_id,
+                t=out.t,
+                skin_temp_c=out.skin_temp_c,
+                ambient_temp_c=out.ambient_temp_c,
+                contact=out.contact,
+                battery_pct=out.battery_pct,
+                rssi_dbm=out.rssi_dbm,
+            )
+        )
+    return Verified(items, days, batch.status, verifier.last_counters(), repeated, details)
 
 
 @dataclass
@@ -58,19 +187,23 @@ class SyncStats:
 
 
 class _Home:
-    """A home's verifier, kept between batches so each batch does not rebuild it."""
+    """A home's wraps and the station's counters of them, kept between batches."""
 
-    def __init__(self, verifier: AdvertVerifier, macs: dict[str, str]) -> None:
-        self.verifier = verifier
-        self.macs = macs
+    def __init__(self, wraps: list[tuple[str, str, bytes | None]], counters: dict[str, int]) -> None:
+        self.wraps = wraps
+        self.counters = counters
         self.lock = threading.Lock()
 
 
 class SyncReceiver:
-    """Applies :class:`SyncBatch` es to a :class:`StationStore`; see the module docstring."""
+    """Applies sync batches to a :class:`StationStore`; see the module docstring.
 
-    def __init__(self, store: StationStore) -> None:
+    ``pool``: where large batches are verified (a process pool), or None for the calling thread.
+    """
+
+    def __init__(self, store: StationStore, pool: Executor | None = None) -> None:
         self.store = store
+        self.pool = pool
         self.stats = SyncStats()
         self._homes: dict[str, _Home] = {}
         self._guard = threading.Lock()
@@ -81,102 +214,47 @@ class SyncReceiver:
             home = self._homes.get(home_id)
             if home is None:
                 entries, counters = self.store.home_wraps(home_id)
-                verifier = AdvertVerifier(WrapRegistry(entries), last_counters=counters)
-                home = _Home(verifier, {e.wrap_id: e.mac for e in entries})
+                home = _Home([(e.wrap_id, e.mac, e.key) for e in entries], counters)
                 self._homes[home_id] = home
             return home
 
-    def note_invalid(self) -> None:
-        with self._stats_lock:
-            self.stats.invalid += 1
-
     def forget(self, home_id: str) -> None:
-        """Drop a home's cached verifier (its wraps changed, or a write failed): the next batch
-        rebuilds it from the stored counters."""
+        """Drop a home's cached wraps and counters: the next batch reads them from the store."""
         with self._guard:
             self._homes.pop(home_id, None)
 
-    def receive(self, home_id: str, batch: SyncBatch, *, now: float) -> SyncAck:
-        """Store what is new in ``batch`` for ``home_id`` (already authenticated, already
-        validated against the contract) and answer the contract's acknowledgement."""
-        self.store.home(home_id)  # NotFoundError for a home no longer in the station's care
+    def receive(self, home_id: str, body: bytes, *, now: float) -> SyncAck | Invalid:
+        """Store what is new in the batch ``body`` (JSON) of ``home_id`` (already authenticated)
+        and answer the contract's acknowledgement, or :class:`Invalid` (nothing stored)."""
+        through = self.store.home(home_id).accepted_through  # NotFoundError: not in care any more
         home = self._home(home_id)
         with home.lock:
-            try:
-                return self._receive(home_id, home, batch, now)
-            except BaseException:
-                # The verifier may have moved past counters that were never stored: rebuild it.
-                self.forget(home_id)
-                raise
-
-    def _receive(self, home_id: str, home: _Home, batch: SyncBatch, now: float) -> SyncAck:
-        through = self.store.home(home_id).accepted_through
-        fresh_readings = [r for r in batch.readings if r.seq > through]
-        fresh_days = [d for d in batch.days if d.seq > through]
-        held = self.store.held_seqs(home_id, [r.seq for r in fresh_readings] + [d.seq for d in fresh_days])
-        repeated = len(batch.readings) + len(batch.days) - len(fresh_readings) - len(fresh_days) + len(held)
-        items: list[ItemRow] = []
-        days: list[DailySummary] = []
-        refused: Counter[str] = Counter()
-        first_detail: dict[str, str] = {}
-        seen: set[int] = set(held)
-        # Oldest first: a wrap's counters rise with its home's sequence.
-        for r in sorted(fresh_readings, key=lambda x: x.seq):
-            if r.seq in seen:
-                continue
-            seen.add(r.seq)
-            mac = home.macs.get(r.wrap_id)
-            if mac is None:
-                refused[RefuseReason.UNKNOWN_WRAP] += 1
-                first_detail.setdefault(RefuseReason.UNKNOWN_WRAP, f"wrap {r.wrap_id} did not go home")
-                items.append(ItemRow(r.seq, "reading", r.wrap_id, t=r.t, refused=RefuseReason.UNKNOWN_WRAP))
-                continue
-            out = home.verifier.process(mac, bytes.fromhex(r.sealed), r.t, r.rssi_dbm)
-            if isinstance(out, Rejection):
-                reason = out.reason.value
-                refused[reason] += 1
-                first_detail.setdefault(reason, f"wrap {r.wrap_id}, seq {r.seq}: {out.detail}")
-                items.append(ItemRow(r.seq, "reading", r.wrap_id, t=r.t, refused=reason))
-                continue
-            items.append(
-                ItemRow(
-                    r.seq,
-                    "reading",
-                    r.wrap_id,
-                    t=out.t,
-                    skin_temp_c=out.skin_temp_c,
-                    ambient_temp_c=out.ambient_temp_c,
-                    contact=out.contact,
-                    battery_pct=out.battery_pct,
-                    rssi_dbm=out.rssi_dbm,
-                )
+            through = self.store.home(home_id).accepted_through  # a batch may have landed meanwhile
+            args = (body, home_id, home.wraps, dict(home.counters), through)
+            if self.pool is not None and len(body) >= POOL_MIN_BYTES:
+                out = self.pool.submit(verify_batch, *args).result()
+            else:
+                out = verify_batch(*args)
+            if isinstance(out, Invalid):
+                with self._stats_lock:
+                    self.stats.invalid += 1
+                return out
+            # Items above ``through`` that arrived before (out of order, or a batch sent twice
+            # across a gap) are stored already: not again, and not counted as refused.
+            held = self.store.held_seqs(home_id, [i.seq for i in out.items])
+            items = [i for i in out.items if i.seq not in held]
+            days = [d for d in out.days if d.seq not in held]
+            refused = Counter(i.refused for i in items if i.refused is not None)
+            n_refused = sum(refused.values())
+            accepted_through = self.store.save_batch(
+                home_id, items, days, out.counters, out.status, n_refused, now=now
             )
-        for d in sorted(fresh_days, key=lambda x: x.seq):
-            if d.seq in seen:
-                continue
-            seen.add(d.seq)
-            if d.wrap_id not in home.macs:
-                refused[RefuseReason.UNKNOWN_WRAP_DAY] += 1
-                first_detail.setdefault(RefuseReason.UNKNOWN_WRAP_DAY, f"wrap {d.wrap_id} did not go home")
-                items.append(ItemRow(d.seq, "day", d.wrap_id, refused=RefuseReason.UNKNOWN_WRAP_DAY))
-                continue
-            items.append(ItemRow(d.seq, "day", d.wrap_id))
-            days.append(d)
-        n_refused = sum(refused.values())
-        accepted_through = self.store.save_batch(
-            home_id,
-            items,
-            days,
-            home.verifier.last_counters(),
-            batch.status,
-            n_refused,
-            now=now,
-        )
+            home.counters = dict(out.counters)  # only once stored: a failed write keeps the old
         with self._stats_lock:
             self.stats.batches += 1
             self.stats.readings_accepted += sum(1 for i in items if i.kind == "reading" and i.refused is None)
             self.stats.days_accepted += len(days)
-            self.stats.repeated += repeated
+            self.stats.repeated += out.repeated + len(held)
             self.stats.refused.update(refused)
         if n_refused:
             logger.warning(
@@ -184,6 +262,6 @@ class SyncReceiver:
                 home_id,
                 n_refused,
                 ", ".join(f"{k}: {v}" for k, v in sorted(refused.items())),
-                "; ".join(first_detail[k] for k in sorted(first_detail)),
+                "; ".join(out.details[k] for k in sorted(refused) if k in out.details),
             )
         return SyncAck(accepted_through=accepted_through, refused=n_refused)

@@ -28,7 +28,7 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kmc_monitor.devices.verify import WrapEntry
 from kmc_monitor.service.deps import Nurse, Runtime, Staff
@@ -38,6 +38,7 @@ from kmc_monitor.service.ward import CaregiverRole, DischargeStatus, WardConflic
 from kmc_monitor.station.attention import Attention, DayFacts, needs_attention, next_visit
 from kmc_monitor.station.service import Issued, Station, home_id_for, pairing_payload
 from kmc_monitor.station.store import HomeRecord
+from kmc_monitor.station.sync import Invalid
 from kmc_monitor.station.wire import SYNC_PATH, PairingCode, SyncAck, SyncBatch
 
 __all__ = ["StationCollector", "close_station", "open_station", "station_router"]
@@ -53,7 +54,9 @@ _HOME_ID = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 async def open_station(app: FastAPI, rt: WardRuntime) -> Station:
     """Open the station on the ward's database (after the runtime has migrated it)."""
     path: Path = rt.store.path
-    station = await asyncio.to_thread(Station, path, visit_days=rt.settings.station_visit_days)
+    station = await asyncio.to_thread(
+        Station, path, visit_days=rt.settings.station_visit_days, workers=rt.settings.station_verify_workers
+    )
     app.state.station = station
     return station
 
@@ -290,16 +293,6 @@ def _home_out(station: Station, home: HomeRecord, now_t: float, min_daily_contac
     )
 
 
-def _invalid(exc: ValidationError) -> RequestValidationError:
-    """The contract's refusal as the app's 422 (where and what, never the submitted value)."""
-    return RequestValidationError(
-        [
-            {"loc": ["body", *e.get("loc", ())], "msg": e.get("msg", "invalid"), "type": e.get("type", "")}
-            for e in exc.errors(include_input=False, include_url=False)
-        ]
-    )
-
-
 # The router --------------------------------------------------------------------------------------
 def station_router() -> APIRouter:
     router = APIRouter(tags=["station"])
@@ -330,33 +323,12 @@ def station_router() -> APIRouter:
         body = await request.body()
         now = rt.clock()
 
-        def work() -> SyncAck | RequestValidationError:
-            try:
-                batch = SyncBatch.model_validate_json(body)
-            except ValidationError as exc:
-                station.receiver.note_invalid()
-                return _invalid(exc)
-            if batch.home_id != home_id:
-                station.receiver.note_invalid()
-                return RequestValidationError(
-                    [
-                        {
-                            "loc": ["body", "home_id"],
-                            "msg": "the batch names another home than the address",
-                            "type": "value_error",
-                        }
-                    ]
-                )
-            return station.receiver.receive(home_id, batch, now=now)
-
-        out = await asyncio.to_thread(work)
-        if isinstance(out, RequestValidationError):
+        out = await asyncio.to_thread(station.receiver.receive, home_id, body, now=now)
+        if isinstance(out, Invalid):
             logger.warning(
-                "home %s: a sync batch was refused (%d error(s)): not the contract",
-                home_id,
-                len(out.errors()),
+                "home %s: a sync batch was refused (%d error(s)): not the contract", home_id, len(out.errors)
             )
-            raise out
+            raise RequestValidationError(out.errors)
         return out
 
     @router.post("/api/station/homes", status_code=201, response_model=PairingOut)

@@ -25,6 +25,7 @@ from kmc_monitor.devices.reading import Reading
 from kmc_monitor.service.app import create_app
 from kmc_monitor.service.config import Settings
 from kmc_monitor.service.runtime import WardRuntime
+from kmc_monitor.station.sync import POOL_MIN_BYTES
 from kmc_monitor.station.wire import MAX_BATCH_READINGS, PairingCode
 from tests.clock import Clock
 from tests.mqtt.sealing import SealedWrap
@@ -396,3 +397,24 @@ def test_sync_refuses_before_reading_the_body(tmp_path: Path, monkeypatch: pytes
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_a_large_batch_is_verified_in_the_worker_processes(station: Station) -> None:
+    code = go_home(station)
+    w1 = SealedWrap("W1", MAC, KEY)
+    items = [sealed(w1, n, T0 + 60 * n, 36.0 + (n % 10) / 10) for n in range(1, 1501)]
+    items[700] = sealed(w1, 701, T0 + 60 * 701, key=bytes(16))  # one forged among them
+    body = json.dumps(batch(code, items)).encode()
+    assert len(body) >= POOL_MIN_BYTES
+    assert sync(station, code, body) == {"accepted_through": 1500, "refused": 1}
+    rows = station.rt.store._read(
+        "v",
+        "SELECT seq, skin_temp_c, refused FROM station_items WHERE home_id = ? ORDER BY seq",
+        (code.home_id,),
+    )
+    assert len(rows) == 1500
+    assert rows[0][1] == pytest.approx(36.1, abs=0.01) and rows[9][1] == pytest.approx(36.0, abs=0.01)
+    assert rows[700][2] == "authentication_failed" and rows[701][2] is None
+    # The station's counter moved with the batch: the next batch cannot replay an old packet.
+    old = sealed(SealedWrap("W1", MAC, KEY, counter=1000), 1501, T0 + 60 * 1501)
+    assert sync(station, code, batch(code, [old])) == {"accepted_through": 1501, "refused": 1}
