@@ -13,10 +13,12 @@ working at once.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import io
 import multiprocessing
+import os
 import secrets
 import threading
 from collections.abc import Sequence
@@ -84,6 +86,21 @@ class Issued:
         return pairing_qr_svg(self.code)
 
 
+#: How much the verify workers yield the CPU (``nice``): a catch-up is background work, the ward's
+#: stream is not (CFS then gives the service's own threads about nine tenths of a busy core).
+WORKER_NICE: Final = 10
+
+
+def _background_worker() -> None:
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICE)
+    import kmc_monitor.station.sync  # noqa: F401  (the decoder and pydantic, imported once here)
+
+
+def _ready() -> bool:
+    return True
+
+
 class NoWard:
     """The reading source of ``serve --station``: a station without a ward has no wraps of its own
     (no demo babies either: ``demo`` False sets up empty beds, which nobody uses)."""
@@ -102,10 +119,15 @@ class Station:
 
     def __init__(self, path: str | Path, *, visit_days: Sequence[int], workers: int = 0) -> None:
         self.store = StationStore(path)
+        self._workers = workers
         # Worker processes for large batches (station/sync.py says why); started by the
         # forkserver, not forked from this threaded process. Started lazily, at the first task.
         self._pool = (
-            ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
+            ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=_background_worker,
+            )
             if workers > 0
             else None
         )
@@ -113,6 +135,16 @@ class Station:
         self.visit_days = tuple(visit_days)
         self._lock = threading.Lock()
         self._tokens: dict[str, bytes] = self.store.token_hashes()
+
+    def warm_up(self) -> None:
+        """Start the worker processes now (imports take a second each), not at a home's first
+        large batch while the ward is streaming. Only when homes are in care: a ward without any
+        starts no process for nothing (the pool then starts at the first large batch)."""
+        if self.home_count() == 0:
+            return
+        if self._pool is not None:
+            for f in [self._pool.submit(_ready) for _ in range(self._workers)]:
+                f.result()
 
     def close(self) -> None:
         if self._pool is not None:

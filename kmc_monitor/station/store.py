@@ -67,21 +67,25 @@ class HomeRecord:
     token_t: float | None
 
 
-@dataclass(frozen=True, slots=True)
-class ItemRow:
-    """One forwarded item to store: a verified reading's values, a refused item's reason, or a
-    day summary's place in the sequence."""
-
-    seq: int
-    kind: str  # "reading" or "day"
-    wrap_id: str
-    t: float | None = None
-    skin_temp_c: float | None = None
-    ambient_temp_c: float | None = None
-    contact: float | None = None
-    battery_pct: float | None = None
-    rssi_dbm: float | None = None
-    refused: str | None = None
+#: One forwarded item to store, as a plain tuple (what crosses back from a verify worker process
+#: fastest): ``(seq, kind, wrap_id, t, skin_temp_c, ambient_temp_c, contact, battery_pct, rssi_dbm,
+#: refused)``. ``kind`` is ``"reading"`` or ``"day"``; ``refused`` the reason, or None if accepted
+#: (a day's place in the sequence carries no values: the day is in ``station_days``).
+ItemRow = tuple[
+    int,
+    str,
+    str,
+    float | None,
+    float | None,
+    float | None,
+    float | None,
+    float | None,
+    float | None,
+    str | None,
+]
+#: Where ``seq`` and ``refused`` are in an :data:`ItemRow`.
+SEQ: Final = 0
+REFUSED: Final = 9
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,24 +319,7 @@ class StationStore(Store):
                 "INSERT OR IGNORE INTO station_items(home_id, seq, kind, wrap_id, t, skin_temp_c, "
                 "ambient_temp_c, contact, battery_pct, rssi_dbm, refused, received_t) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        home_id,
-                        i.seq,
-                        i.kind,
-                        i.wrap_id,
-                        i.t,
-                        i.skin_temp_c,
-                        i.ambient_temp_c,
-                        i.contact,
-                        i.battery_pct,
-                        i.rssi_dbm,
-                        i.refused,
-                        now,
-                    )
-                    for i in items
-                    if i.seq > through
-                ],
+                [(home_id, *i, now) for i in items if i[SEQ] > through],
             )
             c.executemany(
                 "INSERT INTO station_days(home_id, wrap_id, day, seq, contact_s, goal_s, measured_s, "

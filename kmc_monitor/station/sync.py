@@ -35,7 +35,7 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from kmc_monitor.devices.verify import AdvertVerifier, Rejection, WrapEntry, WrapRegistry
-from kmc_monitor.station.store import ItemRow, StationStore
+from kmc_monitor.station.store import REFUSED, SEQ, ItemRow, StationStore
 from kmc_monitor.station.wire import DailySummary, HomeStatus, SyncAck, SyncBatch
 
 __all__ = [
@@ -141,33 +141,60 @@ def verify_batch(
         if isinstance(item, DailySummary):
             if item.wrap_id not in macs:
                 details.setdefault(RefuseReason.UNKNOWN_WRAP_DAY, f"wrap {item.wrap_id} did not go home")
-                items.append(ItemRow(seq, "day", item.wrap_id, refused=RefuseReason.UNKNOWN_WRAP_DAY))
+                items.append(
+                    (
+                        seq,
+                        "day",
+                        item.wrap_id,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        RefuseReason.UNKNOWN_WRAP_DAY,
+                    )
+                )
             else:
-                items.append(ItemRow(seq, "day", item.wrap_id))
+                items.append((seq, "day", item.wrap_id, None, None, None, None, None, None, None))
                 days.append(item)
             continue
         mac = macs.get(item.wrap_id)
         if mac is None:
             details.setdefault(RefuseReason.UNKNOWN_WRAP, f"wrap {item.wrap_id} did not go home")
-            items.append(ItemRow(seq, "reading", item.wrap_id, t=item.t, refused=RefuseReason.UNKNOWN_WRAP))
+            items.append(
+                (
+                    seq,
+                    "reading",
+                    item.wrap_id,
+                    item.t,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    RefuseReason.UNKNOWN_WRAP,
+                )
+            )
             continue
         out = verifier.process(mac, bytes.fromhex(item.sealed), item.t, item.rssi_dbm)
         if isinstance(out, Rejection):
             reason = out.reason.value
             details.setdefault(reason, f"wrap {item.wrap_id}, seq {seq}: {out.detail}")
-            items.append(ItemRow(seq, "reading", item.wrap_id, t=item.t, refused=reason))
+            items.append((seq, "reading", item.wrap_id, item.t, None, None, None, None, None, reason))
             continue
         items.append(
-            ItemRow(
+            (
                 seq,
                 "reading",
                 item.wrap_id,
-                t=out.t,
-                skin_temp_c=out.skin_temp_c,
-                ambient_temp_c=out.ambient_temp_c,
-                contact=out.contact,
-                battery_pct=out.battery_pct,
-                rssi_dbm=out.rssi_dbm,
+                out.t,
+                out.skin_temp_c,
+                out.ambient_temp_c,
+                out.contact,
+                out.battery_pct,
+                out.rssi_dbm,
+                None,
             )
         )
     return Verified(items, days, batch.status, verifier.last_counters(), repeated, details)
@@ -241,10 +268,10 @@ class SyncReceiver:
                 return out
             # Items above ``through`` that arrived before (out of order, or a batch sent twice
             # across a gap) are stored already: not again, and not counted as refused.
-            held = self.store.held_seqs(home_id, [i.seq for i in out.items])
-            items = [i for i in out.items if i.seq not in held]
+            held = self.store.held_seqs(home_id, [i[SEQ] for i in out.items])
+            items = [i for i in out.items if i[SEQ] not in held] if held else out.items
             days = [d for d in out.days if d.seq not in held]
-            refused = Counter(i.refused for i in items if i.refused is not None)
+            refused = Counter(i[REFUSED] for i in items if i[REFUSED] is not None)
             n_refused = sum(refused.values())
             accepted_through = self.store.save_batch(
                 home_id, items, days, out.counters, out.status, n_refused, now=now
@@ -252,7 +279,7 @@ class SyncReceiver:
             home.counters = dict(out.counters)  # only once stored: a failed write keeps the old
         with self._stats_lock:
             self.stats.batches += 1
-            self.stats.readings_accepted += sum(1 for i in items if i.kind == "reading" and i.refused is None)
+            self.stats.readings_accepted += sum(1 for i in items if i[1] == "reading" and i[REFUSED] is None)
             self.stats.days_accepted += len(days)
             self.stats.repeated += out.repeated + len(held)
             self.stats.refused.update(refused)

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -58,10 +59,16 @@ async def open_station(app: FastAPI, rt: WardRuntime) -> Station:
         Station, path, visit_days=rt.settings.station_visit_days, workers=rt.settings.station_verify_workers
     )
     app.state.station = station
+    # The verify workers start in the background: the service answers meanwhile.
+    app.state.station_warm_up = asyncio.create_task(asyncio.to_thread(station.warm_up))
     return station
 
 
 async def close_station(app: FastAPI) -> None:
+    warm: asyncio.Task[None] | None = getattr(app.state, "station_warm_up", None)
+    if warm is not None:
+        with contextlib.suppress(Exception):
+            await warm
     station: Station | None = getattr(app.state, "station", None)
     if station is not None:
         app.state.station = None
