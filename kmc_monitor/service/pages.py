@@ -145,6 +145,10 @@ def page_router(root: Path | None = None) -> APIRouter:
     async def discharge_page(request: Request, admission_id: str) -> Response:
         return staff_page(request, "discharge.html")
 
+    @router.get("/station")
+    async def station_page(request: Request) -> Response:
+        return staff_page(request, "station.html")  # issue-17b: the health station
+
     @router.get("/family")
     async def family_page() -> Response:
         return _page(base, "family.html")
