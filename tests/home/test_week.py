@@ -1,8 +1,10 @@
 """A simulated family week at home: two power cuts (one a real ``kill -9``), three days offline.
 
 The home gateway's real code runs on its real SQLite file with time injected (a step every five
-simulated minutes); the station is the stand-in of ``station.py`` on a real uvicorn server on
-loopback, which the test stops for the three-day outage. The middle of the outage is run by a real
+simulated minutes). The station is, once, the stand-in of ``station.py`` (which also counts every
+delivery of every item, so "exactly once" is observed, not inferred) stopped for the three-day
+outage, and once the real station of issue-17b (``create_app`` on uvicorn with its own SQLite
+file) behind a relay the test cuts. The middle of the outage is run by a real
 ``kmc-monitor home run --simulate`` process at 1 800 times real time, killed with SIGKILL while it
 writes. The week passes when the station holds every item the home ever numbered, each exactly
 once and in order, every sealed packet verifies, no reading was queued twice, and every day of
@@ -15,22 +17,33 @@ import datetime as dt
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import uvicorn
 
 from kmc_monitor.devices.bthome import decode_service_data
+from kmc_monitor.devices.reading import Reading
 from kmc_monitor.devices.simulator import SimConfig, WardSimulator
 from kmc_monitor.home.forwarder import Forwarder, SyncError
 from kmc_monitor.home.gateway import HomeGateway
 from kmc_monitor.home.sources import SimulatedWraps
 from kmc_monitor.home.store import DB_NAME, HomeStore
-from kmc_monitor.station.wire import MAX_BATCH_DAYS, MAX_BATCH_READINGS
+from kmc_monitor.service.app import create_app
+from kmc_monitor.service.config import Settings
+from kmc_monitor.service.runtime import WardRuntime
+from kmc_monitor.station.wire import MAX_BATCH_DAYS, MAX_BATCH_READINGS, PairingCode
+from tests.clock import Clock
+from tests.home.netcut import NetLink
 from tests.home.station import StandInStation, pairing_for
 from tests.serving import stop
 from tests.timing import wait_until
@@ -52,10 +65,20 @@ def station() -> Iterator[StandInStation]:
     st.down()
 
 
+@dataclass
+class Net:
+    """The home's way to its station: cut it, restore it, and the station's clock to follow."""
+
+    down: Callable[[], None]
+    up: Callable[[], None]
+    clock: Clock | None = None
+
+
 class Home:
     """The home gateway in this process: store, rules, simulated wraps and forwarder on one data dir."""
 
-    def __init__(self, data_dir: Path, t: float, seed: int) -> None:
+    def __init__(self, net: Net, data_dir: Path, t: float, seed: int) -> None:
+        self.net = net
         self.store = HomeStore(data_dir)
         self.store.begin_run()
         self.gateway = HomeGateway(self.store)
@@ -77,11 +100,16 @@ class Home:
             if self.t >= next_sync:
                 next_sync += sync_every
                 try:
-                    self.forwarder.sync_all()
+                    self.sync()
                 except SyncError:
                     pass
                 pending.append(self.store.pending())
         return pending
+
+    def sync(self) -> None:
+        if self.net.clock is not None:
+            self.net.clock.t = self.t  # the station's clock is the home's simulated one
+        self.forwarder.sync_all()
 
     def power_cut(self) -> None:
         """The plug is pulled: nothing is closed cleanly, what was not committed is gone."""
@@ -106,25 +134,23 @@ def _db_state(path: Path) -> tuple[int, int, float | None]:
         db.close()
 
 
-def test_family_week_arrives_whole_once_and_in_order(tmp_path: Path, station: StandInStation) -> None:
-    sim = WardSimulator(1, start_s=T0, seed=17)
-    code = pairing_for(sim, station.url, tz=TZ)
-    station.code = code
+def _week(tmp_path: Path, code: PairingCode, net: Net) -> int:
+    """Run the week against ``net``; the last sequence number the home handed out."""
     data = tmp_path / "home"
     store = HomeStore(data)
     store.set_pairing(code)
     store.close()
 
     # Days 0-1.3 online; the first power cut (in process) at 07:12 on day 1, the board off for 2 h.
-    home = Home(data, T0, seed=1)
+    home = Home(net, data, T0, seed=1)
     home.run_until(T0 + 1.3 * DAY)
     home.power_cut()
-    home = Home(data, T0 + 1.3 * DAY + 7200, seed=2)
+    home = Home(net, data, T0 + 1.3 * DAY + 7200, seed=2)
     home.run_until(T0 + 2 * DAY)
     assert home.store.pending() < 100, "online, the outbox drains every hour"
 
     # Three days without network from the start of day 2.
-    station.down()
+    net.down()
     offline = home.run_until(T0 + 3.5 * DAY)
     home.shut_down()
 
@@ -191,23 +217,31 @@ def test_family_week_arrives_whole_once_and_in_order(tmp_path: Path, station: St
     assert queued == len(seqs) and t_killed is not None and t_killed > T0 + 3.5 * DAY
 
     # The board comes back 10 simulated minutes after the kill; the network at the start of day 5.
-    home = Home(data, t_killed + 600, seed=4)
+    home = Home(net, data, t_killed + 600, seed=4)
     offline += home.run_until(T0 + 5 * DAY)
-    station.up()
+    net.up()
     home.run_until(T0 + 7 * DAY + 1800)  # the last day's complete summary goes out after midnight
-    home.forwarder.sync_all()
+    home.sync()
     last_seq = home.store.last_seq()
     assert home.store.pending() == 0
     assert home.store.power_cuts == 2
     home.shut_down()
 
+    # Three days offline: about 3 x 1 440 one-a-minute readings waited on the board, and went.
+    assert max(offline) > 3 * 1440 * 0.8
+    return last_seq
+
+
+def test_family_week_arrives_whole_once_and_in_order(tmp_path: Path, station: StandInStation) -> None:
+    sim = WardSimulator(1, start_s=T0, seed=17)
+    code = pairing_for(sim, station.url, tz=TZ)
+    station.code = code
+    last_seq = _week(tmp_path, code, Net(station.down, station.up))
     got = station.received
     assert sorted(got.items) == list(range(1, last_seq + 1)), "every item the home numbered arrived"
     assert set(got.deliveries.values()) == {1}, "each item arrived exactly once"
     assert got.conflicts == [] and got.out_of_order == [] and got.bad_seals == 0
     assert got.max_batch <= MAX_BATCH_READINGS + MAX_BATCH_DAYS
-    # Three days offline: about 3 x 1 440 one-a-minute readings waited on the board, and went.
-    assert max(offline) > 3 * 1440 * 0.8
 
     items = [json.loads(got.items[s]) for s in range(1, last_seq + 1)]
     readings = [x for x in items if "sealed" in x]
@@ -225,3 +259,86 @@ def test_family_week_arrives_whole_once_and_in_order(tmp_path: Path, station: St
     assert sorted(complete) == week, "one complete summary of each day of the week"
     by_day = {x["day"]: x for x in days if x["complete"]}
     assert by_day[week[1]]["measured_s"] < by_day[week[0]]["measured_s"] - 3600, "the cut shows as unmeasured"
+
+
+class _NoLiveWrap:
+    """The ward beside the station: the family's wrap is registered on bed 1 (its baby admitted by
+    the demo ward); nothing is heard on the ward itself."""
+
+    demo = True
+
+    def __init__(self, sim: WardSimulator) -> None:
+        self.entries = sim.identities()
+
+    def wraps(self) -> list[tuple[str, str, bytes | None]]:
+        return [(e.wrap_id, e.mac, e.key) for e in self.entries]
+
+    def readings_until(self, t_s: float) -> list[Reading]:
+        return []
+
+
+def test_family_week_reaches_the_real_station(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same week against the station of issue-17b (``create_app`` on real uvicorn, its SQLite
+    file), the home's network a relay the test cuts for three days."""
+    monkeypatch.delenv("KMC_CONFIG", raising=False)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        link_port = probe.getsockname()[1]
+    nurse = "home-week-nurse-token-0123456789ab"
+    settings = Settings(
+        data_dir=tmp_path / "station",
+        staff_token="home-week-staff-token-0123456789ab",
+        nurse_tokens=(nurse,),
+        ward_tz=TZ,
+        public_url=f"http://127.0.0.1:{link_port}",
+    )
+    clock = Clock(T0)
+    sim = WardSimulator(1, start_s=T0, seed=17)
+    rt = WardRuntime(settings, source=_NoLiveWrap(sim), clock=clock, tick_s=None)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, runtime=rt), host="127.0.0.1", port=0, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    link = NetLink(0)
+    try:
+        wait_until("the station started", lambda: server.started, 30)
+        link.target_port = server.servers[0].sockets[0].getsockname()[1]
+        link.port = link_port
+        link.restore()
+        body = {
+            "admission_id": 1,
+            "consent": {"name": "Nie", "relation": "mother"},
+            "tz": TZ,
+            "language": "vi",
+        }
+        req = urllib.request.Request(
+            f"{link.url}/api/station/homes",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Authorization": f"Bearer {nurse}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=30) as r:
+            code = PairingCode.model_validate(json.loads(r.read())["pairing"])
+        assert code.station_url == link.url and code.wraps[0].mac == sim.identities()[0].mac
+
+        last_seq = _week(tmp_path, code, Net(link.cut, link.restore, clock))
+
+        rows = rt.store._read(
+            "test",
+            "SELECT seq, kind, t, refused FROM station_items WHERE home_id = ? ORDER BY seq",
+            (code.home_id,),
+        )
+        assert [int(r[0]) for r in rows] == list(range(1, last_seq + 1)), "every item, once, by sequence"
+        assert [r for r in rows if r[3] is not None] == [], "every seal verified, no counter replayed"
+        times = [float(r[2]) for r in rows if r[1] == "reading"]
+        assert times == sorted(times) and len(set(times)) == len(times)
+        days = rt.store._read(
+            "test", "SELECT day, complete FROM station_days WHERE home_id = ? ORDER BY day", (code.home_id,)
+        )
+        week = [(dt.date(2026, 1, 5) + dt.timedelta(days=i)).isoformat() for i in range(7)]
+        assert [str(d) for d, c in days if c] == week
+    finally:
+        link.cut()
+        server.should_exit = True
+        thread.join(timeout=30)
