@@ -9,10 +9,11 @@ the outbox without the reading that caused it, a sequence number is never handed
 a packet already committed is refused as ``replayed`` if a wrap's old advert is heard again.
 
 Bounded: local readings are kept for ``keep_days`` (the family view and the rules after a restart
-need a few days; the station keeps the record); the outbox holds only what the station has not yet
-acknowledged (``accepted_through`` deletes the rest). At one reading per wrap per minute an item
-takes about 200 bytes on disk, so a month offline is about 45 000 items, 9 MB per wrap
-(docs/home.md has the measured figure).
+need a few days; the station keeps the record): about 103 bytes a reading, 4.5 MB a wrap-day at a
+reading every 2 s. The outbox holds only what the station has not yet acknowledged
+(``accepted_through`` deletes the rest): about 142 bytes an item on disk, so a month offline at one
+reading a minute is 43 200 items, about 6.1 MB per wrap, plus about 255 kB per hour of cold
+episode (every reading). docs/home.md says how these were measured.
 
 This file is the home's own, not the ward service's database: its schema is versioned here
 (``user_version``), apart from ``service/store.py``'s migrations.
