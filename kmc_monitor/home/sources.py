@@ -7,8 +7,10 @@ is refused as ``replayed`` after it. Neither reads a clock of its own: the calle
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +18,9 @@ from kmc_monitor.devices.reading import Reading
 from kmc_monitor.devices.simulator import SimAdvert, SimConfig, SimWrap
 from kmc_monitor.devices.verify import AdvertVerifier, WrapEntry, WrapRegistry
 from kmc_monitor.station.wire import PairingCode
+
+if TYPE_CHECKING:
+    from bleak.backends.scanner import BaseBleakScanner
 
 __all__ = ["BleWraps", "SimulatedWraps", "registry_of"]
 
@@ -72,17 +77,30 @@ class SimulatedWraps:
 
 
 class BleWraps:
-    """The board's Bluetooth adapter through the ward's gateway front end (bleak, passive scan)."""
+    """The board's Bluetooth adapter through the ward's gateway front end (bleak, passive scan).
+
+    ``clock``, ``sleep`` and ``scanner_backend`` are the ward gateway's: the wall clock and the
+    platform's bleak backend on a board, a :class:`~kmc_monitor.devices.backends.SimRadio`'s in tests.
+    """
 
     def __init__(
-        self, code: PairingCode, *, last_counters: Mapping[str, int], adapter: str | None = None
+        self,
+        code: PairingCode,
+        *,
+        last_counters: Mapping[str, int],
+        adapter: str | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        scanner_backend: type[BaseBleakScanner] | None = None,
     ) -> None:
         from kmc_monitor.devices.gateway import Gateway
 
         self._heard: list[Reading] = []
         self.gateway = Gateway(
             registry_of(code),
-            clock=time.time,
+            clock=clock,
+            sleep=sleep or asyncio.sleep,
+            scanner_backend=scanner_backend,
             adapter=adapter,
             last_counters=last_counters,
             on_reading=self._heard.append,
@@ -95,8 +113,9 @@ class BleWraps:
         await self.gateway.stop()
 
     def readings_until(self, t_s: float) -> list[Reading]:
-        """Everything heard since the last call (the adapter runs in real time; ``t_s`` is unused)."""
-        out, self._heard[:] = list(self._heard), []
+        """Everything heard up to ``t_s``; later readings wait for the next call."""
+        out = [r for r in self._heard if r.t <= t_s]
+        self._heard[:] = [r for r in self._heard if r.t > t_s]
         return out
 
 
