@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 import urllib.error
 import urllib.request
@@ -190,7 +191,8 @@ class Forwarder:
         while not stop.is_set():
             try:
                 self.sync_all()
-            except SyncError as exc:
+            except (SyncError, sqlite3.Error) as exc:
+                # sqlite3.Error: the data file is busy or the disk is failing; the items stay queued.
                 self.failures += 1
                 self.last_error = str(exc)
                 delay = self.backoff.delay_s(self.failures)

@@ -181,13 +181,16 @@ class HomeGateway:
         days, done = self._summaries(now_s)
         items += days
         alarms = self._alarm_changes(now_s)
-        self.store.commit_step(mine, items, counters, minutes, done)
-        if now_s - self._pruned_t >= 3600.0:
-            self._pruned_t = now_s
-            self.store.prune(now_s - self.keep_s)
-        for change in alarms:
-            if self.on_alarm is not None:
-                self.on_alarm(change)
+        try:
+            self.store.commit_step(mine, items, counters, minutes, done)
+            if now_s - self._pruned_t >= 3600.0:
+                self._pruned_t = now_s
+                self.store.prune(now_s - self.keep_s)
+        finally:
+            # A disk that fails must not silence the alarm: it sounds whether or not the step stored.
+            for change in alarms:
+                if self.on_alarm is not None:
+                    self.on_alarm(change)
         return StepResult(len(mine), queued_readings, len(days), tuple(alarms))
 
     def _forwardable(self, wrap_id: str, rs: Sequence[Reading]) -> list[Reading]:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import shlex
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -231,9 +232,20 @@ async def _run_paired(opts: HomeOptions, store: HomeStore, live: _Live, stopping
     sys.stdout.write(f"home {code.home_id}, data in {store.path}, power cuts so far: {cuts}\n")
     sys.stdout.flush()
     try:
+        failing = 0
         while not stopping.is_set():
             now = clock()
-            gateway.step(source.readings_until(now), now)
+            try:
+                gateway.step(source.readings_until(now), now)
+                failing = 0
+            except sqlite3.Error as exc:
+                # The board's disk (full, worn out, removed): keep the rules and the alarm going;
+                # this tick's readings are lost, and say so, once a minute at most.
+                if failing % max(1, round(60 / opts.tick_s)) == 0:
+                    logger.error(
+                        "home: cannot write %s (%s): free space or replace the card", store.path, exc
+                    )
+                failing += 1
             try:
                 await asyncio.wait_for(stopping.wait(), opts.tick_s)
             except TimeoutError:

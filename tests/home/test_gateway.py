@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -153,3 +154,23 @@ def test_a_power_cut_rebuilds_the_timer_and_today_from_disk(tmp_path: Path) -> N
     assert after.contact_today_us == before.contact_today_us > 0
     assert after.timer == before.timer and after.band == before.band
     assert again.counters == {"W01": 1000 + 1799}, "the replay window stays closed after the cut"
+
+
+def test_a_failing_disk_does_not_silence_the_alarm(tmp_path: Path) -> None:
+    store, code = _paired(tmp_path)
+    changes: list[AlarmChange] = []
+    gateway = HomeGateway(store, on_alarm=changes.append)
+    t, skin, contact = _cold_spell()
+    readings = _readings(code, t, skin, contact)
+    gateway.step(readings[:600], readings[599].t)  # stored while the disk was well
+    store._db.execute("PRAGMA query_only = ON")  # the card now refuses every write
+    failed = 0
+    for k in range(600, 1800, 15):
+        chunk = readings[k : k + 15]
+        try:
+            gateway.step(chunk, chunk[-1].t)
+        except sqlite3.Error:
+            failed += 1
+    assert failed == 80
+    assert [c.kind for c in changes] == [AlarmKind.COLD_STRESS]
+    assert gateway.cold_alarm("W01") is AlarmKind.COLD_STRESS
