@@ -102,6 +102,7 @@ class Forwarder:
         self.every_s = every_s
         self.failures = 0
         self.batches = 0
+        self.refused = 0
         self.last_ok_t: float | None = None
         self.last_error: str | None = None
 
@@ -165,6 +166,15 @@ class Forwarder:
                 "the station's answer is not a SyncAck: is station_url the health station?"
             ) from None
         through = ack.accepted_through
+        if ack.refused:
+            # Still acknowledged (one bad packet must not block the home): say so where it shows.
+            self.refused += ack.refused
+            logger.warning(
+                "the station refused %d item(s) of this batch (%d so far): a wrap re-keyed or reset "
+                "since pairing? ask the station to issue a new pairing code",
+                ack.refused,
+                self.refused,
+            )
         if through > last_seq:
             # Never delete what was not sent: a station claiming more is confused (another home's state?).
             logger.warning(

@@ -89,18 +89,20 @@ class StandInStation:
                 items = {x.seq: x.model_dump_json() for x in (*batch.readings, *batch.days)}
                 if seqs and seqs[0] > r.accepted_through() + 1:
                     r.out_of_order.append(seqs[0])
+                refused = 0
                 for x in batch.readings:
                     mac, key = keys[x.wrap_id]
                     try:
                         decode_service_data(bytes.fromhex(x.sealed), mac=mac, key=key)
                     except DecodeError:
                         r.bad_seals += 1
+                        refused += 1
                 for seq in seqs:
                     r.deliveries[seq] = r.deliveries.get(seq, 0) + 1
                     if seq in r.items and r.items[seq] != items[seq]:
                         r.conflicts.append(seq)
                     r.items.setdefault(seq, items[seq])
-                return SyncAck(accepted_through=r.accepted_through())
+                return SyncAck(accepted_through=r.accepted_through(), refused=refused)
 
         return app
 

@@ -70,6 +70,8 @@ def test_batches_are_contiguous_and_bounded_and_only_the_ack_deletes(
     assert out.pending == 0 and out.accepted_through == 2570
     assert station.received.batches >= 2 and station.received.max_batch <= MAX_BATCH_READINGS + MAX_BATCH_DAYS
     assert sorted(station.received.items) == list(range(1, 2571))
+    days = len([i for i in range(2570) if i % 36 == 0])
+    assert forwarder.refused == 2570 - days, "refused items are counted, and still acknowledged"
     # Every item acknowledged and deleted: the next one still gets a new number, never 1 again.
     store.commit_step([], [_reading(9999)], {}, {})
     assert [r.seq for r in store.outbox_head(10, 10)] == [2571]
