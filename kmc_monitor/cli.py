@@ -643,7 +643,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         else:
             logging.getLogger("kmc_monitor.serve").log(level, msg)
 
-    named = args.simulate or args.replay or ble
+    named = args.simulate or args.replay or ble or args.station
     mqtt = args.mqtt is not None or (not named and settings.mqtt_url is not None and args.speed == 1.0)
     if mqtt:
         if not settings.mqtt_gateways and not settings.mqtt_allow_unsealed:
@@ -668,7 +668,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         else:
             n = settings.simulate or 12
             say(f"{why}; running a simulated ward of {n} wraps instead", logging.WARNING)
-    if mqtt:
+    if args.station:
+        # issue-17b: a health station with no live ward of its own (the station routes and page run
+        # on every service; here nothing else does).
+        from kmc_monitor.station.service import NoWard
+
+        runtime = WardRuntime(settings, source=NoWard())
+        say("running a health station with no live ward")
+    elif mqtt:
         pass
     elif ble:
         if args.ble_simulated is not None:
@@ -746,6 +753,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                 runtime.set_base_url(base)  # the bound port, not the "0" that asked for any
             if demo_token is not None:
                 print(f"ward screen: {base}/ward?token={demo_token}", flush=True)
+                print(f"health station: {base}/station?token={demo_token}", flush=True)
             link = next(iter(runtime.family_links.values()), None)
             demo = bool(getattr(runtime.source, "demo", True))
             if link is None and demo and runtime.ward.current_admissions():
@@ -1300,6 +1308,12 @@ def _parser() -> argparse.ArgumentParser:
         "a new ward admits a baby per wrap, as with --simulate",
     )
     sources.add_argument(
+        "--station",
+        action="store_true",
+        help="a health station with no live ward of its own: the babies at home in its care, their "
+        "home gateways' sync, visits (its page is /station; every ward service runs one too)",
+    )
+    sources.add_argument(
         "--mqtt",
         metavar="URL",
         help="a hospital ward: subscribe to the room gateways' readings on this MQTT 5 broker "
@@ -1514,6 +1528,9 @@ def _parser() -> argparse.ArgumentParser:
     wrap_cmd.add_argument("--data-dir", dest="data_dir", help="the ward's data directory")
     wrap_cmd.add_argument("--config", help="the ward's TOML configuration file")
     wrap_cmd.set_defaults(func=_cmd_wrap)
+    from kmc_monitor.home.cli import add_home_parser  # the home gateway (issue 17)
+
+    add_home_parser(sub)
     return parser
 
 

@@ -37,7 +37,11 @@ from kmc_monitor.service.metrics import metrics_router
 from kmc_monitor.service.pages import mount_dashboard, page_router
 from kmc_monitor.service.programme_routes import programme_router
 from kmc_monitor.service.reports import report_router, stored_alarm_json
+<<<<<<< HEAD
 from kmc_monitor.service.routes.family_card import family_card_router
+=======
+from kmc_monitor.service.routes.station import close_station, open_station, station_router
+>>>>>>> issue-17a
 from kmc_monitor.service.runtime import WardRuntime, admission_json, audit_json, bed_json, session_json
 from kmc_monitor.service.schemas import (
     AckBody,
@@ -191,6 +195,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         if not settings.all_staff_tokens:
             logger.warning("no staff token is configured: every staff route refuses access")
         await rt.start()
+        await open_station(app, rt)  # issue-17b: the health station, on the ward's database
         auth = StaffAuth(
             settings.all_staff_tokens,
             secret=rt.store.session_secret(),
@@ -207,6 +212,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         try:
             yield
         finally:
+            await close_station(app)
             await rt.stop()
 
     # /docs and /openapi.json are served by apidocs.py: for staff, from local files, with a CSP.
@@ -223,6 +229,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
     app.include_router(metrics_router())
     app.include_router(ingest_router())
     app.include_router(programme_router())
+    app.include_router(station_router())
     mount_dashboard(app)
 
     # Outermost: origin, credential, anti-forgery token and body size, before anything is read.

@@ -328,6 +328,13 @@ class Settings(BaseSettings):
     #: At most this many HL7 messages wait on disk for an engine that is away (then the oldest
     #: observations are dropped, counted).
     hl7_outbox_max_rows: Annotated[int, Field(ge=100, le=100_000_000)] = 500_000
+    #: Health station (#17, issue-17b): the follow-up visits due after a discharge home on KMC,
+    #: in days after the discharge (``KMC_STATION_VISIT_DAYS=[1,2,3,5,7,10,14,21,28]``). The default
+    #: is the schedule of the community-initiated KMC trial (days 1-3, 5, 7, 10, 14, 21 and 28).
+    station_visit_days: tuple[Annotated[int, Field(ge=0, le=365)], ...] = (1, 2, 3, 5, 7, 10, 14, 21, 28)
+    #: Worker processes that verify large sync batches (a station catching up on many homes); 0:
+    #: in the service's own process (kmc_monitor/station/sync.py says why a pool).
+    station_verify_workers: Annotated[int, Field(ge=0, le=16)] = 2
     #: The room gateways registered for this ward (``KMC_MQTT_GATEWAYS=room-1,room-2``): readings
     #: and presence of any other gateway id are refused (``unknown_gateway``). Required by
     #: ``serve --mqtt`` unless :attr:`mqtt_allow_unsealed`; the broker's ACL makes each gateway
@@ -383,6 +390,13 @@ class Settings(BaseSettings):
     @classmethod
     def _gateways_from_text(cls, value: object) -> object:
         return _split_tokens(value)
+
+    @field_validator("station_visit_days")
+    @classmethod
+    def _visit_days(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or list(value) != sorted(set(value)):
+            raise ValueError("station_visit_days: give at least one day after discharge, in rising order")
+        return value
 
     @field_validator("staff_tokens", "metrics_tokens", "screen_tokens", "nurse_tokens", mode="before")
     @classmethod

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Final
@@ -47,7 +48,12 @@ FAMILY_PREFIX: Final = "/api/family/"
 #: A family page sends one small choice ("who is holding now").
 FAMILY_BODY_CAP: Final = 2048
 #: The pages a kiosk's sign-in link opens with ``?token=`` (the only place a token in a URL counts).
-PAGE_PREFIXES: Final = ("/ward", "/bed/", "/report/")
+PAGE_PREFIXES: Final = ("/ward", "/bed/", "/report/", "/station")
+#: A home gateway's sync route (issue-17b): authenticated by that home's own pairing token (no staff
+#: role), checked here before any of the body is read, like a staff credential.
+STATION_SYNC_RE: Final = re.compile(r"^/api/station/homes/([A-Za-z0-9][A-Za-z0-9_.-]{0,63})/sync$")
+#: A sync batch: at most 2 000 sealed readings and 60 day summaries (about 300 kB), with room.
+STATION_SYNC_CAP: Final = 1024 * 1024
 
 
 class _TooLarge(Exception):
@@ -113,7 +119,19 @@ class RequestGuard:
             await self._refuse(send, 403, "origin", "this request comes from another site's page")
             return
         cap = next((n for prefix, n in self.caps if path.startswith(prefix)), self.default_cap)
-        if path.startswith(FAMILY_PREFIX):
+        home = STATION_SYNC_RE.match(path)
+        if home is not None:
+            if not _home_ok(scope, home.group(1), _bearer(headers)):
+                await self._refuse(
+                    send,
+                    401,
+                    "unauthenticated",
+                    "this home's pairing token is not valid: pair the home "
+                    "gateway again (a new pairing code at the station)",
+                )
+                return
+            cap = STATION_SYNC_CAP
+        elif path.startswith(FAMILY_PREFIX):
             # A family page's writes carry its link's token (X-Family-Token), never a staff one:
             # checked here, before any of the body is read, like a staff credential.
             if not await _family_ok(scope, headers.get("x-family-token")):
@@ -168,7 +186,12 @@ class RequestGuard:
         wait_s = limiter.retry_after(client)
         if wait_s > 0:
             return f"too many failed sign-ins from this address: try again in {wait_s:.0f} s"
-        if auth.token_identity(token) is None:
+        home = STATION_SYNC_RE.match(scope["path"])
+        if home is not None:
+            valid = _home_ok(scope, home.group(1), token)  # a home's token, not a staff one
+        else:
+            valid = auth.token_identity(token) is not None
+        if not valid:
             limiter.failed(client)
         else:
             limiter.succeeded(client)
@@ -249,6 +272,17 @@ def _cookie(header: str, name: str) -> str | None:
         if key == name:
             return value.strip('"')
     return None
+
+
+def _bearer(headers: dict[str, str]) -> str | None:
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else None
+
+
+def _home_ok(scope: Scope, home_id: str, token: str | None) -> bool:
+    """Whether ``token`` is the home's pairing token (in memory, hashed, constant time)."""
+    station = getattr(scope["app"].state, "station", None) if "app" in scope else None
+    return station is not None and bool(station.check_token(home_id, token))
 
 
 async def _family_ok(scope: Scope, token: str | None) -> bool:

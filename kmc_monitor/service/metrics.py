@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -36,6 +36,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from kmc_monitor.service.alarms import AlarmState
 from kmc_monitor.service.deps import MetricsReader, Runtime
+from kmc_monitor.service.routes.station import StationCollector
 from kmc_monitor.service.tickstats import TICK_BUCKETS_S, TickStats
 
 if TYPE_CHECKING:
@@ -243,8 +244,7 @@ class WardCollector(Collector):
             escalated.add_metric([kind], n)
         reminded = CounterMetricFamily(
             "kmc_alarms_reminded",
-            "Technical alarms sounded again at their own priority for want of an acknowledgement, "
-            "by kind.",
+            "Technical alarms sounded again at their own priority for want of an acknowledgement, by kind.",
             labels=["kind"],
         )
         for kind, n in sorted(rt.tick_stats.reminded.items()):
@@ -334,7 +334,6 @@ class WardCollector(Collector):
         out += [refused, storage]
         return out
 
-
     # HL7 interface ---------------------------------------------------------------------------------
     @staticmethod
     def _hl7(rt: WardRuntime) -> list[Metric]:
@@ -375,11 +374,14 @@ def metrics_router() -> APIRouter:
     registry.register(
         WardCollector(lambda: holder[0] if holder else None, lambda: refusals[0] if refusals else Counter())
     )
+    stations: list[Any] = []
+    registry.register(StationCollector(lambda: stations[0] if stations else None))  # issue-17b
 
     @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
     async def metrics(request: Request, who: MetricsReader, rt: Runtime) -> Response:
         """The ward service's counters in the Prometheus text format (see docs/operations.md)."""
         holder[:] = [rt]
+        stations[:] = [getattr(request.app.state, "station", None)]
         published: Counter[str] = getattr(request.app.state, "http_refusals", None) or Counter()
         refusals[:] = [published]
         return Response(

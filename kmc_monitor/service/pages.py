@@ -149,6 +149,10 @@ def page_router(root: Path | None = None) -> APIRouter:
     async def family_card_page(request: Request, admission_id: str) -> Response:
         return staff_page(request, "family-card.html")
 
+    @router.get("/station")
+    async def station_page(request: Request) -> Response:
+        return staff_page(request, "station.html")  # issue-17b: the health station
+
     @router.get("/family")
     async def family_page() -> Response:
         return _page(base, "family.html")

@@ -317,6 +317,96 @@ _MIGRATIONS += (
     ),
 )
 
+# issue-17b (#17, the health station): homes in the station's care (one per baby discharged "home
+# on KMC", with the family's consent and the pairing token's hash), the wraps that went home with
+# their keys and the station's own replay counters, every item a home forwarded by (home_id, seq),
+# the daily summaries (the latest of each day), the follow-up visits, and an append-only audit of
+# enrolments, consents, pairing codes and visits. See kmc_monitor/station/store.py.
+_MIGRATIONS += (
+    (
+        """CREATE TABLE station_homes (
+            home_id TEXT PRIMARY KEY,
+            admission_id INTEGER REFERENCES admissions(admission_id),
+            display_name TEXT NOT NULL,
+            daily_goal_s REAL NOT NULL,
+            language TEXT NOT NULL,
+            tz TEXT NOT NULL,
+            discharged_t REAL NOT NULL,
+            enrolled_t REAL NOT NULL,
+            enrolled_by TEXT NOT NULL,
+            consent_by TEXT NOT NULL,
+            consent_t REAL NOT NULL,
+            token_sha256 BLOB,
+            token_t REAL,
+            accepted_through INTEGER NOT NULL DEFAULT 0,
+            last_sync_t REAL,
+            status TEXT,
+            refused INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE station_home_wraps (
+            home_id TEXT NOT NULL REFERENCES station_homes(home_id),
+            wrap_id TEXT NOT NULL,
+            mac TEXT NOT NULL,
+            key_hex TEXT,
+            last_counter INTEGER,
+            PRIMARY KEY (home_id, wrap_id)
+        )""",
+        """CREATE TABLE station_items (
+            home_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('reading', 'day')),
+            wrap_id TEXT NOT NULL,
+            t REAL,
+            skin_temp_c REAL,
+            ambient_temp_c REAL,
+            contact REAL,
+            battery_pct REAL,
+            rssi_dbm REAL,
+            refused TEXT,
+            received_t REAL NOT NULL,
+            PRIMARY KEY (home_id, seq)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE station_days (
+            home_id TEXT NOT NULL,
+            wrap_id TEXT NOT NULL,
+            day TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            contact_s REAL NOT NULL,
+            goal_s REAL NOT NULL,
+            measured_s REAL NOT NULL,
+            cold_episodes INTEGER NOT NULL,
+            coldest_c REAL,
+            hot_episodes INTEGER NOT NULL,
+            battery_pct REAL,
+            complete INTEGER NOT NULL,
+            received_t REAL NOT NULL,
+            PRIMARY KEY (home_id, wrap_id, day)
+        )""",
+        """CREATE TABLE station_visits (
+            visit_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            home_id TEXT NOT NULL REFERENCES station_homes(home_id),
+            day TEXT NOT NULL,
+            weight_g REAL,
+            notes TEXT NOT NULL,
+            recorded_t REAL NOT NULL,
+            recorded_by TEXT NOT NULL
+        )""",
+        "CREATE INDEX station_visits_by_home ON station_visits(home_id, day)",
+        """CREATE TABLE station_audit (
+            audit_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at_t REAL NOT NULL,
+            home_id TEXT NOT NULL,
+            action TEXT NOT NULL,
+            who TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT ''
+        )""",
+        """CREATE TRIGGER station_audit_no_update BEFORE UPDATE ON station_audit
+            BEGIN SELECT RAISE(ABORT, 'the station audit log is append-only'); END""",
+        """CREATE TRIGGER station_audit_no_delete BEFORE DELETE ON station_audit
+            BEGIN SELECT RAISE(ABORT, 'the station audit log is append-only'); END""",
+    ),
+)
+
 #: The schema version this code writes and reads.
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
 
