@@ -37,11 +37,8 @@ from kmc_monitor.service.metrics import metrics_router
 from kmc_monitor.service.pages import mount_dashboard, page_router
 from kmc_monitor.service.programme_routes import programme_router
 from kmc_monitor.service.reports import report_router, stored_alarm_json
-<<<<<<< HEAD
 from kmc_monitor.service.routes.family_card import family_card_router
-=======
 from kmc_monitor.service.routes.station import close_station, open_station, station_router
->>>>>>> issue-17a
 from kmc_monitor.service.runtime import WardRuntime, admission_json, audit_json, bed_json, session_json
 from kmc_monitor.service.schemas import (
     AckBody,
