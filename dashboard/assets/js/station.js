@@ -70,7 +70,12 @@ function render(view) {
         { dataset: { home: home.home_id } },
         h("th", { scope: "row" }, home.display_name),
         h("td", {}, String(home.days_since_discharge)),
-        h("td", {}, home.last_sync_ago_s === null ? "never" : `${formatAgo(home.last_sync_ago_s)}`),
+        h(
+          "td",
+          {},
+          home.last_sync_ago_s === null ? "never" : formatAgo(home.last_sync_ago_s),
+          home.pending ? ` · ${home.pending} still at home` : "",
+        ),
         weekCell(home),
         h("td", {}, String(home.cold_episodes_7d)),
         h("td", {}, home.battery_pct === null ? "–" : `${Math.round(home.battery_pct)} %`),
