@@ -147,6 +147,7 @@ class Station:
                 f.result()
 
     def close(self) -> None:
+        self.receiver.close()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self.store.close()
