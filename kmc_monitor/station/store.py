@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from kmc_monitor.devices.verify import WrapEntry
 from kmc_monitor.service.store import Store
 from kmc_monitor.service.ward import NotFoundError, WardConflictError
 from kmc_monitor.station.wire import DailySummary, HomeStatus
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "AuditLine",
@@ -329,7 +332,23 @@ class StationStore(Store):
         replaces a newer), its wraps' counters advanced, the home's status kept. All or none."""
         what = "a sync batch" if len(writes) == 1 else f"{len(writes)} sync batches"
         with self._write(f"storing {what}", durable=True) as c:
-            return [self._save_one(c, w) for w in writes]
+            out = [self._save_one(c, w) for w in writes]
+        self._checkpoint_wal()
+        return out
+
+    def _checkpoint_wal(self) -> None:
+        """Copy the write-ahead log into the database file here, in the station's thread.
+
+        Why: SQLite checkpoints the log in whichever connection's commit finds it over 1 000
+        pages. A catch-up writes megabytes a second; left alone, the ward's next commit (its tick,
+        on the event loop) would copy them, and every screen would wait for the disk. A passive
+        checkpoint never waits for readers or writers: what it cannot copy now, it copies later.
+        """
+        with self._lock:
+            try:
+                self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error:  # only slower: the next commit checkpoints instead
+                logger.debug("passive checkpoint after a sync batch failed", exc_info=True)
 
     @staticmethod
     def _save_one(c: sqlite3.Connection, w: BatchWrite) -> int:

@@ -223,8 +223,9 @@ class _Home:
         self.lock = threading.Lock()
 
 
-#: At most this many batches are committed together.
-GROUP_MAX: Final = 32
+#: At most this many batches are committed together: each adds about 5 ms of the write lock,
+#: which the ward's tick waits for (at most 50 ms) when it commits its readings meanwhile.
+GROUP_MAX: Final = 4
 
 
 class _GroupWriter:
