@@ -80,7 +80,7 @@ function render(view) {
         h("td", {}, String(home.cold_episodes_7d)),
         h("td", {}, home.battery_pct === null ? "–" : `${Math.round(home.battery_pct)} %`),
         h("td", {}, nextVisitText(home.next_visit)),
-        h("td", {}, visitButton(home)),
+        h("td", {}, visitButton(home), " ", pairingButton(home)),
       ),
     ),
   );
@@ -95,6 +95,28 @@ function visitButton(home) {
     $("visit-panel").hidden = false;
     $("visit-form").elements.day.valueAsDate = new Date();
     $("visit-form").elements.weight_g.focus();
+  });
+  return b;
+}
+
+function showPairing(out) {
+  $("pairing-qr").src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(out.qr_svg)}`;
+  $("pairing-home").textContent = out.home_id;
+  $("pairing-baby").textContent = out.pairing.baby.display_name;
+  $("pairing").hidden = false;
+  $("pairing").scrollIntoView();
+}
+
+function pairingButton(home) {
+  const b = h("button", { type: "button" }, "New pairing code");
+  b.addEventListener("click", async () => {
+    // The old code stops working at once: the home gateway must be paired again.
+    if (!confirm(`A new pairing code for ${home.display_name}? The old one stops working now.`)) return;
+    try {
+      showPairing(await api(`/api/station/homes/${encodeURIComponent(home.home_id)}/pairing`, { method: "POST", body: {} }));
+    } catch (err) {
+      showError(err, { region: $("status") });
+    }
   });
   return b;
 }
@@ -149,10 +171,7 @@ $("home-form").addEventListener("submit", async (ev) => {
   if (f.tz.value) body.tz = f.tz.value;
   try {
     const out = await api("/api/station/homes", { method: "POST", body });
-    $("pairing-qr").src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(out.qr_svg)}`;
-    $("pairing-home").textContent = out.home_id;
-    $("pairing-baby").textContent = out.pairing.baby.display_name;
-    $("pairing").hidden = false;
+    showPairing(out);
     ev.target.reset();
     await Promise.all([refresh(), loadAdmissions()]);
   } catch (err) {

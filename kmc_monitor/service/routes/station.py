@@ -300,6 +300,25 @@ def _home_out(station: Station, home: HomeRecord, now_t: float, min_daily_contac
     )
 
 
+def _inline_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with its ``$defs`` written in place: the route's body is declared for the API
+    docs and the fuzzer without FastAPI parsing it (parsing runs in a worker, see ``sync``)."""
+    defs = schema.get("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {k: walk(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    out: dict[str, Any] = walk(schema)
+    return out
+
+
 # The router --------------------------------------------------------------------------------------
 def station_router() -> APIRouter:
     router = APIRouter(tags=["station"])
@@ -310,11 +329,7 @@ def station_router() -> APIRouter:
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": SyncBatch.model_json_schema(ref_template="#/components/schemas/{model}")
-                    }
-                },
+                "content": {"application/json": {"schema": _inline_schema(SyncBatch.model_json_schema())}},
             },
             "security": [{"homeToken": []}],
         },
