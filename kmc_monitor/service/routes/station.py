@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import csv
 import datetime as dt
+import functools
 import io
 import logging
 from collections.abc import Callable, Iterable
@@ -345,7 +346,11 @@ def station_router() -> APIRouter:
         body = await request.body()
         now = rt.clock()
 
-        out = await asyncio.to_thread(station.receiver.receive, home_id, body, now=now)
+        # On the station's own threads: a catch-up must not take every thread of the default
+        # executor, which the ward's staff actions write through.
+        out = await asyncio.get_running_loop().run_in_executor(
+            station.threads, functools.partial(station.receiver.receive, home_id, body, now=now)
+        )
         if isinstance(out, Invalid):
             logger.warning(
                 "home %s: a sync batch was refused (%d error(s)): not the contract", home_id, len(out.errors)
