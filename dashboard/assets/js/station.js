@@ -79,7 +79,7 @@ function render(view) {
         weekCell(home),
         h("td", {}, String(home.cold_episodes_7d)),
         h("td", {}, home.battery_pct === null ? "–" : `${Math.round(home.battery_pct)} %`),
-        h("td", {}, nextVisitText(home.next_visit)),
+        h("td", {}, nextVisitText(home.next_visit), home.last_visit ? ` · last visit ${home.last_visit}` : " · no visit yet"),
         h("td", {}, visitButton(home), " ", pairingButton(home)),
       ),
     ),
