@@ -255,8 +255,11 @@ async def _screens_during(
     cpu0 = _cpu_tree(pid)
     go.set()
     rss: list[int] = []
+    rss_main: list[int] = []
     while sender.is_alive():
         rss.append(_tree_kb(pid))
+        with contextlib.suppress(OSError, ValueError):
+            rss_main.append(_status_kb(pid, "VmRSS"))
         await asyncio.sleep(0.5)
     cpu1 = _cpu_tree(pid)
     await asyncio.sleep(1.0)  # the last readings of the window reach the screens
@@ -264,7 +267,7 @@ async def _screens_during(
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    return {"clients": cs, "cpu_s": cpu1 - cpu0, "rss_kb": rss}
+    return {"clients": cs, "cpu_s": cpu1 - cpu0, "rss_kb": rss, "rss_main_kb": rss_main}
 
 
 def _children(pid: int) -> list[int]:
@@ -389,6 +392,7 @@ def bench_station(
         "e2e_max_ms": max(e2e) if e2e else float("nan"),
         "cores": run["cpu_s"] / catch_up if catch_up > 0 else float("nan"),
         "rss_peak_mb": max(run["rss_kb"]) / 1024 if run["rss_kb"] else float("nan"),
+        "rss_main_peak_mb": max(run["rss_main_kb"]) / 1024 if run["rss_main_kb"] else float("nan"),
         "exit_code": code,
         "log_errors": [line for line in log if "Traceback" in line or "ERROR" in line],
     }
@@ -407,7 +411,8 @@ def bench_station(
     )
     print(
         f"  service CPU {r['cores']:.2f} cores (with its verify workers), "
-        f"RSS peak {r['rss_peak_mb']:.0f} MB; exit {code}"
+        f"RSS peak {r['rss_peak_mb']:.0f} MB with them, {r['rss_main_peak_mb']:.0f} MB the service alone; "
+        f"exit {code}"
     )
     for e in r["errors"][:5]:
         print(f"  error: {e}")

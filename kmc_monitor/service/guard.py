@@ -10,6 +10,9 @@
 - **Credential before body.** A state-changing ``/api/`` request needs a valid staff credential
   (bearer token or session cookie), checked on the headers: a stranger's upload is answered 401
   without one byte of it read.
+- **Home gateways** (``POST /api/station/homes/{home_id}/sync``) carry their home's pairing token
+  instead of a staff credential, checked the same way on the headers (hashed, constant time) before
+  any of the body (capped at 1 MiB) is read (issue-17b; see docs/station.md).
 - **Anti-forgery token.** A write authenticated by the session *cookie* (a browser) must carry
   ``X-CSRF-Token``, which the dashboard gets from ``GET /api/session`` (a same-origin read, which
   no other origin can make). Bearer requests need none: no browser adds that header by itself.

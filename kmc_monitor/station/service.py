@@ -22,7 +22,7 @@ import os
 import secrets
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -132,6 +132,9 @@ class Station:
             else None
         )
         self.receiver = SyncReceiver(self.store, self._pool)
+        #: The threads sync batches are received on (the web layer's), apart from the default
+        #: executor's: enough to keep every worker process and the writer busy, no more.
+        self.threads = ThreadPoolExecutor(max_workers=workers + 2, thread_name_prefix="kmc-station-sync")
         self.visit_days = tuple(visit_days)
         self._lock = threading.Lock()
         self._tokens: dict[str, bytes] = self.store.token_hashes()
@@ -147,6 +150,8 @@ class Station:
                 f.result()
 
     def close(self) -> None:
+        self.threads.shutdown(wait=True, cancel_futures=True)
+        self.receiver.close()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self.store.close()

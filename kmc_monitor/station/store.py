@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,8 +28,11 @@ from kmc_monitor.service.store import Store
 from kmc_monitor.service.ward import NotFoundError, WardConflictError
 from kmc_monitor.station.wire import DailySummary, HomeStatus
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "AuditLine",
+    "BatchWrite",
     "DayRow",
     "HomeRecord",
     "ItemRow",
@@ -86,6 +90,19 @@ ItemRow = tuple[
 #: Where ``seq`` and ``refused`` are in an :data:`ItemRow`.
 SEQ: Final = 0
 REFUSED: Final = 9
+
+
+@dataclass(frozen=True, slots=True)
+class BatchWrite:
+    """One verified batch to store (:meth:`StationStore.save_batches`)."""
+
+    home_id: str
+    items: Sequence[ItemRow]
+    days: Sequence[DailySummary]
+    counters: dict[str, int]
+    status: HomeStatus
+    refused: int
+    now: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,80 +322,113 @@ class StationStore(Store):
         *,
         now: float,
     ) -> int:
-        """Store one batch's new items, upsert its days (a later summary of a day replaces an
-        earlier one; an older one never replaces a newer), advance the wraps' counters, keep the
-        home's status, and return the new ``accepted_through``; one durable transaction."""
-        with self._write(f"storing a sync batch of home {home_id}", durable=True) as c:
-            row = c.execute(
-                "SELECT accepted_through FROM station_homes WHERE home_id = ?", (home_id,)
-            ).fetchone()
-            if row is None:
-                raise NotFoundError(f"no home {home_id!r} in the station's care")
-            through = int(row[0])
-            c.executemany(
-                "INSERT OR IGNORE INTO station_items(home_id, seq, kind, wrap_id, t, skin_temp_c, "
-                "ambient_temp_c, contact, battery_pct, rssi_dbm, refused, received_t) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(home_id, *i, now) for i in items if i[SEQ] > through],
-            )
-            c.executemany(
-                "INSERT INTO station_days(home_id, wrap_id, day, seq, contact_s, goal_s, measured_s, "
-                "cold_episodes, coldest_c, hot_episodes, battery_pct, complete, received_t) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(home_id, wrap_id, day) DO UPDATE SET seq = excluded.seq, "
-                "contact_s = excluded.contact_s, goal_s = excluded.goal_s, measured_s = excluded.measured_s, "
-                "cold_episodes = excluded.cold_episodes, coldest_c = excluded.coldest_c, "
-                "hot_episodes = excluded.hot_episodes, battery_pct = excluded.battery_pct, "
-                "complete = excluded.complete, received_t = excluded.received_t "
-                "WHERE excluded.seq > station_days.seq",
-                [
-                    (
-                        home_id,
-                        d.wrap_id,
-                        d.day.isoformat(),
-                        d.seq,
-                        d.contact_s,
-                        d.goal_s,
-                        d.measured_s,
-                        d.cold_episodes,
-                        d.coldest_c,
-                        d.hot_episodes,
-                        d.battery_pct,
-                        int(d.complete),
-                        now,
-                    )
-                    for d in days
-                ],
-            )
-            c.executemany(
-                "UPDATE station_home_wraps SET last_counter = max(coalesce(last_counter, 0), ?) "
-                "WHERE home_id = ? AND wrap_id = ?",
-                [(n, home_id, w) for w, n in counters.items()],
-            )
-            # The highest sequence without a gap below it: walk up from the last one acknowledged.
-            while True:
-                seqs = [
-                    int(s)
-                    for (s,) in c.execute(
-                        "SELECT seq FROM station_items WHERE home_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                        (home_id, through, _WALK),
-                    )
-                ]
-                advanced = through
-                for s in seqs:
-                    if s != advanced + 1:
-                        break
-                    advanced = s
-                done = advanced - through < len(seqs) or len(seqs) < _WALK
-                through = advanced
-                if done:
+        """Store one batch (see :meth:`save_batches`) in a durable transaction of its own."""
+        return self.save_batches([BatchWrite(home_id, items, days, counters, status, refused, now)])[0]
+
+    def save_batches(self, writes: Sequence[BatchWrite]) -> list[int]:
+        """Store several homes' batches in one durable transaction (one fsync for all: a group
+        commit) and return each one's new ``accepted_through``, in order. For each: its new items,
+        its days upserted (a later summary of a day replaces an earlier one; an older one never
+        replaces a newer), its wraps' counters advanced, the home's status kept. All or none."""
+        what = "a sync batch" if len(writes) == 1 else f"{len(writes)} sync batches"
+        with self._write(f"storing {what}", durable=True) as c:
+            out = [self._save_one(c, w) for w in writes]
+        self._checkpoint_wal()
+        return out
+
+    def _checkpoint_wal(self) -> None:
+        """Copy the write-ahead log into the database file here, in the station's thread.
+
+        Why: SQLite checkpoints the log in whichever connection's commit finds it over 1 000
+        pages. A catch-up writes megabytes a second; left alone, the ward's next commit (its tick,
+        on the event loop) would copy them, and every screen would wait for the disk. A passive
+        checkpoint never waits for readers or writers: what it cannot copy now, it copies later.
+        """
+        with self._lock:
+            try:
+                self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error:  # only slower: the next commit checkpoints instead
+                logger.debug("passive checkpoint after a sync batch failed", exc_info=True)
+
+    @staticmethod
+    def _save_one(c: sqlite3.Connection, w: BatchWrite) -> int:
+        home_id, items, days, counters, status, refused, now = (
+            w.home_id,
+            w.items,
+            w.days,
+            w.counters,
+            w.status,
+            w.refused,
+            w.now,
+        )
+        row = c.execute("SELECT accepted_through FROM station_homes WHERE home_id = ?", (home_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no home {home_id!r} in the station's care")
+        through = int(row[0])
+        c.executemany(
+            "INSERT OR IGNORE INTO station_items(home_id, seq, kind, wrap_id, t, skin_temp_c, "
+            "ambient_temp_c, contact, battery_pct, rssi_dbm, refused, received_t) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(home_id, *i, now) for i in items if i[SEQ] > through],
+        )
+        c.executemany(
+            "INSERT INTO station_days(home_id, wrap_id, day, seq, contact_s, goal_s, measured_s, "
+            "cold_episodes, coldest_c, hot_episodes, battery_pct, complete, received_t) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(home_id, wrap_id, day) DO UPDATE SET seq = excluded.seq, "
+            "contact_s = excluded.contact_s, goal_s = excluded.goal_s, measured_s = excluded.measured_s, "
+            "cold_episodes = excluded.cold_episodes, coldest_c = excluded.coldest_c, "
+            "hot_episodes = excluded.hot_episodes, battery_pct = excluded.battery_pct, "
+            "complete = excluded.complete, received_t = excluded.received_t "
+            "WHERE excluded.seq > station_days.seq",
+            [
+                (
+                    home_id,
+                    d.wrap_id,
+                    d.day.isoformat(),
+                    d.seq,
+                    d.contact_s,
+                    d.goal_s,
+                    d.measured_s,
+                    d.cold_episodes,
+                    d.coldest_c,
+                    d.hot_episodes,
+                    d.battery_pct,
+                    int(d.complete),
+                    now,
+                )
+                for d in days
+            ],
+        )
+        c.executemany(
+            "UPDATE station_home_wraps SET last_counter = max(coalesce(last_counter, 0), ?) "
+            "WHERE home_id = ? AND wrap_id = ?",
+            [(n, home_id, wrap) for wrap, n in counters.items()],
+        )
+        # The highest sequence without a gap below it: walk up from the last one acknowledged.
+        while True:
+            seqs = [
+                int(s)
+                for (s,) in c.execute(
+                    "SELECT seq FROM station_items WHERE home_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                    (home_id, through, _WALK),
+                )
+            ]
+            advanced = through
+            for s in seqs:
+                if s != advanced + 1:
                     break
-            c.execute(
-                "UPDATE station_homes SET accepted_through = ?, last_sync_t = ?, status = ?, "
-                "refused = refused + ? WHERE home_id = ?",
-                (through, now, status.model_dump_json(), refused, home_id),
-            )
-            return through
+                advanced = s
+            done = advanced - through < len(seqs) or len(seqs) < _WALK
+            through = advanced
+            if done:
+                break
+        c.execute(
+            "UPDATE station_homes SET accepted_through = ?, last_sync_t = ?, status = ?, "
+            "refused = refused + ? WHERE home_id = ?",
+            (through, now, status.model_dump_json(), refused, home_id),
+        )
+        return through
 
     # The station's view --------------------------------------------------------------------------
     def days(self, home_id: str, first: dt.date, last: dt.date) -> list[DayRow]:

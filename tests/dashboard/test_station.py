@@ -11,6 +11,7 @@ import datetime as dt
 import io
 import json
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,3 +136,22 @@ def test_discharge_home_pairs_by_qr_and_the_station_lists_the_baby(
     rows = list(csv.reader(io.StringIO(exported.text())))
     assert rows[1][0] == code.home_id and rows[1][4] == "1920" and rows[1][5] == "Warm, feeding well"
     assert "Nurse Hoa" in rows[1][7]
+
+    # A lost card: a new pairing code from the list; the old token stops at once.
+    page.once("dialog", lambda d: d.accept())
+    with page.expect_response(lambda r: r.url.endswith(f"/homes/{code.home_id}/pairing")) as again:
+        row.get_by_role("button", name="New pairing code").click()
+    new = PairingCode.model_validate(again.value.json()["pairing"])
+    assert new.token != code.token
+    expect(page.locator("#pairing")).to_be_visible()
+    empty = {**batch, "readings": [], "days": []}
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        _post(f"{code.station_url}/api/station/homes/{code.home_id}/sync", code.token, empty)
+    assert refused.value.code == 401
+    refused.value.close()
+    assert (
+        _post(f"{code.station_url}/api/station/homes/{code.home_id}/sync", new.token, empty)[
+            "accepted_through"
+        ]
+        == 2
+    )

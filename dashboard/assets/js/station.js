@@ -70,12 +70,17 @@ function render(view) {
         { dataset: { home: home.home_id } },
         h("th", { scope: "row" }, home.display_name),
         h("td", {}, String(home.days_since_discharge)),
-        h("td", {}, home.last_sync_ago_s === null ? "never" : `${formatAgo(home.last_sync_ago_s)}`),
+        h(
+          "td",
+          {},
+          home.last_sync_ago_s === null ? "never" : formatAgo(home.last_sync_ago_s),
+          home.pending ? ` · ${home.pending} still at home` : "",
+        ),
         weekCell(home),
         h("td", {}, String(home.cold_episodes_7d)),
         h("td", {}, home.battery_pct === null ? "–" : `${Math.round(home.battery_pct)} %`),
-        h("td", {}, nextVisitText(home.next_visit)),
-        h("td", {}, visitButton(home)),
+        h("td", {}, nextVisitText(home.next_visit), home.last_visit ? ` · last visit ${home.last_visit}` : " · no visit yet"),
+        h("td", {}, visitButton(home), " ", pairingButton(home)),
       ),
     ),
   );
@@ -90,6 +95,28 @@ function visitButton(home) {
     $("visit-panel").hidden = false;
     $("visit-form").elements.day.valueAsDate = new Date();
     $("visit-form").elements.weight_g.focus();
+  });
+  return b;
+}
+
+function showPairing(out) {
+  $("pairing-qr").src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(out.qr_svg)}`;
+  $("pairing-home").textContent = out.home_id;
+  $("pairing-baby").textContent = out.pairing.baby.display_name;
+  $("pairing").hidden = false;
+  $("pairing").scrollIntoView();
+}
+
+function pairingButton(home) {
+  const b = h("button", { type: "button" }, "New pairing code");
+  b.addEventListener("click", async () => {
+    // The old code stops working at once: the home gateway must be paired again.
+    if (!confirm(`A new pairing code for ${home.display_name}? The old one stops working now.`)) return;
+    try {
+      showPairing(await api(`/api/station/homes/${encodeURIComponent(home.home_id)}/pairing`, { method: "POST", body: {} }));
+    } catch (err) {
+      showError(err, { region: $("status") });
+    }
   });
   return b;
 }
@@ -144,10 +171,7 @@ $("home-form").addEventListener("submit", async (ev) => {
   if (f.tz.value) body.tz = f.tz.value;
   try {
     const out = await api("/api/station/homes", { method: "POST", body });
-    $("pairing-qr").src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(out.qr_svg)}`;
-    $("pairing-home").textContent = out.home_id;
-    $("pairing-baby").textContent = out.pairing.baby.display_name;
-    $("pairing").hidden = false;
+    showPairing(out);
     ev.target.reset();
     await Promise.all([refresh(), loadAdmissions()]);
   } catch (err) {

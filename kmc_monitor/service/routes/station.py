@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import csv
 import datetime as dt
+import functools
 import io
 import logging
 from collections.abc import Callable, Iterable
@@ -95,7 +96,7 @@ class ConsentBody(_Body):
 
     name: Annotated[str, Field(min_length=1, max_length=64, description="who consented")]
     relation: CaregiverRole = Field(description="mother, father or family")
-    given_t: float | None = Field(default=None, description="Unix seconds; default: now")
+    given_t: float | None = Field(default=None, ge=0, description="Unix seconds; default: now")
 
     @field_validator("relation")
     @classmethod
@@ -116,6 +117,14 @@ class HomeDischargeBody(_Body):
     ] = None
     language: str = Field(default="en", pattern=r"^[a-z]{2}(?:-[A-Z]{2})?$")
     tz: str | None = Field(default=None, max_length=64, description="IANA zone; default: the ward's")
+
+    @field_validator("wrap_ids")
+    @classmethod
+    def _distinct(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("name each wrap once")
+        return value
+
     who: Annotated[str | None, Field(min_length=1, max_length=64, description="name for the audit")] = None
 
 
@@ -300,6 +309,25 @@ def _home_out(station: Station, home: HomeRecord, now_t: float, min_daily_contac
     )
 
 
+def _inline_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with its ``$defs`` written in place: the route's body is declared for the API
+    docs and the fuzzer without FastAPI parsing it (parsing runs in a worker, see ``sync``)."""
+    defs = schema.get("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {k: walk(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    out: dict[str, Any] = walk(schema)
+    return out
+
+
 # The router --------------------------------------------------------------------------------------
 def station_router() -> APIRouter:
     router = APIRouter(tags=["station"])
@@ -310,11 +338,7 @@ def station_router() -> APIRouter:
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": SyncBatch.model_json_schema(ref_template="#/components/schemas/{model}")
-                    }
-                },
+                "content": {"application/json": {"schema": _inline_schema(SyncBatch.model_json_schema())}},
             },
             "security": [{"homeToken": []}],
         },
@@ -330,7 +354,11 @@ def station_router() -> APIRouter:
         body = await request.body()
         now = rt.clock()
 
-        out = await asyncio.to_thread(station.receiver.receive, home_id, body, now=now)
+        # On the station's own threads: a catch-up must not take every thread of the default
+        # executor, which the ward's staff actions write through.
+        out = await asyncio.get_running_loop().run_in_executor(
+            station.threads, functools.partial(station.receiver.receive, home_id, body, now=now)
+        )
         if isinstance(out, Invalid):
             logger.warning(
                 "home %s: a sync batch was refused (%d error(s)): not the contract", home_id, len(out.errors)
@@ -388,6 +416,10 @@ def station_router() -> APIRouter:
                 )
             entries.append(entry)
         actor = _who(who, body.who)
+        consent_t = body.consent.given_t if body.consent.given_t is not None else rt.clock()
+        if consent_t > rt.clock() + 300:
+            raise WardError("the consent's time is in the future: give when the family consented")
+        # Checked, now act: the discharge first (it frees the bed), then the station's record.
         if adm.discharged_t is None:
             adm = await rt.discharge(adm.admission_id, actor, DischargeStatus.HOME_ON_KMC)
         elif adm.discharge_status is None:
@@ -396,7 +428,6 @@ def station_router() -> APIRouter:
             )
         now = rt.clock()
         assert adm.discharged_t is not None
-        consent_t = body.consent.given_t if body.consent.given_t is not None else now
         name = neutralise("".join(c for c in body.consent.name if c.isprintable()))
         home = HomeRecord(
             home_id=home_id,
@@ -474,6 +505,11 @@ def station_router() -> APIRouter:
 
         def step() -> tuple[HomeRecord, Any]:
             home = station.store.home(home_id)
+            if not _local_day(home.discharged_t, home.tz) <= body.day <= _local_day(now, home.tz):
+                raise WardError(
+                    f"a visit is recorded between the discharge ({_local_day(home.discharged_t, home.tz)}) "
+                    "and today, on the home's calendar"
+                )
             visit = station.store.add_visit(home_id, body.day, body.weight_g, notes, now=now, who=actor)
             return home, visit
 

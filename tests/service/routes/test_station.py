@@ -204,6 +204,15 @@ def test_discharge_home_needs_a_nurse_and_a_keyed_wrap(station: Station) -> None
         headers={"Authorization": f"Bearer {NURSE}"},
     )
     assert r.status_code == 422
+    r = station.client.post(
+        "/api/station/homes",
+        json={**body, "wrap_ids": ["W2", "W2"]},
+        headers={"Authorization": f"Bearer {NURSE}"},
+    )
+    assert r.status_code == 422
+    future = {**body, "consent": {"name": "Lan", "relation": "mother", "given_t": T0 + 86400}}
+    r = station.client.post("/api/station/homes", json=future, headers={"Authorization": f"Bearer {NURSE}"})
+    assert r.status_code == 422 and "future" in r.text
     assert station.get("/api/admissions/2")["discharged_t"] is None  # nothing happened
 
 
@@ -360,6 +369,14 @@ def test_station_view_attention_and_visits_export(station: Station) -> None:
     assert rows[0][:5] == ["home_id", "baby", "visit_day", "day_after_discharge", "weight_g"]
     assert rows[1][:5] == ["home-1", "Baby 1", "2026-01-04", "3", "1850"]
     assert rows[1][5].startswith("'=")  # no spreadsheet runs it
+    # A visit before the discharge, or not yet made, is refused.
+    for day_text in ("2025-12-31", "2026-01-06"):
+        r = station.client.post(
+            f"/api/station/homes/{code.home_id}/visits",
+            json={"day": day_text},
+            headers={"Authorization": f"Bearer {NURSE}"},
+        )
+        assert r.status_code == 422, r.text
     # Recording a visit is a nurse's; the screen may read.
     r = station.client.post(f"/api/station/homes/{code.home_id}/visits", json={"day": "2026-01-04"})
     assert r.status_code == 403
