@@ -69,7 +69,7 @@ def test_new_data_dir_is_private_wal_and_current(tmp_path: Path, store: Store) -
     assert store.path == tmp_path / "data" / DB_FILENAME
     assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
     assert stat.S_IMODE(store.path.parent.stat().st_mode) == 0o700
-    assert store.schema_version == SCHEMA_VERSION == 4
+    assert store.schema_version == SCHEMA_VERSION
     with sqlite3.connect(store.path) as other:
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # persistent in the file
         assert other.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
