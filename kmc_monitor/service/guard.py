@@ -47,7 +47,7 @@ FAMILY_PREFIX: Final = "/api/family/"
 #: A family page sends one small choice ("who is holding now").
 FAMILY_BODY_CAP: Final = 2048
 #: The pages a kiosk's sign-in link opens with ``?token=`` (the only place a token in a URL counts).
-PAGE_PREFIXES: Final = ("/ward", "/bed/", "/report/")
+PAGE_PREFIXES: Final = ("/ward", "/bed/", "/report/", "/admin", "/setup")
 
 
 class _TooLarge(Exception):

@@ -145,6 +145,14 @@ def page_router(root: Path | None = None) -> APIRouter:
     async def discharge_page(request: Request, admission_id: str) -> Response:
         return staff_page(request, "discharge.html")
 
+    @router.get("/admin")
+    async def admin_page(request: Request) -> Response:
+        return staff_page(request, "admin.html")  # ward administration (issue #14)
+
+    @router.get("/setup")
+    async def setup_page(request: Request) -> Response:
+        return staff_page(request, "setup.html")  # the first run (issue #14)
+
     @router.get("/family")
     async def family_page() -> Response:
         return _page(base, "family.html")
