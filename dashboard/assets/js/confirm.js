@@ -9,9 +9,9 @@ import { api, ApiError, h } from "./common.js";
 
 const NEEDS_PIN = /initials and PIN/;
 
-function ask(what, problem) {
+function ask(what, problem, known = "") {
   return new Promise((resolve) => {
-    const initials = h("input", { id: "pin-initials", name: "initials", autocomplete: "off", required: true,
+    const initials = h("input", { id: "pin-initials", name: "initials", autocomplete: "off", required: true, value: known,
       maxlength: "4", pattern: "[A-Za-z]{1,4}", size: "5", autocapitalize: "characters" });
     const pin = h("input", { id: "pin-pin", name: "pin", type: "password", inputmode: "numeric", autocomplete: "off",
       required: true, minlength: "4", maxlength: "6", pattern: "[0-9]{4,6}", size: "7" });
@@ -44,7 +44,7 @@ function ask(what, problem) {
       done({ initials: initials.value.trim().toUpperCase(), pin: pin.value });
     });
     dialog.showModal();
-    initials.focus();
+    (known ? pin : initials).focus();
   });
 }
 
@@ -54,19 +54,25 @@ function ask(what, problem) {
  * when the nurse cancels.
  */
 export async function confirmed(path, { method = "POST", body = {}, what = "" } = {}) {
-  try {
-    return await api(path, { method, body });
-  } catch (e) {
-    if (!(e instanceof ApiError) || e.status !== 403 || !NEEDS_PIN.test(e.message)) throw e;
+  // Asked each time: an admin may have added the ward's first nurse a minute ago.
+  const status = await api("/api/ward-admin/status").catch(() => null);
+  if (!status || !status.nurses_required) {
+    try {
+      return await api(path, { method, body });
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.status !== 403 || !NEEDS_PIN.test(e.message)) throw e;
+    }
   }
   let problem = "";
+  let known = "";
   for (;;) {
-    const nurse = await ask(what, problem);
+    const nurse = await ask(what, problem, known);
     if (nurse === null) throw new ApiError(0, "cancelled: nothing was done", path);
+    known = nurse.initials;
     try {
       return await api(path, { method, body: { ...body, nurse } });
     } catch (e) {
-      if (!(e instanceof ApiError) || (e.status !== 403 && e.status !== 429)) throw e;
+      if (!(e instanceof ApiError) || ![403, 422, 429].includes(e.status)) throw e;
       problem = e.message.replace(/^\S+ \S+: /, "");
     }
   }

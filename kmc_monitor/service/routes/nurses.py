@@ -123,7 +123,8 @@ def nurses_on_ward(rt: WardRuntime) -> bool:
 
 async def confirmed_who(request: Request, rt: WardRuntime, who: str, confirm: NurseConfirm | None) -> str:
     """Who the audit names for an action: the confirming nurse and the device, or the device alone
-    where no confirmation is needed (see the module docstring); 403/429 otherwise."""
+    where no confirmation is needed (see the module docstring). 403 when one is needed and
+    missing, 422 for initials and PIN that match no nurse, 429 while that pair must wait."""
     if confirm is None:
         from_browser = not request.headers.get("authorization", "").lower().startswith("bearer ")
         if from_browser and await asyncio.to_thread(nurses_on_ward, rt):
@@ -144,7 +145,9 @@ async def confirmed_who(request: Request, rt: WardRuntime, who: str, confirm: Nu
     if nurse is None:
         limiter.failed(key)
         counts["wrong"] += 1
-        raise HTTPException(403, "those initials and PIN do not match a nurse of this ward: try again")
+        # 422, not 403: a browser's API helper retries a 403 once with a fresh anti-forgery token,
+        # which would check (and count) one typed PIN twice.
+        raise HTTPException(422, "those initials and PIN do not match a nurse of this ward: try again")
     limiter.succeeded(key)
     counts["confirmed"] += 1
     return f"{nurse.signature} via {who}"

@@ -285,7 +285,7 @@ function wire() {
       birth_t: birthT(),
     };
     act(async () => {
-      const out = await confirmed("/api/admissions", { body, what: `Admit ${body.display_name} to ${bedName(body.bed_id)}` });
+      const out = await confirmed("/api/admissions", { body, what: `Admit ${body.display_name} to ${(state.beds.find((b) => b.bed_id === body.bed_id) || { label: body.bed_id }).label}` });
       say(`${out.display_name} admitted to ${bedName(out.bed_id)} by ${out.admitted_by}`);
       $("admit-form").reset();
     });
