@@ -22,6 +22,7 @@ from collections import Counter
 from typing import Annotated, Final
 
 from fastapi import APIRouter, HTTPException, Request
+from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kmc_monitor.service.auth import SignInLimiter
@@ -32,6 +33,8 @@ from kmc_monitor.service.store_people import PIN_MAX, PIN_MIN, Nurse
 __all__ = ["NurseConfirm", "PinAttemptsOut", "confirmed_who", "nurses_router"]
 
 _INITIALS = r"^[A-Za-z]{1,4}$"
+#: A nurse's id in a path: what SQLite's INTEGER holds (a larger number is a 422, not a 500).
+NurseId = Annotated[int, PathParam(ge=-(2**63), le=2**63 - 1)]
 _PIN = rf"^[0-9]{{{PIN_MIN},{PIN_MAX}}}$"
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 
@@ -170,7 +173,7 @@ def nurses_router() -> APIRouter:
         return _out(nurse)
 
     @router.patch("/api/nurses/{nurse_id}")
-    async def change_nurse(nurse_id: int, body: NurseChangeBody, who: Admin, rt: Runtime) -> NurseOut:
+    async def change_nurse(nurse_id: NurseId, body: NurseChangeBody, who: Admin, rt: Runtime) -> NurseOut:
         """Change a nurse's name, initials or PIN (a forgotten PIN is replaced, never shown)."""
         initials = None if body.initials is None else body.initials.upper()
         nurse, _ = await rt.write(
@@ -181,7 +184,7 @@ def nurses_router() -> APIRouter:
         return _out(nurse)
 
     @router.delete("/api/nurses/{nurse_id}")
-    async def remove_nurse(nurse_id: int, who: Admin, rt: Runtime) -> NurseOut:
+    async def remove_nurse(nurse_id: NurseId, who: Admin, rt: Runtime) -> NurseOut:
         """A nurse who left the ward: her PIN stops working; what she did keeps her name."""
         nurse, _ = await rt.write(lambda now: rt.store.retire_nurse(nurse_id, now=now, who=who))
         return _out(nurse)

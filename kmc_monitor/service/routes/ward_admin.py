@@ -402,10 +402,13 @@ def ward_admin_router() -> APIRouter:
         """Correct a current admission: the name, hospital number, weight, gestational age, daily
         goal or birth time (audited: from what to what)."""
         current = rt.ward.admission(admission_id)
+        # null clears only what may be empty (the hospital number, the birth time); a name, weight
+        # or goal sent as null is left as it is.
         changes: dict[str, object] = {
             k: v
             for k, v in body.model_dump(exclude_unset=True).items()
             if k not in ("gestational_age_weeks", "gestational_age_days")
+            and (v is not None or k in ("hospital_number", "birth_t"))
         }
         if body.gestational_age_weeks is not None or body.gestational_age_days is not None:
             weeks = (
