@@ -758,7 +758,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             if warning is not None:
                 say(f"WARNING: {warning}", logging.WARNING)
             if demo_token is not None:
-                say(announce(demo_token, base, settings.data_dir), logging.WARNING)
+                # On the console (stdout), never in the log (stderr may go to a log collector).
+                print(announce(demo_token, base, settings.data_dir), flush=True)
                 print(f"ward screen: {base}/ward?token={demo_token}", flush=True)
             elif not settings.all_staff_tokens:
                 say(

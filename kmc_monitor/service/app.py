@@ -151,7 +151,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         app.state.runtime = rt
         # Until the store is open (rt.start) the app refuses every staff request: no tokens yet.
         app.state.auth = StaffAuth(())
-        if not settings.all_staff_tokens and credential.load(settings.data_dir) is None:
+        if not settings.all_staff_tokens and not (settings.data_dir / credential.CREDENTIAL_FILE).exists():
             logger.warning("no staff token is configured: every staff route refuses access")
         # The first-run page's answers (issue-14a), laid over the configuration before the
         # engine is built, so its days follow the ward's time zone.
@@ -167,7 +167,11 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
             },
             session_s=settings.session_s,
         )
-        kept = credential.load(rt.settings.data_dir)  # the ward's own staff credential (hashed)
+        try:
+            kept = credential.load(rt.settings.data_dir)  # the ward's own staff credential (hashed)
+        except credential.CredentialFileError as exc:
+            logger.error("%s; the configured staff tokens still work", exc)
+            kept = None
         if kept is not None:
             auth.add_digest(kept.sha256, Role.ADMIN)
         await asyncio.to_thread(restore_family_links, rt, rt.ward.base_url)
