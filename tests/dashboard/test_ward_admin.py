@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Dialog, Page, expect
 
+from kmc_monitor.service import firstrun
 from tests.dashboard.conftest import START_TIMEOUT_S
 from tests.serving import stop
 
@@ -37,9 +38,9 @@ class FirstRun:
     """``kmc-monitor serve --simulate 2 --new-ward`` without any ``KMC_*`` setting: a ward's first
     start, whose own staff credential is printed once."""
 
-    def __init__(self, data_dir: Path, port: int = 0) -> None:
+    def __init__(self, data_dir: Path, port: int = 0, host: str = "127.0.0.1") -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KMC_")}
-        cmd = [sys.executable, "-m", "kmc_monitor.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        cmd = [sys.executable, "-m", "kmc_monitor.cli", "serve", "--host", host, "--port", str(port)]
         self.proc = subprocess.Popen(
             [*cmd, "--data-dir", str(data_dir), "--simulate", "2", "--new-ward"],
             stdout=subprocess.PIPE,
@@ -65,7 +66,7 @@ class FirstRun:
                 break
         if "listening" not in self.lines:
             raise AssertionError(f"the service did not start: {self.lines} {self.stop()[-3000:]}")
-        self.base = self.lines["listening"]
+        self.base = self.lines["listening"].replace("0.0.0.0", "127.0.0.1")
 
     def read_more(self, key: str, timeout_s: float = 5.0) -> str | None:
         """Read stdout until a line ``key: value`` (what a start prints after its address)."""
@@ -328,3 +329,28 @@ def test_staff_and_family_links_of_a_first_run_survive_a_restart(
     finally:
         err = server.stop()
         assert "Traceback" not in err, err[-3000:]
+
+
+def test_on_every_interface_links_point_to_the_lan_address(tmp_path: Path) -> None:
+    lan = firstrun.lan_address()
+    server = FirstRun(tmp_path / "data", host="0.0.0.0")
+    try:
+        link = server.read_more("ward screen")
+        assert link is not None
+        token = link.rsplit("token=", 1)[1]
+        status = call(server, token, "/api/ward-admin/status")
+        assert status["network"]["loopback_only"] is False and status["network"]["warning"] is None
+        setup = {"ward_name": "KMC", "ward_tz": "UTC", "beds": 1}
+        call(server, token, "/api/ward-admin/setup", "POST", setup)
+        admitted = call(
+            server,
+            token,
+            "/api/admissions",
+            "POST",
+            {"bed_id": "B01", "display_name": "Baby An", "birth_weight_g": 1700, "gestational_age_weeks": 33},
+        )
+        # The machine's address on its default route (this test machine may have none: loopback).
+        want = f"http://{lan or '127.0.0.1'}:{server.port}/family#"
+        assert admitted["family_url"].startswith(want) and link.startswith(f"http://{lan or '127.0.0.1'}:")
+    finally:
+        server.stop()
