@@ -231,6 +231,12 @@ def test_a_new_ward_from_first_run_to_discharge(
     audit = call(server, token, f"/api/alarms/{alarm['alarm_id']}/audit")
     acks = [x for x in audit if x["action"] == "acknowledged"]
     assert acks and acks[0]["who"].startswith("Lan Nguyen (LN) via staff-"), audit
+    # The bed's day report (what the handover reads) names her too.
+    req = urllib.request.Request(
+        f"{server.base}/api/beds/B01/report.csv", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as res:
+        assert "Lan Nguyen (LN) via staff-" in res.read().decode()
     ward.screenshot(path=str(artifacts / "ward-admin-acknowledged.png"))
 
     # Replace the flat wrap with a spare one heard on the ward.
