@@ -20,6 +20,7 @@ import asyncio
 import dataclasses
 import logging
 import secrets
+import weakref
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
 
@@ -102,11 +103,14 @@ def bed_detail(rt: WardRuntime, bed_id: str) -> dict[str, Any]:
     }
 
 
+#: One keeper per runtime (its data directory's key), made on first use.
+_KEEPERS: weakref.WeakKeyDictionary[WardRuntime, LinkKeeper] = weakref.WeakKeyDictionary()
+
+
 def _keeper(rt: WardRuntime) -> LinkKeeper:
-    keeper: LinkKeeper | None = getattr(rt, "_link_keeper", None)
+    keeper = _KEEPERS.get(rt)
     if keeper is None:
-        keeper = LinkKeeper(rt.settings.data_dir)
-        rt._link_keeper = keeper  # type: ignore[attr-defined]  # one per runtime, made on first use
+        keeper = _KEEPERS[rt] = LinkKeeper(rt.settings.data_dir)
     return keeper
 
 
