@@ -231,7 +231,10 @@ def test_a_new_ward_from_first_run_to_discharge(
     audit = call(server, token, f"/api/alarms/{alarm['alarm_id']}/audit")
     acks = [x for x in audit if x["action"] == "acknowledged"]
     assert acks and acks[0]["who"].startswith("Lan Nguyen (LN) via staff-"), audit
-    # The bed's day report (what the handover reads) names her too.
+    # The bed's page shows who acknowledged, by name; so does its day report (the handover's).
+    ward.goto(f"{server.base}/bed/B01")
+    row = ward.locator(f'tr.alarm-row[data-alarm-id="{alarm["alarm_id"]}"]')
+    expect(row).to_contain_text("by Lan Nguyen (LN) via staff-")
     req = urllib.request.Request(
         f"{server.base}/api/beds/B01/report.csv", headers={"Authorization": f"Bearer {token}"}
     )
