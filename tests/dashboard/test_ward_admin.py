@@ -179,6 +179,9 @@ def test_a_new_ward_from_first_run_to_discharge(
     page.locator("#nurse-pin").fill(NURSE[2])
     page.locator("#add-nurse").click()
     expect(page.locator("#nurses tbody tr")).to_have_count(1)
+    # A headless browser has no camera (nor, on Linux, a BarcodeDetector): it says to type instead.
+    page.locator("#scan").click()
+    expect(page.locator("#scan-note")).to_contain_text("type or paste")
     page.locator("#label-text").fill("KMCWRAP1;ID=W-T1;MAC=A4C1388D18B9;KEY=;")
     expect(page.locator("#wrap-mac")).to_have_value("A4:C1:38:8D:18:B9")
     page.locator("#register").click()

@@ -9,7 +9,14 @@ import { api, h, loadSettings, formatInZone, wardTime } from "../common.js";
 import { confirmed } from "../confirm.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { beds: [], wraps: { registered: [], unregistered: [] }, admissions: [], role: null, undo: null };
+const state = {
+  beds: [],
+  wraps: { registered: [], unregistered: [] },
+  admissions: [],
+  role: null,
+  undo: null,
+  choices: new Map(),
+};
 
 function say(text, error = false) {
   const el = $("status");
@@ -55,7 +62,8 @@ function renderSelects() {
   const keep = $("admit-bed").value;
   $("admit-bed").replaceChildren(...free.map((b) => option(b.bed_id, `${b.label} (${b.bed_id})`, b.bed_id === keep)));
   const spare = state.wraps.registered.filter((w) => w.bed_id == null);
-  $("admit-wrap").replaceChildren(option("", "none yet"), ...spare.map((w) => option(w.wrap_id, w.wrap_id)));
+  const keepWrap = $("admit-wrap").value;
+  $("admit-wrap").replaceChildren(option("", "none yet"), ...spare.map((w) => option(w.wrap_id, w.wrap_id, w.wrap_id === keepWrap)));
   for (const id of ["swap-a", "swap-b"]) {
     const was = $(id).value;
     $(id).replaceChildren(...state.beds.map((b) => option(b.bed_id, `${bedName(b.bed_id)} · ${b.wrap_id || "no wrap"}`, b.bed_id === was)));
@@ -84,20 +92,28 @@ function renderBabies() {
   $("babies").tBodies[0].replaceChildren(...rows);
 }
 
+/** Keep what the nurse chose in a table's select across the periodic refresh. */
+function chosen(key, select) {
+  const was = state.choices.get(key);
+  if (was && [...select.options].some((o) => o.value === was)) select.value = was;
+  select.addEventListener("change", () => state.choices.set(key, select.value));
+  return select;
+}
+
 function renderWraps() {
   const spare = state.wraps.registered.filter((w) => w.bed_id == null);
   const emptyBeds = state.beds.filter((b) => !b.wrap_id);
   const rows = state.wraps.registered.map((w) => {
     const actions = [];
     if (w.bed_id == null) {
-      const sel = h("select", { class: "to-bed", "aria-label": `Bed for wrap ${w.wrap_id}` },
-        ...emptyBeds.map((b) => option(b.bed_id, bedName(b.bed_id))));
+      const sel = chosen(`to-bed:${w.wrap_id}`, h("select", { class: "to-bed", "aria-label": `Bed for wrap ${w.wrap_id}` },
+        ...emptyBeds.map((b) => option(b.bed_id, bedName(b.bed_id)))));
       const put = h("button", { type: "button", class: "assign" }, "Put on bed");
       put.addEventListener("click", () => assign(w.wrap_id, sel.value, false));
       actions.push(sel, put);
     } else {
-      const sel = h("select", { class: "spare", "aria-label": `Spare wrap for ${w.wrap_id}` },
-        ...spare.map((s) => option(s.wrap_id, s.wrap_id)));
+      const sel = chosen(`spare:${w.wrap_id}`, h("select", { class: "spare", "aria-label": `Spare wrap for ${w.wrap_id}` },
+        ...spare.map((x) => option(x.wrap_id, x.wrap_id))));
       const rep = h("button", { type: "button", class: "replace" }, "Replace with");
       rep.addEventListener("click", () => assign(sel.value, w.bed_id, true, w.wrap_id));
       const off = h("button", { type: "button", class: "unassign" }, "Take off");
@@ -438,7 +454,12 @@ async function start() {
     $("net-warning").hidden = false;
   }
   await refresh();
-  setInterval(() => refresh().catch((e) => say(e.message, true)), 5000);
+  // Wraps heard change on their own; the lists are read again every 5 s, but not while someone is
+  // typing or choosing (a re-drawn table would lose what they typed).
+  setInterval(() => {
+    const busy = document.activeElement && ["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName);
+    if (!busy && !document.querySelector("dialog[open]")) refresh().catch((e) => say(e.message, true));
+  }, 5000);
 }
 
 start().catch((e) => say(e.message, true));
