@@ -33,6 +33,8 @@ from tests.serving import stop
 
 NURSE = ("Lan Nguyen", "LN", "4321")
 
+pytestmark = pytest.mark.timeout(180)
+
 
 class FirstRun:
     """``kmc-monitor serve --simulate 2 --new-ward`` without any ``KMC_*`` setting: a ward's first
