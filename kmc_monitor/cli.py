@@ -1297,7 +1297,8 @@ def _parser() -> argparse.ArgumentParser:
         "traces (--replay). With none of these named, it uses the Bluetooth adapter if one can "
         "scan and otherwise says why on stderr and runs 12 simulated wraps. With --ble and no "
         f"usable adapter: one line on stderr and exit status {_NO_ADAPTER_EXIT}. Without a "
-        "configured staff token it makes one for this run and prints the ward screen's link. "
+        "configured staff token it uses the ward's own credential, kept hashed in the data directory "
+        "(made and printed once, on the first start; 'kmc-monitor credential rotate' replaces it). "
         "Listens on 127.0.0.1 unless --host says otherwise.",
     )
     sources = serve.add_mutually_exclusive_group()
