@@ -43,7 +43,7 @@ from kmc_monitor.service.routes.nurses import nurses_router
 from kmc_monitor.service.routes.ward_admin import (
     audit_identity,
     bed_detail,
-    keep_family_links,
+    keep_family_links_soon,
     restore_family_links,
     ward_admin_router,
 )
@@ -175,7 +175,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         if kept is not None:
             auth.add_digest(kept.sha256, Role.ADMIN)
         await asyncio.to_thread(restore_family_links, rt, rt.ward.base_url)
-        await rt.write(lambda now: keep_family_links(rt, now))  # a demo ward's first links
+        await keep_family_links_soon(rt)  # a demo ward's first links
         auth.restore_signed_out(rt.store.get_setting(SIGNED_OUT_KEY, {}) or {})
         app.state.auth = auth
         app.state.signin_limiter = SignInLimiter()
@@ -355,7 +355,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
     async def renew_link(admission_id: RowId, who: Nurse, rt: Runtime) -> dict[str, Any]:
         """Revoke the family link and make a new one (the old card stops working at once)."""
         link = await rt.renew_family_link(admission_id, who)
-        await rt.write(lambda now: keep_family_links(rt, now))  # issue-14a: kept sealed across restarts
+        await keep_family_links_soon(rt)  # issue-14a: kept sealed across restarts
         return {"admission_id": admission_id, "family_url": link.url}
 
     @app.post("/api/admissions/{admission_id}/family-link/revoke", tags=["admissions"])

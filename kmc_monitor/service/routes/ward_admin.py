@@ -50,6 +50,7 @@ from kmc_monitor.service.schemas import (
     WrapBody,
     WrapOut,
 )
+from kmc_monitor.service.store import StoreError
 from kmc_monitor.service.ward import (
     AdmissionDetails,
     CaregiverRole,
@@ -60,7 +61,15 @@ from kmc_monitor.service.ward import (
     WardConflictError,
 )
 
-__all__ = ["UNDO_S", "audit_identity", "bed_detail", "keep_family_links", "ward_admin_router"]
+__all__ = [
+    "UNDO_S",
+    "audit_identity",
+    "bed_detail",
+    "keep_family_links",
+    "keep_family_links_soon",
+    "restore_family_links",
+    "ward_admin_router",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -119,9 +128,25 @@ def keep_family_links(rt: WardRuntime, now: float) -> int:
     return _keeper(rt).keep(rt, now)
 
 
+async def keep_family_links_soon(rt: WardRuntime) -> None:
+    """Seal the links now if the database takes the write; otherwise say so and carry on: the action
+    that made the link is done (a 503 would make a nurse admit twice), the link works, and the next
+    admission, renewal or start seals every link not kept yet."""
+    try:
+        await rt.write(lambda now: keep_family_links(rt, now))
+    except (StoreError, OSError, ValueError) as exc:
+        logger.warning("family links not kept for a restart this time (kept at the next change): %s", exc)
+
+
 def restore_family_links(rt: WardRuntime, base_url: str) -> int:
-    """At start: the kept links of the current admissions back into ``rt.family_links``."""
-    return _keeper(rt).restore(rt, base_url)
+    """At start: the kept links of the current admissions back into ``rt.family_links``. A ward
+    whose kept links cannot be read (a damaged key file, the database refusing) starts anyway,
+    saying so: its families' links still work, only their cards cannot be printed again."""
+    try:
+        return _keeper(rt).restore(rt, base_url)
+    except (StoreError, OSError, ValueError) as exc:
+        logger.warning("kept family links not restored: %s", exc)
+        return 0
 
 
 # Bodies and answers -------------------------------------------------------------------------------
@@ -396,7 +421,7 @@ def ward_admin_router() -> APIRouter:
         except (InvalidAdmissionError, ValueError) as exc:
             raise HTTPException(422, str(exc)) from None
         adm, link = await rt.admit(body.bed_id, details, person, wrap_id=body.wrap_id)
-        await rt.write(lambda now: keep_family_links(rt, now))
+        await keep_family_links_soon(rt)
         return {**admission_json(adm), "family_url": link.url}
 
     @router.patch("/api/admissions/{admission_id}", tags=["admissions"])

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from kmc_monitor.service.routes.ward_admin import UNDO_S
-from tests.service.routes.conftest import STAFF_ID, Ward
+from tests.service.routes.conftest import STAFF_ID, Ward, make_ward
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -141,3 +143,20 @@ def test_the_first_run_sets_up_a_new_ward(new_ward: Ward) -> None:
         new_ward.client.post("/api/ward-admin/setup", json=body, headers={"Authorization": ""}).status_code
         == 401
     )
+
+
+def test_a_damaged_link_key_does_not_stop_the_ward(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "data").mkdir(mode=0o700)
+    (tmp_path / "data" / "family-links.key").write_bytes(b"short")
+    for ward in make_ward(tmp_path, monkeypatch):
+        ward.ok("POST", "/api/beds", {"bed_id": "B03"}, 201)
+        adm = ward.ok(
+            "POST",
+            "/api/admissions",
+            {"bed_id": "B03", "display_name": "C", "birth_weight_g": 1500, "gestational_age_weeks": 32},
+            201,
+        )
+        assert "/family#" in adm["family_url"]  # the link works; only its card is not kept
+    assert "family links not kept" in caplog.text or "not restored" in caplog.text
