@@ -449,6 +449,13 @@ async function start() {
     window.location.replace("/setup");
     return;
   }
+  // What this device's role may not do is not offered (the service would refuse it anyway).
+  if (status.role !== "admin") {
+    for (const id of ["beds-h", "audit-h"]) $(id).closest("section").hidden = true;
+    $("register-h").hidden = true;
+    $("register-form").hidden = true;
+  }
+  if (status.role === "screen") $("admit-h").closest("section").hidden = true;
   if (status.network.warning) {
     $("net-warning").textContent = status.network.warning;
     $("net-warning").hidden = false;
