@@ -762,9 +762,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                 print(announce(demo_token, base, settings.data_dir), flush=True)
                 print(f"ward screen: {base}/ward?token={demo_token}", flush=True)
             elif not settings.all_staff_tokens:
-                say(
-                    f"staff credential: kept in {settings.data_dir} (replace: kmc-monitor credential rotate)"
-                )
+                say(f"staff credential: kept in {settings.data_dir} (replace: kmc-monitor credential rotate)")
             link = next(iter(runtime.family_links.values()), None)
             demo = bool(getattr(runtime.source, "demo", True))
             if link is None and demo and runtime.ward.current_admissions():
