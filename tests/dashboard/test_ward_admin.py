@@ -29,6 +29,7 @@ from playwright.sync_api import Dialog, Page, expect
 
 from kmc_monitor.service import firstrun
 from tests.dashboard.conftest import START_TIMEOUT_S
+from tests.dashboard.test_accessibility import assert_aa
 from tests.serving import stop
 
 NURSE = ("Lan Nguyen", "LN", "4321")
@@ -152,6 +153,8 @@ def test_a_new_ward_from_first_run_to_discharge(
     page.goto(f"{server.base}/ward?token={token}")
     page.wait_for_url(re.compile(r"/setup$"))
     expect(page.locator("#net-warning")).to_contain_text("127.0.0.1 only")
+    expect(page.locator("body[data-ready='1']")).to_have_count(1)
+    assert_aa(page, "the first-run page")
     page.locator("#ward-name").fill("KMC room, Hanoi")
     page.locator("#ward-tz").fill("Asia/Ho_Chi_Minh")
     page.locator("input[name=lang][value=vi]").check()
@@ -162,6 +165,7 @@ def test_a_new_ward_from_first_run_to_discharge(
     expect(page.locator("body[data-ready='1']")).to_have_count(1)
     expect(page.locator("#ward-name")).to_have_text("KMC room, Hanoi")
     expect(page.locator("#beds tbody tr")).to_have_count(3)
+    assert_aa(page, "the ward admin page")
     settings = call(server, token, "/api/settings")
     assert settings["ward_name"] == "KMC room, Hanoi" and settings["ward_tz"] == "Asia/Ho_Chi_Minh"
     assert settings["default_daily_goal_s"] == 18 * 3600
