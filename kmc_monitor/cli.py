@@ -570,7 +570,6 @@ def _probe_adapter(adapter: str | None) -> str | None:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import asyncio
     import logging
-    import secrets
     import time
 
     import uvicorn
@@ -621,9 +620,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings.load(args.config, **overrides)
     demo_token: str | None = None
     if not settings.all_staff_tokens:
-        # Demo mode: a fresh staff token for this run only, shown once below.
-        demo_token = secrets.token_urlsafe(24)
-        settings = Settings.load(args.config, staff_token=demo_token, **overrides)
+        # The ward's own staff credential, kept hashed in the data directory across restarts
+        # (made on the first start and shown once below; service/credential.py).
+        from kmc_monitor.service import credential
+
+        _, demo_token = credential.ensure(settings.data_dir)
     # JSON logs (--log-format json, or KMC_LOG_FORMAT=json): configured before
     # anything below says something, so every line on stderr is one JSON object.
     log_format = args.log_format or settings.log_format
@@ -708,6 +709,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                 settings,
                 source=SimulatedSource(n, start_s=time.time(), measure_s=settings.simulate_measure_s),
             )
+    if args.new_ward:
+        # Simulated wraps on a ward set up as a real one: empty beds and the first-run page.
+        setattr(runtime.source, "demo", False)  # noqa: B010
     app = create_app(settings, runtime=runtime)
     # permessage-deflate off: it compresses every message again for every connection (the hub
     # encodes each message once, and the updates are small deltas on a ward's LAN), which costs the
@@ -749,11 +753,24 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             scheme = "http" if settings.tls_certfile is None else "https"
             base = f"{scheme}://{host}:{port}"
             print(f"ward service listening on {base}", flush=True)
+            from kmc_monitor.service import firstrun
+            from kmc_monitor.service.credential import announce
+
             if settings.public_url is None:
-                runtime.set_base_url(base)  # the bound port, not the "0" that asked for any
+                # The bound port, not the "0" that asked for any; the LAN address on 0.0.0.0.
+                base = firstrun.public_base(settings.host, port, public_url=None, tls=scheme == "https")
+                runtime.set_base_url(base)
+                print(f"links and QR codes point to {base}", flush=True)
+            warning = firstrun.loopback_warning(settings.host, settings.public_url)
+            if warning is not None:
+                say(f"WARNING: {warning}", logging.WARNING)
             if demo_token is not None:
+                # On the console (stdout), never in the log (stderr may go to a log collector).
+                print(announce(demo_token, base, settings.data_dir), flush=True)
                 print(f"ward screen: {base}/ward?token={demo_token}", flush=True)
                 print(f"health station: {base}/station?token={demo_token}", flush=True)
+            elif not settings.all_staff_tokens:
+                say(f"staff credential: kept in {settings.data_dir} (replace: kmc-monitor credential rotate)")
             link = next(iter(runtime.family_links.values()), None)
             demo = bool(getattr(runtime.source, "demo", True))
             if link is None and demo and runtime.ward.current_admissions():
@@ -1286,7 +1303,8 @@ def _parser() -> argparse.ArgumentParser:
         "traces (--replay). With none of these named, it uses the Bluetooth adapter if one can "
         "scan and otherwise says why on stderr and runs 12 simulated wraps. With --ble and no "
         f"usable adapter: one line on stderr and exit status {_NO_ADAPTER_EXIT}. Without a "
-        "configured staff token it makes one for this run and prints the ward screen's link. "
+        "configured staff token it uses the ward's own credential, kept hashed in the data directory "
+        "(made and printed once, on the first start; 'kmc-monitor credential rotate' replaces it). "
         "Listens on 127.0.0.1 unless --host says otherwise.",
     )
     sources = serve.add_mutually_exclusive_group()
@@ -1337,7 +1355,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--speed", type=_positive_float, default=1.0, help="time runs this many times faster (default 1)"
     )
-    serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument(
+        "--new-ward",
+        dest="new_ward",
+        action="store_true",
+        help="with --simulate: set up a fresh data directory as a real ward (empty beds, the "
+        "first-run page, the simulated wraps registered but on no bed) to try a ward's first day",
+    )
+    serve.add_argument(
+        "--host", help="interface to listen on (default 127.0.0.1; 0.0.0.0 for phones and screens on the LAN)"
+    )
     serve.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
     serve.add_argument("--data-dir", dest="data_dir", help="where the ward's database lives")
     serve.add_argument("--config", metavar="FILE", help="the service's TOML configuration file")
@@ -1512,6 +1539,17 @@ def _parser() -> argparse.ArgumentParser:
         help="the ward's IANA time zone for calendar days (default: $KMC_WARD_TZ or UTC)",
     )
     validate.set_defaults(func=_cmd_validate)
+    cred_cmd = sub.add_parser(
+        "credential",
+        help="replace the ward's staff credential (the old one stops working at the next start)",
+        description="The ward's own staff credential is made on the first start and kept hashed in "
+        "the data directory. 'rotate' makes a new one, prints it once and replaces the old one: "
+        "restart the service, then sign the screens in again with the new one.",
+    )
+    cred_cmd.add_argument("action", choices=("rotate",))
+    cred_cmd.add_argument("--data-dir", dest="data_dir", help="the ward's data directory")
+    cred_cmd.add_argument("--config", help="the ward's TOML configuration file")
+    cred_cmd.set_defaults(func=_cmd_credential)
     wrap_cmd = sub.add_parser(
         "wrap",
         help="re-key a wrap, or accept its restarted counter after a re-flash (audited)",
@@ -1522,16 +1560,27 @@ def _parser() -> argparse.ArgumentParser:
         "what was done. For a ward service that is running, use its API (POST "
         "/api/wraps/WRAP/key, /api/wraps/WRAP/counter-reset) so that it takes effect at once.",
     )
-    wrap_cmd.add_argument("action", choices=("rekey", "reset-counter", "audit"))
+    wrap_cmd.add_argument("action", choices=("rekey", "reset-counter", "audit", "label"))
     wrap_cmd.add_argument("wrap_id", nargs="?", metavar="WRAP", help="the wrap's id")
     wrap_cmd.add_argument("--key", metavar="HEX", help="rekey: the new key, 32 hex digits ('none': keyless)")
     wrap_cmd.add_argument("--data-dir", dest="data_dir", help="the ward's data directory")
+    wrap_cmd.add_argument("--mac", help="label: the wrap's MAC (a wrap not registered yet)")
+    wrap_cmd.add_argument(
+        "--out", metavar="FILE.svg", help="label: where the QR code goes (default WRAP-label.svg)"
+    )
     wrap_cmd.add_argument("--config", help="the ward's TOML configuration file")
     wrap_cmd.set_defaults(func=_cmd_wrap)
     from kmc_monitor.home.cli import add_home_parser  # the home gateway (issue 17)
 
     add_home_parser(sub)
     return parser
+
+
+def _cmd_credential(args: argparse.Namespace) -> int:
+    """``kmc-monitor credential rotate``: code in service/credential.py."""
+    from kmc_monitor.service.credential import command
+
+    return command(args, print)
 
 
 def _cmd_wrap(args: argparse.Namespace) -> int:
@@ -1548,6 +1597,10 @@ def _cmd_wrap(args: argparse.Namespace) -> int:
     if args.action == "rekey" and not args.key:
         _err("error: wrap rekey needs --key HEX (32 hex digits), or --key none for a keyless wrap")
         return 2
+    if args.action == "label":
+        from kmc_monitor.service.wrap_label import wrap_label_command
+
+        return wrap_label_command(args, print)
     overrides: dict[str, Any] = {} if args.data_dir is None else {"data_dir": args.data_dir}
     settings = Settings.load(args.config, **overrides)
     who = f"cli:{getpass.getuser()}"

@@ -24,12 +24,14 @@ from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect
 
 from kmc_monitor.errors import AlarmError, UnknownAlarmError
+from kmc_monitor.service import credential
 from kmc_monitor.service.alarms import AuditRecord
 from kmc_monitor.service.apidocs import docs_router, mount_docs
 from kmc_monitor.service.auth import SESSION_COOKIE, Role, SignInLimiter, StaffAuth, install_log_redaction
 from kmc_monitor.service.config import Settings
 from kmc_monitor.service.deps import Admin, Nurse, Runtime, Staff
 from kmc_monitor.service.export import export_router
+from kmc_monitor.service.firstrun import apply_ward_setup
 from kmc_monitor.service.guard import PAGE_PREFIXES, RequestGuard
 from kmc_monitor.service.hub import Subscriber
 from kmc_monitor.service.ingest import ingest_router
@@ -38,24 +40,25 @@ from kmc_monitor.service.pages import mount_dashboard, page_router
 from kmc_monitor.service.programme_routes import programme_router
 from kmc_monitor.service.reports import report_router, stored_alarm_json
 from kmc_monitor.service.routes.family_card import family_card_router
+from kmc_monitor.service.routes.nurses import nurses_router
 from kmc_monitor.service.routes.station import close_station, open_station, station_router
+from kmc_monitor.service.routes.ward_admin import (
+    audit_identity,
+    bed_detail,
+    keep_family_links_soon,
+    restore_family_links,
+    ward_admin_router,
+)
 from kmc_monitor.service.runtime import WardRuntime, admission_json, audit_json, bed_json, session_json
 from kmc_monitor.service.schemas import (
-    AckBody,
-    AdmitBody,
     AlarmParamsOut,
-    AssignWrapBody,
     AuditOut,
-    BedBody,
-    DischargeBody,
     HeardWrapOut,
     PauseBody,
     PauseOut,
     SettingsOut,
-    SwapWrapsBody,
     TrendBinOut,
     TrendOut,
-    WrapBody,
     WrapKeyBody,
     WrapOut,
     WrapsOut,
@@ -63,13 +66,7 @@ from kmc_monitor.service.schemas import (
 from kmc_monitor.service.store import StoreError, day_bounds
 from kmc_monitor.service.ward import (
     MAX_HISTORY_DAYS,
-    AdmissionDetails,
-    CaregiverRole,
     ContactHistory,
-    FamilyMember,
-    GestationalAge,
-    InvalidAdmissionError,
-    KmcMode,
     NotFoundError,
     StayDay,
     WardConflictError,
@@ -77,7 +74,7 @@ from kmc_monitor.service.ward import (
 )
 from kmc_monitor.signal.params import US
 
-__all__ = ["WS_UNAUTHORIZED", "create_app"]
+__all__ = ["WS_UNAUTHORIZED", "audit_identity", "create_app"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,44 +95,11 @@ RowId = Annotated[int, PathParam(ge=-(2**63), le=2**63 - 1)]
 
 #: Where the signed-out devices are kept (the store's settings table), so a restart keeps them out.
 SIGNED_OUT_KEY = "signed_out_sessions"
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def audit_identity(who: str, display_name: str | None) -> str:
-    """What the audit records as who did it: the authenticated identity, always first; a name the
-    client gave only beside it, in brackets, cleaned of control characters and of a leading
-    spreadsheet-formula sign (finding 9: an acknowledgement recorded as "System", or as a formula)."""
-    if not display_name:
-        return who
-    name = "".join(c for c in display_name if c.isprintable()).strip()[:64]
-    while name.startswith(_FORMULA_START):
-        name = name[1:].lstrip()
-    return f"{who} [{name}]" if name else who
 
 
 def _today(rt: WardRuntime) -> dt.date:
     """The ward-local date now (the ward's clock, which is what daily totals follow)."""
     return dt.datetime.fromtimestamp(rt.clock(), ZoneInfo(rt.settings.ward_tz)).date()
-
-
-def _bed_detail(rt: WardRuntime, bed_id: str) -> dict[str, Any]:
-    """A bed's tile with its current admission and wrap in full: the bed-detail screen's header."""
-    status = rt.ward.bed_status(bed_id)  # 404 for an unknown bed
-    view = rt.bed_view(bed_id)
-    tile = bed_json(view) if view is not None else {"bed_id": bed_id, "label": status.bed.label}
-    wrap = None
-    if status.wrap_id is not None:
-        info = rt.ward.wrap(status.wrap_id)
-        wrap = {"wrap_id": info.wrap_id, "mac": info.mac, "has_key": info.has_key}
-    return {
-        **tile,
-        "admission": None if status.admission is None else admission_json(status.admission),
-        "wrap": wrap,
-        # Whether the family link's QR can be shown: tokens are stored hashed, so only links this
-        # process made (or renewed) can be printed again; otherwise the nurse prints a new one.
-        "family_qr_available": status.admission is not None
-        and status.admission.admission_id in rt.family_links,
-    }
 
 
 def _stay_day_json(d: StayDay) -> dict[str, Any]:
@@ -189,8 +153,11 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         app.state.runtime = rt
         # Until the store is open (rt.start) the app refuses every staff request: no tokens yet.
         app.state.auth = StaffAuth(())
-        if not settings.all_staff_tokens:
+        if not settings.all_staff_tokens and not (settings.data_dir / credential.CREDENTIAL_FILE).exists():
             logger.warning("no staff token is configured: every staff route refuses access")
+        # The first-run page's answers (issue-14a), laid over the configuration before the
+        # engine is built, so its days follow the ward's time zone.
+        rt.settings = await asyncio.to_thread(apply_ward_setup, rt.settings)
         await rt.start()
         await open_station(app, rt)  # issue-17b: the health station, on the ward's database
         auth = StaffAuth(
@@ -203,6 +170,15 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
             },
             session_s=settings.session_s,
         )
+        try:
+            kept = credential.load(rt.settings.data_dir)  # the ward's own staff credential (hashed)
+        except credential.CredentialFileError as exc:
+            logger.error("%s; the configured staff tokens still work", exc)
+            kept = None
+        if kept is not None:
+            auth.add_digest(kept.sha256, Role.ADMIN)
+        await asyncio.to_thread(restore_family_links, rt, rt.ward.base_url)
+        await keep_family_links_soon(rt)  # a demo ward's first links
         auth.restore_signed_out(rt.store.get_setting(SIGNED_OUT_KEY, {}) or {})
         app.state.auth = auth
         app.state.signin_limiter = SignInLimiter()
@@ -227,6 +203,8 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
     app.include_router(ingest_router())
     app.include_router(programme_router())
     app.include_router(station_router())
+    app.include_router(ward_admin_router())
+    app.include_router(nurses_router())
     mount_dashboard(app)
 
     # Outermost: origin, credential, anti-forgery token and body size, before anything is read.
@@ -339,16 +317,6 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
             raise HTTPException(404, f"no alarm {alarm_id} in this ward's audit log")
         return [AuditOut(**audit_json(r)) for r in lines]
 
-    @app.post("/api/alarms/{alarm_id}/ack", tags=["alarms"])
-    async def ack(alarm_id: RowId, who: Staff, rt: Runtime, body: AckBody | None = None) -> dict[str, Any]:
-        try:
-            view = rt.acknowledge(alarm_id, audit_identity(who, body.who if body else None))
-        except UnknownAlarmError as exc:
-            raise HTTPException(404, str(exc)) from None
-        except AlarmError as exc:
-            raise HTTPException(409, str(exc)) from None
-        return rt.alarm_json(view)
-
     def pause_state(rt: WardRuntime, screen_id: str) -> PauseOut:
         now_us = rt.now_us()
         board = rt.engine.board
@@ -389,35 +357,11 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         """One admission, current or discharged."""
         return admission_json(rt.ward.admission(admission_id))
 
-    @app.post("/api/admissions", status_code=201, tags=["admissions"])
-    async def admit(body: AdmitBody, who: Nurse, rt: Runtime) -> dict[str, Any]:
-        try:
-            details = AdmissionDetails(
-                display_name=body.display_name,
-                birth_weight_g=body.birth_weight_g,
-                gestational_age=GestationalAge(body.gestational_age_weeks, body.gestational_age_days),
-                hospital_number=body.hospital_number,
-                daily_goal_s=body.daily_goal_s,
-                site_offset_c=body.site_offset_c,
-                kmc_mode=KmcMode(body.kmc_mode),
-                birth_t=body.birth_t,
-                family=tuple(FamilyMember(CaregiverRole(m.role), m.name) for m in body.family),
-            )
-        except (InvalidAdmissionError, ValueError) as exc:
-            raise HTTPException(422, str(exc)) from None
-        adm, link = await rt.admit(body.bed_id, details, who, wrap_id=body.wrap_id)
-        return {**admission_json(adm), "family_url": link.url}
-
-    @app.post("/api/admissions/{admission_id}/discharge", tags=["admissions"])
-    async def discharge(
-        admission_id: RowId, who: Nurse, rt: Runtime, body: DischargeBody | None = None
-    ) -> dict[str, Any]:
-        return admission_json(await rt.discharge(admission_id, who, None if body is None else body.status))
-
     @app.post("/api/admissions/{admission_id}/family-link", tags=["admissions"])
     async def renew_link(admission_id: RowId, who: Nurse, rt: Runtime) -> dict[str, Any]:
         """Revoke the family link and make a new one (the old card stops working at once)."""
         link = await rt.renew_family_link(admission_id, who)
+        await keep_family_links_soon(rt)  # issue-14a: kept sealed across restarts
         return {"admission_id": admission_id, "family_url": link.url}
 
     @app.post("/api/admissions/{admission_id}/family-link/revoke", tags=["admissions"])
@@ -547,16 +491,10 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         return {"bed_id": bed_id, "first_day": first.isoformat(), "last_day": last.isoformat(), "days": out}
 
     # Beds and wraps ---------------------------------------------------------------------------
-    @app.post("/api/beds", status_code=201, tags=["ward"])
-    async def add_bed(body: BedBody, who: Admin, rt: Runtime) -> dict[str, Any]:
-        """Add a bed to the ward (409 if the id exists); its tile appears at the next update."""
-        await rt.add_bed(body.bed_id, body.label, body.position)
-        return _bed_detail(rt, body.bed_id)
-
     @app.get("/api/beds/{bed_id}", tags=["ward"])
     async def bed(bed_id: str, who: Staff, rt: Runtime) -> dict[str, Any]:
         """The bed's tile, its current admission in full and its wrap."""
-        return _bed_detail(rt, bed_id)
+        return bed_detail(rt, bed_id)
 
     @app.get("/api/beds/{bed_id}/trend", tags=["ward"])
     async def trend(bed_id: str, who: Staff, rt: Runtime) -> TrendOut:
@@ -581,28 +519,6 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
                 for b in bins
             ],
         )
-
-    @app.post("/api/beds/{bed_id}/wrap", tags=["wraps"])
-    async def assign_wrap(bed_id: str, body: AssignWrapBody, who: Nurse, rt: Runtime) -> dict[str, Any]:
-        """Put a registered wrap on the bed. A bed with another wrap is a conflict unless
-        ``replace`` (then that wrap comes off); a wrap on another bed must come off there first, or
-        the two beds' wraps be swapped."""
-        await rt.assign_wrap(body.wrap_id, bed_id, who, replace=body.replace)
-        return _bed_detail(rt, bed_id)
-
-    @app.delete("/api/beds/{bed_id}/wrap", tags=["wraps"])
-    async def unassign_wrap(bed_id: str, who: Nurse, rt: Runtime) -> dict[str, Any]:
-        """Take the bed's wrap off (for cleaning or charging); 409 if the bed has none."""
-        status = rt.ward.bed_status(bed_id)
-        if status.wrap_id is None or not await rt.unassign_wrap(status.wrap_id, who):
-            raise WardConflictError(f"bed {bed_id} has no wrap to take off")
-        return {**_bed_detail(rt, bed_id), "removed_wrap_id": status.wrap_id}
-
-    @app.post("/api/beds/swap-wraps", tags=["wraps"])
-    async def swap_wraps(body: SwapWrapsBody, who: Nurse, rt: Runtime) -> list[dict[str, Any]]:
-        """Exchange two beds' wraps at one instant (one bed may have none: the wrap moves)."""
-        await rt.swap_wraps(body.bed_a, body.bed_b, who)
-        return [_bed_detail(rt, body.bed_a), _bed_detail(rt, body.bed_b)]
 
     @app.get("/api/wraps", tags=["wraps"])
     async def wraps(who: Staff, rt: Runtime) -> WrapsOut:
@@ -640,22 +556,6 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
             if u.wrap_id not in known
         ]
         return WrapsOut(registered=registered, unregistered=unregistered)
-
-    @app.post("/api/wraps", status_code=201, tags=["wraps"])
-    async def register_wrap(body: WrapBody, who: Admin, rt: Runtime) -> WrapOut:
-        """Register a wrap (409 if its id or MAC is registered already); then put it on a bed."""
-        info = await rt.add_wrap(body.wrap_id, body.mac, body.key)
-        logger.info("wrap %s (%s) registered by %s", info.wrap_id, info.mac, who)
-        return WrapOut(
-            wrap_id=info.wrap_id,
-            mac=info.mac,
-            has_key=info.has_key,
-            bed_id=None,
-            last_heard_us=None,
-            last_heard_s=None,
-            rssi_dbm=None,
-            battery_pct=None,
-        )
 
     @app.delete("/api/wraps/unregistered", tags=["wraps"])
     async def clear_unregistered(who: Nurse, rt: Runtime) -> dict[str, Any]:

@@ -51,7 +51,7 @@ FAMILY_PREFIX: Final = "/api/family/"
 #: A family page sends one small choice ("who is holding now").
 FAMILY_BODY_CAP: Final = 2048
 #: The pages a kiosk's sign-in link opens with ``?token=`` (the only place a token in a URL counts).
-PAGE_PREFIXES: Final = ("/ward", "/bed/", "/report/", "/station")
+PAGE_PREFIXES: Final = ("/ward", "/bed/", "/report/", "/station", "/admin", "/setup")
 #: A home gateway's sync route (issue-17b): authenticated by that home's own pairing token (no staff
 #: role), checked here before any of the body is read, like a staff credential.
 STATION_SYNC_RE: Final = re.compile(r"^/api/station/homes/([A-Za-z0-9][A-Za-z0-9_.-]{0,63})/sync$")

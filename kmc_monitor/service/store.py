@@ -89,6 +89,7 @@ from kmc_monitor.devices.reading import Reading
 from kmc_monitor.devices.verify import WrapEntry, WrapRegistry
 from kmc_monitor.errors import KmcError
 from kmc_monitor.service.alarms import AlarmAction, AuditRecord
+from kmc_monitor.service.store_people import PEOPLE_MIGRATION, PeopleStore
 from kmc_monitor.service.ward import (
     Admission,
     AdmissionDetails,
@@ -406,6 +407,9 @@ _MIGRATIONS += (
             BEGIN SELECT RAISE(ABORT, 'the station audit log is append-only'); END""",
     ),
 )
+# issue-14a: nurses and their hashed PINs, the ward-admin audit, sealed family links
+# (kmc_monitor/service/store_people.py).
+_MIGRATIONS += (PEOPLE_MIGRATION,)
 
 #: The schema version this code writes and reads.
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
@@ -535,7 +539,7 @@ def _opt_float(value: float | None) -> float | None:
     return None if math.isnan(f) else f
 
 
-class Store:
+class Store(PeopleStore):
     """The ward's SQLite database: open it once per process and share it.
 
     Thread-safe: one connection behind a lock, so the asyncio service may call it from worker

@@ -222,8 +222,8 @@ class StationStore(Store):
                     "wraps": [e.wrap_id for e in entries],
                 }
             )
-            self._audit(c, now, home.home_id, "enrolled", who, detail)
-            self._audit(c, now, home.home_id, "pairing_issued", who, "")
+            self._station_audit(c, now, home.home_id, "enrolled", who, detail)
+            self._station_audit(c, now, home.home_id, "pairing_issued", who, "")
 
     def replace_token(self, home_id: str, token_sha256: bytes, *, now: float, who: str) -> None:
         """A new pairing code for a home: the old token stops working in the same transaction."""
@@ -234,7 +234,7 @@ class StationStore(Store):
             )
             if cur.rowcount == 0:
                 raise NotFoundError(f"no home {home_id!r} in the station's care")
-            self._audit(c, now, home_id, "pairing_reissued", who, "the previous code was revoked")
+            self._station_audit(c, now, home_id, "pairing_reissued", who, "the previous code was revoked")
 
     def token_hashes(self) -> dict[str, bytes]:
         """Every home's current token hash (the request guard's table)."""
@@ -245,7 +245,9 @@ class StationStore(Store):
         return {str(h): bytes(d) for h, d in rows}
 
     @staticmethod
-    def _audit(c: sqlite3.Connection, now: float, home_id: str, action: str, who: str, detail: str) -> None:
+    def _station_audit(
+        c: sqlite3.Connection, now: float, home_id: str, action: str, who: str, detail: str
+    ) -> None:
         c.execute(
             "INSERT INTO station_audit(at_t, home_id, action, who, detail) VALUES (?, ?, ?, ?, ?)",
             (now, home_id, action, who, detail),
@@ -479,7 +481,7 @@ class StationStore(Store):
                 (home_id, day.isoformat(), weight_g, notes, now, who),
             )
             visit_id = int(cur.lastrowid or 0)
-            self._audit(c, now, home_id, "visit_recorded", who, json.dumps({"visit_id": visit_id}))
+            self._station_audit(c, now, home_id, "visit_recorded", who, json.dumps({"visit_id": visit_id}))
         return VisitRow(visit_id, home_id, day, weight_g, notes, now, who)
 
     def visits(self, home_id: str | None = None) -> list[VisitRow]:

@@ -209,10 +209,10 @@ def test_assign_unassign_and_swap_show_on_tiles_and_in_the_ward_stream(ward: War
     # Swap with one bed empty moves the wrap; then a real swap.
     r = ward.client.post("/api/beds/swap-wraps", json={"bed_a": "B02", "bed_b": "B01"})
     assert r.status_code == 200, r.text
-    assert [b["wrap_id"] for b in r.json()] == [None, "W2"]
+    assert [b["wrap_id"] for b in r.json()["beds"]] == [None, "W2"]
     ward.client.post("/api/beds/B02/wrap", json={"wrap_id": "W1"})
     r = ward.client.post("/api/beds/swap-wraps", json={"bed_a": "B01", "bed_b": "B02"})
-    assert [b["wrap_id"] for b in r.json()] == ["W1", "W2"]
+    assert [b["wrap_id"] for b in r.json()["beds"]] == ["W1", "W2"]
     assert ward.rt.store.current_assignments() == {"W1": "B01", "W2": "B02"}
     snap = ward.rt.ward_channel.snapshot_text()
     assert '"wrap_id":"W1"' in snap.replace(" ", "")

@@ -6,6 +6,7 @@
 // chosen day's report when a day is picked. Only what changed is re-drawn. The staff session cookie
 // goes with every same-origin request; a 401 means it expired, so the page reloads into sign-in.
 import { contactChart, duration, temperatureChart } from "./charts.js";
+import { confirmed } from "./confirm.js";
 import {
   ApiError,
   BAND_NAMES,
@@ -167,7 +168,7 @@ function renderTimer() {
 async function acknowledge(alarmId, button) {
   button.disabled = true;
   try {
-    await post(`/api/alarms/${alarmId}/ack`);
+    await confirmed(`/api/alarms/${alarmId}/ack`, { what: `Acknowledge the alarm on ${state.tile ? state.tile.label : "this bed"}` });
     await refreshTile();
     await loadDay();
   } catch (e) {
@@ -414,9 +415,9 @@ async function discharge() {
   try {
     // The status feeds the programme indicators; left "not recorded", it can be set later.
     const status = $("discharge-status").value || null;
-    const done = await call(`/api/admissions/${adm.admission_id}/discharge`, {
-      method: "POST",
+    const done = await confirmed(`/api/admissions/${adm.admission_id}/discharge`, {
       body: { status },
+      what: `Discharge ${adm.display_name}`,
     });
     setStatus(`${done.display_name} discharged at ${timeOf(done.discharged_t * 1e6)}`);
     await refreshTile();

@@ -8,7 +8,7 @@
 //   ward/details.js  a bed's page in an overlay, so sound and stream go on behind it
 //
 // Names, formatters, the alarm ranking and the API helpers are common.js's, shared by every page.
-import { formatInZone, loadSettings, showError, wardTime } from "./common.js";
+import { api, formatInZone, loadSettings, showError, wardTime } from "./common.js";
 import { fetchAlarms, onAckClick, renderAlarmBar, setupAlarms } from "./ward/alarms.js";
 import { openBed, setupDetails } from "./ward/details.js";
 import { $, hooks, monitoring, setText, settings, ward } from "./ward/model.js";
@@ -62,6 +62,12 @@ setupAlarms();
 setupSound();
 setupDetails();
 applySettings();
+// A ward not set up yet (issue #14): its admin goes to the first-run page first.
+api("/api/ward-admin/status")
+  .then((s) => {
+    if (s.setup_needed && s.role === "admin") window.location.replace("/setup");
+  })
+  .catch(() => null);
 startStream();
 fetchAlarms();
 setInterval(renderAll, 1000);

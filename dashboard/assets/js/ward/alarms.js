@@ -13,6 +13,7 @@ import {
   isTechnical,
   leadAlarm,
 } from "../common.js";
+import { confirmed } from "../confirm.js";
 import { $, US, hooks, monitoring, setText, ward } from "./model.js";
 
 let alarmFetch = null;
@@ -233,7 +234,14 @@ async function acknowledge(alarmId, button) {
   button.disabled = true;
   button.textContent = "…";
   try {
-    const a = await api(`/api/alarms/${encodeURIComponent(alarmId)}/ack`, { method: "POST" });
+    // Where the ward has nurses, the nurse confirms with her initials and PIN (confirm.js).
+    let where = "";
+    for (const entry of ward.beds.values()) {
+      if (entry.tile.alarms && entry.tile.alarms.some((x) => x.alarm_id === alarmId)) {
+        where = ` on ${entry.tile.label}${entry.tile.display_name ? ` (${entry.tile.display_name})` : ""}`;
+      }
+    }
+    const a = await confirmed(`/api/alarms/${encodeURIComponent(alarmId)}/ack`, { what: `Acknowledge the alarm${where}` });
     ward.alarmDetails.set(a.alarm_id, a);
     // Reflect it at once; the stream's next tile update confirms it.
     for (const entry of ward.beds.values()) {
