@@ -146,7 +146,7 @@ def test_a_version_1_database_is_upgraded_and_keeps_its_stays(tmp_path: Path) ->
             "VALUES ('B1', 'Old baby', 1400, 224, 72000, 0, 100, 'n')"
         )
     with Store(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 4
+        assert store.schema_version == SCHEMA_VERSION >= 4  # later steps append
         (adm,) = store.current_admissions()
         assert adm.display_name == "Old baby"
         assert adm.kmc_mode is KmcMode.CONTINUOUS and adm.birth_t is None and adm.discharge_status is None

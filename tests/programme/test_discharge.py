@@ -103,7 +103,7 @@ def test_a_version_3_database_is_upgraded_with_an_empty_checklist(tmp_path: Path
             "VALUES ('B1', 'Old baby', 1400, 224, 72000, 0, 100, 'n')"
         )
     with Store(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 4
+        assert store.schema_version == SCHEMA_VERSION >= 4  # later steps append
         (adm,) = store.current_admissions()
         assert adm.display_name == "Old baby" and store.teaching(adm.admission_id) == []
         store.set_teaching(adm.admission_id, "positioning", True, now=200, who="n")
