@@ -3,7 +3,8 @@
 #   make test   set up what tests need, then ruff, mypy --strict and the pytest suite's fast tier
 #               (every test not marked `long`, on two xdist workers; target: 5 minutes on 2 idle cores)
 #   make test-long  the tests that take minutes on purpose (marked `long`: the 60 s broker outage,
-#               the MQTT soaks, the 20-bed ward screens), one at a time; CI (.ci/run) runs both
+#               the MQTT soaks, the 20-bed ward screens, the family weeks at home, the long API fuzz),
+#               one at a time; CI (.ci/run) runs both
 #   make bench  the benchmarks (figures recorded in docs/benchmarks.md)
 
 PYTHON ?= python3

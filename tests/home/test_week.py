@@ -232,7 +232,7 @@ def _week(tmp_path: Path, code: PairingCode, net: Net) -> int:
     return last_seq
 
 
-@pytest.mark.slow
+@pytest.mark.long  # a simulated week: make test-long (CI runs it after make test)
 def test_family_week_arrives_whole_once_and_in_order(tmp_path: Path, station: StandInStation) -> None:
     sim = WardSimulator(1, start_s=T0, seed=17)
     code = pairing_for(sim, station.url, tz=TZ)
@@ -278,7 +278,7 @@ class _NoLiveWrap:
         return []
 
 
-@pytest.mark.slow
+@pytest.mark.long  # a simulated week: make test-long (CI runs it after make test)
 def test_family_week_reaches_the_real_station(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same week against the station of issue-17b (``create_app`` on real uvicorn, its SQLite
     file), the home's network a relay the test cuts for three days."""
