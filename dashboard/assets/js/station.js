@@ -3,6 +3,7 @@
 // /api/station/homes/{home_id}/visits; CSV from /api/station/visits.csv), and discharge "home on
 // KMC" with the family's consent (POST /api/station/homes), whose pairing QR is shown once.
 import { api, formatAgo, h, loadSettings, showError } from "./common.js";
+import { confirmed } from "./confirm.js";
 
 const $ = (id) => document.getElementById(id);
 const REFRESH_MS = 30000;
@@ -170,7 +171,8 @@ $("home-form").addEventListener("submit", async (ev) => {
   };
   if (f.tz.value) body.tz = f.tz.value;
   try {
-    const out = await api("/api/station/homes", { method: "POST", body });
+    const name = f.admission_id.selectedOptions && f.admission_id.selectedOptions[0] ? f.admission_id.selectedOptions[0].textContent : "the baby";
+    const out = await confirmed("/api/station/homes", { body, what: `Discharge ${name} home on KMC` });
     showPairing(out);
     ev.target.reset();
     await Promise.all([refresh(), loadAdmissions()]);

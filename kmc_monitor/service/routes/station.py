@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from kmc_monitor.devices.verify import WrapEntry
 from kmc_monitor.service.deps import Nurse, Runtime, Staff
 from kmc_monitor.service.reports import neutralise
+from kmc_monitor.service.routes.nurses import NurseConfirm, confirmed_who
 from kmc_monitor.service.runtime import WardRuntime
 from kmc_monitor.service.ward import CaregiverRole, DischargeStatus, WardConflictError, WardError
 from kmc_monitor.station.attention import Attention, DayFacts, needs_attention, next_visit
@@ -126,6 +127,8 @@ class HomeDischargeBody(_Body):
         return value
 
     who: Annotated[str | None, Field(min_length=1, max_length=64, description="name for the audit")] = None
+    #: On a shared screen of a ward with nurses, the discharging nurse confirms (issue #14).
+    nurse: NurseConfirm | None = None
 
 
 class ReissueBody(_Body):
@@ -415,7 +418,9 @@ def station_router() -> APIRouter:
                     "(give it a key, or send another wrap home)"
                 )
             entries.append(entry)
-        actor = _who(who, body.who)
+        # A discharge, confirmed by the nurse as every discharge from a shared screen is (after the
+        # checks above, so nobody types a PIN for something refused anyway).
+        actor = await confirmed_who(request, rt, _who(who, body.who), body.nurse)
         consent_t = body.consent.given_t if body.consent.given_t is not None else rt.clock()
         if consent_t > rt.clock() + 300:
             raise WardError("the consent's time is in the future: give when the family consented")

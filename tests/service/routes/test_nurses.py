@@ -113,3 +113,32 @@ def test_only_an_admin_manages_nurses(ward: Ward) -> None:
     r = ward.client.patch("/api/nurses/99999999999999999999999", json={"pin": "1234"})
     assert r.status_code == 422
     assert ward.client.delete("/api/nurses/77").status_code == 404
+
+
+def test_discharge_home_on_kmc_from_a_shared_screen_is_confirmed_by_the_nurse(ward: Ward) -> None:
+    """Sending a baby home to the station's care is a discharge: on a ward with nurses, the screen
+    confirms it with initials and PIN like any other, and the ward's audit names the nurse."""
+    ward.ok("POST", "/api/wraps/W1/key", {"key": "0123456789abcdef0123456789abcdef"})
+    add_lan(ward)
+    screen = ward.screen()
+    adm = next(a for a in ward.ok("GET", "/api/admissions") if a["bed_id"] == "B01")
+    body = {
+        "admission_id": adm["admission_id"],
+        "consent": {"name": "H'Me Nie", "relation": "mother"},
+        "language": "vi",
+        "tz": "Asia/Ho_Chi_Minh",
+    }
+    r = ward.client.post("/api/station/homes", json=body, headers=screen)
+    assert r.status_code == 403 and "initials and PIN" in r.json()["detail"]
+    assert ward.ok("GET", f"/api/admissions/{adm['admission_id']}")["discharged_t"] is None  # nothing done
+    r = ward.client.post(
+        "/api/station/homes", json={**body, "nurse": {"initials": "LN", "pin": "0000"}}, headers=screen
+    )
+    assert r.status_code == 422 and "do not match" in r.json()["detail"]
+    r = ward.client.post(
+        "/api/station/homes", json={**body, "nurse": {"initials": "LN", "pin": "4321"}}, headers=screen
+    )
+    assert r.status_code == 201, r.text
+    stay = ward.ok("GET", f"/api/admissions/{adm['admission_id']}")
+    assert stay["discharge_status"] == "home_on_kmc"
+    assert stay["discharged_by"] == f"Lan Nguyen (LN) via {STAFF_ID}"
