@@ -22,13 +22,13 @@ sys.path.insert(0, str(ROOT))
 from kmc_monitor.programme.charts import indicators_html  # noqa: E402
 from kmc_monitor.programme.indicators import Period, compute_indicators  # noqa: E402
 from kmc_monitor.service.store import SessionRecord, Store  # noqa: E402
-from kmc_monitor.service.ward import (  # noqa: E402
+from kmc_monitor.service.ward import Ward  # noqa: E402
+from kmc_monitor.service.ward_model import (  # noqa: E402
     AdmissionDetails,
     CaregiverRole,
     DischargeStatus,
     FamilyMember,
     GestationalAge,
-    Ward,
 )
 from kmc_monitor.signal.report import Session  # noqa: E402
 

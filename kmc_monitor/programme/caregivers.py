@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from kmc_monitor.service.store import Store
-from kmc_monitor.service.ward import Admission, CaregiverRole, FamilyMember
+from kmc_monitor.service.ward_model import Admission, CaregiverRole, FamilyMember
 from kmc_monitor.signal.calendar import DayCalendar
 from kmc_monitor.signal.params import US
 

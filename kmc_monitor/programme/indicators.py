@@ -38,7 +38,7 @@ from kmc_monitor.errors import KmcError
 from kmc_monitor.programme.caregivers import StaySession, clipped_contact_s, stay_sessions
 from kmc_monitor.programme.discharge import checklist_state
 from kmc_monitor.service.store import Store
-from kmc_monitor.service.ward import (
+from kmc_monitor.service.ward_model import (
     INTERMITTENT_MIN_SESSION_S,
     Admission,
     CaregiverRole,

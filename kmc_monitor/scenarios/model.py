@@ -660,8 +660,8 @@ class Scenario(_Strict):
 
     def rule_params(self) -> RuleParams:
         """The rules as this scenario's admission judges them: its mode sets ``low_daily_contact``
-        (see :meth:`kmc_monitor.service.ward.Admission.low_contact_s`)."""
-        from kmc_monitor.service.ward import KmcMode, low_contact_threshold_s
+        (see :meth:`kmc_monitor.service.ward_model.Admission.low_contact_s`)."""
+        from kmc_monitor.service.ward_model import KmcMode, low_contact_threshold_s
 
         base = RuleParams(ward_tz=self.tz, **self.params)
         goal = base.daily_goal_s if self.admission.daily_goal is None else self.admission.daily_goal

@@ -47,7 +47,7 @@ from kmc_monitor.signal.report import AlarmKind, Priority
 from kmc_monitor.signal.series import WrapSeries, build_series
 
 if TYPE_CHECKING:
-    from kmc_monitor.service.ward import FamilyMember
+    from kmc_monitor.service.ward_model import FamilyMember
 
 __all__ = ["Check", "Outcome", "Outcomes", "ScenarioResult", "judge", "run_scenario", "simulate"]
 
@@ -331,7 +331,8 @@ def _live(material: _Material, scenario: Scenario, params: RuleParams, until_us:
     from kmc_monitor.service.alarms import AlarmState
     from kmc_monitor.service.engine import LiveEngine
     from kmc_monitor.service.store import Store
-    from kmc_monitor.service.ward import AdmissionDetails, GestationalAge, KmcMode, Ward
+    from kmc_monitor.service.ward import Ward
+    from kmc_monitor.service.ward_model import AdmissionDetails, GestationalAge, KmcMode
 
     wraps = [s.wrap_id for s in material.series if len(s)]
     readings = sorted(material.readings, key=lambda r: r.t)  # each arrives at its own time
@@ -438,7 +439,7 @@ def _live(material: _Material, scenario: Scenario, params: RuleParams, until_us:
 
 
 def _member(name: str) -> FamilyMember:
-    from kmc_monitor.service.ward import CaregiverRole, FamilyMember
+    from kmc_monitor.service.ward_model import CaregiverRole, FamilyMember
 
     if name in ("mother", "father"):
         return FamilyMember(CaregiverRole(name))

@@ -19,31 +19,23 @@ from kmc_monitor.service.alarms import (
 )
 from kmc_monitor.service.config import ClinicalParams, ConfigError, Settings
 from kmc_monitor.service.engine import BedAlarm, BedView, LiveEngine, TickResult, TrendBin, UnassignedWrap
-from kmc_monitor.service.store import (
-    BedSession,
-    ReadingWriter,
-    SessionRecord,
-    Store,
-    StoreError,
-    day_bounds,
-)
-from kmc_monitor.service.ward import (
+from kmc_monitor.service.store import BedSession, ReadingWriter, SessionRecord, Store, StoreError
+from kmc_monitor.service.ward import BedStatus, FamilyLink, Ward
+from kmc_monitor.service.ward_model import (
     Admission,
     AdmissionDetails,
     AlreadyDischargedError,
     Bed,
     BedOccupiedError,
-    BedStatus,
-    FamilyLink,
     GestationalAge,
     InvalidAdmissionError,
     NotFoundError,
-    Ward,
     WardConflictError,
     WardError,
     WrapInfo,
     WrapInUseError,
 )
+from kmc_monitor.service.ward_time import day_bounds
 
 __all__ = [
     "SYSTEM",

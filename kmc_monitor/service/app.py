@@ -63,15 +63,10 @@ from kmc_monitor.service.schemas import (
     WrapOut,
     WrapsOut,
 )
-from kmc_monitor.service.store import StoreError, day_bounds
-from kmc_monitor.service.ward import (
-    MAX_HISTORY_DAYS,
-    ContactHistory,
-    NotFoundError,
-    StayDay,
-    WardConflictError,
-    WardError,
-)
+from kmc_monitor.service.store import StoreError
+from kmc_monitor.service.ward import MAX_HISTORY_DAYS, ContactHistory, StayDay
+from kmc_monitor.service.ward_model import NotFoundError, WardConflictError, WardError
+from kmc_monitor.service.ward_time import day_bounds
 from kmc_monitor.signal.params import US
 
 __all__ = ["WS_UNAUTHORIZED", "audit_identity", "create_app"]

@@ -50,7 +50,8 @@ import numpy as np
 from kmc_monitor.devices.reading import Reading
 from kmc_monitor.service.alarms import AlarmBoard, AlarmEvent, AlarmState, AuditRecord, ConditionKey
 from kmc_monitor.service.store import ReadingWriter, SessionRecord, Store
-from kmc_monitor.service.ward import Admission, Bed, KmcMode, Ward
+from kmc_monitor.service.ward import Ward
+from kmc_monitor.service.ward_model import Admission, Bed, KmcMode
 from kmc_monitor.signal.calendar import DayCalendar
 from kmc_monitor.signal.params import US, RuleParams, celsius_to_mc, seconds_to_us
 from kmc_monitor.signal.report import Alarm, AlarmKind, Priority, Session, round_c
@@ -354,7 +355,7 @@ class LiveEngine:
         offset = celsius_to_mc(adm.site_offset_c) if adm is not None else 0
         params = self.params
         if adm is not None:
-            # The admission's KMC mode sets when low_daily_contact is raised (ward.Admission.low_contact_s).
+            # The admission's KMC mode sets when low_daily_contact is raised (Admission.low_contact_s).
             params = dataclasses.replace(
                 params,
                 daily_goal_s=adm.daily_goal_s,

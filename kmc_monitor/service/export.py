@@ -67,8 +67,9 @@ from kmc_monitor.service.reports import (
     write_sessions,
 )
 from kmc_monitor.service.runtime import WardRuntime, session_json
-from kmc_monitor.service.store import day_bounds
-from kmc_monitor.service.ward import MAX_HISTORY_DAYS, Ward, WrapInfo
+from kmc_monitor.service.ward import MAX_HISTORY_DAYS, Ward
+from kmc_monitor.service.ward_model import WrapInfo
+from kmc_monitor.service.ward_time import day_bounds
 from kmc_monitor.signal.params import US, RuleParams
 
 __all__ = ["FHIR_JSON", "ExportRange", "export_csv", "export_router", "load_export_inputs", "parse_range"]
@@ -125,7 +126,7 @@ def load_export_inputs(
     """What the store holds for the bed and range (blocking: call it in a worker thread), in the
     handover report's container (so its alarm merging applies), and the wraps that appear in it.
 
-    Raises :class:`~kmc_monitor.service.ward.NotFoundError` for an unknown bed.
+    Raises :class:`~kmc_monitor.service.ward_model.NotFoundError` for an unknown bed.
     """
     bed = ward.bed(bed_id)
     store = ward.store

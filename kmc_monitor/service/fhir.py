@@ -52,8 +52,9 @@ from zoneinfo import ZoneInfo
 
 from kmc_monitor import __version__
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.service.store import day_bounds
-from kmc_monitor.service.ward import Admission, StayDay, StaySession, WrapInfo
+from kmc_monitor.service.ward import StayDay, StaySession
+from kmc_monitor.service.ward_model import Admission, WrapInfo
+from kmc_monitor.service.ward_time import day_bounds
 from kmc_monitor.signal.params import US, RuleParams
 from kmc_monitor.signal.report import AlarmKind, Category
 

@@ -33,7 +33,7 @@ from kmc_monitor.service.hl7 import (
     build_pcd04,
 )
 from kmc_monitor.service.hl7_outbox import Hl7Outbox
-from kmc_monitor.service.ward import Admission
+from kmc_monitor.service.ward_model import Admission
 from kmc_monitor.signal.params import US
 from kmc_monitor.signal.report import AlarmKind
 

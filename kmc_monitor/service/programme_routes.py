@@ -32,7 +32,7 @@ from kmc_monitor.programme.indicators import (
 )
 from kmc_monitor.service.deps import Admin, Nurse, Runtime, Staff
 from kmc_monitor.service.runtime import WardRuntime, admission_json
-from kmc_monitor.service.ward import Admission, CaregiverRole, DischargeStatus, FamilyMember
+from kmc_monitor.service.ward_model import Admission, CaregiverRole, DischargeStatus, FamilyMember
 
 __all__ = ["Dhis2Settings", "programme_router"]
 

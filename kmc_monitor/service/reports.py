@@ -69,8 +69,9 @@ from kmc_monitor.service.alarms import AlarmBoard, AuditRecord
 from kmc_monitor.service.deps import Runtime, Staff
 from kmc_monitor.service.runtime import WardRuntime, admission_json, alarm_json, audit_json, session_json
 from kmc_monitor.service.shifts import Shift, default_shift, parse_shift_starts, shift_at, shift_starting
-from kmc_monitor.service.store import day_bounds
-from kmc_monitor.service.ward import Admission, Bed, ContactHistory, Ward
+from kmc_monitor.service.ward import ContactHistory, Ward
+from kmc_monitor.service.ward_model import Admission, Bed
+from kmc_monitor.service.ward_time import day_bounds
 from kmc_monitor.signal.params import US, RuleParams, celsius_to_mc
 from kmc_monitor.signal.report import AlarmKind, Priority
 from kmc_monitor.signal.stream import WrapStream
@@ -136,7 +137,7 @@ def load_report_inputs(
 ) -> ReportInputs:
     """Read one bed's day, or one ``shift``, from the store (blocking: call it in a worker thread).
 
-    Raises :class:`~kmc_monitor.service.ward.NotFoundError` for an unknown bed.
+    Raises :class:`~kmc_monitor.service.ward_model.NotFoundError` for an unknown bed.
     """
     bed = ward.bed(bed_id)
     store = ward.store

@@ -45,16 +45,13 @@ from kmc_monitor.service.mllp import MllpUrl
 from kmc_monitor.service.sources import ReplayClock, ReplaySource, SimulatedSource, Source
 from kmc_monitor.service.store import ReadingWriter, Store, StoreError
 from kmc_monitor.service.tickstats import TickStats
-from kmc_monitor.service.ward import (
+from kmc_monitor.service.ward import FamilyLink, StaySession, Ward, family_link_url
+from kmc_monitor.service.ward_model import (
     Admission,
     AdmissionDetails,
     DischargeStatus,
-    FamilyLink,
     GestationalAge,
-    StaySession,
-    Ward,
     WrapInfo,
-    family_link_url,
 )
 from kmc_monitor.signal.params import US
 from kmc_monitor.signal.report import AlarmKind

@@ -11,7 +11,7 @@ from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from kmc_monitor.service.ward import DischargeStatus
+from kmc_monitor.service.ward_model import DischargeStatus
 
 __all__ = [
     "AckBody",

@@ -23,7 +23,7 @@ from kmc_monitor.devices.simulator import SimConfig, SimMeasurement, WardSimulat
 from kmc_monitor.devices.verify import WrapEntry, WrapRegistry
 from kmc_monitor.errors import KmcError
 from kmc_monitor.service.store import Store, StoreError
-from kmc_monitor.service.ward import WardConflictError
+from kmc_monitor.service.ward_model import WardConflictError
 from kmc_monitor.signal.params import US, RuleParams
 
 if TYPE_CHECKING:  # bleak is imported only by a ward that uses the radio (it costs ~0.3 s)

@@ -90,7 +90,7 @@ from kmc_monitor.devices.verify import WrapEntry, WrapRegistry
 from kmc_monitor.errors import KmcError
 from kmc_monitor.service.alarms import AlarmAction, AuditRecord
 from kmc_monitor.service.store_people import PEOPLE_MIGRATION, PeopleStore
-from kmc_monitor.service.ward import (
+from kmc_monitor.service.ward_model import (
     Admission,
     AdmissionDetails,
     AlreadyDischargedError,
@@ -108,7 +108,7 @@ from kmc_monitor.service.ward import (
     WrapInfo,
     WrapInUseError,
 )
-from kmc_monitor.signal.calendar import DayCalendar
+from kmc_monitor.service.ward_time import day_bounds
 from kmc_monitor.signal.params import US
 from kmc_monitor.signal.report import Session
 
@@ -123,7 +123,6 @@ __all__ = [
     "SessionRecord",
     "Store",
     "StoreError",
-    "day_bounds",
 ]
 
 logger = logging.getLogger(__name__)
@@ -456,15 +455,6 @@ class BedSession:
     wrap_id: str
     session: Session
     open: bool
-
-
-def day_bounds(day: dt.date, ward_tz: str) -> tuple[float, float]:
-    """The ward-local calendar day as ``[start_t, end_t)`` (23 or 25 h across a DST change).
-
-    Uses the signal core's :class:`DayCalendar`, so the history's days are the daily totals' days.
-    """
-    cal = DayCalendar(ward_tz)
-    return cal.midnight_us(day) / US, cal.midnight_us(day + dt.timedelta(days=1)) / US
 
 
 #: Runtime settings under this prefix are secrets: never listed by :meth:`Store.settings`.

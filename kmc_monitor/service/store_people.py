@@ -29,7 +29,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from kmc_monitor.service.ward import NotFoundError, WardConflictError, WardError
+from kmc_monitor.service.ward_model import NotFoundError, WardConflictError, WardError
 
 __all__ = [
     "PEOPLE_MIGRATION",

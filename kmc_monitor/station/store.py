@@ -25,7 +25,7 @@ from typing import Final
 
 from kmc_monitor.devices.verify import WrapEntry
 from kmc_monitor.service.store import Store
-from kmc_monitor.service.ward import NotFoundError, WardConflictError
+from kmc_monitor.service.ward_model import NotFoundError, WardConflictError
 from kmc_monitor.station.wire import DailySummary, HomeStatus
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,8 @@ from kmc_monitor.devices.reading import Reading
 from kmc_monitor.service.alarms import AlarmBoard
 from kmc_monitor.service.shifts import parse_shift_starts, shift_at
 from kmc_monitor.service.store import Store
-from kmc_monitor.service.ward import AdmissionDetails, GestationalAge, Ward
+from kmc_monitor.service.ward import Ward
+from kmc_monitor.service.ward_model import AdmissionDetails, GestationalAge
 from kmc_monitor.signal.params import US
 from kmc_monitor.signal.report import AlarmKind
 from tests.dashboard.conftest import STAFF_TOKEN, Served

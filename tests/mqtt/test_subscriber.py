@@ -19,7 +19,8 @@ from kmc_monitor.mqtt.payload import encode_reading, encode_status
 from kmc_monitor.mqtt.subscriber import MqttSource
 from kmc_monitor.service.engine import LiveEngine
 from kmc_monitor.service.store import ReadingWriter, Store
-from kmc_monitor.service.ward import AdmissionDetails, GestationalAge, Ward
+from kmc_monitor.service.ward import Ward
+from kmc_monitor.service.ward_model import AdmissionDetails, GestationalAge
 from tests.clock import Clock
 from tests.mqtt.conftest import Mosquitto
 

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kmc_monitor.service.store import SessionRecord, Store
-from kmc_monitor.service.ward import (
+from kmc_monitor.service.ward import Ward
+from kmc_monitor.service.ward_model import (
     AdmissionDetails,
     CaregiverRole,
     DischargeStatus,
     FamilyMember,
     GestationalAge,
     KmcMode,
-    Ward,
 )
 from kmc_monitor.signal.report import Session
 

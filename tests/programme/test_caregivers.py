@@ -11,7 +11,8 @@ import pytest
 from kmc_monitor.programme.caregivers import attribute, caregiver_days, clipped_contact_s, stay_summary
 from kmc_monitor.service import store as store_module
 from kmc_monitor.service.store import SCHEMA_VERSION, Store
-from kmc_monitor.service.ward import (
+from kmc_monitor.service.ward import Ward
+from kmc_monitor.service.ward_model import (
     AdmissionDetails,
     CaregiverRole,
     DischargeStatus,
@@ -20,7 +21,6 @@ from kmc_monitor.service.ward import (
     InvalidAdmissionError,
     KmcMode,
     NotFoundError,
-    Ward,
     WardConflictError,
     WardError,
 )

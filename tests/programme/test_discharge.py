@@ -22,13 +22,13 @@ from kmc_monitor.service.family_view import (
     guide_moment,
 )
 from kmc_monitor.service.store import SCHEMA_VERSION, Store
-from kmc_monitor.service.ward import (
+from kmc_monitor.service.ward import Ward
+from kmc_monitor.service.ward_model import (
     AdmissionDetails,
     AlreadyDischargedError,
     DischargeStatus,
     GestationalAge,
     NotFoundError,
-    Ward,
 )
 from kmc_monitor.signal.report import AlarmKind
 from tests.programme.month import t

@@ -28,7 +28,7 @@ from kmc_monitor.mqtt.broker import BrokerUrl
 from kmc_monitor.mqtt.payload import encode_reading
 from kmc_monitor.mqtt.subscriber import MqttSource
 from kmc_monitor.service.runtime import WardRuntime
-from kmc_monitor.service.ward import AdmissionDetails, GestationalAge
+from kmc_monitor.service.ward_model import AdmissionDetails, GestationalAge
 from tests.clock import Clock
 from tests.mqtt.conftest import Mosquitto, module_mosquitto  # noqa: F401 (the broker fixture)
 from tests.reliability.helpers import settings_for

@@ -15,7 +15,8 @@ from kmc_monitor.devices.synthetic import Delivery, TraceBuilder
 from kmc_monitor.service import LiveEngine
 from kmc_monitor.service.engine import TickResult
 from kmc_monitor.service.store import ReadingWriter, Store
-from kmc_monitor.service.ward import AdmissionDetails, GestationalAge, Ward
+from kmc_monitor.service.ward import Ward
+from kmc_monitor.service.ward_model import AdmissionDetails, GestationalAge
 from kmc_monitor.signal.params import US
 from kmc_monitor.signal.report import AlarmKind
 from kmc_monitor.signal.stream import WrapStream, analyze_series

@@ -33,7 +33,8 @@ from kmc_monitor.service.export import fhir_inputs, load_export_inputs, parse_ra
 from kmc_monitor.service.fhir import SKIN_OF_TRUNK, FhirInputs, build_bundle, core_site
 from kmc_monitor.service.reports import alarm_entries
 from kmc_monitor.service.store import Store
-from kmc_monitor.service.ward import AdmissionDetails, GestationalAge, Ward
+from kmc_monitor.service.ward import Ward
+from kmc_monitor.service.ward_model import AdmissionDetails, GestationalAge
 from kmc_monitor.signal.params import US, RuleParams
 from kmc_monitor.signal.report import AlarmKind
 

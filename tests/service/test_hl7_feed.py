@@ -11,7 +11,7 @@ from kmc_monitor.service.engine import BedView
 from kmc_monitor.service.hl7 import Identity
 from kmc_monitor.service.hl7_feed import Hl7Feed
 from kmc_monitor.service.hl7_outbox import Hl7Outbox
-from kmc_monitor.service.ward import Admission, GestationalAge
+from kmc_monitor.service.ward_model import Admission, GestationalAge
 from kmc_monitor.signal.params import US
 from kmc_monitor.signal.report import AlarmKind
 

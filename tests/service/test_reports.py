@@ -30,7 +30,8 @@ from kmc_monitor.service.reports import (
 )
 from kmc_monitor.service.runtime import WardRuntime
 from kmc_monitor.service.store import Store
-from kmc_monitor.service.ward import AdmissionDetails, GestationalAge, Ward
+from kmc_monitor.service.ward import Ward
+from kmc_monitor.service.ward_model import AdmissionDetails, GestationalAge
 from kmc_monitor.signal.params import US, RuleParams
 from kmc_monitor.signal.report import AlarmKind
 from tests.clock import Clock

@@ -17,7 +17,8 @@ from kmc_monitor.service.alarms import AlarmBoard
 from kmc_monitor.service.reports import alarm_entries, build_report, load_report_inputs, report_csv
 from kmc_monitor.service.shifts import parse_shift_starts, shift_at
 from kmc_monitor.service.store import Store
-from kmc_monitor.service.ward import AdmissionDetails, GestationalAge, Ward
+from kmc_monitor.service.ward import Ward
+from kmc_monitor.service.ward_model import AdmissionDetails, GestationalAge
 from kmc_monitor.signal.params import US, RuleParams
 from kmc_monitor.signal.report import AlarmKind
 from tests.service.test_reports import AUTH, TestClient, client

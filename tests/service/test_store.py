@@ -30,9 +30,10 @@ from kmc_monitor.service.store import (
     SessionRecord,
     Store,
     StoreError,
-    day_bounds,
 )
-from kmc_monitor.service.ward import AdmissionDetails, GestationalAge, Ward, WardConflictError, WardError
+from kmc_monitor.service.ward import Ward
+from kmc_monitor.service.ward_model import AdmissionDetails, GestationalAge, WardConflictError, WardError
+from kmc_monitor.service.ward_time import day_bounds
 from kmc_monitor.signal.params import US
 from kmc_monitor.signal.report import AlarmKind, Session
 from tests.timing import scaled
@@ -174,7 +175,8 @@ def test_committed_data_survives_sigkill_of_the_writer(tmp_path: Path) -> None:
 import sys
 from kmc_monitor.devices.reading import Reading
 from kmc_monitor.service.store import Store
-from kmc_monitor.service.ward import AdmissionDetails, GestationalAge, Ward
+from kmc_monitor.service.ward import Ward
+from kmc_monitor.service.ward_model import AdmissionDetails, GestationalAge
 store = Store(sys.argv[1])
 ward = Ward(store, base_url="http://localhost")
 ward.add_bed("1", now=1.0)

@@ -9,7 +9,7 @@ import pytest
 
 from kmc_monitor.service.store import SCHEMA_VERSION, Store
 from kmc_monitor.service.store_people import hash_pin, verify_pin
-from kmc_monitor.service.ward import (
+from kmc_monitor.service.ward_model import (
     AdmissionDetails,
     Bed,
     GestationalAge,

@@ -19,22 +19,24 @@ from kmc_monitor.service.config import Settings
 from kmc_monitor.service.store import Store
 from kmc_monitor.service.ward import (
     FAMILY_TOKEN_BYTES,
-    AdmissionDetails,
-    AlreadyDischargedError,
-    BedOccupiedError,
-    GestationalAge,
-    InvalidAdmissionError,
-    NotFoundError,
     Ward,
-    WardConflictError,
-    WardError,
-    WrapInUseError,
     family_link_url,
     hash_family_token,
     new_family_token,
     qr_png,
     qr_svg,
     token_matches,
+)
+from kmc_monitor.service.ward_model import (
+    AdmissionDetails,
+    AlreadyDischargedError,
+    BedOccupiedError,
+    GestationalAge,
+    InvalidAdmissionError,
+    NotFoundError,
+    WardConflictError,
+    WardError,
+    WrapInUseError,
 )
 
 T0 = 1_750_000_000.0

@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict
 from kmc_monitor.service.deps import Nurse, Runtime
 from kmc_monitor.service.family_view import bed_number
 from kmc_monitor.service.runtime import WardRuntime
-from kmc_monitor.service.ward import Admission, FamilyLink, qr_svg
+from kmc_monitor.service.ward import FamilyLink, qr_svg
+from kmc_monitor.service.ward_model import Admission
 
 __all__ = ["FamilyCard", "FamilyLanguage", "family_card_router", "link_in_language"]
 

@@ -37,7 +37,7 @@ from kmc_monitor.service.deps import Nurse, Runtime, Staff
 from kmc_monitor.service.reports import neutralise
 from kmc_monitor.service.routes.nurses import NurseConfirm, confirmed_who
 from kmc_monitor.service.runtime import WardRuntime
-from kmc_monitor.service.ward import CaregiverRole, DischargeStatus, WardConflictError, WardError
+from kmc_monitor.service.ward_model import CaregiverRole, DischargeStatus, WardConflictError, WardError
 from kmc_monitor.station.attention import Attention, DayFacts, needs_attention, next_visit
 from kmc_monitor.station.service import Issued, Station, home_id_for, pairing_payload
 from kmc_monitor.station.store import HomeRecord

@@ -51,7 +51,7 @@ from kmc_monitor.service.schemas import (
     WrapOut,
 )
 from kmc_monitor.service.store import StoreError
-from kmc_monitor.service.ward import (
+from kmc_monitor.service.ward_model import (
     AdmissionDetails,
     CaregiverRole,
     FamilyMember,
