@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from kmc_monitor.programme.caregivers import attribute, caregiver_days, clipped_contact_s, stay_summary
-from kmc_monitor.service import store as store_module
-from kmc_monitor.service.store import SCHEMA_VERSION, Store
+from kmc_monitor.service.store import SCHEMA_VERSION, Store, migrations
 from kmc_monitor.service.ward import Ward
 from kmc_monitor.service.ward_model import (
     AdmissionDetails,
@@ -136,8 +135,7 @@ def test_low_daily_contact_threshold_follows_the_mode(tmp_path: Path) -> None:
 def test_a_version_1_database_is_upgraded_and_keeps_its_stays(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     with sqlite3.connect(path) as db:
-        for statement in store_module._MIGRATIONS[0]:
-            db.execute(statement)
+        migrations.v1_ward(db)
         db.execute("PRAGMA user_version = 1")
         db.execute("INSERT INTO beds(bed_id, label, created_t) VALUES ('B1', 'Bed 1', 0)")
         db.execute(

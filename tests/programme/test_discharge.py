@@ -11,7 +11,6 @@ import pytest
 
 from kmc_monitor.programme.discharge import ChecklistItem, checklist_state
 from kmc_monitor.programme.indicators import Period, compute_indicators
-from kmc_monitor.service import store as store_module
 from kmc_monitor.service.alarms import AlarmState
 from kmc_monitor.service.family_view import (
     LONG_BREAK_S,
@@ -21,7 +20,7 @@ from kmc_monitor.service.family_view import (
     family_json,
     guide_moment,
 )
-from kmc_monitor.service.store import SCHEMA_VERSION, Store
+from kmc_monitor.service.store import SCHEMA_VERSION, Store, migrations
 from kmc_monitor.service.ward import Ward
 from kmc_monitor.service.ward_model import (
     AdmissionDetails,
@@ -92,9 +91,8 @@ def test_an_item_written_by_a_newer_version_is_left_out() -> None:
 def test_a_version_3_database_is_upgraded_with_an_empty_checklist(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     with sqlite3.connect(path) as db:
-        for migration in store_module._MIGRATIONS[:3]:
-            for statement in migration:
-                db.execute(statement)
+        for step in migrations.STEPS[:3]:
+            step(db)
         db.execute("PRAGMA user_version = 3")
         db.execute("INSERT INTO beds(bed_id, label, created_t) VALUES ('B1', 'Bed 1', 0)")
         db.execute(

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from kmc_monitor.service.auth import SignInLimiter
 from kmc_monitor.service.deps import Admin, Runtime
 from kmc_monitor.service.runtime import WardRuntime
-from kmc_monitor.service.store_people import PIN_MAX, PIN_MIN, Nurse
+from kmc_monitor.service.store.people import PIN_MAX, PIN_MIN, Nurse
 
 __all__ = ["NurseConfirm", "PinAttemptsOut", "confirmed_who", "nurses_router"]
 
