@@ -52,3 +52,102 @@ def test_refuses_newer_schema_and_foreign_files(tmp_path: Path) -> None:
         Store(junk)
     assert info.value.reason == "corrupt"
     assert "restore it from a backup" in str(info.value)
+
+
+# Old databases ------------------------------------------------------------------------------------
+#: Rows written into a database of each old version, as that version's code could have written them.
+_CONTENT_V1 = (
+    "INSERT INTO settings(key, value) VALUES ('ward_tz', '\"Africa/Nairobi\"')",
+    "INSERT INTO beds(bed_id, label, position, created_t) VALUES ('B1', 'Bed 1', 1, 10)",
+    "INSERT INTO beds(bed_id, label, position, created_t, retired_t) VALUES ('B2', 'Old', 2, 10, 20)",
+    "INSERT INTO wraps(wrap_id, mac, key_hex, last_counter, created_t) "
+    "VALUES ('W1', '54:48:E6:8F:80:A5', '00112233445566778899aabbccddeeff', 41, 10)",
+    "INSERT INTO admissions(bed_id, display_name, hospital_number, birth_weight_g, gestational_age_days, "
+    "daily_goal_s, site_offset_c, admitted_t, admitted_by) "
+    "VALUES ('B1', 'Old baby', 'H-1', 1400, 224, 72000, 0.2, 100, 'n')",
+    "INSERT INTO wrap_assignments(wrap_id, bed_id, start_t, assigned_by) VALUES ('W1', 'B1', 100, 'n')",
+    "INSERT INTO family_links(admission_id, token_sha256, created_t, created_by) "
+    "VALUES (1, zeroblob(32), 100, 'n')",
+    "INSERT INTO readings VALUES ('W1', 200.0, 36.6, 29.0, 1.0, 80.0, -61.0)",
+    "INSERT INTO readings VALUES ('W1', 201.0, NULL, NULL, NULL, NULL, NULL)",
+    "INSERT INTO sessions VALUES ('W1', 200000000, 260000000, 60000000, 0, 1)",
+    "INSERT INTO alarm_board VALUES (1, 300, '{\"alarms\":[]}')",
+    "INSERT INTO alarms VALUES (7, 'hypothermia', 'B1', 'W1', 200000000, NULL, NULL, '{\"id\":7}')",
+    "INSERT INTO alarm_audit(seq, at_us, alarm_id, screen_id, action, who, detail) "
+    "VALUES (1, 200000000, 7, 'S1', 'acknowledged', 'n', '')",
+)
+_CONTENT_LATER = {
+    2: (
+        "INSERT INTO wrap_audit(at_t, wrap_id, action, who, detail) "
+        "VALUES (150, 'W1', 'rekeyed', 'n', 'new key')",
+    ),
+    3: (
+        "INSERT INTO caregivers(admission_id, role, name, created_t, created_by) "
+        "VALUES (1, 'mother', '', 100, 'n')",
+        "INSERT INTO holding VALUES (1, 100, 1, 100, 'n', 'admission')",
+    ),
+}
+
+
+def _old_database(path: Path, version: int) -> None:
+    with sqlite3.connect(path) as db:
+        for step in migrations.STEPS[:version]:
+            step(db)
+        for statement in _CONTENT_V1:
+            db.execute(statement)
+        for since, statements in _CONTENT_LATER.items():
+            if version >= since:
+                for statement in statements:
+                    db.execute(statement)
+        db.execute(f"PRAGMA user_version = {version:d}")
+    db.close()
+
+
+def _content(path: Path) -> dict[str, tuple[list[str], list[tuple[object, ...]]]]:
+    """Every table's columns and rows, ordered, read with plain sqlite3."""
+    out: dict[str, tuple[list[str], list[tuple[object, ...]]]] = {}
+    with sqlite3.connect(path) as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            if table.startswith("sqlite_"):
+                continue
+            columns = [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
+            rows = db.execute(f"SELECT * FROM {table} ORDER BY {', '.join(columns)}").fetchall()
+            out[table] = (columns, rows)
+    db.close()
+    return out
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_an_old_database_upgrades_with_its_content_unchanged(tmp_path: Path, version: int) -> None:
+    path = tmp_path / f"v{version}.sqlite3"
+    _old_database(path, version)
+    before = _content(path)
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        (adm,) = store.current_admissions()
+        assert (adm.display_name, adm.hospital_number, adm.birth_weight_g) == ("Old baby", "H-1", 1400)
+        assert store.wrap_counters() == {"W1": 41}
+        assert store.current_assignments() == {"W1": "B1"}
+        assert store.get_setting("ward_tz") == "Africa/Nairobi"
+        assert [r.t for r in store.readings("W1", 0, 1000)] == [200.0, 201.0]
+        assert [a.alarm_id for a in store.audit_log()] == [7]
+    after = _content(path)
+    # Every table keeps every row; a column added later holds its default for the old rows.
+    for table, (columns, rows) in before.items():
+        new_columns, new_rows = after[table]
+        assert new_columns[: len(columns)] == columns, table
+        assert [row[: len(columns)] for row in new_rows] == rows, table
+    added = {t: after[t][0][len(before[t][0]) :] for t in before if after[t][0] != before[t][0]}
+    if version < 3:
+        assert added == {"admissions": ["kmc_mode", "birth_t", "discharge_status"]}
+        assert [row[-3:] for row in after["admissions"][1]] == [("continuous", None, None)]
+    else:
+        assert added == {}
+    assert set(after) - set(before) >= ({"wrap_audit"} if version < 2 else set()) | {"nurses"}
+
+
+def test_the_steps_are_functions_in_order() -> None:
+    assert len(migrations.STEPS) == SCHEMA_VERSION
+    assert [step.__name__ for step in migrations.STEPS][:3] == ["v1_ward", "v2_wrap_audit", "v3_programme"]
+    assert all(step.__name__.startswith(f"v{n}_") for n, step in enumerate(migrations.STEPS, start=1))
