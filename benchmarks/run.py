@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.analyze import bench_analyze  # noqa: E402
 from benchmarks.common import pin_one_core  # noqa: E402
 from kmc_monitor._memory import keep_freed_memory  # noqa: E402
-from kmc_monitor.devices.synthetic import fleet  # noqa: E402
+from kmc_monitor.devices.simulation.synthetic import fleet  # noqa: E402
 from kmc_monitor.signal import DayCalendar, RuleParams, analyze_series  # noqa: E402
 from tests.signal.reference import reference_report  # noqa: E402
 

@@ -18,17 +18,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from kmc_monitor.devices.protocol.verify import WrapEntry, WrapRegistry
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.devices.simulator import SimConfig, SimMeasurement, WardSimulator
-from kmc_monitor.devices.verify import WrapEntry, WrapRegistry
+from kmc_monitor.devices.simulation.simulator import SimConfig, SimMeasurement, WardSimulator
 from kmc_monitor.errors import KmcError
 from kmc_monitor.service.store import Store, StoreError
 from kmc_monitor.service.ward import WardConflictError
 from kmc_monitor.signal.params import US, RuleParams
 
 if TYPE_CHECKING:  # bleak is imported only by a ward that uses the radio (it costs ~0.3 s)
-    from kmc_monitor.devices.backends import SimRadio
-    from kmc_monitor.devices.gateway import Gateway
+    from kmc_monitor.devices.radio.backends import SimRadio
+    from kmc_monitor.devices.radio.gateway import Gateway
 
 __all__ = ["GatewaySource", "ReplayClock", "ReplaySource", "SimulatedSource", "Source"]
 
@@ -146,8 +146,8 @@ class ReplaySource:
 class GatewaySource:
     """The ward's Bluetooth gateway as a source: verified readings of the wraps on air.
 
-    The readings are the :class:`~kmc_monitor.devices.gateway.Gateway`'s: only advertisements that
-    :class:`~kmc_monitor.devices.verify.AdvertVerifier` accepts (registered wrap, authentic, new)
+    The readings are the :class:`~kmc_monitor.devices.radio.gateway.Gateway`'s: only advertisements that
+    :class:`~kmc_monitor.devices.protocol.verify.AdvertVerifier` accepts (registered wrap, authentic, new)
     reach the ward, stamped when they were heard. The source is polled like the others: the gateway
     queues what it hears and :meth:`readings_until` drains the queue on the runtime's tick.
 
@@ -178,7 +178,7 @@ class GatewaySource:
     adapter
         BlueZ adapter name (``hci0``); ``None`` for the default.
     radio
-        A :class:`~kmc_monitor.devices.backends.SimRadio` to listen to instead of an adapter: the
+        A :class:`~kmc_monitor.devices.radio.backends.SimRadio` to listen to instead of an adapter: the
         real ``BleakScanner``/``BleakClient`` front ends then run on the simulated backends, the
         simulated wraps are part of the registry, and readings are stamped on the radio's clock.
     realtime
@@ -210,7 +210,7 @@ class GatewaySource:
         counters_every_s: float = COUNTERS_EVERY_S,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        from kmc_monitor.devices.gateway import Gateway
+        from kmc_monitor.devices.radio.gateway import Gateway
 
         if not counters_every_s > 0:
             raise ValueError("counters_every_s must be positive")
@@ -275,7 +275,7 @@ class GatewaySource:
         :class:`SimulatedSource` with the same seed (ids, addresses, keys), so both kinds of
         simulated ward can continue from one data directory.
         """
-        from kmc_monitor.devices.backends import SimRadio
+        from kmc_monitor.devices.radio.backends import SimRadio
 
         ward = WardSimulator(n_wraps, start_s=wall_clock(), seed=seed)
         return cls(data_dir, radio=SimRadio(ward), realtime=True, demo=demo, wall_clock=wall_clock)

@@ -83,10 +83,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from kmc_monitor.devices.bthome import parse_key
 from kmc_monitor.devices.errors import CredentialError
+from kmc_monitor.devices.protocol.bthome import parse_key
+from kmc_monitor.devices.protocol.verify import WrapEntry, WrapRegistry
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.devices.verify import WrapEntry, WrapRegistry
 from kmc_monitor.errors import KmcError
 from kmc_monitor.service.alarms import AlarmAction, AuditRecord
 from kmc_monitor.service.store_people import PEOPLE_MIGRATION, PeopleStore

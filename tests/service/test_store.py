@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from kmc_monitor.devices.protocol.verify import AdvertVerifier, WrapEntry, WrapRegistry
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.devices.verify import AdvertVerifier, WrapEntry, WrapRegistry
 from kmc_monitor.service import store as store_module
 from kmc_monitor.service.alarms import AlarmBoard
 from kmc_monitor.service.store import (
