@@ -24,7 +24,7 @@ from kmc_monitor.devices.simulation.simulator import SimConfig, SimMeasurement, 
 from kmc_monitor.errors import KmcError
 from kmc_monitor.service.store import Store, StoreError
 from kmc_monitor.service.ward import WardConflictError
-from kmc_monitor.signal.params import US, RuleParams
+from kmc_monitor.signal.params import RuleParams
 
 if TYPE_CHECKING:  # bleak is imported only by a ward that uses the radio (it costs ~0.3 s)
     from kmc_monitor.devices.radio.backends import SimRadio
@@ -103,31 +103,17 @@ class ReplaySource:
     """Recorded traces handed out as their time comes on the runtime's (accelerated) clock."""
 
     def __init__(self, paths: Sequence[str], params: RuleParams | None = None) -> None:
-        from kmc_monitor.devices.trace import read_traces
+        from kmc_monitor.devices.trace import ReadingCursor, TraceChunks
 
         p = params or RuleParams()
         # A recording is in the past: a stamp a day ahead of this machine is a clock fault, and one in
         # 2096 would otherwise hold the replay's clock for ever.
         latest_us = round((time.time() + p.max_clock_lead_s) * 1_000_000)
-        traces = read_traces(list(paths), p, latest_us=latest_us)
-        rows: list[Reading] = []
-        for s in traces.series:
-            for i in range(len(s)):
-                rows.append(
-                    Reading(
-                        t=int(s.t_us[i]) / US,
-                        wrap_id=s.wrap_id,
-                        skin_temp_c=_c(s.skin_mc[i]),
-                        ambient_temp_c=_c(s.ambient_mc[i]),
-                        contact=_f(s.contact[i]),
-                        battery_pct=_f(s.battery_pct[i]),
-                    )
-                )
-        rows.sort(key=lambda r: (r.t, r.wrap_id))
-        self._rows = rows
-        self._pos = 0
-        self._wrap_ids = [s.wrap_id for s in traces.series]
-        self.start_s = rows[0].t if rows else time.time()
+        # Read in time-ordered chunks as the clock reaches them: memory stays flat whatever the size.
+        traces = TraceChunks(list(paths), p, latest_us=latest_us)
+        self._rows = ReadingCursor(traces)
+        self._wrap_ids = list(traces.wrap_ids)
+        self.start_s = self._rows.first_t if self._rows.first_t is not None else time.time()
 
     def wraps(self) -> list[tuple[str, str, bytes | None]]:
         # Locally administered addresses: a replayed wrap is on no real radio.
@@ -137,10 +123,7 @@ class ReplaySource:
         ]
 
     def readings_until(self, t_s: float) -> list[Reading]:
-        start = self._pos
-        while self._pos < len(self._rows) and self._rows[self._pos].t <= t_s:
-            self._pos += 1
-        return self._rows[start : self._pos]
+        return self._rows.until(t_s)
 
 
 class GatewaySource:

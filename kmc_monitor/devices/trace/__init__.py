@@ -16,13 +16,14 @@ reader that copes with it, :mod:`.arrow` turning pyarrow's columns into NumPy ar
 
 from kmc_monitor.devices.trace.collect import TraceSet, read_traces
 from kmc_monitor.devices.trace.layout import MAX_REPORTED_LINES, TRACE_COLUMNS
-from kmc_monitor.devices.trace.stream import ReadingChunk, TraceChunks
+from kmc_monitor.devices.trace.stream import ReadingChunk, ReadingCursor, TraceChunks
 from kmc_monitor.devices.trace.writer import TraceWriter, write_trace
 
 __all__ = [
     "MAX_REPORTED_LINES",
     "TRACE_COLUMNS",
     "ReadingChunk",
+    "ReadingCursor",
     "TraceChunks",
     "TraceSet",
     "TraceWriter",

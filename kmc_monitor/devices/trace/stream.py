@@ -46,7 +46,7 @@ from kmc_monitor.devices.trace.layout import (
 from kmc_monitor.signal.params import US, RuleParams
 from kmc_monitor.signal.series import FloatArray, IntArray, validate_fields
 
-__all__ = ["CHUNK_ROWS", "ReadingChunk", "TraceChunks"]
+__all__ = ["CHUNK_ROWS", "ReadingChunk", "ReadingCursor", "TraceChunks"]
 
 #: Readings per chunk at most: enough that per-chunk work vanishes, few enough that a chunk turned
 #: into ``Reading`` objects stays a few tens of megabytes.
@@ -326,6 +326,42 @@ class TraceChunks:
         mins = [int(e.min()) for e in self._earliest if e.size]
         first = min(mins, default=_NO_ROWS)
         return None if first == _NO_ROWS else first
+
+
+class ReadingCursor:
+    """Readings handed out as their time comes: :meth:`until` returns those not yet handed out up
+    to a time, reading chunks only as far as needed (a replay's source, polled by its clock)."""
+
+    def __init__(self, chunks: TraceChunks, *, shift_s: float = 0.0) -> None:
+        self._chunks = iter(chunks)
+        self._shift_s = shift_s
+        self._buffer: list[Reading] = []
+        self._pos = 0
+        self._fill()
+        #: The first reading's time (s since the epoch), ``None`` without readings.
+        self.first_t: float | None = self._buffer[0].t if self._buffer else None
+
+    def _fill(self) -> bool:
+        """Load the next chunk once the buffer is used up; False at the end of the trace."""
+        while self._pos >= len(self._buffer):
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return False
+            self._buffer, self._pos = chunk.readings(self._shift_s), 0
+        return True
+
+    def until(self, t_s: float) -> list[Reading]:
+        """The readings not yet handed out whose time is at most ``t_s``, in order."""
+        out: list[Reading] = []
+        while self._fill():
+            start = self._pos
+            buf = self._buffer
+            while self._pos < len(buf) and buf[self._pos].t <= t_s:
+                self._pos += 1
+            out.extend(buf[start : self._pos])
+            if self._pos < len(buf):
+                break
+        return out
 
 
 _PAGE: Final = mmap.PAGESIZE

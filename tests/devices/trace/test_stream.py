@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.devices.trace import TraceChunks, layout, read_traces
+from kmc_monitor.devices.trace import ReadingCursor, TraceChunks, layout, read_traces
 from kmc_monitor.devices.trace.stream import ReadingChunk
 from kmc_monitor.replay import trace_readings
 from kmc_monitor.signal.params import US
@@ -153,3 +153,17 @@ def test_chunks_are_time_ordered_bounded_and_name_every_wrap(tmp_path: Path) -> 
         list(chunks) != []
         and chunks.invalid_readings == read_traces(path, latest_us=LATEST_US).invalid_readings
     )
+
+
+def test_a_cursor_hands_out_each_reading_once_as_its_time_comes(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    path = write(tmp_path / "a.csv", ward_rows(rng, ["W01", "W02", "W03"], T0, 120, jitter_s=2.0))
+    want, _ = whole([path])
+    cursor = ReadingCursor(TraceChunks(path, latest_us=LATEST_US, chunk_rows=10))
+    assert cursor.first_t == want[0].t
+    got: list[Reading] = []
+    for step in np.arange(T0 - 1, T0 + 130, 0.7):
+        batch = cursor.until(float(step))
+        assert all(r.t <= step for r in batch)
+        got.extend(batch)
+    assert got == want and cursor.until(float("inf")) == []
