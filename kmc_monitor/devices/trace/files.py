@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import mmap
 import os
+import tempfile
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import BinaryIO, Final
+from contextlib import ExitStack, contextmanager
+from typing import Any, BinaryIO, Final
 
 from kmc_monitor.devices.trace.layout import _Data
 from kmc_monitor.errors import TraceError
 
 _GZIP_MAGIC: Final = b"\x1f\x8b"
+#: Compressed bytes read at a time when a gzip file is spooled to disk.
+_SPOOL_READ: Final = 1 << 20
 
 
 def _size_or_zero(name: str) -> int:
@@ -26,8 +29,12 @@ def _size_or_zero(name: str) -> int:
 
 
 @contextmanager
-def _file_data(name: str, warn: Callable[[str], None]) -> Iterator[_Data]:
-    """The file's bytes, decompressed if gzip; memory-mapped when possible, to skip a copy."""
+def _file_data(name: str, warn: Callable[[str], None], *, spool: bool = False) -> Iterator[_Data]:
+    """The file's bytes, decompressed if gzip; memory-mapped when possible, to skip a copy.
+
+    With ``spool``, a gzip file is decompressed a megabyte at a time into an anonymous temporary
+    file, which is mapped: memory then holds what is being read, not the whole decompressed trace.
+    """
     try:
         f = open(name, "rb")
     except FileNotFoundError:
@@ -38,12 +45,22 @@ def _file_data(name: str, warn: Callable[[str], None]) -> Iterator[_Data]:
         raise TraceError(f"{name} cannot be read: permission denied") from None
     except (OSError, ValueError) as exc:
         raise TraceError(f"{name} cannot be read: {_reason(exc)}") from None
-    with f:
+    with ExitStack() as stack:
+        stack.enter_context(f)
         try:
             if f.seekable():
                 magic = f.read(2)
                 f.seek(0)
-                data: _Data = _gunzip(f.read(), name, warn) if magic == _GZIP_MAGIC else _map_or_read(f)
+                if magic != _GZIP_MAGIC:
+                    data: _Data = _map_or_read(f)
+                elif spool:
+                    tmp = stack.enter_context(tempfile.TemporaryFile(prefix="kmc-trace-"))
+                    _gunzip_into(f, tmp, name, warn)
+                    tmp.flush()
+                    tmp.seek(0)
+                    data = _map_or_read(tmp)
+                else:
+                    data = _gunzip(f.read(), name, warn)
             else:  # a pipe
                 data = f.read()
                 if data[:2] == _GZIP_MAGIC:
@@ -94,6 +111,67 @@ def _gunzip(raw: bytes, name: str, warn: Callable[[str], None]) -> bytes:
         if not d.unused_data.strip(b"\0"):
             break  # trailing padding after the last member
     return b"".join(parts)
+
+
+def _gunzip_into(f: BinaryIO, out: BinaryIO, name: str, warn: Callable[[str], None]) -> None:
+    """:func:`_gunzip` a read at a time, into ``out``: the same members, the same refusals, the
+    same cut (and warning) for a recording cut short."""
+    member = 0
+    member_start = 0
+    pending = b""
+    ended = False
+    d: Any = None
+    while True:
+        if d is None:  # between members: trailing NUL padding ends the file like its end
+            while not ended and not pending.strip(b"\0"):
+                more = f.read(_SPOOL_READ)
+                ended = not more
+                pending = (b"\0" if pending else b"") + more  # a NUL run is told by its first NUL
+            if not pending.strip(b"\0"):
+                return
+            d = zlib.decompressobj(wbits=31)
+            member_start = out.tell()
+        if not pending and not ended:
+            pending = f.read(_SPOOL_READ)
+            ended = not pending
+        try:
+            if pending:
+                out.write(d.decompress(pending))
+                pending = b""
+            else:
+                out.write(d.flush())
+        except zlib.error:
+            if member == 0:
+                raise TraceError(f"{name} is not a trace: its gzip data is corrupt") from None
+            out.truncate(member_start)  # as _gunzip: nothing of a member that fails
+            out.seek(member_start)
+            _cut_short_file(out, name, warn)
+            return
+        if d.eof:
+            pending, d = d.unused_data, None
+            member += 1
+        elif ended and not pending:
+            _cut_short_file(out, name, warn)
+            return
+
+
+def _cut_short_file(out: BinaryIO, name: str, warn: Callable[[str], None]) -> None:
+    """:func:`_cut_short` of what ``out`` holds: cut after its last complete line."""
+    size = out.seek(0, os.SEEK_END)
+    end = size
+    while end > 0:
+        start = max(0, end - _SPOOL_READ)
+        out.seek(start)
+        tail = out.read(end - start)
+        brk = max(tail.rfind(b"\n"), tail.rfind(b"\r"))
+        if brk >= 0:
+            end = start + brk + 1
+            break
+        end = start
+    partial = " (its last, partial line dropped)" if size > end else ""
+    warn(f"{name} was cut short (an interrupted recording): read up to the cut{partial}")
+    out.truncate(end)
+    out.seek(end)
 
 
 def _cut_short(data: bytes, name: str, warn: Callable[[str], None]) -> bytes:

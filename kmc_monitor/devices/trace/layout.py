@@ -119,11 +119,13 @@ def _csv_fields(line: str) -> list[str]:
         return [line]  # unparseable: one field, so the row has the wrong width
 
 
-def _block_ranges(data: _Data, start: int) -> Iterator[tuple[int, int]]:
-    """Byte ranges of about ``_BLOCK_BYTES``, each ending after a line break."""
+def _block_ranges(data: _Data, start: int, block_bytes: int | None = None) -> Iterator[tuple[int, int]]:
+    """Byte ranges of about ``block_bytes`` (``_BLOCK_BYTES`` unless given), each ending after a
+    line break."""
     size = len(data)
+    step = _BLOCK_BYTES if block_bytes is None else block_bytes
     while start < size:
-        nl = data.find(b"\n", start + _BLOCK_BYTES) if start + _BLOCK_BYTES < size else -1
+        nl = data.find(b"\n", start + step) if start + step < size else -1
         end = size if nl < 0 else nl + 1
         yield start, end
         start = end

@@ -13,8 +13,14 @@ pass reads the files' blocks side by side, the block with the earliest time firs
 every row earlier than the earliest time any unread block holds: nothing read later can come before
 it or duplicate it. In a trace that is in time order (or nearly, as a recorder writes it) only a
 block or two per file is held; a file whose end holds its earliest rows is held whole, but is still
-read correctly. Blocks are parsed in the caller's thread and their pages handed back to the kernel
-once parsed. A gzip file is decompressed whole into memory, as ``read_traces`` does.
+read correctly. Blocks (of 1 MiB) are parsed in the caller's thread and their pages handed back to
+the kernel once parsed. A gzip file is decompressed a megabyte at a time into a temporary file on
+disk, which is then read like a plain one.
+
+The readings are those of ``read_traces`` with blocks of the same size: the two differ only for a
+file with more than :data:`MAX_REPORTED_LINES` bad rows *and* a row pyarrow and the line structure
+disagree on (an unbalanced quote), where which reader decides that block depends on where blocks
+end, in ``read_traces`` too.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from typing import Final
 import numpy as np
 import pyarrow as pa
 
+import kmc_monitor.devices.trace.layout as trace_layout
 from kmc_monitor.devices.reading import Reading
 from kmc_monitor.devices.trace.blocks import _Block, _check, _Kinds, _parse_block
 from kmc_monitor.devices.trace.collect import _Collector
@@ -52,6 +59,9 @@ __all__ = ["CHUNK_ROWS", "ReadingChunk", "ReadingCursor", "TraceChunks"]
 #: into ``Reading`` objects stays a few tens of megabytes.
 CHUNK_ROWS: Final = 1 << 16
 _NO_ROWS: Final = np.iinfo(np.int64).max  # the earliest time of a block without usable rows
+#: Block size of a chunked read (smaller than the whole read's: a block's parsing is what a replay
+#: holds beyond its chunk, and the pages pyarrow's allocator keeps grow with it).
+_STREAM_BLOCK_BYTES: Final = 1 << 20
 #: Sequence numbers order rows by file, then by line: ``file << _FILE_SHIFT | row``.
 _FILE_SHIFT: Final = 40
 
@@ -131,7 +141,7 @@ class _OpenFile:
     index: int
     data: _Data
     layout: _Layout
-    ranges: list[tuple[int, int]]
+    ranges: Iterator[tuple[int, int]]  # read lazily: finding a block's end touches its pages
     earliest: IntArray  # per block: its earliest usable time (µs), _NO_ROWS when none
     later: IntArray  # per block k: the earliest time of blocks k.. (a suffix minimum)
     reparsed: list[bool]
@@ -142,7 +152,7 @@ class _OpenFile:
 
     def horizon(self) -> int:
         """No row still unread in this file is earlier than this (µs)."""
-        return int(self.later[self.next_block]) if self.next_block < len(self.ranges) else _NO_ROWS
+        return int(self.later[self.next_block]) if self.next_block < self.earliest.size else _NO_ROWS
 
 
 class TraceChunks:
@@ -178,6 +188,7 @@ class TraceChunks:
         self.params = params or RuleParams()
         self.latest_us = latest_us
         self.chunk_rows = chunk_rows
+        self.block_bytes = min(trace_layout._BLOCK_BYTES, _STREAM_BLOCK_BYTES)
         self._earliest: list[IntArray] = []
         self._reparsed: list[list[bool]] = []
         collector = _Collector(self.params, latest_us)
@@ -195,13 +206,13 @@ class TraceChunks:
         """First pass over one file: its blocks' earliest times and how each block is read."""
         earliest: list[int] = []
         first = len(collector.reparsed)
-        with _file_data(name, collector.warnings.append) as data:
-            layout = _read_header(data, name)
-            lines = _LineCounter(data, layout.data_start, layout.header_line + 1)
+        with _file_data(name, collector.warnings.append, spool=True) as data:
+            file_layout = _read_header(data, name)
+            lines = _LineCounter(data, file_layout.data_start, file_layout.header_line + 1)
             whole = pa.py_buffer(data)
             hints: _Kinds = {}
-            for start, end in _block_ranges(data, layout.data_start):
-                block = _parse_block(data, whole, start, end, layout, hints, self.params)
+            for start, end in _block_ranges(data, file_layout.data_start, self.block_bytes):
+                block = _parse_block(data, whole, start, end, file_layout, hints, self.params)
                 collector.add(block, name, partial(lines.at, start))
                 kept = collector._kept.pop()  # only the earliest time is kept from this pass
                 usable = kept.t_s[kept.lut[kept.codes] >= 0]
@@ -222,17 +233,19 @@ class TraceChunks:
         with ExitStack() as stack:
             files: list[_OpenFile] = []
             for i, name in enumerate(self.paths):
-                data = stack.enter_context(_file_data(name, lambda _w: None))
-                layout = _read_header(data, name)
+                data = stack.enter_context(_file_data(name, lambda _w: None, spool=True))
+                file_layout = _read_header(data, name)
                 earliest = self._earliest[i]
                 later = np.minimum.accumulate(earliest[::-1])[::-1] if earliest.size else earliest
-                ranges = list(_block_ranges(data, layout.data_start))
+                ranges = _block_ranges(data, file_layout.data_start, self.block_bytes)
                 files.append(
-                    _OpenFile(i, data, layout, ranges, earliest, later, self._reparsed[i], pa.py_buffer(data))
+                    _OpenFile(
+                        i, data, file_layout, ranges, earliest, later, self._reparsed[i], pa.py_buffer(data)
+                    )
                 )
             try:
                 while True:
-                    active = [f for f in files if f.next_block < len(f.ranges)]
+                    active = [f for f in files if f.next_block < f.earliest.size]
                     if not active:
                         break
                     f = min(active, key=lambda f: (f.horizon(), f.index))
@@ -255,7 +268,7 @@ class TraceChunks:
 
     def _read_block(self, f: _OpenFile, collector: _Collector) -> tuple[_Pending, int]:
         """Parse a file's next block as the first pass did; its usable rows and clock faults."""
-        start, end = f.ranges[f.next_block]
+        start, end = next(f.ranges)
         block = _parse_block(f.data, f.whole, start, end, f.layout, f.hints, self.params)
         if f.reparsed[f.next_block] and block.reparse is not None:
             block = _check(block.reparse(), self.params)

@@ -167,3 +167,52 @@ def test_a_cursor_hands_out_each_reading_once_as_its_time_comes(tmp_path: Path) 
         assert all(r.t <= step for r in batch)
         got.extend(batch)
     assert got == want and cursor.until(float("inf")) == []
+
+
+def gzip_cases() -> dict[str, bytes]:
+    rows = [f"{T0 + i},W0{i % 3},36.8{i % 10},26.1,0.9,80" for i in range(30_000)]
+    text = (HEADER + "\n" + "\n".join(rows) + "\n").encode()
+    whole = gzip.compress(text)
+    half = len(text) // 2
+    two = gzip.compress(text[:half]) + gzip.compress(text[half:])
+    return {
+        "whole": whole,
+        "two members": two,
+        "padded": two + b"\0" * 3000,
+        "padding then junk": whole + b"\0" * 10 + b"junk",
+        "second member damaged": two[: len(two) // 2 + 40] + b"\x00\x01" * 50 + two[len(two) // 2 + 140 :],
+        "garbage after": whole + b"not gzip at all",
+        **{f"cut at {k}": whole[: int(len(whole) * k)] for k in (0.05, 0.5, 0.999)},
+        "cut in the second member": two[: len(two) - 50],
+        "no line break": gzip.compress(b"t,wrap_id")[:-4],
+        "first member corrupt": whole[:30] + b"\xff" * 200 + whole[230:],
+        "header only": whole[:10],
+    }
+
+
+@pytest.mark.parametrize("case", list(gzip_cases()))
+def test_gzip_spooled_to_disk_is_read_as_in_memory(tmp_path: Path, case: str) -> None:
+    from kmc_monitor.devices.trace import files
+    from kmc_monitor.errors import TraceError
+
+    raw = gzip_cases()[case]
+    path = tmp_path / "rec.csv.gz"
+    path.write_bytes(raw)
+    in_memory: list[str] = []
+    spooled: list[str] = []
+    try:
+        want: bytes | str = files._gunzip(raw, str(path), in_memory.append)
+    except TraceError as exc:
+        want = str(exc)
+    try:
+        with files._file_data(str(path), spooled.append, spool=True) as data:
+            got: bytes | str = bytes(data)
+    except TraceError as exc:
+        got = str(exc)
+    if isinstance(want, bytes) and not want:
+        want = f"{path} is empty"
+    assert got == want
+    assert spooled == in_memory
+    if isinstance(want, bytes) and want:
+        assert assert_same([path])
+        assert TraceChunks(path).warnings == read_traces(path).warnings
