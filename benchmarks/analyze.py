@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from kmc_monitor.devices.synthetic import fleet  # noqa: E402
+from kmc_monitor.devices.simulation.synthetic import fleet  # noqa: E402
 from kmc_monitor.devices.trace import read_traces, write_trace  # noqa: E402
 
 __all__ = ["bench_analyze", "clean_trace", "same_data"]

@@ -73,7 +73,7 @@ DAY_S = 86400.0
 def _enrol(data_dir: str, homes: int, start_t: float) -> list[tuple[str, str]]:
     """Enrol ``homes`` homes straight into the station's tables (the discharge route needs an
     admission per home; its cost is not what this measures). Returns (home_id, token) pairs."""
-    from kmc_monitor.devices.verify import WrapEntry
+    from kmc_monitor.devices.protocol.verify import WrapEntry
     from kmc_monitor.service.store import Store
     from kmc_monitor.station.service import Station
     from kmc_monitor.station.store import HomeRecord
@@ -115,7 +115,7 @@ def _batches(days: int, start_t: float) -> list[str]:
     minute apart, then the day summaries, in sequence order, at most 2,000 readings a batch."""
     import datetime as dt
 
-    from kmc_monitor.devices.bthome import encode_service_data, wrap_objects
+    from kmc_monitor.devices.protocol.bthome import encode_service_data, wrap_objects
 
     readings: list[dict[str, Any]] = []
     for n in range(days * PER_MINUTE):

@@ -18,9 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import pin_one_core  # noqa: E402
-from kmc_monitor.devices.bthome import encode_service_data, format_mac, wrap_objects  # noqa: E402
+from kmc_monitor.devices.protocol.bthome import encode_service_data, format_mac, wrap_objects  # noqa: E402
+from kmc_monitor.devices.protocol.verify import AdvertVerifier, WrapEntry, WrapRegistry  # noqa: E402
 from kmc_monitor.devices.reading import Reading  # noqa: E402
-from kmc_monitor.devices.verify import AdvertVerifier, WrapEntry, WrapRegistry  # noqa: E402
 
 TARGET_ENCRYPTED_PER_S = 50_000
 

@@ -9,7 +9,8 @@
 
 Targets: >= 30 M samples/s and >= 300x the reference (issue #2); analyze <= 1.0x read_csv and
 <= 1.3x pyarrow.csv.read_csv (issue #15).
-Then advertisement decoding (``benchmarks/decode.py``), the ward service under load
+Then advertisement decoding (``benchmarks/decode.py``), the peak memory of replaying a 72 MB trace
+(``benchmarks/replay_memory.py``: whole-file against chunked, issue #15), the ward service under load
 (``benchmarks/service.py``) and hospital scale over MQTT (``benchmarks/mqtt.py``: 5 gateways x 100
 wraps through Mosquitto, 200 screens) and the health station's catch-up (``benchmarks/bench_station.py``:
 500 homes syncing three days at once beside a live ward).
@@ -34,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.analyze import bench_analyze  # noqa: E402
 from benchmarks.common import pin_one_core  # noqa: E402
 from kmc_monitor._memory import keep_freed_memory  # noqa: E402
-from kmc_monitor.devices.synthetic import fleet  # noqa: E402
+from kmc_monitor.devices.simulation.synthetic import fleet  # noqa: E402
 from kmc_monitor.signal import DayCalendar, RuleParams, analyze_series  # noqa: E402
 from tests.signal.reference import reference_report  # noqa: E402
 
@@ -111,9 +112,11 @@ def main() -> int:
     from benchmarks.bench_station import bench_station
     from benchmarks.decode import bench_decode
     from benchmarks.mqtt import bench_mqtt
+    from benchmarks.replay_memory import bench_replay_memory
     from benchmarks.service import bench_service
 
     bench_decode()
+    bench_replay_memory()
     bench_service()
     bench_mqtt()
     bench_station()

@@ -136,7 +136,7 @@ def _json_number(value: float | None) -> float | None:
 
 
 def _bthome_json(advert: Any) -> dict[str, Any]:
-    from kmc_monitor.devices.bthome import OBJECT_SPECS
+    from kmc_monitor.devices.protocol.bthome import OBJECT_SPECS
 
     objects = []
     temperatures_c = []
@@ -164,7 +164,7 @@ def _bthome_json(advert: Any) -> dict[str, Any]:
 
 
 def _hts_json(m: Any) -> dict[str, Any]:
-    from kmc_monitor.devices.hts import TemperatureType
+    from kmc_monitor.devices.protocol.hts import TemperatureType
 
     site = m.temperature_type
     try:
@@ -197,9 +197,9 @@ def _decode_inputs(args: argparse.Namespace) -> Iterator[str]:
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
-    from kmc_monitor.devices.bthome import decode_service_data, parse_key, parse_mac
     from kmc_monitor.devices.errors import DecodeError
-    from kmc_monitor.devices.hts import decode_temperature_measurement
+    from kmc_monitor.devices.protocol.bthome import decode_service_data, parse_key, parse_mac
+    from kmc_monitor.devices.protocol.hts import decode_temperature_measurement
 
     if args.kind == "hts" and (args.key is not None or args.mac is not None):
         _err("error: --key and --mac apply to BTHome advertisements only, not to --kind hts")
@@ -309,8 +309,8 @@ def _sim_start(args: argparse.Namespace) -> float:
 def _cmd_scan(args: argparse.Namespace) -> int:
     import asyncio
 
-    from kmc_monitor.devices.gateway import AdapterUnavailableError
-    from kmc_monitor.devices.verify import WrapRegistry
+    from kmc_monitor.devices.protocol.verify import WrapRegistry
+    from kmc_monitor.devices.radio.gateway import AdapterUnavailableError
 
     registry = WrapRegistry.load(args.registry) if args.registry else None
     try:
@@ -347,19 +347,19 @@ async def _scan(args: argparse.Namespace, registry: Any) -> dict[str, dict[str, 
     import asyncio
     import time
 
-    from kmc_monitor.devices.bthome import decode_service_data
     from kmc_monitor.devices.errors import DecodeError, MissingKey
-    from kmc_monitor.devices.gateway import start_scanner
-    from kmc_monitor.devices.gatt import BTHOME_SERVICE_UUID
+    from kmc_monitor.devices.protocol.bthome import decode_service_data
+    from kmc_monitor.devices.protocol.gatt import BTHOME_SERVICE_UUID
+    from kmc_monitor.devices.protocol.verify import AdvertVerifier
+    from kmc_monitor.devices.radio.gateway import start_scanner
     from kmc_monitor.devices.reading import Reading
-    from kmc_monitor.devices.verify import AdvertVerifier
 
     radio = None
     backend = None
     clock: Callable[[], float] = time.time
     if args.simulate:
-        from kmc_monitor.devices.backends import SimRadio
-        from kmc_monitor.devices.simulator import WardSimulator
+        from kmc_monitor.devices.radio.backends import SimRadio
+        from kmc_monitor.devices.simulation.simulator import WardSimulator
 
         ward = WardSimulator(args.simulate, start_s=_sim_start(args), seed=args.seed)
         radio = SimRadio(ward)
@@ -427,7 +427,7 @@ async def _scan(args: argparse.Namespace, registry: Any) -> dict[str, dict[str, 
 def _cmd_record(args: argparse.Namespace) -> int:
     import asyncio
 
-    from kmc_monitor.devices.gateway import AdapterUnavailableError
+    from kmc_monitor.devices.radio.gateway import AdapterUnavailableError
 
     if args.simulate is None and not args.registry:
         _err("error: record needs the ward's wrap registry (--registry FILE), or --simulate N")
@@ -453,13 +453,13 @@ async def _record(args: argparse.Namespace) -> int:
     import math
     import time
 
-    from kmc_monitor.devices.gateway import Gateway
-    from kmc_monitor.devices.verify import WrapRegistry
+    from kmc_monitor.devices.protocol.verify import WrapRegistry
+    from kmc_monitor.devices.radio.gateway import Gateway
 
     radio = None
     if args.simulate is not None:
-        from kmc_monitor.devices.backends import SimRadio
-        from kmc_monitor.devices.simulator import WardSimulator
+        from kmc_monitor.devices.radio.backends import SimRadio
+        from kmc_monitor.devices.simulation.simulator import WardSimulator
 
         start = _sim_start(args)
         ward = WardSimulator(args.simulate, start_s=start, seed=args.seed)
@@ -548,7 +548,7 @@ def _probe_adapter(adapter: str | None) -> str | None:
     import asyncio
     import contextlib
 
-    from kmc_monitor.devices.gateway import AdapterUnavailableError, start_scanner
+    from kmc_monitor.devices.radio.gateway import AdapterUnavailableError, start_scanner
 
     async def probe() -> None:
         scanner, _mode = await asyncio.wait_for(
@@ -938,7 +938,7 @@ def _cmd_gateway(args: argparse.Namespace) -> int:
         )
         await publisher.run()
 
-    from kmc_monitor.devices.gateway import AdapterUnavailableError
+    from kmc_monitor.devices.radio.gateway import AdapterUnavailableError
 
     try:
         asyncio.run(run())

@@ -16,19 +16,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.devices.trace import TraceSet
+from kmc_monitor.devices.trace import TraceChunks, TraceSet
 from kmc_monitor.errors import KmcError
-from kmc_monitor.signal.params import US
+from kmc_monitor.signal.params import US, RuleParams
 
 __all__ = [
     "HttpSender",
@@ -36,7 +38,9 @@ __all__ = [
     "ReplayError",
     "ReplayRefused",
     "ReplayUnreachable",
+    "ReplaySummary",
     "Sender",
+    "TraceReplay",
     "replay",
     "trace_readings",
 ]
@@ -79,6 +83,68 @@ def trace_readings(traces: TraceSet, *, shift_s: float = 0.0) -> list[Reading]:
     return [
         Reading(t[i], names[w], skin[i], amb[i], contact[i], batt[i]) for i, w in enumerate(wrap.tolist())
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaySummary:
+    """What a replay will send, known before it starts: the counts its first line reports."""
+
+    readings: int
+    wrap_ids: tuple[str, ...]  # wraps with at least one reading, sorted
+    first_t: float | None  # the first and last reading's recorded time, s since the epoch
+    last_t: float | None
+    invalid_readings: int  # as ``TraceSet.invalid_readings``
+
+
+class TraceReplay:
+    """Trace files read for a replay in time-ordered chunks, so that memory stays flat whatever
+    the trace's size (``trace_readings`` of a whole :class:`TraceSet` holds every reading at once).
+
+    The readings, their order and the counts are exactly those of ``read_traces`` followed by
+    :func:`trace_readings`. Files that are not traces fail here, with the reader's
+    :class:`~kmc_monitor.errors.TraceError`; :attr:`warnings` are the reader's.
+    """
+
+    def __init__(
+        self,
+        paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        *,
+        latest_us: int | None = None,
+        params: RuleParams | None = None,
+    ) -> None:
+        self.chunks = TraceChunks(paths, params, latest_us=latest_us)
+        self.warnings = self.chunks.warnings
+        self._summary: ReplaySummary | None = None
+
+    def summary(self) -> ReplaySummary:
+        """Count what the replay will send (one reading pass over the files, done once)."""
+        if self._summary is None:
+            n = 0
+            first: int | None = None
+            last: int | None = None
+            wraps: set[int] = set()
+            names: tuple[str, ...] = ()
+            for chunk in self.chunks:
+                if first is None:
+                    first = int(chunk.t_us[0])
+                last = int(chunk.t_us[-1])
+                n += len(chunk)
+                wraps.update(np.unique(chunk.codes).tolist())
+                names = chunk.wrap_ids
+            invalid = self.chunks.invalid_readings or 0
+            self._summary = ReplaySummary(
+                n,
+                tuple(sorted(names[c] for c in wraps)) if n else (),
+                None if first is None else first / US,
+                None if last is None else last / US,
+                invalid,
+            )
+        return self._summary
+
+    def readings(self, *, shift_s: float = 0.0) -> Iterator[Reading]:
+        """Every reading in time order (wraps interleaved as recorded), read as it is needed."""
+        for chunk in self.chunks:
+            yield from chunk.readings(shift_s)
 
 
 class Sender(Protocol):
@@ -227,7 +293,7 @@ class MqttSender:
 
 
 async def replay(
-    readings: Sequence[Reading],
+    readings: Iterable[Reading],
     sender: Sender,
     speed: float,
     *,
@@ -236,15 +302,19 @@ async def replay(
     clock: Callable[[], float] = time.monotonic,
 ) -> int:
     """Send ``readings`` (in time order) at ``speed`` × their recorded pace; return how many were
-    sent. Stops early, between batches, when ``stop`` is set."""
-    n = len(readings)
-    if n == 0:
+    sent. Stops early, between batches, when ``stop`` is set.
+
+    ``readings`` may be a list or any iterable (``TraceReplay.readings()``): they are taken one
+    batch ahead, so a replay holds a batch, not the trace."""
+    it = iter(readings)
+    head = next(it, None)
+    if head is None:
         return 0
-    t_first = readings[0].t
+    t_first = head.t
     start = clock()
-    i = 0
-    while i < n and not stop.is_set():
-        wait = start + (readings[i].t - t_first) / speed - clock()
+    sent = 0
+    while head is not None and not stop.is_set():
+        wait = start + (head.t - t_first) / speed - clock()
         if wait > 0:
             try:
                 await asyncio.wait_for(stop.wait(), wait)
@@ -252,11 +322,13 @@ async def replay(
             except TimeoutError:
                 pass
         now_trace = t_first + (clock() - start) * speed
-        j = i + 1
-        while j < n and j - i < sender.batch and readings[j].t <= now_trace:
-            j += 1
-        await sender.send(readings[i:j])
+        batch = [head]
+        head = next(it, None)
+        while head is not None and len(batch) < sender.batch and head.t <= now_trace:
+            batch.append(head)
+            head = next(it, None)
+        await sender.send(batch)
         if progress is not None:
-            progress(j - i)
-        i = j
-    return i
+            progress(len(batch))
+        sent += len(batch)
+    return sent

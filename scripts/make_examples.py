@@ -1,6 +1,6 @@
 """Write the example traces in ``examples/``, one per clinical rule, plus a ward shift for ``make run``.
 
-Every trace is built with :mod:`kmc_monitor.devices.synthetic` from fixed seeds, so running this
+Every trace is built with :mod:`kmc_monitor.devices.simulation.synthetic` from fixed seeds, so running this
 again writes byte-identical files. Each file starts with ``#`` comment lines saying what it shows and
 what ``kmc-monitor analyze`` should report; the times there come from the rules applied by hand to the
 known ground truth (approximate where noise and the 30 s smoothing window decide the exact second).
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kmc_monitor.devices.synthetic import Noise, TraceBuilder, TraceRows
+from kmc_monitor.devices.simulation.synthetic import Noise, TraceBuilder, TraceRows
 
 HEADER = "t,wrap_id,skin_temp_c,ambient_temp_c,contact,battery_pct"
 #: 2026-01-01T08:00:00Z: the morning round of the first day.
@@ -459,7 +459,8 @@ def readme(examples: Sequence[Example]) -> str:
         "`ward_shift.csv` is the one `make run` analyses: six babies over an 8 h day shift, most doing",
         "well, one cooling out of KMC, one with a loose sensor, one with a low battery.",
         "",
-        "The traces are built with `kmc_monitor.devices.synthetic`, whose ground truth (segment times,",
+        "The traces are built with `kmc_monitor.devices.simulation.synthetic`, whose ground truth "
+        "(segment times,",
         "temperatures, contact levels) is known by construction. The expected results in the comments",
         "follow from the rules in `docs/rules.md` applied to that truth; where noise and the 30 s",
         "smoothing window decide the exact second, the comments give the second these seeded files",

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import dbus
 
-from kmc_monitor.devices.gatt import BTHOME_SERVICE_UUID
+from kmc_monitor.devices.protocol.gatt import BTHOME_SERVICE_UUID
 
 __all__ = ["MockBluez"]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kmc_monitor.devices.synthetic import TraceBuilder
+from kmc_monitor.devices.simulation.synthetic import TraceBuilder
 from kmc_monitor.devices.trace import write_trace
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,11 +1,24 @@
-"""Where readings come from and go to: wire formats, gateways, the simulator and recorded traces.
+"""Where readings come from and go to, in the order the data flows.
 
-The names below are the light, I/O-free parts (parsers, the verifier, traces). The radio side
-(``gateway``, ``backends``, ``simulator``) imports bleak and is imported from its own modules where it
-is used, as bleak itself keeps platform backends behind lazy imports.
+- :mod:`~kmc_monitor.devices.protocol`: the wire formats and the verifier (bytes in, values out, no
+  I/O): BTHome, the Health Thermometer measurement, IEEE 11073 FLOAT, the wrap's GATT values.
+- :mod:`~kmc_monitor.devices.radio`: what does radio I/O: the bleak gateway, its simulated backend,
+  the link tracker and scan watchdog.
+- :mod:`~kmc_monitor.devices.simulation`: the simulated ward and scripted synthetic traces.
+- :mod:`~kmc_monitor.devices.trace`: recorded traces read (whole, or in time-ordered chunks) and
+  written.
+
+The one type they share is :class:`Reading`; errors are in :mod:`.errors`. The names below are the
+light, I/O-free parts. The radio side imports bleak and the trace side pyarrow, so they are imported
+from their own modules where they are used, as bleak itself keeps platform backends behind lazy
+imports; the trace names listed here are loaded on first use, so that importing a codec never
+loads pyarrow.
 """
 
-from kmc_monitor.devices.bthome import BthomeAdvert, decode_service_data, encode_service_data
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from kmc_monitor.devices.errors import (
     AuthenticationFailed,
     DecodeError,
@@ -16,14 +29,27 @@ from kmc_monitor.devices.errors import (
     UnknownObject,
     UnsupportedFormat,
 )
-from kmc_monitor.devices.hts import (
+from kmc_monitor.devices.protocol.bthome import BthomeAdvert, decode_service_data, encode_service_data
+from kmc_monitor.devices.protocol.hts import (
     HtsMeasurement,
     decode_temperature_measurement,
     encode_temperature_measurement,
 )
+from kmc_monitor.devices.protocol.verify import AdvertVerifier, Rejection, WrapRegistry
 from kmc_monitor.devices.reading import Reading, readings_to_series
-from kmc_monitor.devices.trace import MAX_REPORTED_LINES, TRACE_COLUMNS, TraceSet, read_traces, write_trace
-from kmc_monitor.devices.verify import AdvertVerifier, Rejection, WrapRegistry
+
+if TYPE_CHECKING:
+    from kmc_monitor.devices.trace import (
+        MAX_REPORTED_LINES,
+        TRACE_COLUMNS,
+        ReadingChunk,
+        ReadingCursor,
+        TraceChunks,
+        TraceSet,
+        TraceWriter,
+        read_traces,
+        write_trace,
+    )
 
 __all__ = [
     "MAX_REPORTED_LINES",
@@ -35,10 +61,14 @@ __all__ = [
     "HtsMeasurement",
     "MalformedPayload",
     "Reading",
+    "ReadingChunk",
+    "ReadingCursor",
     "RegistryError",
     "RejectReason",
     "Rejection",
+    "TraceChunks",
     "TraceSet",
+    "TraceWriter",
     "TruncatedPayload",
     "UnknownObject",
     "UnsupportedFormat",
@@ -51,3 +81,27 @@ __all__ = [
     "readings_to_series",
     "write_trace",
 ]
+
+_TRACE_NAMES = frozenset(
+    (
+        "MAX_REPORTED_LINES",
+        "TRACE_COLUMNS",
+        "ReadingChunk",
+        "ReadingCursor",
+    "ReadingCursor",
+        "TraceChunks",
+        "TraceSet",
+        "TraceWriter",
+        "read_traces",
+        "write_trace",
+    )
+)
+
+
+def __getattr__(name: str) -> Any:
+    """The trace names, imported on first use (they bring pyarrow)."""
+    if name in _TRACE_NAMES:
+        from kmc_monitor.devices import trace
+
+        return getattr(trace, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

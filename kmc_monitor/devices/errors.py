@@ -7,7 +7,7 @@ replayed packet must never become a reading, because a false "baby is warm" is a
 alarm. Decoders therefore refuse a whole packet rather than guess at part of it.
 
 Each :class:`DecodeError` subclass names the :class:`RejectReason` under which
-:class:`~kmc_monitor.devices.verify.AdvertVerifier` counts it, so the per-wrap counters an engineer
+:class:`~kmc_monitor.devices.protocol.verify.AdvertVerifier` counts it, so the per-wrap counters an engineer
 reads map one to one onto these classes::
 
     KmcError

@@ -2,7 +2,8 @@
 
 Why a core without a clock, a radio or a network: the same object runs a family's fortnight on a
 board and a simulated week in a test (time injected by :meth:`HomeGateway.step`'s ``now_s``). It
-takes verified readings (the sources run the one :class:`~kmc_monitor.devices.verify.AdvertVerifier`),
+takes verified readings (the sources run the one
+:class:`~kmc_monitor.devices.protocol.verify.AdvertVerifier`),
 feeds each wrap's :class:`~kmc_monitor.signal.stream.WrapStream`, and commits in one transaction
 the readings, the replay counters and the outbox items they produce:
 

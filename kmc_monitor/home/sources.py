@@ -1,6 +1,6 @@
 """Where the home gateway's readings come from: simulated wraps, or the board's Bluetooth adapter.
 
-Both run the ward's one :class:`~kmc_monitor.devices.verify.AdvertVerifier` with the keys from the
+Both run the ward's one :class:`~kmc_monitor.devices.protocol.verify.AdvertVerifier` with the keys from the
 pairing code and the replay counters from the home's disk, so a packet accepted before a power cut
 is refused as ``replayed`` after it. Neither reads a clock of its own: the caller says up to when.
 """
@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kmc_monitor.devices.protocol.verify import AdvertVerifier, WrapEntry, WrapRegistry
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.devices.simulator import SimAdvert, SimConfig, SimWrap
-from kmc_monitor.devices.verify import AdvertVerifier, WrapEntry, WrapRegistry
+from kmc_monitor.devices.simulation.simulator import SimAdvert, SimConfig, SimWrap
 from kmc_monitor.station.wire import PairingCode
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class BleWraps:
     """The board's Bluetooth adapter through the ward's gateway front end (bleak, passive scan).
 
     ``clock``, ``sleep`` and ``scanner_backend`` are the ward gateway's: the wall clock and the
-    platform's bleak backend on a board, a :class:`~kmc_monitor.devices.backends.SimRadio`'s in tests.
+    platform's bleak backend on a board, a :class:`~kmc_monitor.devices.radio.backends.SimRadio`'s in tests.
     """
 
     def __init__(
@@ -93,7 +93,7 @@ class BleWraps:
         sleep: Callable[[float], Awaitable[None]] | None = None,
         scanner_backend: type[BaseBleakScanner] | None = None,
     ) -> None:
-        from kmc_monitor.devices.gateway import Gateway
+        from kmc_monitor.devices.radio.gateway import Gateway
 
         self._heard: list[Reading] = []
         self.gateway = Gateway(

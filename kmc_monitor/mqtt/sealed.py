@@ -3,7 +3,7 @@
 A room gateway decodes a wrap's advertisement and forwards the reading together with the sealed
 packet it came from (:attr:`Reading.sealed`, payload version 3). The broker, the network and the
 gateways are then only carriers: :class:`SealedReadings` verifies each packet with the wrap's own
-key and counter (the same :class:`~kmc_monitor.devices.verify.AdvertVerifier` the ward's own radio
+key and counter (the same :class:`~kmc_monitor.devices.protocol.verify.AdvertVerifier` the ward's own radio
 uses), and the reading handed to the ward is the one decoded from the packet, never the fields a
 publisher wrote beside it. So:
 
@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from kmc_monitor.devices.errors import RejectReason
+from kmc_monitor.devices.protocol.verify import AdvertVerifier, Rejection, WrapEntry, WrapRegistry
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.devices.verify import AdvertVerifier, Rejection, WrapEntry, WrapRegistry
 
 __all__ = ["Checked", "SealReason", "SealedReadings"]
 

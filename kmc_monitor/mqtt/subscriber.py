@@ -73,8 +73,8 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from kmc_monitor.devices.protocol.verify import WrapEntry, WrapRegistry
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.devices.verify import WrapEntry, WrapRegistry
 from kmc_monitor.mqtt.broker import BrokerUrl
 from kmc_monitor.mqtt.payload import PayloadError, PayloadReason, StatusMessage, decode_reading, decode_status
 from kmc_monitor.mqtt.sealed import SealedReadings, SealReason

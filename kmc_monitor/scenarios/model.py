@@ -315,7 +315,7 @@ _SETTERS = {"battery": (0.0, 100.0), "drain": (0.0, 1000.0)}
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Step:
-    """One :class:`~kmc_monitor.devices.synthetic.TraceBuilder` call: its name and arguments."""
+    """One :class:`~kmc_monitor.devices.simulation.synthetic.TraceBuilder` call: its name and arguments."""
 
     op: str
     args: dict[str, Any]

@@ -162,7 +162,7 @@ def _opt(x: float) -> float | None:
 
 
 def _from_builder(spec: BuilderSpec, params: RuleParams) -> _Material:
-    from kmc_monitor.devices.synthetic import WARD_NOISE, Delivery, Noise, TraceBuilder
+    from kmc_monitor.devices.simulation.synthetic import WARD_NOISE, Delivery, Noise, TraceBuilder
 
     quiet = Noise(skin_sd_c=0.02, ambient_sd_c=0.05, contact_sd=0.01)
     noise = (
@@ -226,7 +226,7 @@ def _from_builder(spec: BuilderSpec, params: RuleParams) -> _Material:
 
 
 def _from_simulator(gen: SimulatorGen, params: RuleParams) -> _Material:
-    from kmc_monitor.devices.simulator import SimConfig, WardSimulator
+    from kmc_monitor.devices.simulation.simulator import SimConfig, WardSimulator
 
     spec = gen.simulator
     ward = WardSimulator(

@@ -18,17 +18,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from kmc_monitor.devices.protocol.verify import WrapEntry, WrapRegistry
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.devices.simulator import SimConfig, SimMeasurement, WardSimulator
-from kmc_monitor.devices.verify import WrapEntry, WrapRegistry
+from kmc_monitor.devices.simulation.simulator import SimConfig, SimMeasurement, WardSimulator
 from kmc_monitor.errors import KmcError
 from kmc_monitor.service.store import Store, StoreError
 from kmc_monitor.service.ward_model import WardConflictError
-from kmc_monitor.signal.params import US, RuleParams
+from kmc_monitor.signal.params import RuleParams
 
 if TYPE_CHECKING:  # bleak is imported only by a ward that uses the radio (it costs ~0.3 s)
-    from kmc_monitor.devices.backends import SimRadio
-    from kmc_monitor.devices.gateway import Gateway
+    from kmc_monitor.devices.radio.backends import SimRadio
+    from kmc_monitor.devices.radio.gateway import Gateway
 
 __all__ = ["GatewaySource", "ReplayClock", "ReplaySource", "SimulatedSource", "Source"]
 
@@ -103,31 +103,17 @@ class ReplaySource:
     """Recorded traces handed out as their time comes on the runtime's (accelerated) clock."""
 
     def __init__(self, paths: Sequence[str], params: RuleParams | None = None) -> None:
-        from kmc_monitor.devices.trace import read_traces
+        from kmc_monitor.devices.trace import ReadingCursor, TraceChunks
 
         p = params or RuleParams()
         # A recording is in the past: a stamp a day ahead of this machine is a clock fault, and one in
         # 2096 would otherwise hold the replay's clock for ever.
         latest_us = round((time.time() + p.max_clock_lead_s) * 1_000_000)
-        traces = read_traces(list(paths), p, latest_us=latest_us)
-        rows: list[Reading] = []
-        for s in traces.series:
-            for i in range(len(s)):
-                rows.append(
-                    Reading(
-                        t=int(s.t_us[i]) / US,
-                        wrap_id=s.wrap_id,
-                        skin_temp_c=_c(s.skin_mc[i]),
-                        ambient_temp_c=_c(s.ambient_mc[i]),
-                        contact=_f(s.contact[i]),
-                        battery_pct=_f(s.battery_pct[i]),
-                    )
-                )
-        rows.sort(key=lambda r: (r.t, r.wrap_id))
-        self._rows = rows
-        self._pos = 0
-        self._wrap_ids = [s.wrap_id for s in traces.series]
-        self.start_s = rows[0].t if rows else time.time()
+        # Read in time-ordered chunks as the clock reaches them: memory stays flat whatever the size.
+        traces = TraceChunks(list(paths), p, latest_us=latest_us)
+        self._rows = ReadingCursor(traces)
+        self._wrap_ids = list(traces.wrap_ids)
+        self.start_s = self._rows.first_t if self._rows.first_t is not None else time.time()
 
     def wraps(self) -> list[tuple[str, str, bytes | None]]:
         # Locally administered addresses: a replayed wrap is on no real radio.
@@ -137,17 +123,14 @@ class ReplaySource:
         ]
 
     def readings_until(self, t_s: float) -> list[Reading]:
-        start = self._pos
-        while self._pos < len(self._rows) and self._rows[self._pos].t <= t_s:
-            self._pos += 1
-        return self._rows[start : self._pos]
+        return self._rows.until(t_s)
 
 
 class GatewaySource:
     """The ward's Bluetooth gateway as a source: verified readings of the wraps on air.
 
-    The readings are the :class:`~kmc_monitor.devices.gateway.Gateway`'s: only advertisements that
-    :class:`~kmc_monitor.devices.verify.AdvertVerifier` accepts (registered wrap, authentic, new)
+    The readings are the :class:`~kmc_monitor.devices.radio.gateway.Gateway`'s: only advertisements that
+    :class:`~kmc_monitor.devices.protocol.verify.AdvertVerifier` accepts (registered wrap, authentic, new)
     reach the ward, stamped when they were heard. The source is polled like the others: the gateway
     queues what it hears and :meth:`readings_until` drains the queue on the runtime's tick.
 
@@ -178,7 +161,7 @@ class GatewaySource:
     adapter
         BlueZ adapter name (``hci0``); ``None`` for the default.
     radio
-        A :class:`~kmc_monitor.devices.backends.SimRadio` to listen to instead of an adapter: the
+        A :class:`~kmc_monitor.devices.radio.backends.SimRadio` to listen to instead of an adapter: the
         real ``BleakScanner``/``BleakClient`` front ends then run on the simulated backends, the
         simulated wraps are part of the registry, and readings are stamped on the radio's clock.
     realtime
@@ -210,7 +193,7 @@ class GatewaySource:
         counters_every_s: float = COUNTERS_EVERY_S,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        from kmc_monitor.devices.gateway import Gateway
+        from kmc_monitor.devices.radio.gateway import Gateway
 
         if not counters_every_s > 0:
             raise ValueError("counters_every_s must be positive")
@@ -275,7 +258,7 @@ class GatewaySource:
         :class:`SimulatedSource` with the same seed (ids, addresses, keys), so both kinds of
         simulated ward can continue from one data directory.
         """
-        from kmc_monitor.devices.backends import SimRadio
+        from kmc_monitor.devices.radio.backends import SimRadio
 
         ward = WardSimulator(n_wraps, start_s=wall_clock(), seed=seed)
         return cls(data_dir, radio=SimRadio(ward), realtime=True, demo=demo, wall_clock=wall_clock)

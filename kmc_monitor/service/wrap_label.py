@@ -22,8 +22,8 @@ from typing import Any, Final
 
 import segno
 
-from kmc_monitor.devices.bthome import format_mac
 from kmc_monitor.devices.errors import CredentialError
+from kmc_monitor.devices.protocol.bthome import format_mac
 from kmc_monitor.errors import KmcError
 
 __all__ = ["LABEL_TAG", "LabelError", "WrapLabel", "parse_label"]

@@ -29,8 +29,8 @@ from typing import Final
 
 import segno
 
+from kmc_monitor.devices.protocol.verify import WrapEntry
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.devices.verify import WrapEntry
 from kmc_monitor.station.store import HomeRecord, StationStore
 from kmc_monitor.station.sync import SyncReceiver
 from kmc_monitor.station.wire import HomeBaby, PairingCode, WrapGrant

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from kmc_monitor.devices.verify import WrapEntry
+from kmc_monitor.devices.protocol.verify import WrapEntry
 from kmc_monitor.service.store import Store
 from kmc_monitor.service.ward_model import NotFoundError, WardConflictError
 from kmc_monitor.station.wire import DailySummary, HomeStatus

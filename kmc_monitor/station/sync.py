@@ -4,7 +4,8 @@ Why the station verifies again what the home gateway already verified: the home 
 network are carriers only. A board in a family's home can be opened, its disk copied, its software
 replaced; what the station believes about a baby must still come from the wrap itself. So each
 reading's sealed packet is checked with the wrap's key (handed to the station at discharge) and
-the station's *own* replay counter for that wrap (:class:`~kmc_monitor.devices.verify.AdvertVerifier`,
+the station's *own* replay counter for that wrap
+(:class:`~kmc_monitor.devices.protocol.verify.AdvertVerifier`,
 the verifier the ward's radio uses).
 
 Sequence and idempotency (the contract, ``docs/home-sync.md``): an item whose ``seq`` is stored
@@ -35,7 +36,7 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from kmc_monitor.devices.verify import AdvertVerifier, Rejection, WrapEntry, WrapRegistry
+from kmc_monitor.devices.protocol.verify import AdvertVerifier, Rejection, WrapEntry, WrapRegistry
 from kmc_monitor.station.store import REFUSED, SEQ, BatchWrite, ItemRow, StationStore
 from kmc_monitor.station.wire import DailySummary, HomeStatus, SyncAck, SyncBatch
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, Route, expect
 
-from kmc_monitor.devices.simulator import WardSimulator
+from kmc_monitor.devices.simulation.simulator import WardSimulator
 from tests.dashboard.conftest import PageErrors
 from tests.home.station import pairing_for
 from tests.serving import stop

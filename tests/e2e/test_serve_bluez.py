@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from kmc_monitor.devices.simulator import SimConfig, SimMeasurement, WardSimulator
+from kmc_monitor.devices.simulation.simulator import SimConfig, SimMeasurement, WardSimulator
 from tests.bluez import MockBluez
 from tests.e2e.test_serve import STAFF_TOKEN, http
 from tests.serving import ServeProcess

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import uvicorn
 from fastapi import FastAPI, Header, HTTPException
 
-from kmc_monitor.devices.bthome import decode_service_data
 from kmc_monitor.devices.errors import DecodeError
-from kmc_monitor.devices.simulator import WardSimulator
+from kmc_monitor.devices.protocol.bthome import decode_service_data
+from kmc_monitor.devices.simulation.simulator import WardSimulator
 from kmc_monitor.station.wire import SYNC_PATH, HomeBaby, PairingCode, SyncAck, SyncBatch, WrapGrant
 
 __all__ = ["StandInStation", "pairing_for"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kmc_monitor.cli import main
-from kmc_monitor.devices.simulator import WardSimulator
+from kmc_monitor.devices.simulation.simulator import WardSimulator
 from kmc_monitor.home.pairing import MAX_CODE_CHARS, PairingError, decode_pairing
 from kmc_monitor.home.store import HomeStore
 from tests.home.station import pairing_for

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kmc_monitor.devices.simulator import WardSimulator
+from kmc_monitor.devices.simulation.simulator import WardSimulator
 from kmc_monitor.home.forwarder import Backoff, Forwarder, SyncError
 from kmc_monitor.home.store import HomeStore, HomeStoreError
 from kmc_monitor.station.wire import MAX_BATCH_DAYS, MAX_BATCH_READINGS, PairingCode

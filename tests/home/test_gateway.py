@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from kmc_monitor.devices.bthome import encode_service_data, wrap_objects
+from kmc_monitor.devices.protocol.bthome import encode_service_data, wrap_objects
+from kmc_monitor.devices.protocol.verify import AdvertVerifier
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.devices.simulator import WardSimulator
-from kmc_monitor.devices.verify import AdvertVerifier
+from kmc_monitor.devices.simulation.simulator import WardSimulator
 from kmc_monitor.home.gateway import AlarmChange, HomeGateway
 from kmc_monitor.home.runner import AlarmCommand
 from kmc_monitor.home.sources import registry_of

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kmc_monitor.devices.backends import SimRadio
-from kmc_monitor.devices.simulator import WardSimulator, replay
+from kmc_monitor.devices.radio.backends import SimRadio
+from kmc_monitor.devices.simulation.simulator import WardSimulator, replay
 from kmc_monitor.home.gateway import HomeGateway
 from kmc_monitor.home.sources import BleWraps
 from kmc_monitor.home.store import HomeStore

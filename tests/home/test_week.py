@@ -31,9 +31,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import uvicorn
 
-from kmc_monitor.devices.bthome import decode_service_data
+from kmc_monitor.devices.protocol.bthome import decode_service_data
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.devices.simulator import SimConfig, WardSimulator
+from kmc_monitor.devices.simulation.simulator import SimConfig, WardSimulator
 from kmc_monitor.home.forwarder import Forwarder, SyncError
 from kmc_monitor.home.gateway import HomeGateway
 from kmc_monitor.home.sources import SimulatedWraps

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kmc_monitor.devices.bthome import encode_service_data, wrap_objects
+from kmc_monitor.devices.protocol.bthome import encode_service_data, wrap_objects
 from kmc_monitor.devices.reading import Reading
 
 

@@ -4,9 +4,9 @@ reuse the counters the ward remembers."""
 
 from __future__ import annotations
 
-from kmc_monitor.devices.bthome import encode_service_data, wrap_objects
+from kmc_monitor.devices.protocol.bthome import encode_service_data, wrap_objects
+from kmc_monitor.devices.protocol.verify import AdvertVerifier, WrapEntry, WrapRegistry
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.devices.verify import AdvertVerifier, WrapEntry, WrapRegistry
 from kmc_monitor.mqtt.publisher import PrefixedSource, simulated_ward
 
 KEY = bytes.fromhex("231d39c1d7cc1ab1aee224cd096db932")

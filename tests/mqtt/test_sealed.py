@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from kmc_monitor.devices.protocol.verify import WrapEntry
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.devices.verify import WrapEntry
 from kmc_monitor.mqtt.broker import BrokerUrl
 from kmc_monitor.mqtt.payload import encode_reading
 from kmc_monitor.mqtt.sealed import SealedReadings

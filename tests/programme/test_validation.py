@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kmc_monitor.cli import main
-from kmc_monitor.devices.synthetic import TraceBuilder
+from kmc_monitor.devices.simulation.synthetic import TraceBuilder
 from kmc_monitor.devices.trace import write_trace
 from kmc_monitor.signal.params import US, RuleParams
 from kmc_monitor.signal.stream import analyze_series

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from kmc_monitor.devices.backends import SimRadio
-from kmc_monitor.devices.gateway import SCANNER_RETRY_S, Gateway
+from kmc_monitor.devices.radio.backends import SimRadio
+from kmc_monitor.devices.radio.gateway import SCANNER_RETRY_S, Gateway
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.devices.simulator import WardSimulator
+from kmc_monitor.devices.simulation.simulator import WardSimulator
 from kmc_monitor.service.runtime import WardRuntime
 from kmc_monitor.service.sources import GatewaySource
 from tests.reliability.helpers import settings_for

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from kmc_monitor.devices.reading import Reading, readings_to_series
-from kmc_monitor.devices.synthetic import Delivery, TraceBuilder
+from kmc_monitor.devices.simulation.synthetic import Delivery, TraceBuilder
 from kmc_monitor.service import LiveEngine
 from kmc_monitor.service.engine import TickResult
 from kmc_monitor.service.store import ReadingWriter, Store

@@ -136,7 +136,7 @@ def test_minute_bins_by_hand(ward: Ward) -> None:
 def test_minute_bins_leave_a_detached_sensor_out_of_the_temperatures() -> None:
     """A sensor off the baby reads the air: those minutes are hatched gaps on the report's chart and
     blank temperatures in its CSV, never 26 °C drawn through the severe band."""
-    from kmc_monitor.devices.synthetic import TraceBuilder
+    from kmc_monitor.devices.simulation.synthetic import TraceBuilder
 
     rows = TraceBuilder("W1", T0, seed=2, ambient_sensor=True).contact(600).detached(600).reattach(600).rows()
     readings = [

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from kmc_monitor.devices.backends import SimRadio
 from kmc_monitor.devices.errors import RejectReason
+from kmc_monitor.devices.radio.backends import SimRadio
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.devices.simulator import SimAdvert, WardSimulator, replay
+from kmc_monitor.devices.simulation.simulator import SimAdvert, WardSimulator, replay
 from kmc_monitor.errors import KmcError
 from kmc_monitor.service.sources import GatewaySource, Source
 from kmc_monitor.service.store import Store

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kmc_monitor.devices.synthetic import Delivery, Noise, TraceBuilder
+from kmc_monitor.devices.simulation.synthetic import Delivery, Noise, TraceBuilder
 from kmc_monitor.signal import analyze_series, build_series
 from kmc_monitor.signal.params import US
 

@@ -141,7 +141,7 @@ def test_session_timer_runs_pauses_and_stops() -> None:
 
 
 def test_live_status_tells_what_a_screen_may_show() -> None:
-    from kmc_monitor.devices.synthetic import TraceBuilder
+    from kmc_monitor.devices.simulation.synthetic import TraceBuilder
 
     t0 = 1_767_254_400.0
     us = 1_000_000

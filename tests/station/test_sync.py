@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kmc_monitor.devices.verify import WrapEntry
+from kmc_monitor.devices.protocol.verify import WrapEntry
 from kmc_monitor.service.store import DB_FILENAME, Store
 from kmc_monitor.station.service import Station
 from kmc_monitor.station.store import HomeRecord

@@ -32,7 +32,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from kmc_monitor.devices.verify import WrapEntry
+from kmc_monitor.devices.protocol.verify import WrapEntry
 from kmc_monitor.service.deps import Nurse, Runtime, Staff
 from kmc_monitor.service.reports import neutralise
 from kmc_monitor.service.routes.nurses import NurseConfirm, confirmed_who

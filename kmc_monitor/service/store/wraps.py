@@ -7,9 +7,9 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-from kmc_monitor.devices.bthome import parse_key
 from kmc_monitor.devices.errors import CredentialError
-from kmc_monitor.devices.verify import WrapEntry, WrapRegistry
+from kmc_monitor.devices.protocol.bthome import parse_key
+from kmc_monitor.devices.protocol.verify import WrapEntry, WrapRegistry
 from kmc_monitor.service.store.connection import StoreConnection
 from kmc_monitor.service.ward_model import NotFoundError, WardConflictError, WardError, WrapInfo
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kmc_monitor.devices.verify import AdvertVerifier, WrapEntry, WrapRegistry
+from kmc_monitor.devices.protocol.verify import AdvertVerifier, WrapEntry, WrapRegistry
 from kmc_monitor.service.store import (
     Store,
 )

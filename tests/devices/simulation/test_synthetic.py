@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kmc_monitor.devices.synthetic import (
+from kmc_monitor.devices.simulation.synthetic import (
     APART_LEVEL,
     CONTACT_LEVEL,
     Delivery,

@@ -5,7 +5,7 @@ In passive mode a wrap's BTHome data arrives as service data under :data:`BTHOME
 (0xFCD2 in the 128-bit form bleak uses as the key of ``AdvertisementData.service_data``).
 
 A wrap in connected mode exposes the standard Health Thermometer Service (temperature measurement
-indications, :mod:`kmc_monitor.devices.hts` decodes them), the standard Battery Service, and a
+indications, :mod:`kmc_monitor.devices.protocol.hts` decodes them), the standard Battery Service, and a
 custom service whose one characteristic carries what HTS has no field for: the skin-contact level,
 the wrap's own contact decision, the ambient (outer) temperature and a packet counter. Both ends use
 this module: the gateway to subscribe and decode, the simulated wrap (``backends.py``) to serve and
@@ -25,10 +25,8 @@ import math
 from dataclasses import dataclass
 from typing import Final
 
-from bleak.uuids import normalize_uuid_16
-
-from kmc_monitor.devices.bthome import BTHOME_UUID16
 from kmc_monitor.devices.errors import EncodeError, MalformedPayload, TruncatedPayload
+from kmc_monitor.devices.protocol.bthome import BTHOME_UUID16
 
 __all__ = [
     "BATTERY_LEVEL_UUID",
@@ -44,15 +42,23 @@ __all__ = [
     "decode_battery_level",
     "decode_contact_value",
     "encode_contact_value",
+    "sig_uuid",
 ]
 
+
+def sig_uuid(uuid: int) -> str:
+    """A 16-bit SIG UUID in bleak's normalised form (128-bit, lower-case), as
+    ``bleak.uuids.normalize_uuid_16`` gives it: written out here so that the codec needs no bleak."""
+    return f"0000{uuid:04x}-0000-1000-8000-00805f9b34fb"
+
+
 # UUIDs in bleak's normalised (128-bit, lower-case) form.
-BTHOME_SERVICE_UUID: Final = normalize_uuid_16(BTHOME_UUID16)
-HTS_SERVICE_UUID: Final = normalize_uuid_16(0x1809)
-TEMPERATURE_MEASUREMENT_UUID: Final = normalize_uuid_16(0x2A1C)
-TEMPERATURE_TYPE_UUID: Final = normalize_uuid_16(0x2A1D)
-BATTERY_SERVICE_UUID: Final = normalize_uuid_16(0x180F)
-BATTERY_LEVEL_UUID: Final = normalize_uuid_16(0x2A19)
+BTHOME_SERVICE_UUID: Final = sig_uuid(BTHOME_UUID16)
+HTS_SERVICE_UUID: Final = sig_uuid(0x1809)
+TEMPERATURE_MEASUREMENT_UUID: Final = sig_uuid(0x2A1C)
+TEMPERATURE_TYPE_UUID: Final = sig_uuid(0x2A1D)
+BATTERY_SERVICE_UUID: Final = sig_uuid(0x180F)
+BATTERY_LEVEL_UUID: Final = sig_uuid(0x2A19)
 CONTACT_SERVICE_UUID: Final = "118b434b-4ea7-415a-8edf-dd9cfc4e1027"
 CONTACT_CHAR_UUID: Final = "fbfa18c5-f4c9-40d1-8420-f917c28c28e0"
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kmc_monitor.devices import trace
-from kmc_monitor.devices.trace import MAX_REPORTED_LINES, TraceSet, read_traces, write_trace
+from kmc_monitor.devices.trace import MAX_REPORTED_LINES, TraceSet, blocks, layout, read_traces, write_trace
 from kmc_monitor.errors import InvalidReadingsError, TraceError
 from kmc_monitor.signal.params import US, RuleParams
 from kmc_monitor.signal.series import WrapSeries, build_series
@@ -54,13 +54,13 @@ def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     """Run a test through each of the three readers (the usual typed one, all columns as text, line
     by line in Python), which must decide every case the same way."""
 
-    def refuse(*args: object) -> trace._Block:
+    def refuse(*args: object) -> blocks._Block:
         raise pa.ArrowInvalid("forced")
 
     if request.param in ("text", "python"):
-        monkeypatch.setattr(trace, "_parse_typed", refuse)
+        monkeypatch.setattr(blocks, "_parse_typed", refuse)
     if request.param == "python":
-        monkeypatch.setattr(trace, "_parse_text", refuse)
+        monkeypatch.setattr(blocks, "_parse_text", refuse)
     return str(request.param)
 
 
@@ -169,7 +169,7 @@ def test_iso_times_with_offsets_mixed_with_epoch(tmp_path: Path, reader: str) ->
 def test_iso_only_blocks_then_epoch_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Blocks of ISO times teach the reader to ask pyarrow for times; a later block of epoch
     # seconds must still be read right.
-    monkeypatch.setattr(trace, "_BLOCK_BYTES", 200)
+    monkeypatch.setattr(layout, "_BLOCK_BYTES", 200)
     iso = [f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}.5Z,W01,36.5\n" for i in range(20)]
     epoch = [f"{T0 + 20 + i},W01,36.5\n" for i in range(20)]
     ts = read_text(tmp_path, "t,wrap_id,skin_temp_c\n" + "".join(iso + epoch + iso[:1] + ["oops,W01,36\n"]))
@@ -316,7 +316,7 @@ def test_undecodable_bytes_in_a_row_make_it_invalid(tmp_path: Path, reader: str)
 def test_many_blocks_keep_line_numbers_and_order(
     tmp_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(trace, "_BLOCK_BYTES", 100)
+    monkeypatch.setattr(layout, "_BLOCK_BYTES", 100)
     body = []
     for i in range(60):
         skin = "bad" if i in (7, 31) else "36.5"
@@ -669,7 +669,7 @@ def messy_traces(draw: st.DrawFn) -> str:
 def test_agrees_with_a_plain_reader(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, small_blocks: bool
 ) -> None:
-    monkeypatch.setattr(trace, "_BLOCK_BYTES", 64 if small_blocks else 8 << 20)
+    monkeypatch.setattr(layout, "_BLOCK_BYTES", 64 if small_blocks else 8 << 20)
     path = put(tmp_path, text)
     params = RuleParams()
     want, lines, skipped = reference(text, str(path), params)

@@ -2,7 +2,7 @@
 
 One :class:`bleak.BleakScanner` listens for the wraps' BTHome advertisements (passively where the
 platform allows it: a gateway should not make every wrap answer scan requests, which costs their
-batteries) and hands each to the :class:`~kmc_monitor.devices.verify.AdvertVerifier`; only what it
+batteries) and hands each to the :class:`~kmc_monitor.devices.protocol.verify.AdvertVerifier`; only what it
 accepts becomes a reading, so a forged, replayed, duplicated or foreign packet never reaches the
 clinical rules. Wraps in connected mode are reached through ``bleak_retry_connector``'s
 ``establish_connection`` (retries with back-off), re-connected whenever the link drops, and
@@ -49,7 +49,7 @@ from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak_retry_connector import establish_connection
 
 from kmc_monitor.devices.errors import DecodeError, RejectReason
-from kmc_monitor.devices.gatt import (
+from kmc_monitor.devices.protocol.gatt import (
     BATTERY_LEVEL_UUID,
     BTHOME_SERVICE_UUID,
     CONTACT_CHAR_UUID,
@@ -58,10 +58,10 @@ from kmc_monitor.devices.gatt import (
     decode_battery_level,
     decode_contact_value,
 )
-from kmc_monitor.devices.hts import decode_temperature_measurement
+from kmc_monitor.devices.protocol.hts import decode_temperature_measurement
+from kmc_monitor.devices.protocol.verify import AdvertVerifier, WrapRegistry
+from kmc_monitor.devices.radio.tracker import AdvertTracker, LinkState, ScanWatchdog, StaleChange
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.devices.tracker import AdvertTracker, LinkState, ScanWatchdog, StaleChange
-from kmc_monitor.devices.verify import AdvertVerifier, WrapRegistry
 from kmc_monitor.errors import KmcError
 
 __all__ = [

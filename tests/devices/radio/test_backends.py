@@ -12,9 +12,8 @@ from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
 from bleak_retry_connector import BleakConnectionError, establish_connection
 
-from kmc_monitor.devices.backends import SimClient, SimHandle, SimRadio, SimScanner
-from kmc_monitor.devices.bthome import decode_service_data
-from kmc_monitor.devices.gatt import (
+from kmc_monitor.devices.protocol.bthome import decode_service_data
+from kmc_monitor.devices.protocol.gatt import (
     BATTERY_LEVEL_UUID,
     BTHOME_SERVICE_UUID,
     CONTACT_CHAR_UUID,
@@ -23,8 +22,9 @@ from kmc_monitor.devices.gatt import (
     TEMPERATURE_TYPE_UUID,
     decode_contact_value,
 )
-from kmc_monitor.devices.hts import decode_temperature_measurement
-from kmc_monitor.devices.simulator import SimConfig, WardSimulator
+from kmc_monitor.devices.protocol.hts import decode_temperature_measurement
+from kmc_monitor.devices.radio.backends import SimClient, SimHandle, SimRadio, SimScanner
+from kmc_monitor.devices.simulation.simulator import SimConfig, WardSimulator
 
 T0 = 1_767_225_600.0
 

@@ -17,7 +17,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sensor_state_data.description import BaseBinarySensorDescription
 
-from kmc_monitor.devices.bthome import (
+from kmc_monitor.devices.errors import (
+    AuthenticationFailed,
+    CredentialError,
+    DecodeError,
+    EncodeError,
+    MalformedPayload,
+    MissingKey,
+    TruncatedPayload,
+    UnknownObject,
+    UnsupportedFormat,
+)
+from kmc_monitor.devices.protocol.bthome import (
     OBJECT_SPECS,
     TEMP_NOT_AVAILABLE_C,
     BthomeAdvert,
@@ -33,17 +44,6 @@ from kmc_monitor.devices.bthome import (
     parse_key,
     parse_mac,
     wrap_objects,
-)
-from kmc_monitor.devices.errors import (
-    AuthenticationFailed,
-    CredentialError,
-    DecodeError,
-    EncodeError,
-    MalformedPayload,
-    MissingKey,
-    TruncatedPayload,
-    UnknownObject,
-    UnsupportedFormat,
 )
 from tests.firmware.test_stubs_build import stub_vectors
 from tests.timing import scaled

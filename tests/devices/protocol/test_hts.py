@@ -16,13 +16,13 @@ from kmc_monitor.devices.errors import (
     TruncatedPayload,
     UnsupportedFormat,
 )
-from kmc_monitor.devices.hts import (
+from kmc_monitor.devices.protocol.hts import (
     HtsMeasurement,
     TemperatureType,
     decode_temperature_measurement,
     encode_temperature_measurement,
 )
-from kmc_monitor.devices.ieee11073 import Special, pack_float
+from kmc_monitor.devices.protocol.ieee11073 import Special, pack_float
 from tests.firmware.test_stubs_build import stub_vectors
 
 # Nordic Semiconductor's Health Thermometer example (nRF5 SDK ble_app_hts / nRF Connect HTS test data):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kmc_monitor.devices.errors import EncodeError, MalformedPayload, TruncatedPayload
-from kmc_monitor.devices.gatt import (
+from kmc_monitor.devices.protocol.gatt import (
     ContactValue,
     decode_battery_level,
     decode_contact_value,
@@ -69,3 +69,12 @@ def test_battery_level() -> None:
         decode_battery_level(b"\x65")
     with pytest.raises(MalformedPayload):
         decode_battery_level(b"\x01\x02")
+
+
+def test_sig_uuids_are_in_bleaks_normalised_form() -> None:
+    from bleak.uuids import normalize_uuid_16
+
+    from kmc_monitor.devices.protocol.gatt import sig_uuid
+
+    for uuid16 in (0x0000, 0x1809, 0x2A1C, 0x2A1D, 0x180F, 0x2A19, 0xFCD2, 0xFFFF):
+        assert sig_uuid(uuid16) == normalize_uuid_16(uuid16)

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kmc_monitor.devices.bthome import decode_service_data, encode_service_data, wrap_objects
 from kmc_monitor.devices.errors import RegistryError, RejectReason
+from kmc_monitor.devices.protocol.bthome import decode_service_data, encode_service_data, wrap_objects
+from kmc_monitor.devices.protocol.verify import AdvertVerifier, Rejection, WrapEntry, WrapRegistry, WrapStats
 from kmc_monitor.devices.reading import Reading, readings_to_series
-from kmc_monitor.devices.verify import AdvertVerifier, Rejection, WrapEntry, WrapRegistry, WrapStats
 from kmc_monitor.errors import KmcError
 from tests.firmware.test_stubs_build import stub_vectors
 

@@ -42,8 +42,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Final
 
-from kmc_monitor.devices.bthome import decode_service_data, format_mac, parse_key, parse_mac
 from kmc_monitor.devices.errors import CredentialError, DecodeError, RegistryError, RejectReason
+from kmc_monitor.devices.protocol.bthome import decode_service_data, format_mac, parse_key, parse_mac
 from kmc_monitor.devices.reading import Reading
 
 __all__ = ["WRAP_LAYOUT", "AdvertVerifier", "Rejection", "WrapEntry", "WrapRegistry", "WrapStats"]

@@ -21,9 +21,9 @@ import time
 
 import pytest
 
-from kmc_monitor.devices.gateway import Gateway
+from kmc_monitor.devices.radio.gateway import Gateway
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.devices.simulator import SimAdvert, SimConfig, SimMeasurement, WardSimulator
+from kmc_monitor.devices.simulation.simulator import SimAdvert, SimConfig, SimMeasurement, WardSimulator
 from tests.bluez import MockBluez
 
 pytestmark = pytest.mark.timeout(90)

@@ -30,7 +30,7 @@ from kmc_monitor.devices.errors import (
     TruncatedPayload,
     UnsupportedFormat,
 )
-from kmc_monitor.devices.ieee11073 import MderFloat, Special, encode_float, unpack_float
+from kmc_monitor.devices.protocol.ieee11073 import MderFloat, Special, encode_float, unpack_float
 
 __all__ = [
     "HTS_SERVICE_UUID",

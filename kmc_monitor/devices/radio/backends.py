@@ -2,7 +2,7 @@
 
 bleak lets a program choose the backend behind :class:`bleak.BleakScanner` and
 :class:`bleak.BleakClient` (``backend=``). The classes here put :class:`SimRadio`, the air of a
-:class:`~kmc_monitor.devices.simulator.WardSimulator`, behind those front ends, so the gateway, the
+:class:`~kmc_monitor.devices.simulation.simulator.WardSimulator`, behind those front ends, so the gateway, the
 tests and the demo ward run the *same* code as on a real adapter: the real front end, the real
 ``bleak_retry_connector.establish_connection``, callbacks with real ``BLEDevice`` and
 ``AdvertisementData`` values. Only the radio is simulated.
@@ -39,8 +39,8 @@ from bleak.backends.scanner import AdvertisementData, AdvertisementDataCallback,
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakError
 
-from kmc_monitor.devices.bthome import format_mac
-from kmc_monitor.devices.gatt import (
+from kmc_monitor.devices.protocol.bthome import format_mac
+from kmc_monitor.devices.protocol.gatt import (
     BATTERY_LEVEL_UUID,
     BATTERY_SERVICE_UUID,
     BTHOME_SERVICE_UUID,
@@ -51,8 +51,8 @@ from kmc_monitor.devices.gatt import (
     TEMPERATURE_TYPE_UUID,
     encode_contact_value,
 )
-from kmc_monitor.devices.hts import TemperatureType, encode_temperature_measurement
-from kmc_monitor.devices.simulator import (
+from kmc_monitor.devices.protocol.hts import TemperatureType, encode_temperature_measurement
+from kmc_monitor.devices.simulation.simulator import (
     SimAdvert,
     SimMeasurement,
     SimWrap,

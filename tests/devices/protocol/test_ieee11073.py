@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kmc_monitor.devices.errors import DecodeError, EncodeError, TruncatedPayload
-from kmc_monitor.devices.ieee11073 import (
+from kmc_monitor.devices.protocol.ieee11073 import (
     FLOAT_NAN,
     FLOAT_NEGATIVE_INFINITY,
     FLOAT_NRES,

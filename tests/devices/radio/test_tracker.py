@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kmc_monitor.devices.tracker import AdvertTracker, ScanWatchdog, StaleChange
+from kmc_monitor.devices.radio.tracker import AdvertTracker, ScanWatchdog, StaleChange
 
 T0 = 1_767_225_600.0
 

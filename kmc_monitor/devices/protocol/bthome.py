@@ -473,7 +473,7 @@ def decode_service_data(
     ``mac`` is the advertiser's address and ``key`` its 16-byte key (or 32 hex digits); both are
     needed only for an encrypted advertisement, whose MIC is checked before anything is decoded.
     A key given for a plaintext advertisement is not used: whether plaintext is acceptable is policy,
-    decided by :class:`~kmc_monitor.devices.verify.AdvertVerifier`, not here.
+    decided by :class:`~kmc_monitor.devices.protocol.verify.AdvertVerifier`, not here.
 
     Raises a :class:`~kmc_monitor.devices.errors.DecodeError` subclass for anything that is not a
     complete, authentic BTHome v2 advertisement: :class:`UnsupportedFormat` (not version 2),

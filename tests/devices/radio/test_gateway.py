@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from kmc_monitor.devices.backends import SimRadio
 from kmc_monitor.devices.errors import RejectReason
-from kmc_monitor.devices.gateway import AdapterUnavailableError, Gateway, start_scanner
-from kmc_monitor.devices.gatt import CONTACT_CHAR_UUID, TEMPERATURE_MEASUREMENT_UUID
+from kmc_monitor.devices.protocol.gatt import CONTACT_CHAR_UUID, TEMPERATURE_MEASUREMENT_UUID
+from kmc_monitor.devices.radio.backends import SimRadio
+from kmc_monitor.devices.radio.gateway import AdapterUnavailableError, Gateway, start_scanner
+from kmc_monitor.devices.radio.tracker import AdvertTracker, StaleChange
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.devices.simulator import SimConfig, SimMeasurement, WardSimulator, replay
-from kmc_monitor.devices.tracker import AdvertTracker, StaleChange
+from kmc_monitor.devices.simulation.simulator import SimConfig, SimMeasurement, WardSimulator, replay
 from kmc_monitor.errors import KmcError
 
 T0 = 1_767_225_600.0

@@ -7,15 +7,15 @@ import time
 import numpy as np
 import pytest
 
-from kmc_monitor.devices.bthome import decode_service_data
-from kmc_monitor.devices.simulator import (
+from kmc_monitor.devices.protocol.bthome import decode_service_data
+from kmc_monitor.devices.protocol.verify import WrapRegistry
+from kmc_monitor.devices.simulation.simulator import (
     SimAdvert,
     SimConfig,
     SimMeasurement,
     WardSimulator,
     replay,
 )
-from kmc_monitor.devices.verify import WrapRegistry
 
 T0 = 1_767_225_600.0
 

@@ -4,11 +4,11 @@ The simulator is the radio of the tests and the embedded default source of the d
 :class:`SimWrap` carries a baby through KMC sessions with repositioning breaks, spells out of KMC in
 which it cools slowly, rewarming back in KMC, the occasional skin sensor coming loose, and a draining
 battery. Physiology is planned online, a chunk at a time, and rendered by
-:class:`~kmc_monitor.devices.synthetic.TraceBuilder` (the same builder the scenario tests trust),
+:class:`~kmc_monitor.devices.simulation.synthetic.TraceBuilder` (the same builder the scenario tests trust),
 so a simulated ward can run for days without planning them up front.
 
 What leaves a wrap is what the firmware sends: a new measurement every ``measure_s`` becomes a BTHome
-v2 advertisement (:func:`~kmc_monitor.devices.bthome.encode_service_data`, AES-CCM with the wrap's
+v2 advertisement (:func:`~kmc_monitor.devices.protocol.bthome.encode_service_data`, AES-CCM with the wrap's
 own key, the packet id and the encryption counter raised for every new measurement) that is
 repeated at every advertising event until the next measurement, with the BLE advertising delay of a
 few milliseconds and packets lost on air. A wrap in connected mode advertises only until a gateway
@@ -28,9 +28,15 @@ from typing import Final, Literal
 
 import numpy as np
 
-from kmc_monitor.devices.bthome import encode_service_data, format_mac, wrap_objects
-from kmc_monitor.devices.synthetic import APART_LEVEL, CONTACT_LEVEL, WARD_NOISE, Noise, TraceBuilder
-from kmc_monitor.devices.verify import WrapEntry, WrapRegistry
+from kmc_monitor.devices.protocol.bthome import encode_service_data, format_mac, wrap_objects
+from kmc_monitor.devices.protocol.verify import WrapEntry, WrapRegistry
+from kmc_monitor.devices.simulation.synthetic import (
+    APART_LEVEL,
+    CONTACT_LEVEL,
+    WARD_NOISE,
+    Noise,
+    TraceBuilder,
+)
 
 __all__ = [
     "SimAdvert",

@@ -1,0 +1,32 @@
+"""Read and write recorded traces: the CSV files of ``trace-format.md``.
+
+A trace is how a ward recording becomes an offline analysis or a regression test, so reading must be
+exact (times in whole microseconds, temperatures in whole milli-degrees), forgiving of bad rows
+(counted and reported by line, the rest used) and fast: a day of a full ward is millions of rows, and
+``kmc-monitor analyze`` must not take longer than merely loading the file with pandas.
+
+The package follows the bytes. :mod:`.files` opens a file (memory-mapped; gzip decompressed; a
+recording cut short read up to the cut); :mod:`.layout` finds its header and cuts it into blocks of
+about 8 MiB at line breaks; :mod:`.blocks` parses each block (on a thread per core) with the fastest
+reader that copes with it, :mod:`.arrow` turning pyarrow's columns into NumPy arrays;
+:mod:`.collect` gathers every block into one validated series per wrap (:func:`read_traces`), and
+:mod:`.stream` hands the same readings out in time-ordered chunks without holding the whole trace
+(:class:`TraceChunks`). :mod:`.writer` writes traces back in the same format.
+"""
+
+from kmc_monitor.devices.trace.collect import TraceSet, read_traces
+from kmc_monitor.devices.trace.layout import MAX_REPORTED_LINES, TRACE_COLUMNS
+from kmc_monitor.devices.trace.stream import ReadingChunk, ReadingCursor, TraceChunks
+from kmc_monitor.devices.trace.writer import TraceWriter, write_trace
+
+__all__ = [
+    "MAX_REPORTED_LINES",
+    "TRACE_COLUMNS",
+    "ReadingChunk",
+    "ReadingCursor",
+    "TraceChunks",
+    "TraceSet",
+    "TraceWriter",
+    "read_traces",
+    "write_trace",
+]

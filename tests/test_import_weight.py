@@ -1,0 +1,68 @@
+"""Importing a codec, the verifier or the signal core loads none of the heavy libraries.
+
+A room gateway on a small board decodes advertisements and runs the rules; a test of the signal core
+should not pay for the web stack or the trace reader. Each import runs in a fresh interpreter, since
+this test process has long since imported everything.
+"""
+
+from __future__ import annotations
+
+import json
+import pkgutil
+import subprocess
+import sys
+
+import pytest
+
+import kmc_monitor.signal
+
+#: What the light layers must not pull in: the trace reader's pyarrow, the store's sqlite3, the web
+#: stack (fastapi, pydantic-settings) and the QR codes of the family cards (segno).
+HEAVY = ("pyarrow", "sqlite3", "fastapi", "segno", "pydantic_settings")
+
+CODECS = [
+    "kmc_monitor.devices.protocol.bthome",
+    "kmc_monitor.devices.protocol.hts",
+    "kmc_monitor.devices.protocol.ieee11073",
+    "kmc_monitor.devices.protocol.gatt",
+]
+VERIFIER = ["kmc_monitor.devices.protocol.verify"]
+SIGNAL = ["kmc_monitor.signal"] + [
+    f"kmc_monitor.signal.{m.name}" for m in pkgutil.iter_modules(kmc_monitor.signal.__path__)
+]
+PACKAGES = ["kmc_monitor.devices", "kmc_monitor.devices.protocol", "kmc_monitor.devices.reading"]
+
+
+def loaded_by(module: str, watched: tuple[str, ...]) -> list[str]:
+    """Which of ``watched`` a fresh interpreter has loaded after importing ``module``."""
+    code = (
+        "import importlib, json, sys\n"
+        f"importlib.import_module({module!r})\n"
+        f"print(json.dumps(sorted(m for m in {watched!r} if m in sys.modules)))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    found: list[str] = json.loads(proc.stdout)
+    return found
+
+
+@pytest.mark.parametrize("module", CODECS + VERIFIER + SIGNAL + PACKAGES)
+def test_light_modules_load_nothing_heavy(module: str) -> None:
+    assert loaded_by(module, HEAVY) == []
+
+
+@pytest.mark.parametrize("module", CODECS + VERIFIER)
+def test_codecs_and_the_verifier_need_no_radio(module: str) -> None:
+    """Bytes in, values out: bleak (and with it asyncio's machinery) loads only with a radio."""
+    assert loaded_by(module, ("bleak", "bleak_retry_connector")) == []
+
+
+def test_the_signal_core_needs_only_numpy() -> None:
+    assert loaded_by("kmc_monitor.signal.stream", ("asyncio", "cryptography", "kmc_monitor.devices")) == []
+
+
+def test_the_check_sees_a_heavy_import() -> None:
+    """The test can fail: the trace reader does load pyarrow."""
+    assert loaded_by("kmc_monitor.devices.trace", HEAVY) == ["pyarrow"]
