@@ -226,3 +226,44 @@ async def test_a_simulated_radio_runs_on_the_wall_clock(tmp_path: Path, async_ti
             assert src.radio is not None and src.radio.now() == T0 + 20
         finally:
             await src.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_room_gateways_own_store_keeps_its_registry_and_counters(
+    tmp_path: Path, async_timeout_s: float
+) -> None:
+    """The same source on the room gateway's small store: the registry file goes into it, the
+    counters saved at stop refuse a replay after the restart, and no ward database is made."""
+    from kmc_monitor.mqtt.gateway_store import GatewayStore
+    from kmc_monitor.service.store import DB_FILENAME
+
+    other = WardSimulator(2, start_s=T0, seed=10)
+    path = tmp_path / "room.toml"
+    path.write_text(other.registry_toml(), encoding="utf-8")
+    path.chmod(0o600)
+    data = tmp_path / "gw"
+    async with asyncio.timeout(async_timeout_s):
+        radio = SimRadio(start_s=T0)
+        book = GatewayStore.in_data_dir(data)
+        src = GatewaySource(book, registry_file=path, radio=radio, wall_clock=lambda: T0)
+        await src.start()
+        try:
+            adverts = other.adverts_until(T0 + 10)
+            for advert in adverts:
+                radio.inject(advert)
+            await radio.run_until(T0 + 10)
+            assert {r.wrap_id for r in src.readings_until(radio.now())} == {"W01", "W02"}
+            captured = next(a for a in reversed(adverts) if a.wrap_id == "W01")
+        finally:
+            await src.stop()
+        radio = SimRadio(start_s=T0 + 100)
+        src = GatewaySource(GatewayStore.in_data_dir(data), radio=radio, wall_clock=lambda: T0)
+        await src.start()
+        try:
+            radio.inject(replay(captured, T0 + 101))
+            await radio.run_until(T0 + 110)
+            assert src.readings_until(radio.now()) == []
+            assert src.gateway.stats().wraps["W01"].replayed == 1
+        finally:
+            await src.stop()
+    assert not (data / DB_FILENAME).exists()
