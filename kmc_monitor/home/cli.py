@@ -1,4 +1,4 @@
-"""``kmc-monitor home pair`` and ``kmc-monitor home run`` (registered by ``kmc_monitor/cli.py``)."""
+"""``kmc-monitor home pair`` and ``kmc-monitor home run`` (registered by ``kmc_monitor/cli/dispatch.py``)."""
 
 from __future__ import annotations
 

@@ -29,6 +29,7 @@ from kmc_monitor.home.sources import BleWraps, SimulatedWraps
 from kmc_monitor.home.store import HomeStore
 from kmc_monitor.home.web import HomeView, PairResult, WrapView, create_home_app
 from kmc_monitor.signal.params import US
+from kmc_monitor.sources import ReadingSource
 
 __all__ = ["AlarmCommand", "HomeOptions", "SimClock", "run_home"]
 
@@ -216,12 +217,12 @@ async def _run_paired(opts: HomeOptions, store: HomeStore, live: _Live, stopping
     gateway = HomeGateway(store, keep_days=opts.keep_days, on_alarm=alarm)
     clock = live.clock
     if opts.simulate:
-        source: SimulatedWraps | BleWraps = SimulatedWraps(
+        source: ReadingSource = SimulatedWraps(
             code, start_s=clock(), seed=opts.seed, last_counters=gateway.counters
         )
     else:
         source = BleWraps(code, last_counters=gateway.counters, adapter=opts.adapter)
-        await source.start()
+    await source.start()
     forwarder = Forwarder(opts.data_dir, clock=clock, every_s=opts.sync_every_s)
     stop_forwarding = threading.Event()
     thread = threading.Thread(
@@ -253,8 +254,7 @@ async def _run_paired(opts: HomeOptions, store: HomeStore, live: _Live, stopping
     finally:
         stop_forwarding.set()
         thread.join(timeout=forwarder.timeout_s + 5)
-        if isinstance(source, BleWraps):
-            await source.stop()
+        await source.stop()
         live.gateway = live.forwarder = None
         forwarder.close()
         if alarm is not None:

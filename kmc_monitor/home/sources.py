@@ -1,6 +1,7 @@
 """Where the home gateway's readings come from: simulated wraps, or the board's Bluetooth adapter.
 
-Both run the ward's one :class:`~kmc_monitor.devices.protocol.verify.AdvertVerifier` with the keys from the
+Both are :class:`~kmc_monitor.sources.ReadingSource` subclasses, as the ward's sources are, and both
+run the ward's one :class:`~kmc_monitor.devices.protocol.verify.AdvertVerifier` with the keys from the
 pairing code and the replay counters from the home's disk, so a packet accepted before a power cut
 is refused as ``replayed`` after it. Neither reads a clock of its own: the caller says up to when.
 """
@@ -17,6 +18,7 @@ import numpy as np
 from kmc_monitor.devices.protocol.verify import AdvertVerifier, WrapEntry, WrapRegistry
 from kmc_monitor.devices.reading import Reading
 from kmc_monitor.devices.simulation.simulator import SimAdvert, SimConfig, SimWrap
+from kmc_monitor.sources import ReadingSource, WrapIdentity
 from kmc_monitor.station.wire import PairingCode
 
 if TYPE_CHECKING:
@@ -33,7 +35,7 @@ def registry_of(code: PairingCode) -> WrapRegistry:
     return WrapRegistry(entries, allow_unencrypted=False)
 
 
-class SimulatedWraps:
+class SimulatedWraps(ReadingSource):
     """The pairing's wraps simulated (for demos and tests): real sealed packets through the verifier.
 
     A restarted home resumes each wrap's counter after the last one it accepted, as a real wrap
@@ -54,17 +56,21 @@ class SimulatedWraps:
         self.verifier = AdvertVerifier(registry, last_counters=counters)
         cfg = config or SimConfig()
         seeds = np.random.SeedSequence(seed).spawn(len(registry))
-        self.wraps = tuple(
+        self.registry = registry
+        self.sim_wraps = tuple(
             SimWrap(e, "advert", cfg, start_s, s) for e, s in zip(registry, seeds, strict=True)
         )
-        for w in self.wraps:
+        for w in self.sim_wraps:
             if w.wrap_id in counters:
                 w.counter = counters[w.wrap_id]
         self.rejected = 0
 
+    def wraps(self) -> list[WrapIdentity]:
+        return [(e.wrap_id, e.mac, e.key) for e in self.registry]
+
     def readings_until(self, t_s: float) -> list[Reading]:
         """Run the wraps up to ``t_s``; the verified readings of what was heard, in time order."""
-        adverts = [e for w in self.wraps for e in w.events_until(t_s) if isinstance(e, SimAdvert)]
+        adverts = [e for w in self.sim_wraps for e in w.events_until(t_s) if isinstance(e, SimAdvert)]
         adverts.sort(key=_t_of)
         out: list[Reading] = []
         for a in adverts:
@@ -76,7 +82,7 @@ class SimulatedWraps:
         return out
 
 
-class BleWraps:
+class BleWraps(ReadingSource):
     """The board's Bluetooth adapter through the ward's gateway front end (bleak, passive scan).
 
     ``clock``, ``sleep`` and ``scanner_backend`` are the ward gateway's: the wall clock and the
@@ -96,8 +102,9 @@ class BleWraps:
         from kmc_monitor.devices.radio.gateway import Gateway
 
         self._heard: list[Reading] = []
+        self.registry = registry_of(code)
         self.gateway = Gateway(
-            registry_of(code),
+            self.registry,
             clock=clock,
             sleep=sleep or asyncio.sleep,
             scanner_backend=scanner_backend,
@@ -105,6 +112,9 @@ class BleWraps:
             last_counters=last_counters,
             on_reading=self._heard.append,
         )
+
+    def wraps(self) -> list[WrapIdentity]:
+        return [(e.wrap_id, e.mac, e.key) for e in self.registry]
 
     async def start(self) -> None:
         await self.gateway.start()

@@ -34,13 +34,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Protocol
 
 import aiomqtt
 
@@ -50,8 +48,9 @@ from kmc_monitor.mqtt.broker import BrokerUrl
 from kmc_monitor.mqtt.buffer import Outbox, OutboxError
 from kmc_monitor.mqtt.payload import PayloadError, encode_reading, encode_status
 from kmc_monitor.mqtt.topics import TopicError, check_id, reading_topic, status_topic
+from kmc_monitor.sources import ReadingSource, WrapIdentity, simulated_source
 
-__all__ = ["GatewayPublisher", "PrefixedSource", "ReadingProducer", "simulated_ward"]
+__all__ = ["GatewayPublisher", "PrefixedSource", "simulated_ward"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,24 +58,15 @@ logger = logging.getLogger(__name__)
 _REMIND_S = 60.0
 
 
-class ReadingProducer(Protocol):
-    """What the gateway reads from: the ward service's ``Source`` protocol, reduced to what it uses
-    (``wraps`` lists the wraps it may hear; an ``async start()``/``stop()`` is used when present)."""
-
-    def wraps(self) -> list[tuple[str, str, bytes | None]]: ...
-
-    def readings_until(self, t_s: float) -> list[Reading]: ...
-
-
-class PrefixedSource:
+class PrefixedSource(ReadingSource):
     """A producer whose wrap ids carry a prefix (``R1-`` + ``W01``): two simulated rooms then send
     different wraps, as two real rooms would."""
 
-    def __init__(self, inner: ReadingProducer, prefix: str) -> None:
+    def __init__(self, inner: ReadingSource, prefix: str) -> None:
         self.inner = inner
         self.prefix = prefix
 
-    def wraps(self) -> list[tuple[str, str, bytes | None]]:
+    def wraps(self) -> list[WrapIdentity]:
         return [(self.prefix + w, mac, key) for w, mac, key in self.inner.wraps()]
 
     def readings_until(self, t_s: float) -> list[Reading]:
@@ -96,10 +86,10 @@ class PrefixedSource:
         ]
 
     async def start(self) -> None:
-        await _maybe(self.inner, "start")
+        await self.inner.start()
 
     async def stop(self) -> None:
-        await _maybe(self.inner, "stop")
+        await self.inner.stop()
 
 
 def simulated_ward(
@@ -109,7 +99,7 @@ def simulated_ward(
     seed: int = 0,
     measure_s: float | None = None,
     prefix: str | None = None,
-) -> ReadingProducer:
+) -> ReadingSource:
     """A room of ``n_wraps`` simulated wraps starting at ``start_s`` (``--simulate``), their ids
     behind ``prefix``.
 
@@ -121,21 +111,11 @@ def simulated_ward(
     twice a second (``simulate_measure_s >= 0.5``), so two counts per second of start time stay
     ahead of any count it reached before.
     """
-    from kmc_monitor.service.sources import SimulatedSource
-
-    source = SimulatedSource(n_wraps, start_s=start_s, seed=seed, measure_s=measure_s, sealed=True)
+    source = simulated_source(n_wraps, start_s=start_s, seed=seed, measure_s=measure_s, sealed=True)
     base = 2 * int(start_s)
     for w in source.sim.wraps:
         w.counter = (w.counter + base) & 0xFFFFFFFF
     return PrefixedSource(source, prefix) if prefix else source
-
-
-async def _maybe(obj: object, name: str) -> None:
-    method = getattr(obj, name, None)
-    if method is not None:
-        result = method()
-        if inspect.isawaitable(result):
-            await result
 
 
 class GatewayPublisher:
@@ -162,7 +142,7 @@ class GatewayPublisher:
 
     def __init__(
         self,
-        source: ReadingProducer,
+        source: ReadingSource,
         outbox: Outbox,
         broker: BrokerUrl,
         *,
@@ -216,7 +196,7 @@ class GatewayPublisher:
     async def run(self) -> None:
         """Start the source and both loops; returns after :meth:`stop` (``offline`` published when
         the broker is reachable) or raises what the source's ``start`` raised."""
-        await _maybe(self.source, "start")
+        await self.source.start()
         producer = asyncio.create_task(self._produce_loop(), name="kmc-gw-produce")
         publisher = asyncio.create_task(self._publish_loop(), name="kmc-gw-publish")
         try:
@@ -238,7 +218,7 @@ class GatewayPublisher:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             with contextlib.suppress(Exception):
-                await _maybe(self.source, "stop")
+                await self.source.stop()
 
     def stop(self) -> None:
         """Ask :meth:`run` to finish (safe from a signal handler)."""

@@ -1,6 +1,6 @@
 """The ward service's MQTT source: every room gateway's readings, from the hospital's broker.
 
-:class:`MqttSource` is a :class:`~kmc_monitor.service.sources.Source` like the simulator or the
+:class:`MqttSource` is a :class:`~kmc_monitor.sources.ReadingSource` like the simulator or the
 Bluetooth gateway: the runtime polls :meth:`MqttSource.readings_until`, and nothing after it knows
 the readings crossed a network. What it does on the way in:
 
@@ -87,6 +87,7 @@ from kmc_monitor.mqtt.topics import (
     shared,
     status_filter,
 )
+from kmc_monitor.sources import ReadingSource, WrapIdentity
 
 __all__ = ["GatewayPresence", "MqttSource", "MqttStats"]
 
@@ -128,7 +129,7 @@ class MqttStats:
     gateways: dict[str, bool]
 
 
-class MqttSource:
+class MqttSource(ReadingSource):
     """Readings of every gateway on ``site`` from the broker: see the module docstring.
 
     Parameters
@@ -158,6 +159,8 @@ class MqttSource:
     demo = False
     #: No hold: see "Order" in the module docstring.
     reorder_s = 0.0
+    #: Readings are verified with the ward's registry (:meth:`set_registry`), handed over at start.
+    verifies_with_registry = True
 
     def __init__(
         self,
@@ -210,7 +213,7 @@ class MqttSource:
         self.dropped_pending = 0
 
     # Source ---------------------------------------------------------------------------------------
-    def wraps(self) -> list[tuple[str, str, bytes | None]]:
+    def wraps(self) -> list[WrapIdentity]:
         """None known in advance: wraps appear as they are heard (then staff register them)."""
         return []
 

@@ -147,7 +147,7 @@ class WardCollector(Collector):
         """Packets refused before they became readings: by the Bluetooth gateway's verifier, or by
         the MQTT source. Other sources refuse nothing and report no series."""
         from kmc_monitor.mqtt.subscriber import MqttSource
-        from kmc_monitor.service.sources import GatewaySource
+        from kmc_monitor.sources import GatewaySource
 
         source = rt.source
         rejected = CounterMetricFamily(

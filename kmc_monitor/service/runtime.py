@@ -42,7 +42,6 @@ from kmc_monitor.service.hl7_link import Hl7Link
 from kmc_monitor.service.hl7_outbox import Hl7Outbox, Hl7OutboxError
 from kmc_monitor.service.hub import Channel, Hub
 from kmc_monitor.service.mllp import MllpUrl
-from kmc_monitor.service.sources import ReplayClock, ReplaySource, SimulatedSource, Source
 from kmc_monitor.service.store import ReadingWriter, Store, StoreError
 from kmc_monitor.service.tickstats import TickStats
 from kmc_monitor.service.ward import FamilyLink, StaySession, Ward, family_link_url
@@ -55,12 +54,10 @@ from kmc_monitor.service.ward_model import (
 )
 from kmc_monitor.signal.params import US
 from kmc_monitor.signal.report import AlarmKind
+from kmc_monitor.sources import ReadingSource, ReplayClock, simulated_source
 
 __all__ = [
     "ReplayClock",
-    "ReplaySource",
-    "SimulatedSource",
-    "Source",
     "WardRuntime",
     "admission_json",
     "audit_json",
@@ -248,7 +245,7 @@ class WardRuntime:
         self,
         settings: Settings,
         *,
-        source: Source | None = None,
+        source: ReadingSource | None = None,
         clock: Callable[[], float] | None = None,
         tick_s: float | None = POLL_S,
         hub: Hub | None = None,
@@ -320,22 +317,17 @@ class WardRuntime:
     async def start(self) -> None:
         """Start the source, open the store, set up or restore the ward, and start the tick loop."""
         if self.source is None:
-            self.source = SimulatedSource(
-                self.settings.simulate or 12,
-                start_s=self.clock(),
-                measure_s=self.settings.simulate_measure_s,
+            self.source = simulated_source(
+                self.settings.simulate, start_s=self.clock(), measure_s=self.settings.simulate_measure_s
             )
-        start = getattr(self.source, "start", None)
-        if getattr(self.source, "set_registry", None) is not None:
+        if self.source.verifies_with_registry:
             # A source that verifies readings with the ward's registry (MQTT) needs it before its
             # first message: open the store first (such a source has no wraps of its own).
             self.open()
             self.wraps_changed(counters=True)
-            if start is not None:
-                await start()
+            await self.source.start()
         else:
-            if start is not None:
-                await start()
+            await self.source.start()
             self.open()
         self._start_hl7()
         if self.tick_s is not None:
@@ -373,10 +365,8 @@ class WardRuntime:
     def open(self) -> None:
         """Open the store and set up (demo) or restore the ward; no loop."""
         if self.source is None:
-            self.source = SimulatedSource(
-                self.settings.simulate or 12,
-                start_s=self.clock(),
-                measure_s=self.settings.simulate_measure_s,
+            self.source = simulated_source(
+                self.settings.simulate, start_s=self.clock(), measure_s=self.settings.simulate_measure_s
             )
         store = Store.from_settings(self.settings)
         self._store = store
@@ -386,13 +376,13 @@ class WardRuntime:
         if not fresh and isinstance(self.clock, ReplayClock):
             self._resume_replay(store)
         now_s = self.clock()
-        if fresh and getattr(self.source, "demo", True):
+        if fresh and self.source.demo:
             self._demo_setup(now_s)
         elif fresh:
             self._empty_ward_setup(now_s)
         reorder_s = self.settings.reorder_s
         if reorder_s is None:
-            reorder_s = float(getattr(self.source, "reorder_s", 0.0))
+            reorder_s = self.source.reorder_s
         engine = LiveEngine(
             ward,
             self.settings.rule_params(),
@@ -462,10 +452,9 @@ class WardRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        stop = getattr(self.source, "stop", None)
-        if stop is not None:
+        if self.source is not None:
             with contextlib.suppress(Exception):
-                await stop()
+                await self.source.stop()
         if self.hl7_link is not None:
             await self.hl7_link.stop()
             self.hl7_link.outbox.close()
@@ -504,9 +493,7 @@ class WardRuntime:
             self.engine.ingest(readings, now_us=now_us)
         self._forget_unheard(now_s, now_us)
         # Wraps whose gateway is known gone (an MQTT Last Will) show "no data" now, not in 30 s.
-        silenced = getattr(self.source, "silenced", None)
-        if silenced is not None:
-            self.engine.mark_silent(silenced(), now_us)
+        self.engine.mark_silent(self.source.silenced(), now_us)
         with self.store.waiting_at_most(TICK_WRITE_WAIT_S):
             result = self.engine.tick(now_us)  # its reading writer keeps what the disk refuses
         self._publish(result, wall_s)
@@ -898,9 +885,8 @@ class WardRuntime:
         Only after an engineer has checked the wrap itself was reset: until then a lower counter is
         exactly what a replay looks like."""
         before, _ = await self._write(lambda now: self.store.reset_wrap_counter(wrap_id, now=now, who=who))
-        reset = getattr(self.source, "reset_counter", None)
-        if reset is not None:
-            reset(wrap_id)
+        if self.source is not None:
+            self.source.reset_counter(wrap_id)
         logger.warning("wrap %s: replay counter reset by %s (was %s)", wrap_id, who, before)
         return before
 
@@ -923,11 +909,10 @@ class WardRuntime:
         """Hand the ward's registry (ids, MACs, keys) to a source that verifies readings with it,
         after staff registered or re-keyed a wrap; ``counters``: with the stored replay counters
         too (at start, and after an admin reset a wrap's counter)."""
-        push = getattr(self.source, "set_registry", None)
-        if push is None:
+        if self.source is None or not self.source.verifies_with_registry:
             return
         registry = self.store.wrap_registry()
-        push(registry, last_counters=self.store.wrap_counters() if counters else None)
+        self.source.set_registry(registry, last_counters=self.store.wrap_counters() if counters else None)
 
     def ingest_external(self, readings: list[Reading]) -> int:
         """Readings pushed by another process (``POST /api/readings``, e.g. a replayed trace): the

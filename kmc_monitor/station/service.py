@@ -31,6 +31,7 @@ import segno
 
 from kmc_monitor.devices.protocol.verify import WrapEntry
 from kmc_monitor.devices.reading import Reading
+from kmc_monitor.sources import ReadingSource
 from kmc_monitor.station.store import HomeRecord, StationStore
 from kmc_monitor.station.sync import SyncReceiver
 from kmc_monitor.station.wire import HomeBaby, PairingCode, WrapGrant
@@ -101,7 +102,7 @@ def _ready() -> bool:
     return True
 
 
-class NoWard:
+class NoWard(ReadingSource):
     """The reading source of ``serve --station``: a station without a ward has no wraps of its own
     (no demo babies either: ``demo`` False sets up empty beds, which nobody uses)."""
 

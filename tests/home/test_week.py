@@ -41,6 +41,7 @@ from kmc_monitor.home.store import DB_NAME, HomeStore
 from kmc_monitor.service.app import create_app
 from kmc_monitor.service.config import Settings
 from kmc_monitor.service.runtime import WardRuntime
+from kmc_monitor.sources import ReadingSource
 from kmc_monitor.station.wire import MAX_BATCH_DAYS, MAX_BATCH_READINGS, PairingCode
 from tests.clock import Clock
 from tests.home.netcut import NetLink
@@ -262,7 +263,7 @@ def test_family_week_arrives_whole_once_and_in_order(tmp_path: Path, station: St
     assert by_day[week[1]]["measured_s"] < by_day[week[0]]["measured_s"] - 3600, "the cut shows as unmeasured"
 
 
-class _NoLiveWrap:
+class _NoLiveWrap(ReadingSource):
     """The ward beside the station: the family's wrap is registered on bed 1 (its baby admitted by
     the demo ward); nothing is heard on the ward itself."""
 

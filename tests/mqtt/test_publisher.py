@@ -12,10 +12,11 @@ from kmc_monitor.devices.reading import Reading
 from kmc_monitor.mqtt.broker import BrokerUrl
 from kmc_monitor.mqtt.buffer import Outbox
 from kmc_monitor.mqtt.publisher import GatewayPublisher
+from kmc_monitor.sources import ReadingSource
 from tests.mqtt.conftest import Mosquitto
 
 
-class EveryPoll:
+class EveryPoll(ReadingSource):
     """A source that hears one new reading at every poll, the last poll after a stop included."""
 
     def __init__(self) -> None:

@@ -18,6 +18,7 @@ from kmc_monitor.devices.reading import Reading
 from kmc_monitor.service.app import create_app
 from kmc_monitor.service.config import Settings
 from kmc_monitor.service.runtime import WardRuntime
+from kmc_monitor.sources import ReadingSource
 from tests.clock import Clock
 
 TOKEN = "reliability-staff-token-0123456789"
@@ -25,7 +26,7 @@ TOKEN = "reliability-staff-token-0123456789"
 T0 = 1767261600.0
 
 
-class TwoWraps:
+class TwoWraps(ReadingSource):
     """Two demo wraps sending every 2 s: W1 warm and in contact, W2 apart and cold."""
 
     demo = True

@@ -18,7 +18,8 @@ from kmc_monitor.devices.radio.gateway import SCANNER_RETRY_S, Gateway
 from kmc_monitor.devices.reading import Reading
 from kmc_monitor.devices.simulation.simulator import WardSimulator
 from kmc_monitor.service.runtime import WardRuntime
-from kmc_monitor.service.sources import GatewaySource
+from kmc_monitor.service.wrap_book import WardWrapBook
+from kmc_monitor.sources import GatewaySource
 from tests.reliability.helpers import settings_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -82,7 +83,7 @@ def _backoff(start: float, end: float) -> list[float]:
 async def test_the_ward_shows_no_data_while_the_adapter_is_away_and_recovers(tmp_path: Path) -> None:
     async with asyncio.timeout(30):
         radio = SimRadio(WardSimulator(2, start_s=T0, seed=4))
-        source = GatewaySource(tmp_path / "data", radio=radio, demo=True)
+        source = GatewaySource(WardWrapBook.in_data_dir(tmp_path / "data"), radio=radio, demo=True)
         rt = WardRuntime(settings_for(tmp_path / "data"), source=source, clock=radio.now, tick_s=None)
         await rt.start()
         try:

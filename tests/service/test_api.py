@@ -20,6 +20,7 @@ from kmc_monitor.service.auth import StaffAuth
 from kmc_monitor.service.config import Settings
 from kmc_monitor.service.runtime import WardRuntime
 from kmc_monitor.signal.params import US
+from kmc_monitor.sources import ReadingSource
 from tests.clock import Clock
 
 with warnings.catch_warnings():
@@ -38,7 +39,7 @@ DAY = dt.date(2026, 1, 1)
 pytestmark = pytest.mark.timeout(60)
 
 
-class FakeSource:
+class FakeSource(ReadingSource):
     """Two demo wraps (W1 warm and in contact, W2 apart and cold) and a stray wrap nobody
     registered, each sending every 2 s."""
 

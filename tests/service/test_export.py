@@ -19,6 +19,7 @@ from kmc_monitor.service.app import create_app
 from kmc_monitor.service.config import Settings
 from kmc_monitor.service.runtime import WardRuntime
 from kmc_monitor.signal.params import US
+from kmc_monitor.sources import ReadingSource
 from tests.clock import Clock
 from tests.service.test_fhir import check_bundle
 
@@ -37,7 +38,7 @@ CSV = "/api/beds/B01/export.csv"
 pytestmark = pytest.mark.timeout(60)
 
 
-class OneWrap:
+class OneWrap(ReadingSource):
     """One demo wrap in contact every 2 s, its skin warming 0.01 °C per reading from 36.50 °C."""
 
     demo = True

@@ -17,6 +17,7 @@ from kmc_monitor.service.config import Settings
 from kmc_monitor.service.ingest import MAX_BATCH
 from kmc_monitor.service.runtime import WardRuntime
 from kmc_monitor.signal.params import US
+from kmc_monitor.sources import ReadingSource
 from tests.clock import Clock
 
 with warnings.catch_warnings():
@@ -29,7 +30,7 @@ T0 = 1767261600.0
 pytestmark = pytest.mark.timeout(60)
 
 
-class QuietSource:
+class QuietSource(ReadingSource):
     """One demo wrap on bed B01 that sends nothing itself: every reading comes over HTTP."""
 
     demo = True

@@ -20,8 +20,9 @@ from kmc_monitor.service.app import create_app
 from kmc_monitor.service.config import Settings
 from kmc_monitor.service.metrics import WardCollector, source_kind
 from kmc_monitor.service.runtime import WardRuntime
-from kmc_monitor.service.sources import GatewaySource, SimulatedSource
 from kmc_monitor.service.tickstats import TickStats
+from kmc_monitor.service.wrap_book import WardWrapBook
+from kmc_monitor.sources import GatewaySource, ReadingSource, SimulatedSource
 from tests.clock import Clock
 
 with warnings.catch_warnings():
@@ -49,7 +50,7 @@ def value(found: Samples, name: str, **labels: str) -> float:
     return found[(name, tuple(sorted(labels.items())))]
 
 
-class WarmingWrap:
+class WarmingWrap(ReadingSource):
     """One demo wrap every 2 s, warming 0.01 °C a reading from 36.5 °C (hyperthermia after ~100 s);
     every fifth batch also sends a reading again (duplicate) and one from a minute back (late)."""
 
@@ -243,7 +244,7 @@ def collect(rt: WardRuntime) -> Samples:
 def test_bluetooth_refusals_by_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KMC_CONFIG", raising=False)
     settings = Settings(data_dir=tmp_path / "data", staff_token=TOKEN, ward_tz="UTC")
-    source = GatewaySource.simulated(2, settings.data_dir)
+    source = GatewaySource.simulated(2, WardWrapBook.in_data_dir(settings.data_dir))
     rt = WardRuntime(settings, source=source, clock=Clock(T0), tick_s=None)
     rt.open()
     try:

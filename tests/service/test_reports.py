@@ -34,6 +34,7 @@ from kmc_monitor.service.ward import Ward
 from kmc_monitor.service.ward_model import AdmissionDetails, GestationalAge
 from kmc_monitor.signal.params import US, RuleParams
 from kmc_monitor.signal.report import AlarmKind
+from kmc_monitor.sources import ReadingSource
 from tests.clock import Clock
 
 with warnings.catch_warnings():
@@ -292,7 +293,7 @@ def test_filename_is_safe() -> None:
 TOKEN = "reports-test-staff-token-0123456789"
 
 
-class OneWrap:
+class OneWrap(ReadingSource):
     """One demo wrap, warm and in contact, every 2 s."""
 
     demo = True

@@ -279,7 +279,7 @@ def _baby(rt: WardRuntime, bed_id: str) -> str:
 def _needs_setup(rt: WardRuntime) -> bool:
     """A ward not set up yet: nothing stored from the first-run page, a real source (a demo ward is
     set up by itself) and nobody admitted."""
-    if getattr(rt.source, "demo", True):
+    if rt.source is None or rt.source.demo:
         return False
     return stored_setup(rt.store) is None and not rt.ward.current_admissions()
 

@@ -18,6 +18,7 @@ from kmc_monitor.service.app import create_app
 from kmc_monitor.service.auth import StaffAuth
 from kmc_monitor.service.config import Settings
 from kmc_monitor.service.runtime import WardRuntime
+from kmc_monitor.sources import ReadingSource
 from tests.clock import Clock
 
 with warnings.catch_warnings():
@@ -29,7 +30,7 @@ STAFF_ID = StaffAuth([SecretStr(TOKEN)]).check_token(TOKEN)
 T0 = 1767261600.0
 
 
-class TwoWraps:
+class TwoWraps(ReadingSource):
     """Two wraps, each warm and in contact every 2 s, W2's battery flat (a low-battery alarm to
     acknowledge); ``demo`` as the test asks."""
 

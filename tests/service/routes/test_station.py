@@ -25,6 +25,7 @@ from kmc_monitor.devices.reading import Reading
 from kmc_monitor.service.app import create_app
 from kmc_monitor.service.config import Settings
 from kmc_monitor.service.runtime import WardRuntime
+from kmc_monitor.sources import ReadingSource
 from kmc_monitor.station.sync import POOL_MIN_BYTES
 from kmc_monitor.station.wire import MAX_BATCH_READINGS, PairingCode
 from tests.clock import Clock
@@ -48,7 +49,7 @@ T0 = 1767261600.0
 pytestmark = pytest.mark.timeout(120)
 
 
-class TwoWraps:
+class TwoWraps(ReadingSource):
     """Two keyed wraps on two beds (a demo ward admits a baby on each); no readings."""
 
     demo = True

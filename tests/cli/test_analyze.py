@@ -19,7 +19,7 @@ import pytest
 from kmc_monitor.devices.simulation.synthetic import TraceBuilder
 from kmc_monitor.devices.trace import write_trace
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 KMC = shutil.which("kmc-monitor", path=str(Path(sys.executable).parent)) or "kmc-monitor"
 T0 = 1_767_254_400.0

@@ -1,9 +1,9 @@
-"""Where the ward's readings come from: simulated wraps, recorded traces, the Bluetooth gateway.
+"""The Bluetooth gateway as a reading source: the verified readings of the wraps on air.
 
-Every source hands the runtime the same :class:`~kmc_monitor.devices.reading.Reading`; nothing after
-a source knows which kind it was. A source is polled: :meth:`Source.readings_until` returns what
-arrived up to a time and was not handed out before, so the runtime decides the pace (and a replay's
-accelerated clock decides what "up to now" means).
+The source keeps its registry (ids, MAC addresses, keys) and the verifier's replay counters in a
+:class:`WrapBook`: the ward's database for ``serve --ble`` (``service/wrap_book.py``), the room
+gateway's own small store for ``kmc-monitor gateway`` (``mqtt/gateway_store.py``). Nothing here
+knows which.
 """
 
 from __future__ import annotations
@@ -14,23 +14,21 @@ import logging
 import math
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from kmc_monitor.devices.protocol.verify import WrapEntry, WrapRegistry
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.devices.simulation.simulator import SimConfig, SimMeasurement, WardSimulator
+from kmc_monitor.devices.simulation.simulator import WardSimulator
 from kmc_monitor.errors import KmcError
-from kmc_monitor.service.store import Store, StoreError
-from kmc_monitor.service.ward_model import WardConflictError
-from kmc_monitor.signal.params import RuleParams
+from kmc_monitor.sources.base import ReadingSource, WrapIdentity
 
 if TYPE_CHECKING:  # bleak is imported only by a ward that uses the radio (it costs ~0.3 s)
     from kmc_monitor.devices.radio.backends import SimRadio
     from kmc_monitor.devices.radio.gateway import Gateway
 
-__all__ = ["GatewaySource", "ReplayClock", "ReplaySource", "SimulatedSource", "Source"]
+__all__ = ["COUNTERS_EVERY_S", "RADIO_STEP_S", "GatewaySource", "RegistryConflictError", "WrapBook"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,93 +38,48 @@ COUNTERS_EVERY_S = 5.0
 RADIO_STEP_S = 0.1
 
 
-class Source(Protocol):
-    """Where readings come from: any source yields the same :class:`Reading`.
+class RegistryConflictError(KmcError):
+    """A wrap of a registry (file or simulated ward) contradicts the one the book holds (another
+    MAC address for the same id)."""
 
-    Optional members a source may have (the runtime looks for them): ``async start()`` and
-    ``async stop()`` (a radio), ``demo`` (False: a real ward, set up with empty beds instead of one
-    admitted baby per wrap), ``reorder_s`` (how long its deliveries may be out of order) and
-    ``silenced() -> list[str]`` (polled each step: wraps whose relay, such as an MQTT gateway, went
-    offline since the last call; their tiles show "no data" at once).
+
+class WrapBook(Protocol):
+    """Where a Bluetooth source keeps its registry and replay counters between runs.
+
+    Failures to read or write raise :class:`~kmc_monitor.errors.KmcError` (a conflict:
+    :class:`RegistryConflictError`). The book belongs to the source from then on: :meth:`close` is
+    called by :meth:`GatewaySource.stop` (or when the source cannot be built).
     """
 
-    def wraps(self) -> list[tuple[str, str, bytes | None]]:
-        """``(wrap_id, mac, key)`` of the wraps this source knows (for demo set-up)."""
+    @property
+    def path(self) -> Path:
+        """The database file (its directory names the data directory in messages)."""
         ...
 
-    def readings_until(self, t_s: float) -> list[Reading]:
-        """Readings received up to ``t_s`` not handed out before."""
+    def fresh(self) -> bool:
+        """Nothing set up yet (a demo ward then registers its simulated wraps itself)."""
         ...
 
+    def import_registry(self, registry: WrapRegistry, *, now: float) -> int:
+        """Register the wraps not yet known (a known wrap's key is updated); how many were added."""
+        ...
 
-class SimulatedSource:
-    """N simulated wraps; readings are the measurements the wraps send (the packets' content).
+    def wrap_registry(self) -> Iterable[WrapEntry]:
+        """The registered wraps, retired ones left out."""
+        ...
 
-    ``sealed``: each reading also carries the wrap's sealed packet (:attr:`Reading.sealed`), as a
-    room gateway forwards it over MQTT for the ward to verify.
-    """
+    def wrap_counters(self) -> dict[str, int]:
+        """The last accepted replay counter per wrap."""
+        ...
 
-    def __init__(
-        self,
-        n_wraps: int,
-        *,
-        start_s: float,
-        seed: int = 0,
-        measure_s: float | None = None,
-        sealed: bool = False,
-    ) -> None:
-        config = SimConfig() if measure_s is None else SimConfig(measure_s=measure_s)
-        self.sim = WardSimulator(n_wraps, start_s=start_s, seed=seed, config=config)
-        self.sealed = sealed
+    def save_wrap_counters(self, counters: Mapping[str, int]) -> None:
+        """Keep the verifier's counters (all of them: a wrap left out is reset)."""
+        ...
 
-    def wraps(self) -> list[tuple[str, str, bytes | None]]:
-        return [(i.wrap_id, i.mac, i.key) for i in self.sim.identities()]
-
-    def readings_until(self, t_s: float) -> list[Reading]:
-        return [
-            Reading(
-                t=e.t,
-                wrap_id=e.wrap_id,
-                skin_temp_c=e.skin_temp_c,
-                ambient_temp_c=e.ambient_temp_c,
-                contact=e.contact_fraction,
-                battery_pct=float(e.battery_pct),
-                counter=e.counter,
-                sealed=self.sim.wrap(e.wrap_id).seal(e) if self.sealed else None,
-            )
-            for e in self.sim.events_until(t_s)
-            if isinstance(e, SimMeasurement)
-        ]
+    def close(self) -> None: ...
 
 
-class ReplaySource:
-    """Recorded traces handed out as their time comes on the runtime's (accelerated) clock."""
-
-    def __init__(self, paths: Sequence[str], params: RuleParams | None = None) -> None:
-        from kmc_monitor.devices.trace import ReadingCursor, TraceChunks
-
-        p = params or RuleParams()
-        # A recording is in the past: a stamp a day ahead of this machine is a clock fault, and one in
-        # 2096 would otherwise hold the replay's clock for ever.
-        latest_us = round((time.time() + p.max_clock_lead_s) * 1_000_000)
-        # Read in time-ordered chunks as the clock reaches them: memory stays flat whatever the size.
-        traces = TraceChunks(list(paths), p, latest_us=latest_us)
-        self._rows = ReadingCursor(traces)
-        self._wrap_ids = list(traces.wrap_ids)
-        self.start_s = self._rows.first_t if self._rows.first_t is not None else time.time()
-
-    def wraps(self) -> list[tuple[str, str, bytes | None]]:
-        # Locally administered addresses: a replayed wrap is on no real radio.
-        return [
-            (w, f"02:00:00:00:{(i >> 8) & 0xFF:02X}:{i & 0xFF:02X}", None)
-            for i, w in enumerate(self._wrap_ids)
-        ]
-
-    def readings_until(self, t_s: float) -> list[Reading]:
-        return self._rows.until(t_s)
-
-
-class GatewaySource:
+class GatewaySource(ReadingSource):
     """The ward's Bluetooth gateway as a source: verified readings of the wraps on air.
 
     The readings are the :class:`~kmc_monitor.devices.radio.gateway.Gateway`'s: only advertisements that
@@ -134,28 +87,30 @@ class GatewaySource:
     reach the ward, stamped when they were heard. The source is polled like the others: the gateway
     queues what it hears and :meth:`readings_until` drains the queue on the runtime's tick.
 
-    The ward's database is the registry: the wraps registered in ``data_dir`` (ids, MAC addresses,
-    keys), plus those of ``registry_file``, which are imported into it first (so the ward's wrap
-    list, the verifier and the next start agree). The registry is read once, here: a wrap registered
+    The ``book`` is the registry: the wraps registered in it (ids, MAC addresses, keys), plus those
+    of ``registry_file``, which are imported into it first (so the ward's wrap list, the verifier
+    and the next start agree). The registry is read once, here: a wrap registered
     later is heard after a restart.
 
     Replay protection survives restarts: the verifier's last accepted counter per wrap is loaded from
-    the database here, saved every ``counters_every_s`` while running and once more by :meth:`stop`.
+    the book here, saved every ``counters_every_s`` while running and once more by :meth:`stop`.
     Without that, a restart would accept any packet recorded before it. After a crash (``kill -9``)
     the saved counters can be up to ``counters_every_s`` old: packets of those last seconds could be
     replayed once, nothing older.
 
-    Why the source keeps its own connection to the database: the runtime opens its store only after
-    it has started its source, and the counters must be in the verifier before the first
-    advertisement is heard. The database is SQLite in WAL mode, so two connections of one process
-    are fine; the source writes one small row set every few seconds. Opening it here (not in
-    :meth:`start`) also means a bad registry file or a conflicting database fails the command
-    before the web server starts, with a plain message rather than a failed lifespan.
+    Why the source keeps its own book (on a ward, a second connection to the ward's database): the
+    runtime opens its store only after it has started its source, and the counters must be in the
+    verifier before the first advertisement is heard. The database is SQLite in WAL mode, so two
+    connections of one process are fine; the source writes one small row set every few seconds.
+    Reading it here (not in :meth:`start`) also means a bad registry file or a conflicting database
+    fails the command before the web server starts, with a plain message rather than a failed
+    lifespan.
 
     Parameters
     ----------
-    data_dir
-        The ward's data directory (the runtime's ``settings.data_dir``).
+    book
+        Where the registry and the counters are kept (:class:`WrapBook`); the source closes it at
+        :meth:`stop`.
     registry_file
         A registry file (``WrapRegistry.load``) to import; its ``allow_unencrypted`` applies.
     adapter
@@ -183,7 +138,7 @@ class GatewaySource:
 
     def __init__(
         self,
-        data_dir: str | os.PathLike[str],
+        book: WrapBook,
         *,
         registry_file: str | os.PathLike[str] | None = None,
         adapter: str | None = None,
@@ -202,7 +157,7 @@ class GatewaySource:
         self._realtime = realtime and radio is not None
         self._counters_every_s = counters_every_s
         self._wall = wall_clock
-        self._store = Store.in_data_dir(data_dir)
+        self._store = book
         try:
             registry, counters = self._load_registry(registry_file)
             clock: Callable[[], float] = time.time
@@ -242,7 +197,7 @@ class GatewaySource:
     def simulated(
         cls,
         n_wraps: int,
-        data_dir: str | os.PathLike[str],
+        book: WrapBook,
         *,
         seed: int = 0,
         demo: bool = True,
@@ -261,7 +216,7 @@ class GatewaySource:
         from kmc_monitor.devices.radio.backends import SimRadio
 
         ward = WardSimulator(n_wraps, start_s=wall_clock(), seed=seed)
-        return cls(data_dir, radio=SimRadio(ward), realtime=True, demo=demo, wall_clock=wall_clock)
+        return cls(book, radio=SimRadio(ward), realtime=True, demo=demo, wall_clock=wall_clock)
 
     def _load_registry(
         self, registry_file: str | os.PathLike[str] | None
@@ -281,10 +236,10 @@ class GatewaySource:
             allow_unencrypted = allow_unencrypted or not ward.config.encrypted
             # A demo ward on a fresh database is registered by the runtime's demo set-up (which
             # refuses wraps that exist already); otherwise the simulated wraps are registered here.
-            if not self.demo or store.beds():
+            if not self.demo or not store.fresh():
                 try:
                     store.import_registry(WrapRegistry(simulated), now=now)
-                except WardConflictError as exc:
+                except RegistryConflictError as exc:
                     raise KmcError(
                         f"the simulated wraps do not match the wraps of {store.path.parent} ({exc}): "
                         "use another data directory"
@@ -308,7 +263,7 @@ class GatewaySource:
         return registry, counters
 
     # Source ---------------------------------------------------------------------------------------
-    def wraps(self) -> list[tuple[str, str, bytes | None]]:
+    def wraps(self) -> list[WrapIdentity]:
         """The wraps this source can hear: in demo mode the simulated ones (the runtime admits each
         to its own bed), otherwise every registered wrap."""
         if self.demo and self.radio is not None and self.radio.ward is not None:
@@ -350,7 +305,7 @@ class GatewaySource:
             return False
         try:
             self._store.save_wrap_counters(counters)
-        except StoreError as exc:
+        except KmcError as exc:
             logger.error("the wraps' replay counters could not be saved: %s", exc)
             return False
         self._saved = counters
@@ -387,28 +342,3 @@ class GatewaySource:
             except Exception:  # a simulation fault must not silence the ward for good
                 logger.exception("the simulated radio failed to advance")
             await asyncio.sleep(RADIO_STEP_S)
-
-
-def _f(v: float) -> float | None:
-    return None if math.isnan(v) else float(v)
-
-
-def _c(mc: float) -> float | None:
-    return None if math.isnan(mc) else float(mc) / 1000.0
-
-
-@dataclass
-class ReplayClock:
-    """Seconds since the epoch running ``speed`` times faster than ``monotonic`` from ``start_s``."""
-
-    start_s: float
-    speed: float = 1.0
-    monotonic: Callable[[], float] = time.monotonic
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.speed) and self.speed > 0):
-            raise ValueError("speed must be a positive number")
-        self._m0 = self.monotonic()
-
-    def __call__(self) -> float:
-        return self.start_s + (self.monotonic() - self._m0) * self.speed

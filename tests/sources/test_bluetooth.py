@@ -13,8 +13,9 @@ from kmc_monitor.devices.radio.backends import SimRadio
 from kmc_monitor.devices.reading import Reading
 from kmc_monitor.devices.simulation.simulator import SimAdvert, WardSimulator, replay
 from kmc_monitor.errors import KmcError
-from kmc_monitor.service.sources import GatewaySource, Source
 from kmc_monitor.service.store import Store
+from kmc_monitor.service.wrap_book import WardWrapBook
+from kmc_monitor.sources import GatewaySource, ReadingSource
 from tests.clock import Clock
 
 T0 = 1_767_225_600.0
@@ -22,7 +23,8 @@ T0 = 1_767_225_600.0
 
 def source_on(radio: SimRadio, data_dir: Path, **kwargs: object) -> GatewaySource:
     kwargs.setdefault("demo", False)
-    return GatewaySource(data_dir, radio=radio, wall_clock=lambda: T0, **kwargs)  # type: ignore[arg-type]
+    book = WardWrapBook.in_data_dir(data_dir)
+    return GatewaySource(book, radio=radio, wall_clock=lambda: T0, **kwargs)  # type: ignore[arg-type]
 
 
 def assert_true_values(sim: WardSimulator, r: Reading) -> None:
@@ -49,7 +51,7 @@ async def test_readings_are_verified_and_attacks_are_not(tmp_path: Path, async_t
         sim = WardSimulator(3, start_s=T0, seed=5)
         radio = SimRadio(sim)
         src = source_on(radio, tmp_path)
-        as_source: Source = src  # the protocol, checked by mypy
+        as_source: ReadingSource = src  # the base class, checked by mypy
         assert as_source.wraps()
         assert src.demo is False and src.reorder_s == 0.0
         await src.start()
@@ -166,7 +168,8 @@ async def test_a_registry_file_is_imported_into_the_ward(tmp_path: Path, async_t
     path.chmod(0o600)  # it holds keys: readable by its owner only
     async with asyncio.timeout(async_timeout_s):
         radio = SimRadio(start_s=T0)
-        src = GatewaySource(tmp_path / "data", registry_file=path, radio=radio, wall_clock=lambda: T0)
+        book = WardWrapBook.in_data_dir(tmp_path / "data")
+        src = GatewaySource(book, registry_file=path, radio=radio, wall_clock=lambda: T0)
         assert sorted(w for w, _, _ in src.wraps()) == ["W01", "W02"]
         await src.start()
         try:
@@ -187,7 +190,7 @@ def test_demo_mode_leaves_a_fresh_ward_to_the_runtime(tmp_path: Path) -> None:
     """In demo mode the runtime registers and admits the simulated wraps (it refuses wraps that exist
     already), so the source must not register them on a fresh database; it still verifies them."""
     sim = WardSimulator(3, start_s=T0, seed=0)
-    src = GatewaySource.simulated(3, tmp_path, wall_clock=lambda: T0)
+    src = GatewaySource.simulated(3, WardWrapBook.in_data_dir(tmp_path), wall_clock=lambda: T0)
     try:
         assert src.demo is True
         assert src.wraps() == [(e.wrap_id, e.mac, e.key) for e in sim.identities()]
@@ -202,7 +205,7 @@ def test_a_database_with_other_wraps_of_the_same_ids_is_refused(tmp_path: Path) 
     with Store.in_data_dir(tmp_path) as store:
         store.add_wrap("W01", "C0:00:00:00:00:01", None, now=T0)
     with pytest.raises(KmcError, match="W01"):
-        GatewaySource.simulated(2, tmp_path, wall_clock=lambda: T0)
+        GatewaySource.simulated(2, WardWrapBook.in_data_dir(tmp_path), wall_clock=lambda: T0)
     # The database was closed again: it opens for writing at once.
     with Store.in_data_dir(tmp_path) as store:
         store.save_wrap_counters({})
@@ -211,7 +214,7 @@ def test_a_database_with_other_wraps_of_the_same_ids_is_refused(tmp_path: Path) 
 @pytest.mark.asyncio
 async def test_a_simulated_radio_runs_on_the_wall_clock(tmp_path: Path, async_timeout_s: float) -> None:
     now = Clock(T0)
-    src = GatewaySource.simulated(2, tmp_path, demo=False, wall_clock=now)
+    src = GatewaySource.simulated(2, WardWrapBook.in_data_dir(tmp_path), demo=False, wall_clock=now)
     async with asyncio.timeout(async_timeout_s):
         await src.start()
         try:
@@ -223,3 +226,44 @@ async def test_a_simulated_radio_runs_on_the_wall_clock(tmp_path: Path, async_ti
             assert src.radio is not None and src.radio.now() == T0 + 20
         finally:
             await src.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_room_gateways_own_store_keeps_its_registry_and_counters(
+    tmp_path: Path, async_timeout_s: float
+) -> None:
+    """The same source on the room gateway's small store: the registry file goes into it, the
+    counters saved at stop refuse a replay after the restart, and no ward database is made."""
+    from kmc_monitor.mqtt.gateway_store import GatewayStore
+    from kmc_monitor.service.store import DB_FILENAME
+
+    other = WardSimulator(2, start_s=T0, seed=10)
+    path = tmp_path / "room.toml"
+    path.write_text(other.registry_toml(), encoding="utf-8")
+    path.chmod(0o600)
+    data = tmp_path / "gw"
+    async with asyncio.timeout(async_timeout_s):
+        radio = SimRadio(start_s=T0)
+        book = GatewayStore.in_data_dir(data)
+        src = GatewaySource(book, registry_file=path, radio=radio, wall_clock=lambda: T0)
+        await src.start()
+        try:
+            adverts = other.adverts_until(T0 + 10)
+            for advert in adverts:
+                radio.inject(advert)
+            await radio.run_until(T0 + 10)
+            assert {r.wrap_id for r in src.readings_until(radio.now())} == {"W01", "W02"}
+            captured = next(a for a in reversed(adverts) if a.wrap_id == "W01")
+        finally:
+            await src.stop()
+        radio = SimRadio(start_s=T0 + 100)
+        src = GatewaySource(GatewayStore.in_data_dir(data), radio=radio, wall_clock=lambda: T0)
+        await src.start()
+        try:
+            radio.inject(replay(captured, T0 + 101))
+            await radio.run_until(T0 + 110)
+            assert src.readings_until(radio.now()) == []
+            assert src.gateway.stats().wraps["W01"].replayed == 1
+        finally:
+            await src.stop()
+    assert not (data / DB_FILENAME).exists()

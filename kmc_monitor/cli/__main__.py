@@ -1,0 +1,7 @@
+"""``python -m kmc_monitor.cli``: the same as the ``kmc-monitor`` command."""
+
+import sys
+
+from kmc_monitor.cli import main
+
+sys.exit(main())
