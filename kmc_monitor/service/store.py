@@ -410,6 +410,20 @@ _MIGRATIONS += (
 # issue-14a: nurses and their hashed PINs, the ward-admin audit, sealed family links
 # (kmc_monitor/service/store_people.py).
 _MIGRATIONS += (PEOPLE_MIGRATION,)
+# issue-15 (H4): each wrap's last stream checkpoint, so a restart feeds only the readings after it
+# (kmc_monitor/service/persistence.py).
+_MIGRATIONS += (
+    (
+        """CREATE TABLE stream_checkpoints (
+            wrap_id TEXT PRIMARY KEY,
+            bed_id TEXT NOT NULL,
+            admission_id INTEGER,
+            through_us INTEGER,
+            saved_us INTEGER NOT NULL,
+            state BLOB NOT NULL
+        )""",
+    ),
+)
 
 #: The schema version this code writes and reads.
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
