@@ -1,9 +1,10 @@
 """The ward service: the layers above the signal core and the devices that a ward runs.
 
-``alarms`` (the live alarm lifecycle: latching, acknowledgement, audio pause, escalation, audit) and
-``ward`` (beds, admissions, family links) are pure logic; ``store`` keeps them and the readings in
-SQLite; ``config`` is the hospital's configuration. The live engine, the FastAPI app and the
-WebSocket hub come next (issue #4) and call these APIs.
+``alarms`` (the live alarm lifecycle: latching, acknowledgement, audio pause, escalation, audit),
+``engine`` (the sans-I/O live engine) and ``ward`` (beds, admissions, family links) are pure logic;
+``store`` keeps them and the readings in SQLite, ``persistence`` writes what the engine says to keep;
+``config`` is the hospital's configuration. The names below are loaded on first use, so importing
+one module (the alarm board, say) loads neither the store nor the web app nor the settings.
 """
 from __future__ import annotations
 

@@ -414,7 +414,9 @@ class WardRuntime:
             result = restore(engine, store, round(now_s * US))
             logger.info("ward restored from %s (%d beds)", store.path, len(ward.beds()))
             self._publish(result, wall_s)
-        checkpoint(engine, store, round(now_s * US), writer=self._writer)
+        # The board now; the streams' checkpoints at the next due time (the ones just restored stay
+        # valid: a second restart feeds the readings after them, which are stored).
+        checkpoint(engine, store, round(now_s * US), writer=self._writer, streams=False)
         self._last_board_save_s = self._last_streams_save_s = now_s
         # The database takes writes (the checkpoint above): a storage alarm the saved board still
         # had open (saved while readings were refused) is over.
