@@ -78,7 +78,7 @@ assert n == summary.readings
 SERVE = (
     _PRELUDE
     + """
-from kmc_monitor.service.sources import ReplaySource
+from kmc_monitor.sources.replay import ReplaySource
 source = ReplaySource([path])
 t, n = source.start_s, 0
 while True:

@@ -11,9 +11,11 @@ Targets: >= 30 M samples/s and >= 300x the reference (issue #2); analyze <= 1.0x
 <= 1.3x pyarrow.csv.read_csv (issue #15).
 Then advertisement decoding (``benchmarks/decode.py``), the peak memory of replaying a 72 MB trace
 (``benchmarks/replay_memory.py``: whole-file against chunked, issue #15), the ward service under load
-(``benchmarks/service.py``) and hospital scale over MQTT (``benchmarks/mqtt.py``: 5 gateways x 100
-wraps through Mosquitto, 200 screens) and the health station's catch-up (``benchmarks/bench_station.py``:
-500 homes syncing three days at once beside a live ward).
+(``benchmarks/service.py``), the restart after ``kill -9`` at 100 wraps x 26 h of history
+(``benchmarks/restart.py``, target: every bed within 2 s) and hospital scale over MQTT
+(``benchmarks/mqtt.py``: 5 gateways x 100 wraps through Mosquitto, 200 screens) and the health
+station's catch-up (``benchmarks/bench_station.py``: 500 homes syncing three days at once beside a
+live ward).
 Figures are recorded in docs/benchmarks.md. Sizes can be reduced for a quick look:
 ``python benchmarks/run.py --wraps 100 --trace-wraps 4``.
 """
@@ -113,11 +115,13 @@ def main() -> int:
     from benchmarks.decode import bench_decode
     from benchmarks.mqtt import bench_mqtt
     from benchmarks.replay_memory import bench_replay_memory
+    from benchmarks.restart import bench_restart
     from benchmarks.service import bench_service
 
     bench_decode()
     bench_replay_memory()
     bench_service()
+    bench_restart()
     bench_mqtt()
     bench_station()
     return 0

@@ -330,6 +330,7 @@ def _live(material: _Material, scenario: Scenario, params: RuleParams, until_us:
     from kmc_monitor.programme.caregivers import stay_sessions
     from kmc_monitor.service.alarms import AlarmState
     from kmc_monitor.service.engine import LiveEngine
+    from kmc_monitor.service.persistence import checkpoint, layout_of
     from kmc_monitor.service.store import Store
     from kmc_monitor.service.ward import Ward
     from kmc_monitor.service.ward_model import AdmissionDetails, GestationalAge, KmcMode
@@ -363,7 +364,7 @@ def _live(material: _Material, scenario: Scenario, params: RuleParams, until_us:
                 ward.set_holder(
                     adm.admission_id, ids.get(step.who), from_t=at, now=at, who="scenario", source="staff"
                 )
-        engine = LiveEngine(ward, params, reorder_s=scenario.live.reorder_s)
+        engine = LiveEngine(layout_of(ward), params, reorder_s=scenario.live.reorder_s)
         tick_us = seconds_to_us(scenario.live.tick_s)
         final_us = until_us + engine.reorder_us
         t_us = np.rint(np.array([r.t for r in readings]) * US).astype(np.int64)
@@ -396,7 +397,7 @@ def _live(material: _Material, scenario: Scenario, params: RuleParams, until_us:
             if now >= final_us:
                 break
             now = min(now + tick_us, final_us)
-        engine.checkpoint(store, now)  # the sessions, as the ward saves them
+        checkpoint(engine, store, now, streams=False)  # the sessions, as the ward saves them
         out: dict[str, Facts] = {}
         for wrap_id in wraps:
             stream = engine.stream(wrap_id)

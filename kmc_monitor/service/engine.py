@@ -5,9 +5,14 @@ Every source (BLE gateway, simulator, replay, MQTT) hands :meth:`LiveEngine.inge
 The engine runs one :class:`~kmc_monitor.signal.stream.WrapStream` per assigned wrap — the same code
 the offline ``analyze`` runs — and turns the streams' alarm conditions into the
 :class:`~kmc_monitor.service.alarms.AlarmBoard`'s lifecycle. It owns no clock, no task and no I/O
-of its own: the SQLite store is touched only through the optional
-:class:`~kmc_monitor.service.store.ReadingWriter`, :meth:`LiveEngine.refresh_ward`,
-:meth:`LiveEngine.restore` and :meth:`LiveEngine.checkpoint`, each called when the app decides.
+of its own, and never touches the store (sans-I/O, as websockets' protocol core): the ward's
+layout comes in as a :class:`Layout`, readings and time as arguments; out come alarm events, the
+tiles that changed and a :class:`Persist` batch saying what to write (accepted readings from each
+:meth:`LiveEngine.tick`; sessions, the board with its audit lines and each wrap's
+:class:`StreamCheckpoint` from :meth:`LiveEngine.checkpoint`). The runtime writes them
+(``service/persistence.py``) and decides what a refused write means (``service/storage_health.py``).
+A restart restores each wrap from its checkpoint and feeds only the readings stored after it
+(:meth:`LiveEngine.restore`), so it takes as long as the last minute of readings, not the last day.
 
 Decisions worth knowing:
 
@@ -38,19 +43,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import logging
 import math
+import pickle
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
 from kmc_monitor.devices.reading import Reading
 from kmc_monitor.service.alarms import AlarmBoard, AlarmEvent, AlarmState, AuditRecord, ConditionKey
-from kmc_monitor.service.store import ReadingWriter, SessionRecord, Store
-from kmc_monitor.service.ward import Ward
 from kmc_monitor.service.ward_model import Admission, Bed, KmcMode
 from kmc_monitor.signal.calendar import DayCalendar
 from kmc_monitor.signal.params import US, RuleParams, celsius_to_mc, seconds_to_us
@@ -58,7 +63,18 @@ from kmc_monitor.signal.report import Alarm, AlarmKind, Priority, Session, round
 from kmc_monitor.signal.series import FloatArray, IntArray, build_series
 from kmc_monitor.signal.stream import WrapStream
 
-__all__ = ["BedAlarm", "BedView", "LiveEngine", "TickResult", "TrendBin", "UnassignedWrap"]
+__all__ = [
+    "BedAlarm",
+    "BedView",
+    "Layout",
+    "LiveEngine",
+    "Persist",
+    "SessionUpdate",
+    "StreamCheckpoint",
+    "TickResult",
+    "TrendBin",
+    "UnassignedWrap",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -146,13 +162,77 @@ class TrendBin:
 
 
 @dataclass(frozen=True, slots=True)
+class Layout:
+    """The ward as the engine needs it: beds in screen order, current admissions by bed, and which
+    wrap is on which bed. The runtime reads it from the store (``service.persistence.layout_of``)
+    and hands a new one to :meth:`LiveEngine.relayout` after every admit, discharge or assignment;
+    a scenario builds one in memory."""
+
+    beds: tuple[Bed, ...] = ()
+    #: The current admission of each occupied bed, by bed id.
+    admissions: Mapping[str, Admission] = field(default_factory=dict)
+    #: Wrap id -> bed id.
+    assignments: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionUpdate:
+    """A wrap's session to save; ``open`` while it is still running (its end will move)."""
+
+    wrap_id: str
+    session: Session
+    open: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StreamCheckpoint:
+    """One wrap's rules and chart state, so a restart feeds only the readings after ``through_us``.
+
+    ``state`` is opaque to everything but the engine (a pickle of the stream's carried state, its
+    chart bins as flat tuples and the engine's own counters for the wrap, under a fingerprint of the
+    parameters it was made with). It is only valid for the same bed and admission: a checkpoint
+    that does not fit is ignored and the wrap is rebuilt from its stored readings.
+    """
+
+    wrap_id: str
+    bed_id: str
+    admission_id: int | None
+    #: Readings at or before this time were fed; None when none were yet.
+    through_us: int | None
+    saved_us: int
+    state: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Persist:
+    """What the runtime must write for the ward to survive a crash: the engine's side of the
+    store, without the store (the engine never touches it).
+
+    A :meth:`LiveEngine.tick` hands out only ``readings``; :meth:`LiveEngine.checkpoint` the rest.
+    Write ``readings`` before ``board`` (a saved board never refers to conditions whose readings a
+    restart would not find) and ``checkpoints`` after it (a checkpoint never knows conditions the
+    saved board does not); then call :meth:`LiveEngine.saved` with the batch.
+    """
+
+    now_us: int
+    readings: tuple[Reading, ...] = ()
+    sessions: tuple[SessionUpdate, ...] = ()
+    #: The alarm board's snapshot (None: not part of this batch).
+    board: dict[str, Any] | None = None
+    audit: tuple[AuditRecord, ...] = ()
+    checkpoints: tuple[StreamCheckpoint, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class TickResult:
-    """What one :meth:`LiveEngine.tick` changed: board events and the tiles that look different."""
+    """What one :meth:`LiveEngine.tick` changed: board events and the tiles that look different,
+    and the readings it accepted since the last tick (to be written)."""
 
     now_us: int
     events: tuple[AlarmEvent, ...]
     beds: tuple[BedView, ...]
     unassigned_wraps: tuple[UnassignedWrap, ...]
+    persist: Persist | None = None
 
 
 class _Trend:
@@ -216,6 +296,20 @@ class _Trend:
         current = self._bin()
         return (*self.bins, current) if current is not None else tuple(self.bins)
 
+    def state(self) -> tuple[Any, ...]:
+        """Flat tuples for a checkpoint (a pickle of many small dataclasses is slow)."""
+        bins = [
+            (b.start_us, b.count, b.temp_min_c, b.temp_median_c, b.temp_max_c, b.contact_fraction,
+             b.unjudged_fraction)
+            for b in self.bins
+        ]
+        return (bins, self.open_start, self.open_temp, self.open_contact, self.open_count, self.open_unjudged)
+
+    def load(self, state: tuple[Any, ...]) -> None:
+        bins, self.open_start, self.open_temp, self.open_contact, self.open_count, self.open_unjudged = state
+        self.bins.clear()
+        self.bins.extend(TrendBin(*b) for b in bins)
+
 
 @dataclass(slots=True)
 class _Wrap:
@@ -255,16 +349,13 @@ class LiveEngine:
 
     Parameters
     ----------
-    ward
-        The ward: beds, current admissions (site offset, daily goal) and wrap assignments. Read at
-        construction and by :meth:`refresh_ward` (call it after every admit, discharge or
-        (re)assignment), never per tick.
+    layout
+        The ward: beds, current admissions (site offset, daily goal) and wrap assignments. Given at
+        construction and to :meth:`relayout` (after every admit, discharge or (re)assignment).
     params
         The ward's clinical rule parameters.
     board
         The alarm board (a fresh one by default; :meth:`restore` replaces it with the saved one).
-    writer
-        Where accepted readings are persisted; written from :meth:`tick` on the writer's schedule.
     reorder_s
         How long a reading is held to put out-of-order deliveries in order.
     trend_bin_s, trend_span_s
@@ -277,11 +368,10 @@ class LiveEngine:
 
     def __init__(
         self,
-        ward: Ward,
+        layout: Layout,
         params: RuleParams | None = None,
         *,
         board: AlarmBoard | None = None,
-        writer: ReadingWriter | None = None,
         reorder_s: float = 2.0,
         trend_bin_s: float = 60.0,
         trend_span_s: float = 86_400.0,
@@ -292,10 +382,9 @@ class LiveEngine:
             raise ValueError("reorder_s must be a non-negative number of seconds")
         if not (trend_bin_s > 0 and trend_span_s >= trend_bin_s):
             raise ValueError("need trend_bin_s > 0 and trend_span_s >= trend_bin_s")
-        self.ward = ward
+        self.layout = layout
         self.params = params or RuleParams()
         self.board = board or AlarmBoard()
-        self.writer = writer
         self.reorder_us = seconds_to_us(reorder_s)
         self.max_clock_lead_us = seconds_to_us(max_clock_lead_s)
         self._bin_us = seconds_to_us(trend_bin_s)
@@ -329,9 +418,9 @@ class LiveEngine:
 
     # Ward layout ------------------------------------------------------------------------------
     def _load_layout(self) -> None:
-        self._beds = sorted(self.ward.beds(), key=lambda b: (b.position, b.bed_id))
-        self._admissions = {a.bed_id: a for a in self.ward.current_admissions()}
-        self._bed_of = dict(self.ward.store.current_assignments())
+        self._beds = sorted(self.layout.beds, key=lambda b: (b.position, b.bed_id))
+        self._admissions = dict(self.layout.admissions)
+        self._bed_of = dict(self.layout.assignments)
         self._wrap_on = {bed: wrap for wrap, bed in self._bed_of.items()}
 
     def _wrap(self, wrap_id: str) -> _Wrap:
@@ -367,12 +456,13 @@ class LiveEngine:
         w.stream = WrapStream(w.wrap_id, params, site_offset_mc=offset, calendar=self._calendar)
         w.trend = _Trend(self._bin_us, self._span_us, self.params.contact_first)
 
-    def refresh_ward(self, now_us: int) -> list[AlarmEvent]:
-        """Re-read beds, admissions and assignments after the ward changed.
+    def relayout(self, layout: Layout, now_us: int) -> list[AlarmEvent]:
+        """Take the ward's new beds, admissions and assignments after it changed.
 
         A wrap whose bed or admission changed starts afresh (new stream, empty trend); the conditions
         its old stream had open end now, since they described another baby or no baby.
         """
+        self.layout = layout
         self._load_layout()
         events: list[AlarmEvent] = []
         for wrap_id in sorted(set(self._wraps) | set(self._bed_of)):
@@ -450,12 +540,10 @@ class LiveEngine:
 
     # The tick ---------------------------------------------------------------------------------
     def tick(self, now_us: int) -> TickResult:
-        """Feed what the reorder window released, update the board, and say what changed."""
-        if self.writer is not None:
-            if self._to_write:
-                self.writer.add(self._to_write, now_us / US)
-                self._to_write = []
-            self.writer.tick(now_us / US)
+        """Feed what the reorder window released, update the board, and say what changed (with the
+        readings accepted since the last tick, for the caller to write)."""
+        persist = Persist(now_us, readings=tuple(self._to_write))
+        self._to_write = []
         cutoff = now_us - self.reorder_us
         events: list[AlarmEvent] = []
         touched: set[str] = set()
@@ -492,7 +580,7 @@ class LiveEngine:
             if self._views.get(bed.bed_id) != view:
                 self._views[bed.bed_id] = view
                 changed.append(view)
-        return TickResult(now_us, tuple(events), tuple(changed), self.unassigned_wraps())
+        return TickResult(now_us, tuple(events), tuple(changed), self.unassigned_wraps(), persist)
 
     def _release(self, w: _Wrap, cutoff: int) -> bool:
         """Feed the wrap's readings due by ``cutoff`` in time order; False when none were due."""
@@ -732,49 +820,133 @@ class LiveEngine:
         return None if w is None else w.stream
 
     # Persistence ------------------------------------------------------------------------------
-    def checkpoint(self, store: Store, now_us: int) -> None:
-        """Write pending readings and save the board with its audit lines, together.
+    def checkpoint(self, now_us: int, *, streams: bool = False) -> Persist:
+        """What to save now: readings not yet handed out, sessions closed or grown since the last
+        save, the board with its audit lines and, with ``streams``, every assigned wrap's stream
+        checkpoint. Nothing counts as saved until :meth:`saved` is called with the batch: after a
+        refused write the next call hands the same audit lines and sessions out again."""
+        readings = tuple(self._to_write)
+        self._to_write = []
+        self._unsaved_audit += self.board.drain_audit()
+        checkpoints: tuple[StreamCheckpoint, ...] = ()
+        if streams:
+            checkpoints = tuple(
+                cp for w in self._wraps.values() if (cp := self._stream_checkpoint(w, now_us)) is not None
+            )
+        return Persist(
+            now_us,
+            readings=readings,
+            sessions=tuple(self._session_updates()),
+            board=self.board.snapshot(),
+            audit=tuple(self._unsaved_audit),
+            checkpoints=checkpoints,
+        )
 
-        Readings first: a saved board never refers to conditions whose readings a restart would not
-        find. Raises :class:`~kmc_monitor.service.store.StoreError`; drained audit lines are kept
-        and retried by the next call.
-        """
-        if self.writer is not None:
-            if self._to_write:
-                self.writer.add(self._to_write, now_us / US)
-                self._to_write = []
-            self.writer.flush(now_us / US)
-        elif self._to_write:
-            store.append_readings(self._to_write)
-            self._to_write = []
-        self._save_sessions(store)
-        audit = self._unsaved_audit + self.board.drain_audit()
-        self._unsaved_audit = audit
-        store.save_alarm_board(self.board.snapshot(), audit, now=now_us / US)
-        self._unsaved_audit = []
+    def saved(self, batch: Persist) -> None:
+        """The batch from :meth:`checkpoint` is on disk: its sessions and audit lines are done."""
+        done = len(batch.audit)
+        self._unsaved_audit = self._unsaved_audit[done:]
+        for u in batch.sessions:
+            w = self._wraps.get(u.wrap_id)
+            if w is None or w.stream is None:
+                continue
+            if u.open:
+                w.open_saved = u.session
+            else:
+                w.sessions_saved += 1
 
-    def _save_sessions(self, store: Store) -> None:
-        """Save sessions closed since the last checkpoint and each running one that grew, so the
-        history and the handover report have them without re-deriving them from readings."""
-        records: list[SessionRecord] = []
-        marks: list[tuple[_Wrap, int, Session | None]] = []
+    def _session_updates(self) -> list[SessionUpdate]:
+        """Sessions closed since the last save and each running one that grew, so the history and
+        the handover report have them without re-deriving them from readings."""
+        out: list[SessionUpdate] = []
         for w in self._wraps.values():
             if w.stream is None:
                 continue
-            closed = w.stream.sessions(w.sessions_saved)
-            records += [SessionRecord(w.wrap_id, x) for x in closed]
+            out += [SessionUpdate(w.wrap_id, x) for x in w.stream.sessions(w.sessions_saved)]
             current = w.stream.open_session()
             if current is not None and current != w.open_saved:
-                records.append(SessionRecord(w.wrap_id, current, open=True))
-            marks.append((w, w.sessions_saved + len(closed), current))
-        if records:
-            store.save_sessions(records)
-        for w, saved, current in marks:  # only once they are in the database
-            w.sessions_saved, w.open_saved = saved, current
+                out.append(SessionUpdate(w.wrap_id, current, open=True))
+        return out
 
-    def restore(self, store: Store, now_us: int, *, lookback_s: float = 26 * 3600.0) -> TickResult:
-        """Continue after a crash: the saved board, and each assigned wrap's stream rebuilt from its
-        stored readings of the last ``lookback_s`` (from its admission at the earliest).
+    def _fingerprint(self, w: _Wrap) -> str:
+        """What a checkpoint's state depends on besides the readings: the wrap's rule parameters,
+        site offset and chart geometry (a changed setting makes old checkpoints unusable)."""
+        assert w.stream is not None
+        s = w.stream
+        text = repr((CHECKPOINT_FORMAT, s.params, s.site_offset_mc, self._bin_us, self._span_us))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def _stream_checkpoint(self, w: _Wrap, now_us: int) -> StreamCheckpoint | None:
+        s = w.stream
+        if s is None or w.bed_id is None or w.trend is None:
+            return None
+        stream_state = {k: v for k, v in vars(s).items() if k in _STREAM_STATE}
+        state = (
+            self._fingerprint(w),
+            w.released_us,
+            w.last_heard_us,
+            w.rssi_dbm,
+            w.closed_seen,
+            w.sessions_saved,
+            None if w.open_saved is None else dataclasses.astuple(w.open_saved),
+            stream_state,
+            w.trend.state(),
+        )
+        blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        return StreamCheckpoint(w.wrap_id, w.bed_id, w.admission_id, w.released_us, now_us, blob)
+
+    def _load_checkpoint(self, w: _Wrap, cp: StreamCheckpoint) -> bool:
+        """Put a bound wrap back in the checkpoint's state; False (wrap untouched) when it does not
+        fit (another bed or admission, other parameters, or unreadable)."""
+        if w.stream is None or w.trend is None or (cp.bed_id, cp.admission_id) != (w.bed_id, w.admission_id):
+            return False
+        try:
+            state = pickle.loads(cp.state)
+            fp, released, heard, rssi, closed_seen, saved, open_saved, stream_state, trend = state
+        except Exception:  # a damaged or foreign checkpoint: rebuild from the readings instead
+            logger.warning("checkpoint of wrap %s unreadable: rebuilt from its readings", w.wrap_id)
+            return False
+        if fp != self._fingerprint(w) or set(stream_state) != _STREAM_STATE:
+            return False
+        vars(w.stream).update(stream_state)
+        w.trend.load(trend)
+        w.released_us, w.last_heard_us, w.rssi_dbm = released, heard, rssi
+        w.closed_seen, w.sessions_saved = closed_seen, saved
+        w.open_saved = None if open_saved is None else Session(*open_saved)
+        return True
+
+    def history_needed(
+        self, now_us: int, checkpoints: Mapping[str, StreamCheckpoint], *, lookback_s: float = 26 * 3600.0
+    ) -> dict[str, int]:
+        """For :meth:`restore`: from when (inclusive, µs) each assigned wrap's stored readings are
+        needed. After a checkpoint that fits, only those after it; otherwise the last
+        ``lookback_s`` (from the admission at the earliest)."""
+        out: dict[str, int] = {}
+        lookback_us = seconds_to_us(lookback_s)
+        for wrap_id, bed_id in self._bed_of.items():
+            adm = self._admissions.get(bed_id)
+            cp = checkpoints.get(wrap_id)
+            adm_id = None if adm is None else adm.admission_id
+            if cp is not None and (cp.bed_id, cp.admission_id) == (bed_id, adm_id):
+                out[wrap_id] = -(2**62) if cp.through_us is None else cp.through_us + 1
+                continue
+            start_us = now_us - lookback_us
+            if adm is not None:
+                start_us = max(start_us, seconds_to_us(adm.admitted_t))
+            out[wrap_id] = start_us
+        return out
+
+    def restore(
+        self,
+        now_us: int,
+        *,
+        board: Mapping[str, Any] | None,
+        history: Mapping[str, Iterable[Reading]],
+        checkpoints: Mapping[str, StreamCheckpoint] | None = None,
+    ) -> TickResult:
+        """Continue after a crash: the saved board, each assigned wrap's stream from its checkpoint
+        (when one fits) and the stored readings after it (``history``, from :meth:`history_needed`);
+        without a checkpoint the stream is rebuilt from the readings alone.
 
         Timers, sessions, daily totals and conditions then continue as if nothing happened.
         Conditions the replay re-derives meet the restored board through their keys: one still open
@@ -784,11 +956,10 @@ class LiveEngine:
         reading: left open, nothing would ever end it. Call on a fresh engine, before any
         :meth:`ingest`.
         """
-        snap = store.load_alarm_board()
         saved_clock: int | None = None
-        if snap is not None:
-            self.board = AlarmBoard.restore(snap, self.board.params)
-            clock = snap.get("clock_us")
+        if board is not None:
+            self.board = AlarmBoard.restore(board, self.board.params)
+            clock = board.get("clock_us")
             saved_clock = clock if isinstance(clock, int) else None
             self._board_clock = saved_clock
         self._load_layout()
@@ -796,16 +967,16 @@ class LiveEngine:
         for v in self.board.visible(max(now_us, saved_clock or now_us)):
             if v.ended_us is None and len(v.key) == 3 and isinstance(v.key[2], int):
                 open_on_board.setdefault(v.wrap_id, set()).add((v.kind, v.key[2]))
-        lookback_us = seconds_to_us(lookback_s)
+        cps = checkpoints or {}
         for wrap_id in sorted(self._bed_of):
             w = self._wrap(wrap_id)
             self._bind(w)
-            adm = self._admissions.get(self._bed_of[wrap_id])
-            start_us = now_us - lookback_us
-            if adm is not None:
-                start_us = max(start_us, seconds_to_us(adm.admitted_t))
-            for r in store.readings(wrap_id, start_us / US, math.inf):
+            cp = cps.get(wrap_id)
+            resumed = cp is not None and self._load_checkpoint(w, cp)
+            for r in history.get(wrap_id, ()):
                 t_us = round(r.t * US)
+                if w.released_us is not None and t_us <= w.released_us:
+                    continue
                 w.pending[t_us] = r
                 if w.last_heard_us is None or t_us > w.last_heard_us:
                     w.last_heard_us = t_us
@@ -813,5 +984,16 @@ class LiveEngine:
             if w.pending:
                 self._due.add(wrap_id)
             w.known = open_on_board.get(wrap_id, set())
-            w.handled_before_us = saved_clock
-        return self.tick(now_us)
+            # A resumed stream has seen every episode it closed before the checkpoint; one rebuilt
+            # from readings skips those the saved board already handled.
+            w.handled_before_us = None if resumed else saved_clock
+        result = self.tick(now_us)
+        return dataclasses.replace(result, persist=None)
+
+
+#: Version of the :class:`StreamCheckpoint` state (part of the fingerprint).
+CHECKPOINT_FORMAT: Final = 1
+#: The attributes of a :class:`~kmc_monitor.signal.stream.WrapStream` that carry its state between
+#: chunks (the rest is made from the parameters): its tail of recent readings, carried counters and
+#: runs, sessions and closed alarm episodes.
+_STREAM_STATE: Final = frozenset({"_tail", "_c", "_sessions", "_alarms"})

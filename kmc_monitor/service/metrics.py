@@ -298,9 +298,7 @@ class WardCollector(Collector):
     # Store ---------------------------------------------------------------------------------------
     @staticmethod
     def _store(rt: WardRuntime) -> list[Metric]:
-        writer = rt.engine.writer
-        if writer is None:
-            return []
+        writer = rt.writer
         pending = GaugeMetricFamily(
             "kmc_store_readings_pending", "Readings waiting to be written to the database."
         )

@@ -42,6 +42,8 @@ from kmc_monitor.service.hl7_link import Hl7Link
 from kmc_monitor.service.hl7_outbox import Hl7Outbox, Hl7OutboxError
 from kmc_monitor.service.hub import Channel, Hub
 from kmc_monitor.service.mllp import MllpUrl
+from kmc_monitor.service.persistence import checkpoint, layout_of, restore, write_readings
+from kmc_monitor.service.storage_health import STORAGE_ALARM_AFTER_S, WARD_SCOPE, StorageHealth
 from kmc_monitor.service.store import ReadingWriter, Store, StoreError
 from kmc_monitor.service.tickstats import TickStats
 from kmc_monitor.service.ward import FamilyLink, StaySession, Ward, family_link_url
@@ -57,6 +59,8 @@ from kmc_monitor.signal.report import AlarmKind
 from kmc_monitor.sources import ReadingSource, ReplayClock, simulated_source
 
 __all__ = [
+    "STORAGE_ALARM_AFTER_S",
+    "WARD_SCOPE",
     "ReplayClock",
     "WardRuntime",
     "admission_json",
@@ -78,10 +82,9 @@ POLL_S = 0.05
 #: An ``update`` is published at least this often, and the unassigned wraps with it.
 HEARTBEAT_S = 1.0
 DEMO_WHO = "demo-setup"
-#: Writes failing for this long (ward clock) raise the ward's ``storage_failure`` alarm: one
-#: ``SQLITE_BUSY`` from a backup tool's brief lock is retried silently, a ward that has stopped
-#: recording is shown.
-STORAGE_ALARM_AFTER_S = 5.0
+#: Every wrap's stream checkpoint is saved this often (ward seconds): a restart feeds at most about
+#: this much of each wrap's readings instead of its whole day.
+STREAM_CHECKPOINT_S = 30.0
 #: The tick's writes wait at most this long for another program's lock (see
 #: :meth:`Store.waiting_at_most`): the tick runs on the loop that sends every screen its alarms.
 TICK_WRITE_WAIT_S = 0.05
@@ -92,11 +95,6 @@ UNASSIGNED_MAX = 64
 #: A staff action's database write waits at most this long for another program's lock, in a worker
 #: thread, before it is refused (503, "try again"): the store's lock is shared with the tick's writes.
 STAFF_WRITE_WAIT_S = 0.1
-#: After a failed checkpoint the next try waits this long, not the next 50 ms tick.
-CHECKPOINT_RETRY_S = 1.0
-#: The ``wrap_id`` of a ward-level alarm on the board (it is about no wrap). Not a valid wrap id
-#: (those start with a letter or digit), so it can never meet a real wrap's conditions.
-WARD_SCOPE = "(ward)"
 #: Alarm kinds about the ward as a whole: no bed, no wrap.
 WARD_KINDS = frozenset({AlarmKind.STORAGE_FAILURE, AlarmKind.HL7_LINK_FAILURE})
 
@@ -258,6 +256,7 @@ class WardRuntime:
         self._store: Store | None = None
         self._ward: Ward | None = None
         self._engine: LiveEngine | None = None
+        self._writer: ReadingWriter | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_board_save_s = -math.inf
         self._last_update_s = -math.inf
@@ -265,16 +264,10 @@ class WardRuntime:
         self._last_forget_s = -math.inf
         #: Wraps heard on no bed that were forgotten (unheard too long, too many, or cleared).
         self.unassigned_forgotten = 0
+        self._last_streams_save_s = -math.inf
         self._board_dirty = False
-        #: Storage health: the last checkpoint's refusal (None once one succeeds), when writes
-        #: started failing (ward clock), the open ``storage_failure`` alarm's key, and when the
-        #: next checkpoint may be tried after a refusal.
-        self._checkpoint_error: StoreError | None = None
-        self._storage_failing_since_s: float | None = None
-        self._storage_alarm: ConditionKey | None = None
-        self._checkpoint_not_before_s = -math.inf
-        #: Checkpoints the database refused (each retried).
-        self.checkpoint_failures = 0
+        #: Storage health: refused checkpoints, their retry pause and the ``storage_failure`` alarm.
+        self.storage = StorageHealth()
         #: Family links made by this process (a token is never stored, only its hash).
         self.family_links: dict[int, FamilyLink] = {}
         #: Open family streams by admission: each event is set when that stream's link stops
@@ -309,6 +302,17 @@ class WardRuntime:
     def engine(self) -> LiveEngine:
         assert self._engine is not None, "the runtime is not started"
         return self._engine
+
+    @property
+    def writer(self) -> ReadingWriter:
+        """Where the engine's accepted readings go (batched; kept in memory while the disk refuses)."""
+        assert self._writer is not None, "the runtime is not started"
+        return self._writer
+
+    @property
+    def checkpoint_failures(self) -> int:
+        """Checkpoints the database refused (each retried)."""
+        return self.storage.failures
 
     def now_us(self) -> int:
         return round(self.clock() * US)
@@ -384,20 +388,23 @@ class WardRuntime:
         if reorder_s is None:
             reorder_s = self.source.reorder_s
         engine = LiveEngine(
-            ward,
+            layout_of(ward),
             self.settings.rule_params(),
-            writer=ReadingWriter(store),
             reorder_s=reorder_s,
             max_clock_lead_s=self.settings.live_clock_lead_s,
         )
         self._engine = engine
+        self._writer = ReadingWriter(store)
+        self.storage.writer = self._writer
         if not fresh:
             wall_s = time.time()
-            result = engine.restore(store, round(now_s * US))
+            result = restore(engine, store, round(now_s * US))
             logger.info("ward restored from %s (%d beds)", store.path, len(ward.beds()))
             self._publish(result, wall_s)
-        engine.checkpoint(store, round(now_s * US))
-        self._last_board_save_s = now_s
+        # The board now; the streams' checkpoints at the next due time (the ones just restored stay
+        # valid: a second restart feeds the readings after them, which are stored).
+        checkpoint(engine, store, round(now_s * US), writer=self._writer, streams=False)
+        self._last_board_save_s = self._last_streams_save_s = now_s
         # The database takes writes (the checkpoint above): a storage alarm the saved board still
         # had open (saved while readings were refused) is over.
         for v in engine.board.visible(round(now_s * US)):
@@ -460,7 +467,7 @@ class WardRuntime:
             self.hl7_link.outbox.close()
         if self._engine is not None and self._store is not None:
             try:
-                self._engine.checkpoint(self._store, self.now_us())
+                checkpoint(self._engine, self._store, self.now_us(), writer=self._writer)
             finally:
                 self._store.close()
 
@@ -494,17 +501,19 @@ class WardRuntime:
         self._forget_unheard(now_s, now_us)
         # Wraps whose gateway is known gone (an MQTT Last Will) show "no data" now, not in 30 s.
         self.engine.mark_silent(self.source.silenced(), now_us)
-        with self.store.waiting_at_most(TICK_WRITE_WAIT_S):
-            result = self.engine.tick(now_us)  # its reading writer keeps what the disk refuses
+        result = self.engine.tick(now_us)
+        if result.persist is not None:
+            with self.store.waiting_at_most(TICK_WRITE_WAIT_S):  # the writer keeps what the disk refuses
+                write_readings(self.store, result.persist.readings, now_us, self.writer)
         self._publish(result, wall_s)
         if self.hl7_feed is not None:
             self._feed_hl7(now_us, result.events, result.beds)
         if result.events:
             self._board_dirty = True
         due = self._board_dirty or now_s - self._last_board_save_s >= BOARD_CHECKPOINT_S
-        if due and now_s >= self._checkpoint_not_before_s:
+        if due and self.storage.may_checkpoint(now_s):
             self._try_checkpoint(now_us)
-        self._watch_storage(now_s, now_us, wall_s)
+        self._emit_board_events(self.storage.watch(self.engine.board, now_s, now_us), wall_s)
         self._watch_hl7(now_us, wall_s)
         if now_s - self._last_prune_s >= PRUNE_EVERY_S:
             self._prune(now_s)
@@ -542,50 +551,34 @@ class WardRuntime:
             logger.info("old readings not pruned this time: %s", exc)
 
     def _checkpoint(self, now_us: int) -> None:
-        self.engine.checkpoint(self.store, now_us)
+        now_s = now_us / US
+        streams = now_s - self._last_streams_save_s >= STREAM_CHECKPOINT_S
+        checkpoint(self.engine, self.store, now_us, writer=self.writer, streams=streams)
         self._board_dirty = False
-        self._last_board_save_s = now_us / US
+        self._last_board_save_s = now_s
+        if streams:
+            self._last_streams_save_s = now_s
 
     def _try_checkpoint(self, now_us: int) -> None:
         """Checkpoint without waiting on another program's lock; a refusal is kept for the storage
-        alarm and retried after :data:`CHECKPOINT_RETRY_S` (the board stays dirty, the readings stay
-        in the writer and the audit lines in the engine: nothing is lost, only not yet on disk)."""
+        alarm and retried after a pause (the board stays dirty, the readings stay in the writer and
+        the audit lines in the engine: nothing is lost, only not yet on disk)."""
         try:
             with self.store.waiting_at_most(TICK_WRITE_WAIT_S):
                 self._checkpoint(now_us)
         except StoreError as exc:
-            if self._checkpoint_error is None:
-                logger.warning("the ward could not be saved, retried every %g s: %s", CHECKPOINT_RETRY_S, exc)
-            self._checkpoint_error = exc
-            self.checkpoint_failures += 1
-            self._checkpoint_not_before_s = now_us / US + CHECKPOINT_RETRY_S
+            self.storage.checkpoint_refused(exc, now_us / US)
         else:
-            if self._checkpoint_error is not None:
-                logger.info("the ward is being saved again")
-            self._checkpoint_error = None
-            self._checkpoint_not_before_s = -math.inf
+            self.storage.checkpoint_ok()
 
     # Storage health -----------------------------------------------------------------------------
     def storage_error(self) -> StoreError | None:
         """Why the database refuses writes now (None when the last attempts succeeded)."""
-        writer = self.engine.writer
-        if self._checkpoint_error is not None:
-            return self._checkpoint_error
-        return None if writer is None else writer.last_error
+        return self.storage.error()
 
     def storage_detail(self) -> str | None:
         """The storage problem in words for the nurses and the engineer (None when there is none)."""
-        error = self.storage_error()
-        if error is None:
-            return None
-        writer = self.engine.writer
-        pending = 0 if writer is None else writer.pending
-        cause, until = _STORAGE_WORDS.get(error.reason, _STORAGE_WORDS["other"])
-        text = f"{cause}: readings are kept in memory ({pending} pending) and written {until}"
-        dropped = 0 if writer is None else writer.dropped
-        if dropped:
-            text += f"; {dropped} readings were dropped when memory filled up (a gap in the history)"
-        return text + ". Live monitoring and alarms go on."
+        return self.storage.detail()
 
     def alarm_detail(self, a: AlarmView) -> str | None:
         """The words an alarm carries beyond its kind: the storage failure's or the HL7 link's
@@ -605,28 +598,6 @@ class WardRuntime:
     def alarm_json(self, a: AlarmView) -> dict[str, Any]:
         """:func:`alarm_json` with this ward's words for the alarm (``detail``)."""
         return alarm_json(a, self.alarm_detail(a))
-
-    def _watch_storage(self, now_s: float, now_us: int, wall_s: float) -> None:
-        """Raise the ward's ``storage_failure`` alarm once writes have failed for
-        :data:`STORAGE_ALARM_AFTER_S`; end it when they succeed again."""
-        if self.storage_error() is not None:
-            if self._storage_failing_since_s is None:
-                self._storage_failing_since_s = now_s
-            since = self._storage_failing_since_s
-            if self._storage_alarm is None and now_s - since >= STORAGE_ALARM_AFTER_S:
-                key: ConditionKey = (WARD_SCOPE, AlarmKind.STORAGE_FAILURE.value, round(since * US))
-                self._storage_alarm = key
-                logger.error("storage failure alarm raised: %s", self.storage_detail())
-                events = self.engine.board.condition_started(
-                    key, AlarmKind.STORAGE_FAILURE, None, WARD_SCOPE, now_us
-                )
-                self._emit_board_events(events, wall_s)
-            return
-        self._storage_failing_since_s = None
-        if self._storage_alarm is not None:
-            key, self._storage_alarm = self._storage_alarm, None
-            logger.info("storage failure alarm ended: the database takes writes again")
-            self._emit_board_events(self.engine.board.condition_ended(key, now_us), wall_s)
 
     # HL7 interface ------------------------------------------------------------------------------
     def _feed_hl7(self, now_us: int, events: Sequence[AlarmEvent], beds: Sequence[BedView] = ()) -> None:
@@ -800,7 +771,7 @@ class WardRuntime:
         return await asyncio.to_thread(run), now_s
 
     def _relayout(self, now_s: float) -> None:
-        self._publish_events(self.engine.refresh_ward(round(now_s * US)))
+        self._publish_events(self.engine.relayout(layout_of(self.ward), round(now_s * US)))
 
     async def admit(
         self, bed_id: str, details: AdmissionDetails, who: str, wrap_id: str | None = None
@@ -937,18 +908,6 @@ class WardRuntime:
     def _end_family_streams(self, admission_id: int) -> None:
         for ended in self._family_streams.pop(admission_id, set()):
             ended.set()
-
-
-#: A storage refusal's reason in words: what is wrong, and when the kept readings are written.
-_STORAGE_WORDS: dict[str, tuple[str, str]] = {
-    "full": ("the disk is full", "when space is freed"),
-    "locked": ("another program holds the database", "as soon as it lets go"),
-    "io": ("the disk reports errors", "when it works again"),
-    "readonly": ("the database cannot be written (permissions)", "when that is fixed"),
-    "corrupt": ("the database file is damaged", "once it is repaired or replaced"),
-    "closed": ("the database is closed", "when it is opened again"),
-    "other": ("the database refuses to save", "when it accepts writes again"),
-}
 
 
 def _bed_channel(bed_id: str) -> str:

@@ -18,6 +18,7 @@ from kmc_monitor.mqtt.broker import BrokerUrl
 from kmc_monitor.mqtt.payload import encode_reading, encode_status
 from kmc_monitor.mqtt.subscriber import MqttSource
 from kmc_monitor.service.engine import LiveEngine
+from kmc_monitor.service.persistence import checkpoint, layout_of, write_readings
 from kmc_monitor.service.store import ReadingWriter, Store
 from kmc_monitor.service.ward import Ward
 from kmc_monitor.service.ward_model import AdmissionDetails, GestationalAge
@@ -215,7 +216,8 @@ async def test_the_same_measurement_from_two_gateways_is_stored_once(
         store.add_wrap("W01", "54:48:E6:8F:80:A5", now=NOW - 100)
         ward.admit("1", AdmissionDetails("Baby", 1500, GestationalAge(32)), now=NOW - 100, who="t")
         ward.assign_wrap("W01", "1", now=NOW - 100, who="t")
-        engine = LiveEngine(ward, writer=ReadingWriter(store), reorder_s=MqttSource.reorder_s)
+        engine = LiveEngine(layout_of(ward), reorder_s=MqttSource.reorder_s)
+        writer = ReadingWriter(store)
         src = MqttSource(BrokerUrl("127.0.0.1", mosquitto.port), client_id="t-copies", allow_unsealed=True)
         await src.start()
         try:
@@ -239,10 +241,12 @@ async def test_the_same_measurement_from_two_gateways_is_stored_once(
                     while src.stats().received < 3 * (1 if gateway == "room-1" else 2):
                         await asyncio.sleep(0.02)
                     engine.ingest(src.readings_until(time.time()))
-                    engine.tick(round(time.time() * 1e6))
+                    res = engine.tick(round(time.time() * 1e6))
+                    assert res.persist is not None
+                    write_readings(store, res.persist.readings, res.now_us, writer)
         finally:
             await src.stop()
-        engine.checkpoint(store, round(time.time() * 1e6))
+        checkpoint(engine, store, round(time.time() * 1e6), writer=writer)
         stored = store.readings("W01", 0, math.inf)
         assert [r.t for r in stored] == [t for t, _ in measurements]
         assert src.duplicates == 3 and engine.duplicates == 0 and engine.late == 0

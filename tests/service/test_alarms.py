@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -892,3 +894,20 @@ BoardMachine.TestCase.settings = settings(
     max_examples=300, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 test_board_invariants = BoardMachine.TestCase
+
+
+@pytest.mark.parametrize(
+    ("module", "heavy"),
+    [
+        ("kmc_monitor.service.alarms", ("pyarrow", "sqlite3", "fastapi", "segno", "pydantic_settings")),
+        ("kmc_monitor.service.engine", ("sqlite3", "fastapi", "pydantic_settings")),
+    ],
+)
+def test_importing_the_alarm_board_or_the_engine_loads_no_storage_web_or_settings(
+    module: str, heavy: tuple[str, ...]
+) -> None:
+    """Issue #15: the board (and the sans-I/O engine above it) is usable, and testable, without the
+    store, the web app or the settings: a fresh interpreter imports it and none of those is loaded."""
+    code = f"import sys, {module}; print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"importing {module} loaded {out.stdout.strip()}"

@@ -14,7 +14,8 @@ from kmc_monitor.devices.reading import Reading, readings_to_series
 from kmc_monitor.devices.simulation.synthetic import Delivery, TraceBuilder
 from kmc_monitor.service import LiveEngine
 from kmc_monitor.service.engine import TickResult
-from kmc_monitor.service.store import ReadingWriter, Store
+from kmc_monitor.service.persistence import checkpoint, layout_of, restore, write_readings
+from kmc_monitor.service.store import Store
 from kmc_monitor.service.ward import Ward
 from kmc_monitor.service.ward_model import AdmissionDetails, GestationalAge
 from kmc_monitor.signal.params import US
@@ -84,8 +85,10 @@ def run(
     start_s: float = T0,
     delay_s: float = 0.0,
     seed: int = 0,
+    store: Store | None = None,
 ) -> list[TickResult]:
-    """Deliver each reading at ``t + delay`` (random delay below ``delay_s``) and tick every TICK_S."""
+    """Deliver each reading at ``t + delay`` (random delay below ``delay_s``) and tick every TICK_S;
+    with a ``store``, write what each tick says to write, as the ward's runtime does."""
     rng = np.random.default_rng(seed)
     arrival = np.array([r.t for r in readings]) + rng.uniform(0, delay_s, len(readings))
     order = np.argsort(arrival, kind="stable")
@@ -98,7 +101,10 @@ def run(
             batch.append(readings[order[k]])
             k += 1
         engine.ingest(batch)
-        out.append(engine.tick(round(now * US)))
+        res = engine.tick(round(now * US))
+        if store is not None and res.persist is not None:
+            write_readings(store, res.persist.readings, res.now_us, None)
+        out.append(res)
         now += TICK_S
     return out
 
@@ -134,7 +140,7 @@ def test_closed_alarms_accessor_gives_only_new_episodes() -> None:
 def test_cooling_baby_raises_cold_stress_then_moderate_at_batch_times(ward: Ward) -> None:
     readings = readings_of(cooling())
     end = T0 + 6000 + 60
-    engine = LiveEngine(ward, reorder_s=REORDER_S)
+    engine = LiveEngine(layout_of(ward), reorder_s=REORDER_S)
     results = run(engine, readings, end)
     live = board_conditions(results)
     batch = batch_conditions(readings, end - REORDER_S)
@@ -155,9 +161,9 @@ def test_out_of_order_and_duplicates_match_in_order(store: Store, ward: Ward) ->
     messy = cooling()
     messy.delivery = Delivery(duplicate_prob=0.2, shuffle=True)
     end = T0 + 6000 + 60
-    a = LiveEngine(ward, reorder_s=REORDER_S)
+    a = LiveEngine(layout_of(ward), reorder_s=REORDER_S)
     res_a = run(a, readings_of(clean), end)
-    b = LiveEngine(ward, reorder_s=REORDER_S)
+    b = LiveEngine(layout_of(ward), reorder_s=REORDER_S)
     # shuffled within the trace, then delivered with delays well inside the reorder window
     res_b = run(b, readings_of(messy), end, delay_s=REORDER_S - 1, seed=3)
     assert b.duplicates > 0 and b.late == 0
@@ -173,7 +179,7 @@ def test_out_of_order_and_duplicates_match_in_order(store: Store, ward: Ward) ->
 
 def test_late_readings_are_counted_and_dropped(ward: Ward) -> None:
     readings = readings_of(TraceBuilder("W1", T0).contact(120))
-    engine = LiveEngine(ward, reorder_s=2.0)
+    engine = LiveEngine(layout_of(ward), reorder_s=2.0)
     engine.ingest(readings[:100])
     engine.tick(round((T0 + 110) * US))
     assert engine.ingest([readings[10], readings[99]]) == 0
@@ -186,7 +192,7 @@ def test_detached_sensor_alarms_detached_not_cold(ward: Ward) -> None:
     b = TraceBuilder("W1", T0, seed=2).contact(1800).detached(900)
     readings = readings_of(b)
     end = T0 + 2700 + 20
-    engine = LiveEngine(ward, reorder_s=REORDER_S)
+    engine = LiveEngine(layout_of(ward), reorder_s=REORDER_S)
     results = run(engine, readings, end)
     live = board_conditions(results)
     assert {k for k, _ in live} == {"sensor_detached"}
@@ -196,7 +202,7 @@ def test_detached_sensor_alarms_detached_not_cold(ward: Ward) -> None:
 
 
 def test_unassigned_wraps_listed_not_judged(ward: Ward) -> None:
-    engine = LiveEngine(ward, reorder_s=2.0)
+    engine = LiveEngine(layout_of(ward), reorder_s=2.0)
     readings = readings_of(TraceBuilder("W2", T0).contact(60), rssi=-80.0)
     engine.ingest(readings)
     res = engine.tick(round((T0 + 120) * US))
@@ -211,7 +217,7 @@ def test_unassigned_wraps_listed_not_judged(ward: Ward) -> None:
 def test_site_offset_from_admission_applied(store: Store) -> None:
     ward = make_ward(store, site_offset_c=0.5)
     readings = readings_of(TraceBuilder("W1", T0).contact(1200, skin_c=36.2))
-    engine = LiveEngine(ward, reorder_s=2.0)
+    engine = LiveEngine(layout_of(ward), reorder_s=2.0)
     run(engine, readings, T0 + 1200)
     view = engine.views(round((T0 + 1200) * US))[0]
     assert view.temperature_c == pytest.approx(36.7)
@@ -222,7 +228,7 @@ def test_site_offset_from_admission_applied(store: Store) -> None:
 
 def test_silence_gives_no_data_view_and_alarm(ward: Ward) -> None:
     readings = readings_of(TraceBuilder("W1", T0).contact(600))
-    engine = LiveEngine(ward, reorder_s=2.0)
+    engine = LiveEngine(layout_of(ward), reorder_s=2.0)
     results = run(engine, readings, T0 + 700)
     view = engine.views(round((T0 + 700) * US))[0]
     assert view.judging == "no data" and view.band is None and view.temperature_c == pytest.approx(36.8)
@@ -244,35 +250,36 @@ def test_silence_gives_no_data_view_and_alarm(ward: Ward) -> None:
 
 
 def test_bed_views_report_only_changes(ward: Ward) -> None:
-    engine = LiveEngine(ward, reorder_s=2.0, status_every_s=10.0)
+    engine = LiveEngine(layout_of(ward), reorder_s=2.0, status_every_s=10.0)
     first = engine.tick(T0_US)
     assert {v.bed_id for v in first.beds} == {"1", "2"}
     again = engine.tick(T0_US + 1 * US)
     assert again.beds == ()
 
 
-def test_restore_after_crash_continues_like_no_crash(store: Store, ward: Ward) -> None:
+@pytest.mark.parametrize("streams", [True, False], ids=["from-checkpoints", "from-readings"])
+def test_restore_after_crash_continues_like_no_crash(store: Store, ward: Ward, streams: bool) -> None:
     readings = readings_of(cooling(seed=5))
     end = T0 + 6000 + 60
     crash = T0 + 3000  # during cold stress, before moderate hypothermia
     first = [r for r in readings if r.t <= crash]
     rest = [r for r in readings if r.t > crash]
 
-    never = LiveEngine(ward, reorder_s=REORDER_S)
+    never = LiveEngine(layout_of(ward), reorder_s=REORDER_S)
     run(never, readings, end)
 
-    a = LiveEngine(ward, reorder_s=REORDER_S, writer=ReadingWriter(store))
-    run(a, first, crash)
-    a.checkpoint(store, round(crash * US))
+    a = LiveEngine(layout_of(ward), reorder_s=REORDER_S)
+    run(a, first, crash, store=store)
+    checkpoint(a, store, round(crash * US), streams=streams)
     a_active = {v.key for v in a.board.visible(round(crash * US))}
     assert any(k[1] == "cold_stress" for k in a_active)
     del a  # the crash
 
-    b = LiveEngine(ward, reorder_s=REORDER_S, writer=ReadingWriter(store))
-    restored = b.restore(store, round(crash * US))
+    b = LiveEngine(layout_of(ward), reorder_s=REORDER_S)
+    restored = restore(b, store, round(crash * US))
     assert not [e for e in restored.events if e.action.value in ("raised", "ended")]
     assert {v.key for v in b.board.visible(round(crash * US))} == a_active
-    run(b, rest, end, start_s=crash + TICK_S)
+    run(b, rest, end, start_s=crash + TICK_S, store=store)
 
     now = round(end * US)
     keys_b = [v.key for v in b.board.visible(now)]
@@ -299,7 +306,7 @@ def test_restore_after_crash_continues_like_no_crash(store: Store, ward: Ward) -
 
 
 def test_trend_bins_bounded_and_correct(ward: Ward) -> None:
-    engine = LiveEngine(ward, reorder_s=0.0, trend_bin_s=60.0, trend_span_s=600.0)
+    engine = LiveEngine(layout_of(ward), reorder_s=0.0, trend_bin_s=60.0, trend_span_s=600.0)
     b = TraceBuilder("W1", T0).contact(300, skin_c=36.8).apart(300, skin_c=36.4).contact(600, skin_c=37.0)
     engine.ingest(readings_of(b))
     engine.tick(round((T0 + 1200) * US))
@@ -314,7 +321,7 @@ def test_trend_bins_bounded_and_correct(ward: Ward) -> None:
 
 
 def test_trend_apart_bin_has_no_contact(ward: Ward) -> None:
-    engine = LiveEngine(ward, reorder_s=0.0)
+    engine = LiveEngine(layout_of(ward), reorder_s=0.0)
     b = TraceBuilder("W1", T0).contact(120, skin_c=36.8).apart(120, skin_c=36.4)
     engine.ingest(readings_of(b))
     engine.tick(round((T0 + 240) * US))
@@ -327,7 +334,7 @@ def test_trend_apart_bin_has_no_contact(ward: Ward) -> None:
 def test_trend_bins_say_which_minutes_were_not_judged(ward: Ward) -> None:
     """A detached thermistor reads the air: the chart must be told those minutes are not the
     baby's temperature (unjudged_fraction), while attached, settled minutes are judged."""
-    engine = LiveEngine(ward, reorder_s=0.0)
+    engine = LiveEngine(layout_of(ward), reorder_s=0.0)
     b = TraceBuilder("W1", T0).contact(600, skin_c=36.8).detached(300).contact(60, skin_c=36.8)
     for t in range(0, 960, 30):  # fed live, a little at a time
         engine.ingest([r for r in readings_of(b) if T0 + t <= r.t < T0 + t + 30])
@@ -341,11 +348,11 @@ def test_trend_bins_say_which_minutes_were_not_judged(ward: Ward) -> None:
 
 
 def test_reassigned_wrap_starts_afresh(store: Store, ward: Ward) -> None:
-    engine = LiveEngine(ward, reorder_s=2.0)
+    engine = LiveEngine(layout_of(ward), reorder_s=2.0)
     run(engine, readings_of(TraceBuilder("W1", T0).contact(300)), T0 + 300)
     assert engine.trend("W1")
     ward.unassign_wrap("W1", now=T0 + 301, who="nurse")
-    engine.refresh_ward(round((T0 + 301) * US))
+    engine.relayout(layout_of(ward), round((T0 + 301) * US))
     assert engine.stream("W1") is None and engine.trend("W1") == ()
     res = engine.tick(round((T0 + 302) * US))
     assert [u.wrap_id for u in res.unassigned_wraps] == ["W1"]
@@ -367,22 +374,22 @@ def test_readings_before_the_admission_never_reach_the_stream_so_restore_matches
     crash = T0 + 1200
     after_admission = [r for r in readings if r.t >= T0 + 6]
     assert batch_conditions(after_admission, end) == board_conditions(
-        run(LiveEngine(w, reorder_s=REORDER_S), readings, end)
+        run(LiveEngine(layout_of(w), reorder_s=REORDER_S), readings, end)
     )
 
-    never = LiveEngine(w, reorder_s=REORDER_S)
+    never = LiveEngine(layout_of(w), reorder_s=REORDER_S)
     run(never, readings, end)
-    a = LiveEngine(w, reorder_s=REORDER_S, writer=ReadingWriter(store))
-    run(a, [r for r in readings if r.t <= crash], crash)
+    a = LiveEngine(layout_of(w), reorder_s=REORDER_S)
+    run(a, [r for r in readings if r.t <= crash], crash, store=store)
     now = round(crash * US)
     acked = [v for v in a.board.visible(now) if v.kind == "cold_stress"]
     assert acked
     a.board.acknowledge(acked[0].alarm_id, "nurse", now)
-    a.checkpoint(store, now)
+    checkpoint(a, store, now, streams=False)  # rebuilt from the readings, from the admission on
 
-    b = LiveEngine(w, reorder_s=REORDER_S, writer=ReadingWriter(store))
-    b.restore(store, now)
-    results = run(b, [r for r in readings if r.t > crash], end, start_s=crash + TICK_S)
+    b = LiveEngine(layout_of(w), reorder_s=REORDER_S)
+    restore(b, store, now)
+    results = run(b, [r for r in readings if r.t > crash], end, start_s=crash + TICK_S, store=store)
     raised_again = [e for res in results for e in res.events if e.action.value == "raised"]
     assert all(e.alarm is not None and e.alarm.kind != "cold_stress" for e in raised_again)
     end_us = round(end * US)
@@ -403,7 +410,7 @@ def test_low_daily_contact_is_raised_live_at_midnight_and_ends_a_day_later(ward:
         .apart(day - 10 * 3600 + 3600)
     )
     readings = readings_of(b)
-    engine = LiveEngine(ward, reorder_s=REORDER_S)
+    engine = LiveEngine(layout_of(ward), reorder_s=REORDER_S)
     results = run(engine, readings, T0 + 2 * day + 1800, start_s=T0)
     low = [
         e
@@ -436,15 +443,15 @@ def test_checkpoints_save_sessions_running_then_closed_as_the_batch_finds_them(
 ) -> None:
     b = TraceBuilder("W1", T0, seed=5).contact(1800).apart(900).contact(1200).apart(600)
     readings = readings_of(b)
-    engine = LiveEngine(ward, reorder_s=REORDER_S)
+    engine = LiveEngine(layout_of(ward), reorder_s=REORDER_S)
     # Mid-way through the first session: it is saved as running.
     run(engine, [r for r in readings if r.t <= T0 + 1200], T0 + 1200)
-    engine.checkpoint(store, round((T0 + 1200) * US))
+    checkpoint(engine, store, round((T0 + 1200) * US))
     saved = store.sessions_for_bed("1", T0 - 60, T0 + 7200)
     assert len(saved) == 1 and saved[0].open and saved[0].session.start_us == round(T0 * US)
     # After the whole trace both sessions are saved closed, exactly as the batch analysis says.
     run(engine, [r for r in readings if r.t > T0 + 1200], T0 + 4600, start_s=T0 + 1205)
-    engine.checkpoint(store, round((T0 + 4600) * US))
+    checkpoint(engine, store, round((T0 + 4600) * US))
     saved = store.sessions_for_bed("1", T0 - 60, T0 + 7200)
     batch = analyze_series(readings_to_series(readings)[0]).sessions
     assert [s.session for s in saved] == list(batch) and len(batch) == 2
@@ -456,7 +463,7 @@ def test_checkpoints_save_sessions_running_then_closed_as_the_batch_finds_them(
 def test_a_lost_source_shows_no_data_at_once_and_the_alarm_keeps_the_rules_clock(ward: Ward) -> None:
     # A 2 s hold, so the last readings are still waiting when the gateway's Last Will comes; a
     # slow tile refresh, so only mark_silent can make the tile change at once.
-    engine = LiveEngine(ward, reorder_s=2.0, status_every_s=60.0)
+    engine = LiveEngine(layout_of(ward), reorder_s=2.0, status_every_s=60.0)
     readings = readings_of(TraceBuilder("W1", T0).contact(600))  # T0 .. T0 + 599, in contact
     last = readings[-1].t
     engine.ingest(readings)
@@ -491,7 +498,7 @@ def test_a_lost_source_shows_no_data_at_once_and_the_alarm_keeps_the_rules_clock
 
 
 def test_mark_silent_without_a_later_tick_changes_nothing_and_ignores_unknown_wraps(ward: Ward) -> None:
-    engine = LiveEngine(ward, reorder_s=0.0, status_every_s=60.0)
+    engine = LiveEngine(layout_of(ward), reorder_s=0.0, status_every_s=60.0)
     engine.ingest(readings_of(TraceBuilder("W1", T0).contact(60)))
     engine.tick(round((T0 + 60) * US))
     engine.mark_silent([], round((T0 + 60) * US))
@@ -505,7 +512,7 @@ def test_a_backlog_delivered_over_many_ticks_is_one_no_data_alarm(ward: Ward) ->
     # Ten minutes heard, then the gateway cut off for ten minutes; when it is back its outbox
     # arrives a minute of readings per tick. One no_data alarm, from the first silence until the
     # ward is caught up; not an end and a new raise on every tick of the catch-up.
-    engine = LiveEngine(ward, reorder_s=0.0)
+    engine = LiveEngine(layout_of(ward), reorder_s=0.0)
     first = readings_of(TraceBuilder("W1", T0).contact(600))
     backlog = readings_of(TraceBuilder("W1", T0 + 600).contact(600))
     engine.ingest(first)
@@ -525,7 +532,7 @@ def test_a_backlog_delivered_over_many_ticks_is_one_no_data_alarm(ward: Ward) ->
 def test_clock_faults_are_refused_and_counted(ward: Ward) -> None:
     """A reading stamped in 2096 (or before 2015) never reaches a tile: "heard 0 s ago" for ever
     would be a false all-is-well."""
-    engine = LiveEngine(ward, reorder_s=0.0, max_clock_lead_s=300.0)
+    engine = LiveEngine(layout_of(ward), reorder_s=0.0, max_clock_lead_s=300.0)
     now = T0_US + 10 * US
     good = Reading(T0 + 5, "W1", 36.8, 26.0, 0.9, 80.0)
     future = Reading(4_000_000_000.0, "W1", 36.8, 26.0, 0.9, 80.0)  # 2096
@@ -543,10 +550,73 @@ def test_an_open_alarm_extreme_follows_the_episode(ward: Ward) -> None:
     """A baby still warming after hyperthermia started: the board's extreme is the highest so far,
     not the value at the raise (the bed page, report and export read it from there)."""
     b = TraceBuilder("W1", T0, seed=3).contact(400).contact(300, skin_c=37.8).ramp_skin(600, 38.3)
-    engine = LiveEngine(ward, reorder_s=0.0)
+    engine = LiveEngine(layout_of(ward), reorder_s=0.0)
     results = run(engine, readings_of(b), T0 + 1300)
     [raised] = [e.alarm for r in results for e in r.events if e.action.value == "raised" and e.alarm]
     assert raised.kind is AlarmKind.HYPERTHERMIA and raised.extreme_c == pytest.approx(37.8, abs=0.02)
     later = engine.board.visible(round((T0 + 1300) * US))
     [now_view] = [v for v in later if v.kind is AlarmKind.HYPERTHERMIA]
     assert now_view.extreme_c is not None and now_view.extreme_c >= 38.2
+
+
+def test_a_restart_from_checkpoints_at_random_moments_equals_a_day_without_one(ward: Ward) -> None:
+    """Issue #15's fast restart: replay a day, "kill" the engine at random moments (checkpoint, a
+    fresh engine restored from it and the readings stored after it, then the rest of the day) and
+    the restored ward ends the day exactly as one that never stopped: board, tiles, charts, rules."""
+    ward.admit("2", AdmissionDetails("Baby B", 1400, GestationalAge(30)), now=T0 - 3600, who="nurse")
+    ward.assign_wrap("W2", "2", now=T0 - 3600, who="nurse")
+    day = 43200.0  # half a day keeps it quick; the midnight rules are tested above
+    w1 = (
+        TraceBuilder("W1", T0, rate_hz=1 / 10, seed=11)
+        .contact(3 * 3600)
+        .ramp_skin(2 * 3600, to_c=35.4, contact=0.1)
+        .apart(3600)
+        .contact(4 * 3600)
+        .gap(1800)
+        .detached(1200)
+        .contact(day - 11.5 * 3600)
+    )
+    w2 = TraceBuilder("W2", T0, rate_hz=1 / 10, seed=12).contact(5 * 3600).apart(2 * 3600)
+    w2 = w2.contact(day - 7 * 3600)
+    readings = sorted(readings_of(w1) + readings_of(w2), key=lambda r: r.t)
+    end = T0 + day
+    layout = layout_of(ward)
+    never = LiveEngine(layout, reorder_s=REORDER_S)
+    run(never, readings, end, delay_s=3.0, seed=1)
+
+    def state(e: LiveEngine, now: int) -> object:
+        board = [
+            (v.key, v.kind, v.state, v.priority, v.raised_us, v.ended_us, v.extreme_c)
+            for v in e.board.visible(now)
+        ]
+        streams = [(s.report(now), s.session_timer(now)) for s in (e.stream("W1"), e.stream("W2"))]
+        return board, e.views(now), e.trend("W1"), e.trend("W2"), streams
+
+    want = state(never, round(end * US))
+    rng = np.random.default_rng(15)
+    for k in sorted(rng.integers(60, int(day // TICK_S) - 60, size=3).tolist()):
+        kill = T0 + k * TICK_S
+        a = LiveEngine(layout, reorder_s=REORDER_S)
+        stored: list[Reading] = []
+        for res in run(a, readings, kill, delay_s=3.0, seed=1):
+            assert res.persist is not None
+            stored += res.persist.readings
+        batch = a.checkpoint(round(kill * US), streams=True)
+        a.saved(batch)
+        stored += batch.readings
+        assert {c.wrap_id for c in batch.checkpoints} == {"W1", "W2"}
+        del a  # kill -9
+
+        b = LiveEngine(layout, reorder_s=REORDER_S)
+        cps = {c.wrap_id: c for c in batch.checkpoints}
+        needed = b.history_needed(round(kill * US), cps)
+        history = {
+            w: sorted((r for r in stored if r.wrap_id == w and round(r.t * US) >= start), key=lambda r: r.t)
+            for w, start in needed.items()
+        }
+        assert sum(map(len, history.values())) <= 2 * (REORDER_S + 3.0 + TICK_S) / 10 + 2  # not the day
+        b.restore(round(kill * US), board=batch.board, history=history, checkpoints=cps)
+        delivered = {(r.wrap_id, r.t) for r in stored}
+        rest = [r for r in readings if (r.wrap_id, r.t) not in delivered]
+        run(b, rest, end, start_s=kill + TICK_S, delay_s=3.0, seed=1)
+        assert state(b, round(end * US)) == want, f"killed at T0 + {kill - T0:.0f} s"

@@ -17,6 +17,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 from kmc_monitor.devices.reading import Reading
 from kmc_monitor.service.app import create_app
 from kmc_monitor.service.config import Settings
+from kmc_monitor.service.persistence import checkpoint
 from kmc_monitor.service.runtime import WardRuntime
 from kmc_monitor.signal.params import US
 from kmc_monitor.sources import ReadingSource
@@ -70,7 +71,8 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Tes
         for _ in range(30):  # 5 min of ward time, one step per 10 s
             clock.t += 10
             c.portal.call(rt.step)
-        c.portal.call(lambda: rt.engine.checkpoint(rt.store, rt.now_us()))  # every reading on disk
+        # every reading on disk
+        c.portal.call(lambda: checkpoint(rt.engine, rt.store, rt.now_us(), writer=rt.writer))
         yield c, rt
 
 

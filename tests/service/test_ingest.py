@@ -15,6 +15,7 @@ from kmc_monitor.devices.reading import Reading
 from kmc_monitor.service.app import create_app
 from kmc_monitor.service.config import Settings
 from kmc_monitor.service.ingest import MAX_BATCH
+from kmc_monitor.service.persistence import checkpoint
 from kmc_monitor.service.runtime import WardRuntime
 from kmc_monitor.signal.params import US
 from kmc_monitor.sources import ReadingSource
@@ -88,7 +89,7 @@ def test_unknown_wraps_are_heard_and_stored(ward: tuple[TestClient, WardRuntime,
     heard = client.get("/api/wraps").json()["unregistered"]
     assert [w["wrap_id"] for w in heard] == ["STRAY-1"]
     assert client.portal is not None
-    client.portal.call(rt.engine.checkpoint, rt.store, round(clock.t * US))
+    client.portal.call(lambda: checkpoint(rt.engine, rt.store, round(clock.t * US), writer=rt.writer))
     assert len(rt.store.readings("STRAY-1", T0 - 1, T0 + 100)) == 5
 
 

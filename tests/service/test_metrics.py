@@ -115,8 +115,7 @@ def test_values_are_the_runtime_counters(setup: tuple[TestClient, WardRuntime]) 
         (float(dict(labels)["le"]), v) for (name, labels), v in found.items() if name.endswith("_bucket")
     )
     assert [v for _, v in buckets] == sorted(v for _, v in buckets)  # cumulative
-    writer = engine.writer
-    assert writer is not None
+    writer = rt.writer
     assert value(found, "kmc_store_readings_written_total") == writer.written > 0
     assert value(found, "kmc_store_readings_pending") == writer.pending
     assert value(found, "kmc_store_write_failing") == 0

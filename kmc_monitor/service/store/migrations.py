@@ -354,6 +354,22 @@ def v6_people(c: sqlite3.Connection) -> None:
     )
 
 
+def v7_stream_checkpoints(c: sqlite3.Connection) -> None:
+    """Version 7 (#15): each wrap's last stream checkpoint, so that a restart feeds only the readings
+    after it (:mod:`kmc_monitor.service.persistence`)."""
+    _run(
+        c,
+        """CREATE TABLE stream_checkpoints (
+            wrap_id TEXT PRIMARY KEY,
+            bed_id TEXT NOT NULL,
+            admission_id INTEGER,
+            through_us INTEGER,
+            saved_us INTEGER NOT NULL,
+            state BLOB NOT NULL
+        )""",
+    )
+
+
 #: Every step in order: step ``n`` (1-based) brings a file from version ``n - 1`` to ``n``.
 #: Append new steps here, never reorder or edit a released one.
 STEPS: tuple[Step, ...] = (
@@ -363,6 +379,7 @@ STEPS: tuple[Step, ...] = (
     v4_discharge_teaching,
     v5_station,
     v6_people,
+    v7_stream_checkpoints,
 )
 
 #: The schema version this code writes and reads.
