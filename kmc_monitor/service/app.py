@@ -49,7 +49,7 @@ from kmc_monitor.service.routes.ward_admin import (
     restore_family_links,
     ward_admin_router,
 )
-from kmc_monitor.service.runtime import WardRuntime, admission_json, audit_json, bed_json, session_json
+from kmc_monitor.service.runtime import WardRuntime
 from kmc_monitor.service.schemas import (
     AlarmParamsOut,
     AuditOut,
@@ -64,6 +64,7 @@ from kmc_monitor.service.schemas import (
     WrapsOut,
 )
 from kmc_monitor.service.store import StoreError, day_bounds
+from kmc_monitor.service.views import admission_json, audit_json, bed_json, session_json
 from kmc_monitor.service.ward import (
     MAX_HISTORY_DAYS,
     ContactHistory,

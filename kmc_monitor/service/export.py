@@ -66,8 +66,9 @@ from kmc_monitor.service.reports import (
     write_minutes,
     write_sessions,
 )
-from kmc_monitor.service.runtime import WardRuntime, session_json
+from kmc_monitor.service.runtime import WardRuntime
 from kmc_monitor.service.store import day_bounds
+from kmc_monitor.service.views import session_json
 from kmc_monitor.service.ward import MAX_HISTORY_DAYS, Ward, WrapInfo
 from kmc_monitor.signal.params import US, RuleParams
 

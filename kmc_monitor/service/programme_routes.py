@@ -31,7 +31,8 @@ from kmc_monitor.programme.indicators import (
     indicators_csv,
 )
 from kmc_monitor.service.deps import Admin, Nurse, Runtime, Staff
-from kmc_monitor.service.runtime import WardRuntime, admission_json
+from kmc_monitor.service.runtime import WardRuntime
+from kmc_monitor.service.views import admission_json
 from kmc_monitor.service.ward import Admission, CaregiverRole, DischargeStatus, FamilyMember
 
 __all__ = ["Dhis2Settings", "programme_router"]

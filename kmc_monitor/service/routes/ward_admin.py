@@ -40,7 +40,7 @@ from kmc_monitor.service.firstrun import (
     stored_setup,
 )
 from kmc_monitor.service.routes.nurses import NurseConfirm, confirmed_who
-from kmc_monitor.service.runtime import WardRuntime, admission_json, bed_json
+from kmc_monitor.service.runtime import WardRuntime
 from kmc_monitor.service.schemas import (
     AdmitBody,
     AssignWrapBody,
@@ -51,6 +51,7 @@ from kmc_monitor.service.schemas import (
     WrapOut,
 )
 from kmc_monitor.service.store import StoreError
+from kmc_monitor.service.views import admission_json, bed_json
 from kmc_monitor.service.ward import (
     AdmissionDetails,
     CaregiverRole,
