@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response
-from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,7 +29,7 @@ from kmc_monitor.programme.indicators import (
     compute_indicators,
     indicators_csv,
 )
-from kmc_monitor.service.deps import Admin, Nurse, Runtime, Staff
+from kmc_monitor.service.deps import Admin, Nurse, RowId, Runtime, Staff
 from kmc_monitor.service.runtime import WardRuntime
 from kmc_monitor.service.views import admission_json
 from kmc_monitor.service.ward import Admission, CaregiverRole, DischargeStatus, FamilyMember
@@ -38,7 +37,6 @@ from kmc_monitor.service.ward import Admission, CaregiverRole, DischargeStatus, 
 __all__ = ["Dhis2Settings", "programme_router"]
 
 #: An id in a path or body: what SQLite's INTEGER holds (a larger one is a 422, not an overflow).
-RowId = Annotated[int, PathParam(ge=-(2**63), le=2**63 - 1)]
 CaregiverId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 #: "Nothing recorded yet" (unlike an explicit "unknown", which is None).

@@ -25,12 +25,11 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
 from kmc_monitor.errors import AlarmError, UnknownAlarmError
 from kmc_monitor.service.auth import StaffAuth
-from kmc_monitor.service.deps import Admin, Nurse, Runtime, Staff
+from kmc_monitor.service.deps import Admin, Nurse, RowId, Runtime, Staff, audit_identity
 from kmc_monitor.service.firstrun import (
     SETUP_KEY,
     LinkKeeper,
@@ -64,7 +63,6 @@ from kmc_monitor.service.ward import (
 
 __all__ = [
     "UNDO_S",
-    "audit_identity",
     "bed_detail",
     "keep_family_links",
     "keep_family_links_soon",
@@ -76,20 +74,6 @@ logger = logging.getLogger(__name__)
 
 #: An unassign or a swap can be undone for this long (ward seconds).
 UNDO_S: Final = 60.0
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-RowId = Annotated[int, PathParam(ge=-(2**63), le=2**63 - 1)]
-
-
-def audit_identity(who: str, display_name: str | None) -> str:
-    """What the audit records as who did it: the authenticated identity, always first; a name the
-    client gave only beside it, in brackets, cleaned of control characters and of a leading
-    spreadsheet-formula sign (finding 9: an acknowledgement recorded as "System", or as a formula)."""
-    if not display_name:
-        return who
-    name = "".join(c for c in display_name if c.isprintable()).strip()[:64]
-    while name.startswith(_FORMULA_START):
-        name = name[1:].lstrip()
-    return f"{who} [{name}]" if name else who
 
 
 def bed_detail(rt: WardRuntime, bed_id: str) -> dict[str, Any]:
