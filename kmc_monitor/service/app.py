@@ -39,6 +39,7 @@ from kmc_monitor.service.routes.service import service_router
 from kmc_monitor.service.routes.session import SIGNED_OUT_KEY, session_router
 from kmc_monitor.service.routes.station import close_station, open_station, station_router
 from kmc_monitor.service.routes.streams import streams_router
+from kmc_monitor.service.routes.vocabulary import vocabulary_router
 from kmc_monitor.service.routes.ward_admin import (
     keep_family_links_soon,
     restore_family_links,
@@ -86,6 +87,7 @@ def create_app(settings: Settings, *, runtime: WardRuntime | None = None) -> Fas
         alarms_router(),
         admissions_router(),
         wraps_router(),
+        vocabulary_router(),
         streams_router(),
     ):
         app.include_router(router)
