@@ -17,6 +17,7 @@ from kmc_monitor.service.schemas import (
     PauseOut,
 )
 from kmc_monitor.service.views import (
+    AlarmOut,
     AuditOut,
     audit_json,
 )
@@ -53,7 +54,7 @@ def alarms_router() -> APIRouter:
     """The alarm routes (acknowledging is ``ward_admin``'s: it may need a nurse's PIN)."""
     router = APIRouter()
 
-    @router.get("/api/alarms", tags=["alarms"])
+    @router.get("/api/alarms", tags=["alarms"], response_model=list[AlarmOut])
     async def alarms(
         who: Staff,
         rt: Runtime,
@@ -82,7 +83,7 @@ def alarms_router() -> APIRouter:
             screen_id=screen_id,
             paused_until_us=until,
             remaining_s=0.0 if until is None else max(0, until - now_us) / US,
-            sounding=None if sounding is None else rt.alarm_json(sounding),
+            sounding=None if sounding is None else AlarmOut.model_validate(rt.alarm_json(sounding)),
             audible_alarm_ids=[a.alarm_id for a in board.visible(now_us) if a.audible],
         )
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from kmc_monitor.service.auth import SESSION_COOKIE, StaffAuth
 from kmc_monitor.service.deps import Runtime, Staff
+from kmc_monitor.service.schemas import SignedInOut, SignedOutOut
 
 __all__ = ["SIGNED_OUT_KEY", "session_router"]
 
@@ -25,7 +25,7 @@ def session_router() -> APIRouter:
     router = APIRouter()
 
     @router.get("/api/session", tags=["service"])
-    async def session(request: Request, who: Staff) -> dict[str, Any]:
+    async def session(request: Request, who: Staff) -> SignedInOut:
         """Who this device is signed in as (and its role), and the anti-forgery token its page sends
         with every write (``X-CSRF-Token``; only a page of this origin can read it). Bearer clients
         need none."""
@@ -33,9 +33,9 @@ def session_router() -> APIRouter:
         sid = request.cookies.get(SESSION_COOKIE)
         ident = auth.identity(request.headers, request.cookies, {})
         csrf = auth.csrf_for(sid) if sid and auth.check_session(sid) is not None else None
-        return {"staff": who, "role": None if ident is None else ident.role.label, "csrf": csrf}
+        return SignedInOut(staff=who, role=None if ident is None else ident.role.label, csrf=csrf)
 
-    @router.post("/api/session/signout", tags=["service"])
+    @router.post("/api/session/signout", tags=["service"], response_model=SignedOutOut)
     async def sign_out(request: Request, who: Staff, rt: Runtime) -> JSONResponse:
         """Sign this device out: its session cookie (and every renewal of it) stops working; the
         token and other devices' sessions are untouched."""

@@ -13,8 +13,12 @@ from fastapi import APIRouter
 
 from kmc_monitor.service.deps import Admin, Nurse, Runtime, Staff
 from kmc_monitor.service.schemas import (
+    CounterResetOut,
+    ForgottenOut,
     HeardWrapOut,
+    WrapAuditOut,
     WrapKeyBody,
+    WrapKeyOut,
     WrapOut,
     WrapsOut,
 )
@@ -67,27 +71,29 @@ def wraps_router() -> APIRouter:
         return WrapsOut(registered=registered, unregistered=unregistered)
 
     @router.delete("/api/wraps/unregistered", tags=["wraps"])
-    async def clear_unregistered(who: Nurse, rt: Runtime) -> dict[str, Any]:
+    async def clear_unregistered(who: Nurse, rt: Runtime) -> ForgottenOut:
         """Clear the list of wraps heard on no bed (a wrap heard again reappears). The list also
         forgets a wrap unheard for 10 minutes and keeps at most 64 (the most recently heard)."""
         forgotten = rt.forget_unassigned_now()
         logger.info("%s cleared the list of unassigned wraps (%d)", who, forgotten)
-        return {"forgotten": forgotten}
+        return ForgottenOut(forgotten=forgotten)
 
     @router.post("/api/wraps/{wrap_id}/key", tags=["wraps"])
-    async def rekey_wrap(wrap_id: str, body: WrapKeyBody, who: Admin, rt: Runtime) -> dict[str, Any]:
+    async def rekey_wrap(wrap_id: str, body: WrapKeyBody, who: Admin, rt: Runtime) -> WrapKeyOut:
         """Give a re-provisioned wrap its new key; its replay counter starts afresh (audited)."""
         await rt.rekey_wrap(wrap_id, body.key, who)
-        return {"wrap_id": wrap_id, "has_key": body.key is not None, "audit": rt.store.wrap_audit(wrap_id)}
+        audit = [WrapAuditOut(**a) for a in rt.store.wrap_audit(wrap_id)]
+        return WrapKeyOut(wrap_id=wrap_id, has_key=body.key is not None, audit=audit)
 
     @router.post("/api/wraps/{wrap_id}/counter-reset", tags=["wraps"])
-    async def reset_wrap_counter(wrap_id: str, who: Admin, rt: Runtime) -> dict[str, Any]:
+    async def reset_wrap_counter(wrap_id: str, who: Admin, rt: Runtime) -> CounterResetOut:
         """Accept a re-flashed wrap's restarted counter, once an engineer has checked the wrap was
         reset (until then a lower counter is what a replay looks like); audited."""
         before = await rt.reset_wrap_counter(wrap_id, who)
-        return {"wrap_id": wrap_id, "previous_counter": before, "audit": rt.store.wrap_audit(wrap_id)}
+        audit = [WrapAuditOut(**a) for a in rt.store.wrap_audit(wrap_id)]
+        return CounterResetOut(wrap_id=wrap_id, previous_counter=before, audit=audit)
 
-    @router.get("/api/wraps/audit", tags=["wraps"])
+    @router.get("/api/wraps/audit", tags=["wraps"], response_model=list[WrapAuditOut])
     async def wraps_audit(who: Admin, rt: Runtime) -> list[dict[str, Any]]:
         """Every re-key and counter reset, oldest first: who, when, which wrap."""
         return await asyncio.to_thread(rt.store.wrap_audit)
