@@ -66,7 +66,8 @@ from kmc_monitor.service.reports import (
     write_minutes,
     write_sessions,
 )
-from kmc_monitor.service.runtime import WardRuntime, session_json
+from kmc_monitor.service.runtime import WardRuntime
+from kmc_monitor.service.views import session_json
 from kmc_monitor.service.ward import MAX_HISTORY_DAYS, Ward
 from kmc_monitor.service.ward_model import WrapInfo
 from kmc_monitor.service.ward_time import day_bounds

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict
 from kmc_monitor.service.alarms import AlarmState
 from kmc_monitor.service.engine import BedView
 from kmc_monitor.signal.report import AlarmKind, Category
+from kmc_monitor.signal.states import Band, Judging, SessionState
 
 __all__ = [
     "LONG_BREAK_S",
@@ -60,7 +61,7 @@ LONG_BREAK_S: Final = 3 * 3600.0
 _NOT_ABOUT_TEMPERATURE: Final = frozenset(
     {AlarmKind.LOW_BATTERY, AlarmKind.LOW_DAILY_CONTACT, AlarmKind.COOLING_TREND}
 )
-_COLD_BANDS: Final = frozenset({"cold_stress", "hypothermia_moderate", "hypothermia_severe"})
+_COLD_BANDS: Final = frozenset({Band.COLD_STRESS, Band.HYPOTHERMIA_MODERATE, Band.HYPOTHERMIA_SEVERE})
 #: "Bed 1", "bed 12", "BED 3", or just "4": a label whose number each language can say its way.
 _BED_LABEL: Final = re.compile(r"^\s*(?:bed\s*)?(\d{1,4})\s*$", re.IGNORECASE)
 
@@ -69,12 +70,6 @@ class TemperatureStatus(enum.StrEnum):
     WELL = "well"
     CALL_NURSE = "call_nurse"
     UNKNOWN = "unknown"
-
-
-class SessionState(enum.StrEnum):
-    RUNNING = "running"
-    PAUSED = "paused"
-    NONE = "none"
 
 
 class NurseStatus(enum.StrEnum):
@@ -166,9 +161,9 @@ def temperature_status(v: BedView) -> TemperatureStatus:
     worrying = any(k.category is Category.PHYSIOLOGICAL or k is AlarmKind.COOLING_TREND for k in kinds)
     # A sensor alarm may outlive the reading that ended it by a tick; until it ends, not "well".
     sensor_doubt = bool(kinds - _NOT_ABOUT_TEMPERATURE)
-    if worrying or (v.band is not None and v.band != "normal"):
+    if worrying or (v.band is not None and v.band != Band.NORMAL):
         return TemperatureStatus.CALL_NURSE
-    if v.judging == "judged" and v.band == "normal" and not sensor_doubt:
+    if v.judging == Judging.JUDGED and v.band == Band.NORMAL and not sensor_doubt:
         return TemperatureStatus.WELL
     return TemperatureStatus.UNKNOWN
 
@@ -192,7 +187,7 @@ def advice(v: BedView) -> Advice | None:
     kinds = {a.kind for a in v.alarms}
     if any(k.is_cold for k in kinds) or v.band in _COLD_BANDS:
         return Advice.COLD
-    if AlarmKind.HYPERTHERMIA in kinds or v.band == "hyperthermia":
+    if AlarmKind.HYPERTHERMIA in kinds or v.band == Band.HYPERTHERMIA:
         return Advice.TOO_WARM
     return None
 
@@ -214,7 +209,7 @@ def guide_moment(v: BedView, *, apart_s: float | None, going_home: bool) -> Guid
         return GuideMoment(moment=Moment.COLD_ALARM, card=GuideCard.KEEPING_WARM)
     if going_home:
         return GuideMoment(moment=Moment.BEFORE_DISCHARGE, card=GuideCard.DANGER_SIGNS)
-    in_contact = v.session_state in ("running", "paused")
+    in_contact = v.session_state in (SessionState.RUNNING, SessionState.PAUSED)
     if not in_contact and v.rolling_24h_s <= 0 and v.contact_today_s <= 0:
         return GuideMoment(moment=Moment.FIRST_SESSION, card=GuideCard.POSITIONING)
     if not in_contact and apart_s is not None and apart_s >= LONG_BREAK_S:
@@ -229,7 +224,7 @@ def _status_line(v: BedView, nurse: NurseStatus) -> str:
         return "The nurse knows and is coming."
     if nurse is NurseStatus.CALL:
         return "The nurses have been alerted. Please call your nurse."
-    if v.judging in ("no data", "no wrap"):
+    if v.judging in (Judging.NO_DATA, Judging.NO_WRAP):
         return "The wrap is not sending right now; the nurses know."
     if v.contact:
         return "Skin-to-skin contact: the timer is running."
@@ -243,7 +238,7 @@ def family_view(v: BedView, *, apart_s: float | None = None, going_home: bool = 
     nurse = nurse_status(v) if admitted else NurseStatus.NONE
     session_state = (
         SessionState(v.session_state)
-        if admitted and v.session_state in ("running", "paused")
+        if admitted and v.session_state in (SessionState.RUNNING, SessionState.PAUSED)
         else SessionState.NONE
     )
     return FamilyView(

@@ -165,7 +165,7 @@ def core_site(snomed_code: str, display: str) -> TemperatureSite:
 class FhirInputs:
     """What the bundle is made of (read from the store by ``export.py``).
 
-    ``alarms`` are in the shape of ``runtime.alarm_json`` / ``reports.stored_alarm_json``;
+    ``alarms`` are in the shape of ``views.alarm_json`` / ``reports.stored_alarm_json``;
     ``days`` and ``sessions`` are the ward's contact history (``Ward.contact_history``) of the ward
     days the range touches, whole days.
     """

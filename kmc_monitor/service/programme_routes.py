@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response
-from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,14 +29,14 @@ from kmc_monitor.programme.indicators import (
     compute_indicators,
     indicators_csv,
 )
-from kmc_monitor.service.deps import Admin, Nurse, Runtime, Staff
-from kmc_monitor.service.runtime import WardRuntime, admission_json
-from kmc_monitor.service.ward_model import Admission, CaregiverRole, DischargeStatus, FamilyMember
+from kmc_monitor.service.deps import Admin, Nurse, RowId, Runtime, Staff
+from kmc_monitor.service.runtime import WardRuntime
+from kmc_monitor.service.views import AdmissionOut, admission_json
+from kmc_monitor.service.ward_model import Admission, CaregiverRole, DischargeStatus, FamilyMember, KmcMode
 
 __all__ = ["Dhis2Settings", "programme_router"]
 
 #: An id in a path or body: what SQLite's INTEGER holds (a larger one is a 422, not an overflow).
-RowId = Annotated[int, PathParam(ge=-(2**63), le=2**63 - 1)]
 CaregiverId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 #: "Nothing recorded yet" (unlike an explicit "unknown", which is None).
@@ -91,6 +90,81 @@ class ChecklistBody(_Body):
 
 class DischargeStatusBody(_Body):
     status: DischargeStatus
+
+
+# Responses ----------------------------------------------------------------------------------------
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class CaregiverOut(_Out):
+    caregiver_id: int | None
+    role: CaregiverRole
+    name: str
+    label: str
+
+
+class StayOut(_Out):
+    """When skin-to-skin began (from birth, from admission) and how long the stay has practised it."""
+
+    first_session_t: float | None
+    time_to_first_from_birth_h: float | None
+    time_to_first_from_admission_h: float | None
+    days_in_kmc: float | None
+    days_with_contact: int
+
+
+class HoldingStepOut(_Out):
+    from_t: float
+    caregiver_id: int | None
+
+
+class CaregiverDayOut(_Out):
+    day: str
+    by_caregiver_s: dict[str, float]
+    by_role_s: dict[str, float]
+    mother_kmc_s: float
+    others_s: float
+    total_s: float
+
+
+class CaregiversOut(_Out):
+    """The caregivers of a stay, who holds now, the record of who held, and hours per caregiver."""
+
+    birth_t: float | None
+    stay: StayOut
+    admission_id: int
+    kmc_mode: KmcMode
+    daily_goal_s: float
+    caregivers: list[CaregiverOut]
+    holding_now: int | None
+    holding: list[HoldingStepOut]
+    days: list[CaregiverDayOut]
+
+
+class FamilyCaregiversOut(_Out):
+    """What the family page is told of its own baby's caregivers (no record of corrections); only
+    ``active: false`` for a link that is not (or no longer) valid."""
+
+    active: bool
+    birth_t: float | None = None
+    stay: StayOut | None = None
+    admission_id: int | None = None
+    kmc_mode: KmcMode | None = None
+    daily_goal_s: float | None = None
+    caregivers: list[CaregiverOut] | None = None
+    holding_now: int | None = None
+    days: list[CaregiverDayOut] | None = None
+
+
+class DischargeReportOut(_Out):
+    ward_name: str
+    ward_tz: str
+    generated_t: float
+    admission: AdmissionOut
+    stay: StayOut
+    caregivers: list[CaregiverOut]
+    checklist: ChecklistState
 
 
 def _member_json(m: FamilyMember) -> dict[str, Any]:
@@ -192,14 +266,23 @@ def programme_router() -> APIRouter:
     """Caregiver, discharge-status and indicator routes; include in the app made by ``create_app``."""
     router = APIRouter()
 
-    @router.get("/api/admissions/{admission_id}/caregivers", tags=["caregivers"])
+    @router.get(
+        "/api/admissions/{admission_id}/caregivers",
+        tags=["caregivers"],
+        response_model=CaregiversOut,
+    )
     async def caregivers(
         admission_id: RowId, who: Staff, rt: Runtime, days: Annotated[int, Query(ge=1, le=31)] = 7
     ) -> dict[str, Any]:
         """The baby's caregivers, who holds now, and hours per caregiver per day (bed page, report)."""
         return await asyncio.to_thread(_caregivers_json, rt, rt.ward.admission(admission_id), days)
 
-    @router.post("/api/admissions/{admission_id}/caregivers", status_code=201, tags=["caregivers"])
+    @router.post(
+        "/api/admissions/{admission_id}/caregivers",
+        status_code=201,
+        tags=["caregivers"],
+        response_model=CaregiverOut,
+    )
     async def add_caregiver(
         admission_id: RowId, body: CaregiverBody, who: Nurse, rt: Runtime
     ) -> dict[str, Any]:
@@ -207,7 +290,7 @@ def programme_router() -> APIRouter:
         added, _ = await rt.write(lambda now: rt.ward.add_caregiver(admission_id, member, now=now, who=who))
         return _member_json(added)
 
-    @router.put("/api/admissions/{admission_id}/holding", tags=["caregivers"])
+    @router.put("/api/admissions/{admission_id}/holding", tags=["caregivers"], response_model=CaregiversOut)
     async def set_holding(admission_id: RowId, body: HoldingBody, who: Nurse, rt: Runtime) -> dict[str, Any]:
         """A nurse records who holds (now) or corrects who held (a past span, e.g. one session)."""
         await rt.write(
@@ -223,19 +306,31 @@ def programme_router() -> APIRouter:
         )
         return await asyncio.to_thread(_caregivers_json, rt, rt.ward.admission(admission_id), 7)
 
-    @router.put("/api/admissions/{admission_id}/discharge-status", tags=["admissions"])
+    @router.put(
+        "/api/admissions/{admission_id}/discharge-status",
+        tags=["admissions"],
+        response_model=AdmissionOut,
+    )
     async def discharge_status(
         admission_id: RowId, body: DischargeStatusBody, who: Nurse, rt: Runtime
     ) -> dict[str, Any]:
         adm, _ = await rt.write(lambda now: rt.ward.set_discharge_status(admission_id, body.status, who=who))
         return admission_json(adm)
 
-    @router.get("/api/admissions/{admission_id}/discharge-checklist", tags=["admissions"])
+    @router.get(
+        "/api/admissions/{admission_id}/discharge-checklist",
+        tags=["admissions"],
+        response_model=ChecklistState,
+    )
     async def discharge_checklist(admission_id: RowId, who: Staff, rt: Runtime) -> dict[str, Any]:
         """What the family has been taught before going home, item by item, with who ticked it."""
         return (await asyncio.to_thread(_checklist, rt, admission_id)).model_dump(mode="json")
 
-    @router.put("/api/admissions/{admission_id}/discharge-checklist", tags=["admissions"])
+    @router.put(
+        "/api/admissions/{admission_id}/discharge-checklist",
+        tags=["admissions"],
+        response_model=ChecklistState,
+    )
     async def tick_discharge_checklist(
         admission_id: RowId, body: ChecklistBody, who: Nurse, rt: Runtime
     ) -> dict[str, Any]:
@@ -246,12 +341,21 @@ def programme_router() -> APIRouter:
         rt.checklist_changed(admission_id)
         return (await asyncio.to_thread(_checklist, rt, admission_id)).model_dump(mode="json")
 
-    @router.get("/api/admissions/{admission_id}/discharge-report", tags=["admissions"])
+    @router.get(
+        "/api/admissions/{admission_id}/discharge-report",
+        tags=["admissions"],
+        response_model=DischargeReportOut,
+    )
     async def discharge_report(admission_id: RowId, who: Staff, rt: Runtime) -> dict[str, Any]:
         """The discharge report's data (the page ``/discharge/{admission_id}`` prints it)."""
         return await asyncio.to_thread(discharge_report_json, rt, admission_id)
 
-    @router.get("/api/family/caregivers", tags=["family"])
+    @router.get(
+        "/api/family/caregivers",
+        tags=["family"],
+        response_model=FamilyCaregiversOut,
+        response_model_exclude_unset=True,
+    )
     async def family_caregivers(
         rt: Runtime, x_family_token: Annotated[str | None, Header()] = None
     ) -> dict[str, Any]:
@@ -268,7 +372,12 @@ def programme_router() -> APIRouter:
         data.pop("holding")  # the family sees today, not the record of corrections
         return {"active": True, **data}
 
-    @router.put("/api/family/holding", tags=["family"])
+    @router.put(
+        "/api/family/holding",
+        tags=["family"],
+        response_model=FamilyCaregiversOut,
+        response_model_exclude_unset=True,
+    )
     async def family_holding(
         body: FamilyHoldingBody, rt: Runtime, x_family_token: Annotated[str | None, Header()] = None
     ) -> dict[str, Any]:

@@ -67,8 +67,9 @@ from kmc_monitor.devices.reading import Reading, readings_to_series
 from kmc_monitor.errors import UnknownAlarmError
 from kmc_monitor.service.alarms import AlarmBoard, AuditRecord
 from kmc_monitor.service.deps import Runtime, Staff
-from kmc_monitor.service.runtime import WardRuntime, admission_json, alarm_json, audit_json, session_json
+from kmc_monitor.service.runtime import WardRuntime
 from kmc_monitor.service.shifts import Shift, default_shift, parse_shift_starts, shift_at, shift_starting
+from kmc_monitor.service.views import admission_json, alarm_json, audit_json, session_json
 from kmc_monitor.service.ward import ContactHistory, Ward
 from kmc_monitor.service.ward_model import Admission, Bed
 from kmc_monitor.service.ward_time import day_bounds

@@ -32,9 +32,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.service.alarms import AlarmEvent, AlarmState, AlarmView, AuditRecord, ConditionKey
+from kmc_monitor.service.alarms import AlarmEvent, AlarmState, AlarmView, ConditionKey
 from kmc_monitor.service.config import Settings
-from kmc_monitor.service.engine import BedView, LiveEngine, TickResult, UnassignedWrap
+from kmc_monitor.service.engine import BedView, LiveEngine, TickResult
 from kmc_monitor.service.family_view import family_json
 from kmc_monitor.service.hl7 import Identity
 from kmc_monitor.service.hl7_feed import Hl7Feed
@@ -43,15 +43,16 @@ from kmc_monitor.service.hl7_outbox import Hl7Outbox, Hl7OutboxError
 from kmc_monitor.service.hub import Channel, Hub
 from kmc_monitor.service.mllp import MllpUrl
 from kmc_monitor.service.persistence import checkpoint, layout_of, restore, write_readings
+from kmc_monitor.service.setup import demo_ward, empty_ward
 from kmc_monitor.service.storage_health import STORAGE_ALARM_AFTER_S, WARD_SCOPE, StorageHealth
 from kmc_monitor.service.store import ReadingWriter, Store, StoreError
 from kmc_monitor.service.tickstats import TickStats
-from kmc_monitor.service.ward import FamilyLink, StaySession, Ward, family_link_url
+from kmc_monitor.service.views import WARD_KINDS, alarm_json, bed_json, event_json, unassigned_json
+from kmc_monitor.service.ward import FamilyLink, Ward, family_link_url
 from kmc_monitor.service.ward_model import (
     Admission,
     AdmissionDetails,
     DischargeStatus,
-    GestationalAge,
     WrapInfo,
 )
 from kmc_monitor.signal.params import US
@@ -63,11 +64,6 @@ __all__ = [
     "WARD_SCOPE",
     "ReplayClock",
     "WardRuntime",
-    "admission_json",
-    "audit_json",
-    "bed_json",
-    "event_json",
-    "session_json",
 ]
 
 logger = logging.getLogger(__name__)
@@ -81,7 +77,6 @@ PRUNE_EVERY_S = 600.0
 POLL_S = 0.05
 #: An ``update`` is published at least this often, and the unassigned wraps with it.
 HEARTBEAT_S = 1.0
-DEMO_WHO = "demo-setup"
 #: Every wrap's stream checkpoint is saved this often (ward seconds): a restart feeds at most about
 #: this much of each wrap's readings instead of its whole day.
 STREAM_CHECKPOINT_S = 30.0
@@ -95,133 +90,6 @@ UNASSIGNED_MAX = 64
 #: A staff action's database write waits at most this long for another program's lock, in a worker
 #: thread, before it is refused (503, "try again"): the store's lock is shared with the tick's writes.
 STAFF_WRITE_WAIT_S = 0.1
-#: Alarm kinds about the ward as a whole: no bed, no wrap.
-WARD_KINDS = frozenset({AlarmKind.STORAGE_FAILURE, AlarmKind.HL7_LINK_FAILURE})
-
-
-# JSON shapes ---------------------------------------------------------------------------------------
-def bed_json(v: BedView) -> dict[str, Any]:
-    """A ward tile as the ward stream and ``GET /api/beds`` send it."""
-    return {
-        "bed_id": v.bed_id,
-        "label": v.label,
-        "position": v.position,
-        "admission_id": v.admission_id,
-        "display_name": v.display_name,
-        "wrap_id": v.wrap_id,
-        "temperature_c": v.temperature_c,
-        "band": v.band,
-        "judging": v.judging,
-        "contact": v.contact,
-        "session_state": v.session_state,
-        "session_s": v.session_s,
-        "contact_today_s": v.contact_today_s,
-        "rolling_24h_s": v.rolling_24h_s,
-        "daily_goal_s": v.daily_goal_s,
-        "battery_pct": v.battery_pct,
-        "rssi_dbm": v.rssi_dbm,
-        "last_heard_s": v.last_heard_s,
-        "last_heard_us": v.last_heard_us,
-        "alarms": [
-            {
-                "alarm_id": a.alarm_id,
-                "kind": a.kind.value,
-                "priority": a.priority.value,
-                "state": a.state.value,
-                "raised_us": a.raised_us,
-            }
-            for a in v.alarms
-        ],
-    }
-
-
-def unassigned_json(u: UnassignedWrap) -> dict[str, Any]:
-    return {"wrap_id": u.wrap_id, "last_heard_us": u.last_heard_us, "rssi_dbm": u.rssi_dbm}
-
-
-def alarm_json(a: AlarmView, detail: str | None = None) -> dict[str, Any]:
-    """An alarm as the API and the ward stream send it. A ward-level alarm has neither bed nor
-    wrap (both null); ``detail`` says in words what is wrong when the kind alone does not (the
-    storage failure's cause and what happens to the readings meanwhile)."""
-    return {
-        "alarm_id": a.alarm_id,
-        "kind": a.kind.value,
-        "category": a.category.value,
-        "priority": a.priority.value,
-        "state": a.state.value,
-        "bed_id": a.bed_id,
-        "wrap_id": None if a.kind in WARD_KINDS else a.wrap_id,
-        "detail": detail,
-        "raised_us": a.raised_us,
-        "ended_us": a.ended_us,
-        "acknowledged_us": a.acknowledged_us,
-        "acknowledged_by": a.acknowledged_by,
-        "escalated_us": a.escalated_us,
-        "reminded_us": a.reminded_us,
-        "cleared_us": a.cleared_us,
-        "extreme_c": a.extreme_c,
-    }
-
-
-def admission_json(a: Admission) -> dict[str, Any]:
-    """An admission as the API and the reports send it (staff only: it has the hospital number)."""
-    return {
-        "admission_id": a.admission_id,
-        "bed_id": a.bed_id,
-        "display_name": a.display_name,
-        "hospital_number": a.hospital_number,
-        "birth_weight_g": a.birth_weight_g,
-        "gestational_age": str(a.gestational_age),
-        "daily_goal_s": a.daily_goal_s,
-        "site_offset_c": a.site_offset_c,
-        "admitted_t": a.admitted_t,
-        "admitted_by": a.admitted_by,
-        "discharged_t": a.discharged_t,
-        "discharged_by": a.discharged_by,
-        "kmc_mode": a.kmc_mode.value,
-        "birth_t": a.birth_t,
-        "discharge_status": None if a.discharge_status is None else a.discharge_status.value,
-    }
-
-
-def session_json(s: StaySession) -> dict[str, Any]:
-    """A contact session of a stay, as the history, the report and the CSV export give it."""
-    return {
-        "admission_id": s.admission_id,
-        "wrap_id": s.wrap_id,
-        "start_us": s.start_us,
-        "end_us": s.end_us,
-        "duration_s": (s.end_us - s.start_us) / US,
-        "contact_s": s.contact_us / US,
-        "short": s.short,
-    }
-
-
-def audit_json(r: AuditRecord) -> dict[str, Any]:
-    """One line of the alarm audit log: who did what, when."""
-    return {
-        "seq": r.seq,
-        "at_us": r.at_us,
-        "who": r.who,
-        "action": str(r.action),
-        "alarm_id": r.alarm_id,
-        "screen_id": r.screen_id,
-        "detail": r.detail,
-    }
-
-
-def event_json(e: AlarmEvent, detail: str | None = None) -> dict[str, Any]:
-    return {
-        "type": "alarm",
-        "action": e.action.value,
-        "at_us": e.at_us,
-        "who": e.who,
-        "alarm": None if e.alarm is None else alarm_json(e.alarm, detail),
-        "screen_id": e.screen_id,
-        "until_us": e.until_us,
-    }
-
-
 class WardRuntime:
     """One ward running: see the module docstring.
 
@@ -381,9 +249,9 @@ class WardRuntime:
             self._resume_replay(store)
         now_s = self.clock()
         if fresh and self.source.demo:
-            self._demo_setup(now_s)
+            self.family_links.update(demo_ward(ward, store, self.source.wraps(), now_s))
         elif fresh:
-            self._empty_ward_setup(now_s)
+            empty_ward(ward, store, self.source.wraps(), self.settings.beds, now_s)
         reorder_s = self.settings.reorder_s
         if reorder_s is None:
             reorder_s = self.source.reorder_s
@@ -423,34 +291,6 @@ class WardRuntime:
             # The source starts again from its beginning: the engine drops what it already has
             # (restored from the store) as late or duplicate, and takes what was never stored.
             logger.info("replay resumed at the saved ward's time")
-
-    def _demo_setup(self, now_s: float) -> None:
-        assert self.source is not None
-        ward = self.ward
-        for i, (wrap_id, mac, key) in enumerate(self.source.wraps(), start=1):
-            bed_id = f"B{i:02d}"
-            ward.add_bed(bed_id, f"Bed {i}", position=i, now=now_s)
-            self.store.add_wrap(wrap_id, mac, key, now=now_s)
-            details = AdmissionDetails(
-                display_name=f"Baby {i}",
-                birth_weight_g=1500 + 50 * (i % 10),
-                gestational_age=GestationalAge(33, i % 7),
-            )
-            adm, link = ward.admit(bed_id, details, now=now_s, who=DEMO_WHO)
-            ward.assign_wrap(wrap_id, bed_id, now=now_s, who=DEMO_WHO)
-            self.family_links[adm.admission_id] = link
-        logger.info("demo ward set up with %d beds", len(self.family_links))
-
-    def _empty_ward_setup(self, now_s: float) -> None:
-        """A real ward's first start: its beds, and the source's wraps registered, none assigned."""
-        assert self.source is not None
-        for i in range(1, self.settings.beds + 1):
-            self.ward.add_bed(f"B{i:02d}", f"Bed {i}", position=i, now=now_s)
-        known = {w.wrap_id for w in self.store.wraps()}
-        for wrap_id, mac, key in self.source.wraps():
-            if wrap_id not in known:
-                self.store.add_wrap(wrap_id, mac, key, now=now_s)
-        logger.info("ward set up with %d empty beds", self.settings.beds)
 
     async def stop(self) -> None:
         """Stop the loop and the source, save everything and close the store."""
@@ -758,9 +598,6 @@ class WardRuntime:
         """Run a store write ``step(now_s)`` off the event loop with the staff writes' short bounded
         wait (a locked database answers 503 at once; the ward stream keeps flowing); returns its
         result and the ward time it ran at. For routers outside this module."""
-        return await self._write(step)
-
-    async def _write(self, step: Callable[[float], _T]) -> tuple[_T, float]:
         now_s = self.clock()
         store = self.store
 
@@ -782,7 +619,7 @@ class WardRuntime:
                 self.ward.assign_wrap(wrap_id, bed_id, now=now_s, who=who, replace=True)
             return adm, link
 
-        (adm, link), now_s = await self._write(step)
+        (adm, link), now_s = await self.write(step)
         self.family_links[adm.admission_id] = link
         self._relayout(now_s)
         return adm, link
@@ -790,7 +627,7 @@ class WardRuntime:
     async def discharge(
         self, admission_id: int, who: str, status: DischargeStatus | None = None
     ) -> Admission:
-        adm, now_s = await self._write(
+        adm, now_s = await self.write(
             lambda now: self.ward.discharge(admission_id, now=now, who=who, status=status)
         )
         self.family_links.pop(admission_id, None)
@@ -806,14 +643,14 @@ class WardRuntime:
         return link
 
     async def renew_family_link(self, admission_id: int, who: str) -> FamilyLink:
-        link, _ = await self._write(lambda now: self.ward.renew_family_link(admission_id, now=now, who=who))
+        link, _ = await self.write(lambda now: self.ward.renew_family_link(admission_id, now=now, who=who))
         self.family_links[admission_id] = link
         self._end_family_streams(admission_id)
         return link
 
     async def revoke_family_link(self, admission_id: int, who: str) -> bool:
         """Revoke the admission's family link (no new one); True if a live link was revoked."""
-        revoked, _ = await self._write(
+        revoked, _ = await self.write(
             lambda now: self.ward.revoke_family_link(admission_id, now=now, who=who)
         )
         self.family_links.pop(admission_id, None)
@@ -822,32 +659,32 @@ class WardRuntime:
 
     async def add_bed(self, bed_id: str, label: str | None, position: int) -> None:
         """Add a bed; the engine re-reads the layout so the bed's tile appears at the next tick."""
-        _, now_s = await self._write(lambda now: self.ward.add_bed(bed_id, label, position=position, now=now))
+        _, now_s = await self.write(lambda now: self.ward.add_bed(bed_id, label, position=position, now=now))
         self._relayout(now_s)
 
     async def assign_wrap(self, wrap_id: str, bed_id: str, who: str, *, replace: bool = False) -> None:
         """Put a wrap on a bed; the engine starts its stream afresh there (and ends the conditions
         of a replaced wrap, which described this bed's baby through another sensor)."""
-        _, now_s = await self._write(
+        _, now_s = await self.write(
             lambda now: self.ward.assign_wrap(wrap_id, bed_id, now=now, who=who, replace=replace)
         )
         self._relayout(now_s)
 
     async def unassign_wrap(self, wrap_id: str, who: str) -> bool:
         """Take a wrap off its bed (its open conditions end: it no longer describes a baby)."""
-        removed, now_s = await self._write(lambda now: self.ward.unassign_wrap(wrap_id, now=now, who=who))
+        removed, now_s = await self.write(lambda now: self.ward.unassign_wrap(wrap_id, now=now, who=who))
         self._relayout(now_s)
         return removed
 
     async def swap_wraps(self, bed_a: str, bed_b: str, who: str) -> None:
         """Exchange two beds' wraps at one instant; each wrap starts afresh on its new bed."""
-        _, now_s = await self._write(lambda now: self.ward.swap_wraps(bed_a, bed_b, now=now, who=who))
+        _, now_s = await self.write(lambda now: self.ward.swap_wraps(bed_a, bed_b, now=now, who=who))
         self._relayout(now_s)
 
     async def rekey_wrap(self, wrap_id: str, key: str | None, who: str) -> None:
         """Give a wrap a new key (re-provisioned), audited; its counter restarts. The MQTT source
         verifies with the new key at once; a Bluetooth gateway reads its registry at its start."""
-        await self._write(lambda now: self.store.rekey_wrap(wrap_id, key, now=now, who=who))
+        await self.write(lambda now: self.store.rekey_wrap(wrap_id, key, now=now, who=who))
         self.wraps_changed()
         logger.warning("wrap %s re-keyed by %s", wrap_id, who)
 
@@ -855,7 +692,7 @@ class WardRuntime:
         """Accept a re-flashed wrap's restarted counter, audited; the previous counter is returned.
         Only after an engineer has checked the wrap itself was reset: until then a lower counter is
         exactly what a replay looks like."""
-        before, _ = await self._write(lambda now: self.store.reset_wrap_counter(wrap_id, now=now, who=who))
+        before, _ = await self.write(lambda now: self.store.reset_wrap_counter(wrap_id, now=now, who=who))
         if self.source is not None:
             self.source.reset_counter(wrap_id)
         logger.warning("wrap %s: replay counter reset by %s (was %s)", wrap_id, who, before)
@@ -863,7 +700,7 @@ class WardRuntime:
 
     async def add_wrap(self, wrap_id: str, mac: str, key: str | None) -> WrapInfo:
         """Register a wrap; a source that verifies readings (MQTT) learns its key at once."""
-        info, _ = await self._write(lambda now: self.ward.add_wrap(wrap_id, mac, key, now=now))
+        info, _ = await self.write(lambda now: self.ward.add_wrap(wrap_id, mac, key, now=now))
         self.wraps_changed()
         return info
 

@@ -11,14 +11,34 @@ from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from kmc_monitor.service.alarms import AlarmState
+from kmc_monitor.service.views import AdmissionOut, AlarmOut, AuditOut, SessionOut, StayDayOut, TileAlarmOut
 from kmc_monitor.service.ward_model import DischargeStatus
+from kmc_monitor.signal.report import Category, Priority
+from kmc_monitor.signal.states import Band, Judging, SessionState
 
 __all__ = [
     "AckBody",
     "AdmitBody",
+    "AdmittedOut",
     "AlarmParamsOut",
     "AssignWrapBody",
-    "AuditOut",
+    "BedChangeOut",
+    "BedDetailOut",
+    "BedWrapOut",
+    "CounterResetOut",
+    "DayOut",
+    "DaysOut",
+    "FamilyLinkOut",
+    "ForgottenOut",
+    "HistoryAlarmOut",
+    "HistoryOut",
+    "HistoryReadingOut",
+    "RevokedOut",
+    "SignedInOut",
+    "SignedOutOut",
+    "WrapAuditOut",
+    "WrapKeyOut",
     "BedBody",
     "HeardWrapOut",
     "PauseBody",
@@ -213,18 +233,8 @@ class PauseOut(_Out):
     screen_id: str
     paused_until_us: int | None
     remaining_s: float
-    sounding: dict[str, object] | None
+    sounding: AlarmOut | None
     audible_alarm_ids: list[int] = Field(description="alarms not acknowledged (held back or sounding)")
-
-
-class AuditOut(_Out):
-    seq: int
-    at_us: int
-    who: str
-    action: str
-    alarm_id: int | None
-    screen_id: str | None
-    detail: str
 
 
 class AlarmParamsOut(_Out):
@@ -252,3 +262,170 @@ class WrapKeyBody(_Body):
     """A wrap's new BTHome key (32 hex digits), or null for a keyless bench wrap."""
 
     key: Annotated[str | None, Field(min_length=32, max_length=32, pattern=r"^[0-9A-Fa-f]{32}$")] = None
+
+
+# Responses of the routers ---------------------------------------------------------------------------
+class SignedInOut(_Out):
+    """Who this device is signed in as, its role, and the anti-forgery token its page sends."""
+
+    staff: str
+    role: str | None
+    csrf: str | None
+
+
+class SignedOutOut(_Out):
+    signed_out: bool
+
+
+class BedWrapOut(_Out):
+    """The wrap on a bed: its id, MAC and whether it has a key (never the key)."""
+
+    wrap_id: str
+    mac: str
+    has_key: bool
+
+
+class BedDetailOut(_Out):
+    """A bed's tile (:class:`~kmc_monitor.service.views.BedOut`) with its current admission and wrap
+    in full. A bed the engine has not drawn yet has only its id and label of the tile's fields."""
+
+    bed_id: str
+    label: str
+    position: int | None = None
+    admission_id: int | None = None
+    display_name: str | None = None
+    wrap_id: str | None = None
+    temperature_c: float | None = None
+    band: Band | None = None
+    judging: Judging | None = None
+    contact: bool | None = None
+    session_state: SessionState | None = None
+    session_s: float | None = None
+    contact_today_s: float | None = None
+    rolling_24h_s: float | None = None
+    daily_goal_s: float | None = None
+    battery_pct: float | None = None
+    rssi_dbm: float | None = None
+    last_heard_s: float | None = None
+    last_heard_us: int | None = None
+    alarms: list[TileAlarmOut] | None = None
+    admission: AdmissionOut | None
+    wrap: BedWrapOut | None
+    family_qr_available: bool
+
+
+class UndoOfferOut(_Out):
+    """How to undo an action for a while: ``POST /api/ward-admin/undo/{undo_id}`` before ``until_t``."""
+
+    undo_id: str
+    until_t: float
+    what: str
+
+
+class BedChangeOut(BedDetailOut):
+    """A bed after a wrap went on or came off: what was done in words naming the baby, and (for a
+    wrap taken off) which wrap and how to undo it."""
+
+    done: str
+    removed_wrap_id: str | None = None
+    undo: UndoOfferOut | None = None
+
+
+class AdmittedOut(AdmissionOut):
+    """A new admission with its family link (shown once; kept sealed)."""
+
+    family_url: str
+
+
+class FamilyLinkOut(_Out):
+    admission_id: int
+    family_url: str
+
+
+class RevokedOut(_Out):
+    admission_id: int
+    revoked: bool
+
+
+class HistoryReadingOut(_Out):
+    t: float
+    wrap_id: str
+    skin_temp_c: float | None
+    contact: float | None
+    battery_pct: float | None
+
+
+class HistoryAlarmOut(_Out):
+    """An alarm of the day: as the board sees it now, or as last saved once the board forgot it
+    (then ``detail`` and ``reminded_us`` are absent, and a kind this version does not know has no
+    category or priority); with its audit lines of the day."""
+
+    alarm_id: int
+    kind: str
+    category: Category | None
+    priority: Priority | None
+    state: AlarmState | None
+    bed_id: str | None
+    wrap_id: str | None
+    detail: str | None = None
+    raised_us: int | None
+    ended_us: int | None
+    acknowledged_us: int | None
+    acknowledged_by: str | None
+    escalated_us: int | None
+    reminded_us: int | None = None
+    cleared_us: int | None
+    extreme_c: float | None
+    audit: list[AuditOut]
+
+
+class HistoryOut(_Out):
+    """One ward-local day of a bed. ``sessions_source`` says whether the sessions are the ones the
+    engine stored (``stored``) or found again in the readings (``readings``)."""
+
+    bed_id: str
+    day: str
+    readings: list[HistoryReadingOut]
+    sessions: list[SessionOut]
+    sessions_source: Literal["stored", "readings"]
+    totals: list[StayDayOut]
+    alarms: list[HistoryAlarmOut]
+
+
+class DayOut(_Out):
+    day: str
+    readings: int
+    totals: list[StayDayOut]
+
+
+class DaysOut(_Out):
+    bed_id: str
+    first_day: str
+    last_day: str
+    days: list[DayOut]
+
+
+class ForgottenOut(_Out):
+    forgotten: int
+
+
+class WrapAuditOut(_Out):
+    """A re-key or counter reset: when, which wrap, what, who."""
+
+    at_t: float
+    wrap_id: str
+    action: str
+    who: str
+    detail: str
+
+
+class WrapKeyOut(_Out):
+    wrap_id: str
+    has_key: bool
+    audit: list[WrapAuditOut]
+
+
+class CounterResetOut(_Out):
+    wrap_id: str
+    previous_counter: int | None
+    audit: list[WrapAuditOut]

@@ -371,7 +371,7 @@ def test_a_refused_body_is_not_echoed_back(ward: Ward) -> None:
 
 
 def test_the_audit_keeps_the_signed_in_identity_and_defuses_a_formula_name() -> None:
-    from kmc_monitor.service.app import audit_identity
+    from kmc_monitor.service.deps import audit_identity
 
     # Finding 9: the body's name replaced the authenticated identity ("System", or a formula).
     assert audit_identity("staff-1a2b3c4d", "System") == "staff-1a2b3c4d [System]"

@@ -17,6 +17,7 @@ import {
   formatInZone,
   formatTemp,
   h,
+  loadVocabulary,
   priorityLabel,
   sessionRows,
   setWardTime,
@@ -451,6 +452,7 @@ async function start() {
   $("revoke-link").addEventListener("click", revokeLink);
   $("print-card").addEventListener("click", printCard);
   $("discharge").addEventListener("click", discharge);
+  await loadVocabulary(); // the band and alarm words, and the chart's band limits
   try {
     const settings = await getJSON("/api/settings");
     setWardTime(settings); // the ward's zone and 12/24-hour clock, as the ward screen shows them

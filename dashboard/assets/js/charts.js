@@ -10,7 +10,7 @@
 // Times are microseconds since the epoch (the API's unit); wall-clock labels are in the ward's time
 // zone (passed in), never the browser's.
 
-import { formatDuration, formatTimeOfDay } from "./common.js";
+import { BAND_NAMES, formatDuration, formatTimeOfDay, vocabulary } from "./common.js";
 
 export const SVG_NS = "http://www.w3.org/2000/svg";
 export const WIDTH = 1000;
@@ -158,23 +158,19 @@ function bandPatterns(defs, id) {
   };
 }
 
-/** The WHO bands for the thresholds the service uses (°C), highest first. */
+/** The WHO bands for the thresholds the service uses (°C), highest first, named in the service's
+ *  words (GET /api/vocabulary); none without thresholds. */
 export function whoBands(b) {
+  if (!b) return [];
+  const name = (band) => BAND_NAMES[band] || band.replace(/_/g, " ");
   return [
-    { key: "hyperthermia", name: "Hyperthermia", range: `> ${b.hyperthermia_above_c}`, lo: b.hyperthermia_above_c, hi: Infinity },
-    { key: "normal", name: "Normal", range: `${b.cold_stress_below_c}–${b.hyperthermia_above_c}`, lo: b.cold_stress_below_c, hi: b.hyperthermia_above_c },
-    { key: "cold_stress", name: "Cold stress", range: `${b.moderate_below_c}–${b.cold_stress_below_c}`, lo: b.moderate_below_c, hi: b.cold_stress_below_c },
-    { key: "moderate", name: "Moderate hypothermia", range: `${b.severe_below_c}–${b.moderate_below_c}`, lo: b.severe_below_c, hi: b.moderate_below_c },
-    { key: "severe", name: "Severe hypothermia", range: `< ${b.severe_below_c}`, lo: -Infinity, hi: b.severe_below_c },
+    { key: "hyperthermia", name: name("hyperthermia"), range: `> ${b.hyperthermia_above_c}`, lo: b.hyperthermia_above_c, hi: Infinity },
+    { key: "normal", name: name("normal"), range: `${b.cold_stress_below_c}–${b.hyperthermia_above_c}`, lo: b.cold_stress_below_c, hi: b.hyperthermia_above_c },
+    { key: "cold_stress", name: name("cold_stress"), range: `${b.moderate_below_c}–${b.cold_stress_below_c}`, lo: b.moderate_below_c, hi: b.cold_stress_below_c },
+    { key: "moderate", name: name("hypothermia_moderate"), range: `${b.severe_below_c}–${b.moderate_below_c}`, lo: b.severe_below_c, hi: b.moderate_below_c },
+    { key: "severe", name: name("hypothermia_severe"), range: `< ${b.severe_below_c}`, lo: -Infinity, hi: b.severe_below_c },
   ];
 }
-
-export const DEFAULT_BANDS = {
-  severe_below_c: 32.0,
-  moderate_below_c: 36.0,
-  cold_stress_below_c: 36.5,
-  hyperthermia_above_c: 37.5,
-};
 
 /**
  * Temperature over time: WHO bands shaded (pattern + name), each bin's lowest-to-highest reading as
@@ -196,7 +192,7 @@ export function temperatureChart(container, opts) {
     (b) => b.temp_median_c !== null && b.temp_median_c !== undefined && !((b.unjudged_fraction || 0) > 0),
   );
   const temps = bins.flatMap((b) => [b.temp_min_c, b.temp_max_c]);
-  const bands = opts.bands ?? DEFAULT_BANDS;
+  const bands = opts.bands ?? vocabulary.thresholds;
   let lo = Math.min(34, Math.floor(Math.min(...temps, 99) - 0.5));
   let hi = Math.max(38.5, Math.ceil(Math.max(...temps, -99) + 0.5));
   lo = Math.max(20, lo);

@@ -13,43 +13,102 @@
 
 // ---------------------------------------------------------------------------------------------
 // Clinical vocabulary: always print the band's name in words (colour alone tells nothing to a
-// colour-blind nurse or on a washed-out screen).
+// colour-blind nurse or on a washed-out screen). The words and the band limits are the service's
+// (GET /api/vocabulary, from the rule parameters in effect): a page calls `loadVocabulary()` once
+// before it renders, which fills the tables below in place. If the service does not answer, the
+// page says so on screen and prints the states as the API spells them ("cold_stress").
 
 /** WHO temperature bands, in the API's spelling, with the words a screen prints. */
-export const BAND_NAMES = Object.freeze({
-  normal: "Normal",
-  cold_stress: "Cold stress",
-  hypothermia_moderate: "Moderate hypothermia",
-  hypothermia_severe: "Severe hypothermia",
-  hyperthermia: "Hyperthermia",
-});
-
+export const BAND_NAMES = {};
 /** Why a tile's temperature is not judged (`judging` when `band` is null). */
-export const JUDGING_NAMES = Object.freeze({
-  "no wrap": "No wrap",
-  "no data": "No data",
-  detached: "Sensor detached",
-  settling: "Settling",
-  "no temperature": "No temperature",
-});
+export const JUDGING_NAMES = {};
+/** IEC 60601-1-8 priorities: rank (larger is more urgent), word, and the mark beside the colour
+ *  (the priority is never told by colour alone). */
+export const PRIORITY_RANK = {};
+export const PRIORITY_NAMES = {};
+export const PRIORITY_MARKS = {};
+/** The alarm catalogue of clinical-rules.md, in words. */
+export const ALARM_KIND_NAMES = {};
+export const ALARM_STATE_NAMES = {};
+/** The session timer's states in words. */
+export const SESSION_STATE_NAMES = {};
+/** Technical alarms (IEC 60601-1-8): about the equipment, kept apart from the patient's. */
+export const TECHNICAL_KINDS = new Set();
+/** What was loaded: `thresholds` (the chart's band limits, °C) and `bands` (name, label, limits). */
+export const vocabulary = { loaded: false, error: null, thresholds: null, bands: [] };
+
+/** The priorities' order if the vocabulary could not be loaded: the alarm ranking must still put
+ *  a high-priority alarm first (IEC 60601-1-8 fixes this order; the words come from the service). */
+const FALLBACK_RANK = Object.freeze({ high: 3, medium: 2, low: 1 });
+
+function fillVocabulary(v) {
+  for (const b of v.bands) BAND_NAMES[b.name] = b.label;
+  for (const j of v.judging) JUDGING_NAMES[j.name] = j.label;
+  for (const p of v.priorities) {
+    PRIORITY_RANK[p.name] = p.rank;
+    PRIORITY_NAMES[p.name] = p.word;
+    PRIORITY_MARKS[p.name] = p.mark;
+  }
+  for (const k of v.alarm_kinds) {
+    ALARM_KIND_NAMES[k.name] = k.label;
+    if (k.category === "technical") TECHNICAL_KINDS.add(k.name);
+  }
+  for (const s of v.alarm_states) ALARM_STATE_NAMES[s.name] = s.label;
+  for (const s of v.session_states) SESSION_STATE_NAMES[s.name] = s.label;
+  vocabulary.thresholds = v.thresholds;
+  vocabulary.bands = v.bands;
+  vocabulary.loaded = true;
+}
+
+/** Say on screen, for as long as the page is open, that the names are not the service's words. */
+function vocabularyMissing(err) {
+  const box = document.createElement("div");
+  box.id = "vocabulary-missing";
+  box.className = "errors vocabulary-missing";
+  box.setAttribute("role", "alert");
+  const p = document.createElement("p");
+  p.className = "error";
+  p.textContent =
+    `The names of bands and alarms could not be loaded from the service (${err.message}): ` +
+    "this page prints them as the service spells them (e.g. cold_stress). Reload the page to try again.";
+  box.append(p);
+  document.body.prepend(box);
+}
+
+/**
+ * Fetch the ward's vocabulary (once per page) and fill the tables above. Never throws: a page
+ * without it still works and says so; a signed-out page is left to its own sign-in handling.
+ */
+export async function loadVocabulary() {
+  if (vocabulary.loaded) return vocabulary;
+  try {
+    fillVocabulary(await api("/api/vocabulary", { timeoutMs: 5000 }));
+  } catch (err) {
+    vocabulary.error = err;
+    if (!err.signedOut) vocabularyMissing(err);
+  }
+  return vocabulary;
+}
+
+/** A state as the API spells it, readable when the service's words are missing. */
+const spelled = (key) => String(key).replace(/_/g, " ");
 
 /**
  * What a tile's temperature means: `{key, name, judged}`. `key` is a band (`normal`, ...) or, when
  * the band is null, `unjudged` — which a page must render in a neutral, never reassuring, colour.
  */
 export function bandInfo(tile) {
-  if (tile && tile.band && BAND_NAMES[tile.band]) {
-    return { key: tile.band, name: BAND_NAMES[tile.band], judged: true };
+  if (tile && tile.band) {
+    return { key: tile.band, name: BAND_NAMES[tile.band] || spelled(tile.band), judged: true };
   }
   const why = tile && tile.judging;
-  return { key: "unjudged", name: JUDGING_NAMES[why] || "Not judged", judged: false };
+  return { key: "unjudged", name: JUDGING_NAMES[why] || (why ? spelled(why) : "Not judged"), judged: false };
 }
 
-/** IEC 60601-1-8 priorities, most urgent first. */
-export const PRIORITY_RANK = Object.freeze({ high: 3, medium: 2, low: 1 });
-export const PRIORITY_NAMES = Object.freeze({ high: "HIGH", medium: "MEDIUM", low: "LOW" });
-/** IEC 60601-1-8 marks beside the colour: the priority is never told by colour alone. */
-export const PRIORITY_MARKS = Object.freeze({ high: "!!!", medium: "!!", low: "!" });
+/** The rank of a priority (larger is more urgent); 0 for none. */
+export function priorityRank(priority) {
+  return PRIORITY_RANK[priority] || FALLBACK_RANK[priority] || 0;
+}
 
 /** A priority as tables print it: "High !!!", "Medium !!", "Low !". */
 export function priorityLabel(priority) {
@@ -58,34 +117,9 @@ export function priorityLabel(priority) {
   return `${word[0]}${word.slice(1).toLowerCase()} ${PRIORITY_MARKS[priority]}`;
 }
 
-/** The alarm catalogue of clinical-rules.md, in words. */
-export const ALARM_KIND_NAMES = Object.freeze({
-  hypothermia_severe: "Severe hypothermia",
-  hypothermia_moderate: "Moderate hypothermia",
-  cold_stress: "Cold stress",
-  hyperthermia: "Hyperthermia",
-  cooling_trend: "Cooling trend",
-  sensor_detached: "Sensor detached",
-  no_data: "No data from wrap",
-  low_battery: "Low battery",
-  low_daily_contact: "Low daily contact",
-  storage_failure: "Storage failure",
-  hl7_link_failure: "Hospital HL7 link down",
-});
-
-export const ALARM_STATE_NAMES = Object.freeze({
-  active: "Active",
-  acknowledged: "Acknowledged",
-  latched: "Ended — latched until acknowledged",
-  cleared: "Cleared",
-});
-
 export function alarmKindName(kind) {
   return ALARM_KIND_NAMES[kind] || String(kind || "Alarm").replace(/_/g, " ");
 }
-
-/** Technical alarms (IEC 60601-1-8): about the equipment, kept apart from the patient's. */
-export const TECHNICAL_KINDS = Object.freeze(new Set(["sensor_detached", "no_data", "low_battery", "storage_failure"]));
 
 /** Whether an alarm is about the equipment rather than the baby. */
 export function isTechnical(a) {
@@ -108,7 +142,7 @@ function activity(a) {
 export function compareAlarms(a, b) {
   const act = activity(a) - activity(b);
   if (act !== 0) return act;
-  const pr = (PRIORITY_RANK[b.priority] || 0) - (PRIORITY_RANK[a.priority] || 0);
+  const pr = priorityRank(b.priority) - priorityRank(a.priority);
   if (pr !== 0) return pr;
   const tech = Number(isTechnical(a)) - Number(isTechnical(b));
   if (tech !== 0) return tech;
@@ -144,7 +178,7 @@ export function bandLine(tile, alarms) {
   const how = cold.state === "latched" ? "ended" : "rewarming";
   return {
     key: cold.kind,
-    name: `${BAND_NAMES[cold.kind]} — ${how}, now ${formatTemp(tile.temperature_c)}`,
+    name: `${alarmKindName(cold.kind)} — ${how}, now ${formatTemp(tile.temperature_c)}`,
     judged: true,
     rewarming: true,
   };

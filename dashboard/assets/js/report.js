@@ -3,7 +3,16 @@
 // Everything shown comes from one GET /api/beds/{bed_id}/report; the CSV link is the same data.
 // Times are in the ward's time zone (the report says which), never the browser's.
 import { contactChart, duration, temperatureChart } from "./charts.js";
-import { alarmKindName, formatDuration, formatInZone, h, loadSettings, priorityLabel, sessionRows } from "./common.js";
+import {
+  alarmKindName,
+  formatDuration,
+  formatInZone,
+  h,
+  loadSettings,
+  loadVocabulary,
+  priorityLabel,
+  sessionRows,
+} from "./common.js";
 
 const bedId = decodeURIComponent(location.pathname.split("/")[2] || "");
 const params = new URLSearchParams(location.search);
@@ -188,6 +197,7 @@ async function start() {
   const q = day ? `?day=${encodeURIComponent(day)}` : `?shift=${encodeURIComponent(shift)}`;
   try {
     await loadSettings(); // the ward's 12/24-hour clock, as every page prints times
+    await loadVocabulary(); // the alarm words of the service
     const res = await fetch(`/api/beds/${encodeURIComponent(bedId)}/report${q}`, { credentials: "same-origin" });
     if (res.status === 401) {
       location.reload();

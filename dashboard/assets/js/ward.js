@@ -8,7 +8,7 @@
 //   ward/details.js  a bed's page in an overlay, so sound and stream go on behind it
 //
 // Names, formatters, the alarm ranking and the API helpers are common.js's, shared by every page.
-import { api, formatInZone, loadSettings, showError, wardTime } from "./common.js";
+import { api, formatInZone, loadSettings, loadVocabulary, showError, wardTime } from "./common.js";
 import { fetchAlarms, onAckClick, renderAlarmBar, setupAlarms } from "./ward/alarms.js";
 import { openBed, setupDetails } from "./ward/details.js";
 import { $, hooks, monitoring, setText, settings, ward } from "./ward/model.js";
@@ -51,6 +51,10 @@ async function applySettings() {
   }
   renderAll();
 }
+
+// The band and alarm words are the service's: fetched before the first tile is drawn (a page that
+// cannot fetch them says so and goes on with the API's spellings).
+await loadVocabulary();
 
 hooks.renderAll = renderAll;
 hooks.refreshAudio = refreshAudio;

@@ -33,7 +33,7 @@ from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kmc_monitor.devices.protocol.verify import WrapEntry
-from kmc_monitor.service.deps import Nurse, Runtime, Staff
+from kmc_monitor.service.deps import Nurse, Runtime, Staff, audit_identity
 from kmc_monitor.service.reports import neutralise
 from kmc_monitor.service.routes.nurses import NurseConfirm, confirmed_who
 from kmc_monitor.service.runtime import WardRuntime
@@ -219,8 +219,6 @@ class VisitOut(BaseModel):
 
 # Helpers -----------------------------------------------------------------------------------------
 def _who(who: str, name: str | None) -> str:
-    from kmc_monitor.service.app import audit_identity  # app.py includes this router
-
     return audit_identity(who, name)
 
 

@@ -25,12 +25,11 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
 from kmc_monitor.errors import AlarmError, UnknownAlarmError
 from kmc_monitor.service.auth import StaffAuth
-from kmc_monitor.service.deps import Admin, Nurse, Runtime, Staff
+from kmc_monitor.service.deps import Admin, Nurse, RowId, Runtime, Staff, audit_identity
 from kmc_monitor.service.firstrun import (
     SETUP_KEY,
     LinkKeeper,
@@ -40,17 +39,21 @@ from kmc_monitor.service.firstrun import (
     stored_setup,
 )
 from kmc_monitor.service.routes.nurses import NurseConfirm, confirmed_who
-from kmc_monitor.service.runtime import WardRuntime, admission_json, bed_json
+from kmc_monitor.service.runtime import WardRuntime
 from kmc_monitor.service.schemas import (
     AdmitBody,
+    AdmittedOut,
     AssignWrapBody,
     BedBody,
+    BedChangeOut,
+    BedDetailOut,
     DischargeBody,
     SwapWrapsBody,
     WrapBody,
     WrapOut,
 )
 from kmc_monitor.service.store import StoreError
+from kmc_monitor.service.views import AdmissionOut, AlarmOut, admission_json, bed_json
 from kmc_monitor.service.ward_model import (
     AdmissionDetails,
     CaregiverRole,
@@ -63,7 +66,6 @@ from kmc_monitor.service.ward_model import (
 
 __all__ = [
     "UNDO_S",
-    "audit_identity",
     "bed_detail",
     "keep_family_links",
     "keep_family_links_soon",
@@ -75,20 +77,6 @@ logger = logging.getLogger(__name__)
 
 #: An unassign or a swap can be undone for this long (ward seconds).
 UNDO_S: Final = 60.0
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-RowId = Annotated[int, PathParam(ge=-(2**63), le=2**63 - 1)]
-
-
-def audit_identity(who: str, display_name: str | None) -> str:
-    """What the audit records as who did it: the authenticated identity, always first; a name the
-    client gave only beside it, in brackets, cleaned of control characters and of a leading
-    spreadsheet-formula sign (finding 9: an acknowledgement recorded as "System", or as a formula)."""
-    if not display_name:
-        return who
-    name = "".join(c for c in display_name if c.isprintable()).strip()[:64]
-    while name.startswith(_FORMULA_START):
-        name = name[1:].lstrip()
-    return f"{who} [{name}]" if name else who
 
 
 def bed_detail(rt: WardRuntime, bed_id: str) -> dict[str, Any]:
@@ -371,7 +359,13 @@ def ward_admin_router() -> APIRouter:
         return [AdminAuditOut(**dataclasses.asdict(x)) for x in lines]
 
     # Beds -------------------------------------------------------------------------------------
-    @router.post("/api/beds", status_code=201, tags=["ward"])
+    @router.post(
+        "/api/beds",
+        status_code=201,
+        tags=["ward"],
+        response_model=BedDetailOut,
+        response_model_exclude_unset=True,
+    )
     async def add_bed(body: BedBody, who: Admin, rt: Runtime) -> dict[str, Any]:
         """Add a bed to the ward (409 if the id exists); its tile appears at the next update."""
         position = body.position or len(rt.ward.beds()) + 1
@@ -379,14 +373,18 @@ def ward_admin_router() -> APIRouter:
         await rt.write(lambda now: rt.store.admin_audit(now, who, "bed_added", body.bed_id, body.label or ""))
         return bed_detail(rt, body.bed_id)
 
-    @router.patch("/api/beds/{bed_id}", tags=["ward"])
+    @router.patch(
+        "/api/beds/{bed_id}", tags=["ward"], response_model=BedDetailOut, response_model_exclude_unset=True
+    )
     async def rename_bed(bed_id: str, body: BedChangeBody, who: Admin, rt: Runtime) -> dict[str, Any]:
         """Give a bed a new label on the screen (the bed's id, printed on it, stays)."""
         _, now_s = await rt.write(lambda now: rt.store.rename_bed(bed_id, body.label, now=now, who=who))
         rt._relayout(now_s)
         return bed_detail(rt, bed_id)
 
-    @router.put("/api/beds/order", tags=["ward"])
+    @router.put(
+        "/api/beds/order", tags=["ward"], response_model=list[BedDetailOut], response_model_exclude_unset=True
+    )
     async def reorder_beds(body: BedOrderBody, who: Admin, rt: Runtime) -> list[dict[str, Any]]:
         """Put the beds in this order on the screen (every bed of the ward, each once)."""
         _, now_s = await rt.write(lambda now: rt.store.reorder_beds(body.order, now=now, who=who))
@@ -401,7 +399,7 @@ def ward_admin_router() -> APIRouter:
         return {"removed": bed_id}
 
     # Admissions -------------------------------------------------------------------------------
-    @router.post("/api/admissions", status_code=201, tags=["admissions"])
+    @router.post("/api/admissions", status_code=201, tags=["admissions"], response_model=AdmittedOut)
     async def admit(body: ConfirmedAdmitBody, request: Request, who: Nurse, rt: Runtime) -> dict[str, Any]:
         """Admit a baby to a free bed (with a wrap at once if given); confirmed by the nurse's PIN
         where the ward has nurses. The answer carries the family link (shown once; kept sealed)."""
@@ -424,7 +422,7 @@ def ward_admin_router() -> APIRouter:
         await keep_family_links_soon(rt)
         return {**admission_json(adm), "family_url": link.url}
 
-    @router.patch("/api/admissions/{admission_id}", tags=["admissions"])
+    @router.patch("/api/admissions/{admission_id}", tags=["admissions"], response_model=AdmissionOut)
     async def edit_admission(
         admission_id: RowId, body: AdmissionChangeBody, who: Nurse, rt: Runtime
     ) -> dict[str, Any]:
@@ -455,7 +453,7 @@ def ward_admin_router() -> APIRouter:
         rt._relayout(now_s)
         return admission_json(rt.ward.admission(admission_id))
 
-    @router.post("/api/admissions/{admission_id}/discharge", tags=["admissions"])
+    @router.post("/api/admissions/{admission_id}/discharge", tags=["admissions"], response_model=AdmissionOut)
     async def discharge(
         admission_id: RowId,
         request: Request,
@@ -469,7 +467,7 @@ def ward_admin_router() -> APIRouter:
         return admission_json(await rt.discharge(admission_id, person, None if body is None else body.status))
 
     # Acknowledgement --------------------------------------------------------------------------
-    @router.post("/api/alarms/{alarm_id}/ack", tags=["alarms"])
+    @router.post("/api/alarms/{alarm_id}/ack", tags=["alarms"], response_model=AlarmOut)
     async def ack(
         alarm_id: RowId, request: Request, who: Staff, rt: Runtime, body: ConfirmedAckBody | None = None
     ) -> dict[str, Any]:
@@ -513,7 +511,12 @@ def ward_admin_router() -> APIRouter:
             battery_pct=None,
         )
 
-    @router.post("/api/beds/{bed_id}/wrap", tags=["wraps"])
+    @router.post(
+        "/api/beds/{bed_id}/wrap",
+        tags=["wraps"],
+        response_model=BedChangeOut,
+        response_model_exclude_unset=True,
+    )
     async def assign_wrap(bed_id: str, body: AssignWrapBody, who: Nurse, rt: Runtime) -> dict[str, Any]:
         """Put a registered wrap on the bed. A bed with another wrap is a conflict unless
         ``replace`` (then that wrap comes off: a flat battery); a wrap on another bed must come off
@@ -528,7 +531,12 @@ def ward_admin_router() -> APIRouter:
         await rt.write(lambda now: rt.store.admin_audit(now, who, "wrap_assigned", bed_id, done))
         return {**bed_detail(rt, bed_id), "done": done}
 
-    @router.delete("/api/beds/{bed_id}/wrap", tags=["wraps"])
+    @router.delete(
+        "/api/beds/{bed_id}/wrap",
+        tags=["wraps"],
+        response_model=BedChangeOut,
+        response_model_exclude_unset=True,
+    )
     async def unassign_wrap(request: Request, bed_id: str, who: Nurse, rt: Runtime) -> dict[str, Any]:
         """Take the bed's wrap off (for cleaning or charging); 409 if the bed has none. Can be
         undone for a minute."""
