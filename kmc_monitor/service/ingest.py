@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -25,7 +25,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from kmc_monitor.devices.reading import Reading
 from kmc_monitor.service.deps import Admin, Runtime, Staff
 
-__all__ = ["MAX_BATCH", "IngestCounts", "ReadingIn", "ReadingsBody", "ingest_router"]
+__all__ = [
+    "MAX_BATCH",
+    "IngestCounts",
+    "IngestStats",
+    "ReadingIn",
+    "ReadingsAccepted",
+    "ReadingsBody",
+    "ingest_router",
+]
 
 #: Readings per request: a few seconds of a full ward, small enough to judge in one tick.
 MAX_BATCH: Final = 1000
@@ -86,6 +94,23 @@ class ReadingsBody(BaseModel):
     readings: Annotated[list[ReadingIn], Field(min_length=1, max_length=MAX_BATCH)]
 
 
+class ReadingsAccepted(BaseModel):
+    """What one batch did: ``accepted`` excludes late and duplicate readings."""
+
+    received: int
+    accepted: int
+
+
+class IngestStats(BaseModel):
+    """What ``POST /api/readings`` received since the service started."""
+
+    batches: int
+    received: int
+    accepted: int
+    dropped: int
+    max_batch: int
+
+
 @dataclass(slots=True)
 class IngestCounts:
     """What the route has seen since the service started."""
@@ -94,14 +119,14 @@ class IngestCounts:
     received: int = 0
     accepted: int = 0
 
-    def json(self) -> dict[str, Any]:
-        return {
-            "batches": self.batches,
-            "received": self.received,
-            "accepted": self.accepted,
-            "dropped": self.received - self.accepted,
-            "max_batch": MAX_BATCH,
-        }
+    def stats(self) -> IngestStats:
+        return IngestStats(
+            batches=self.batches,
+            received=self.received,
+            accepted=self.accepted,
+            dropped=self.received - self.accepted,
+            max_batch=MAX_BATCH,
+        )
 
 
 def _counts(request: Request) -> IngestCounts:
@@ -116,7 +141,9 @@ def ingest_router() -> APIRouter:
     router = APIRouter(tags=["readings"])
 
     @router.post("/api/readings")
-    async def post_readings(body: ReadingsBody, request: Request, who: Admin, rt: Runtime) -> dict[str, Any]:
+    async def post_readings(
+        body: ReadingsBody, request: Request, who: Admin, rt: Runtime
+    ) -> ReadingsAccepted:
         """Hand a batch of readings to the ward's engine; ``accepted`` excludes late and duplicate
         readings (already fed, or already received)."""
         accepted = rt.ingest_external([r.reading() for r in body.readings])
@@ -124,11 +151,11 @@ def ingest_router() -> APIRouter:
         counts.batches += 1
         counts.received += len(body.readings)
         counts.accepted += accepted
-        return {"received": len(body.readings), "accepted": accepted}
+        return ReadingsAccepted(received=len(body.readings), accepted=accepted)
 
     @router.get("/api/readings/stats")
-    async def readings_stats(request: Request, who: Staff) -> dict[str, Any]:
+    async def readings_stats(request: Request, who: Staff) -> IngestStats:
         """Counts of what ``POST /api/readings`` received since the service started."""
-        return _counts(request).json()
+        return _counts(request).stats()
 
     return router

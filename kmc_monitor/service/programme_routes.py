@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kmc_monitor.programme.caregivers import caregiver_days, stay_summary
 from kmc_monitor.programme.charts import indicators_html
-from kmc_monitor.programme.dhis2 import Dhis2Error, data_value_set, load_mapping, push
+from kmc_monitor.programme.dhis2 import Dhis2Error, ImportSummary, data_value_set, load_mapping, push
 from kmc_monitor.programme.discharge import ChecklistItem, ChecklistState, checklist_state
 from kmc_monitor.programme.indicators import (
     Indicators,
@@ -95,6 +95,13 @@ class DischargeStatusBody(_Body):
 # Responses ----------------------------------------------------------------------------------------
 class _Out(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+
+class Dhis2Pushed(ImportSummary):
+    """What a push to DHIS2 did: the period, how many data values went, and the server's counts."""
+
+    period: str
+    sent: int
 
 
 class CaregiverOut(_Out):
@@ -401,7 +408,14 @@ def programme_router() -> APIRouter:
     @router.get(
         "/api/indicators",
         tags=["indicators"],
-        responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
+        responses={
+            200: {
+                "model": Indicators,
+                "description": "the indicators (JSON), as CSV (format=csv), or as DHIS2 data values "
+                "(format=dhis2)",
+                "content": {"text/csv": {}},
+            }
+        },
     )
     async def indicators(
         who: Staff,
@@ -428,7 +442,7 @@ def programme_router() -> APIRouter:
     @router.post("/api/indicators/dhis2", tags=["indicators"])
     async def push_dhis2(
         who: Admin, rt: Runtime, period: Annotated[str | None, Query(max_length=40)] = None
-    ) -> dict[str, Any]:
+    ) -> Dhis2Pushed:
         """Send the period's data values to the configured DHIS2 server; its import counts back."""
         cfg = Dhis2Settings()
         if cfg.url is None or cfg.user is None or cfg.password is None:
@@ -443,7 +457,7 @@ def programme_router() -> APIRouter:
             )
         except Dhis2Error as exc:
             raise HTTPException(502, str(exc)) from None
-        return {"period": ind.period, "sent": len(payload.dataValues), **summary.model_dump()}
+        return Dhis2Pushed(period=ind.period, sent=len(payload.dataValues), **summary.model_dump())
 
     @router.get("/indicators", response_class=HTMLResponse, tags=["indicators"])
     async def indicators_page(

@@ -67,6 +67,7 @@ from kmc_monitor.devices.reading import Reading, readings_to_series
 from kmc_monitor.errors import UnknownAlarmError
 from kmc_monitor.service.alarms import AlarmBoard, AuditRecord
 from kmc_monitor.service.deps import Runtime, Staff
+from kmc_monitor.service.report_models import ReportOut
 from kmc_monitor.service.runtime import WardRuntime
 from kmc_monitor.service.shifts import Shift, default_shift, parse_shift_starts, shift_at, shift_starting
 from kmc_monitor.service.views import admission_json, alarm_json, audit_json, session_json
@@ -701,7 +702,7 @@ def report_router() -> APIRouter:
     """The report routes (staff only); include it in the app made by ``create_app``."""
     router = APIRouter(tags=["history"])
 
-    @router.get("/api/beds/{bed_id}/report")
+    @router.get("/api/beds/{bed_id}/report", response_model=ReportOut)
     async def report(
         bed_id: str, who: Staff, rt: Runtime, day: DayQuery = None, shift: ShiftQuery = None
     ) -> dict[str, Any]:
