@@ -16,7 +16,7 @@ reading a minute is 43 200 items, about 6.1 MB per wrap, plus about 255 kB per h
 episode (every reading). docs/home.md says how these were measured.
 
 This file is the home's own, not the ward service's database: its schema is versioned here
-(``user_version``), apart from ``service/store.py``'s migrations.
+(``user_version``), apart from ``service/store/migrations.py``.
 """
 
 from __future__ import annotations

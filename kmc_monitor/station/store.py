@@ -1,4 +1,4 @@
-"""The health station's tables, in the ward's own database file (schema: ``service/store.py``).
+"""The health station's tables, in the ward's own database file (schema: ``service/store/migrations.py``).
 
 Why the ward's file and not one of its own: a station is part of the hospital's service, and a
 baby's stay and the weeks at home after it are one record to back up, keep and hand over.
