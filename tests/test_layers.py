@@ -24,7 +24,7 @@ DOC = ROOT / "docs" / "architecture.md"
 
 #: Modules still over the line limit. Each is a debt: splitting one removes it from here.
 OVER_THE_LIMIT: frozenset[str] = frozenset(
-    {"kmc_monitor.scenarios.run", "kmc_monitor.service.engine"}
+    {"kmc_monitor.scenarios.run"}
 )
 MAX_LINES = 800
 

@@ -47,20 +47,29 @@ import hashlib
 import logging
 import math
 import pickle
-from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import numpy as np
-
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.service.alarms import AlarmBoard, AlarmEvent, AlarmState, AuditRecord, ConditionKey
+from kmc_monitor.service.alarms import AlarmBoard, AlarmEvent, AuditRecord, ConditionKey
+from kmc_monitor.service.engine_model import (
+    BedAlarm,
+    BedView,
+    Layout,
+    Persist,
+    SessionUpdate,
+    StreamCheckpoint,
+    TickResult,
+    TrendBin,
+    UnassignedWrap,
+)
+from kmc_monitor.service.trend import Trend
 from kmc_monitor.service.ward_model import Admission, Bed, KmcMode
 from kmc_monitor.signal.calendar import DayCalendar
 from kmc_monitor.signal.params import US, RuleParams, celsius_to_mc, seconds_to_us
-from kmc_monitor.signal.report import Alarm, AlarmKind, Priority, Session, round_c
-from kmc_monitor.signal.series import FloatArray, IntArray, build_series
+from kmc_monitor.signal.report import Alarm, AlarmKind, Session
+from kmc_monitor.signal.series import build_series
 from kmc_monitor.signal.stream import WrapStream
 
 __all__ = [
@@ -81,236 +90,6 @@ logger = logging.getLogger(__name__)
 _Cond = tuple[AlarmKind, int]
 
 
-@dataclass(frozen=True, slots=True)
-class BedAlarm:
-    """One alarm shown on a bed's tile (the board's view, reduced to what a tile draws)."""
-
-    alarm_id: int
-    kind: AlarmKind
-    priority: Priority
-    state: AlarmState
-    #: When it was raised (a tile shows its age).
-    raised_us: int
-
-
-@dataclass(frozen=True, slots=True)
-class BedView:
-    """Everything a ward tile shows for one bed at ``now_us``.
-
-    ``band`` is None whenever the temperature is not judged (``judging`` says why: ``"no wrap"``,
-    ``"no data"``, ``"detached"``, ``"settling"``, ``"no temperature"``); a tile must then not show
-    a reassuring colour. ``last_heard_s`` is how long ago the wrap was last heard.
-    """
-
-    bed_id: str
-    label: str
-    position: int
-    admission_id: int | None
-    display_name: str | None
-    wrap_id: str | None
-    temperature_c: float | None
-    band: str | None
-    judging: str
-    contact: bool | None
-    session_state: str
-    session_s: float
-    contact_today_s: float
-    rolling_24h_s: float
-    daily_goal_s: float | None
-    battery_pct: float | None
-    rssi_dbm: float | None
-    last_heard_us: int | None
-    last_heard_s: float | None
-    alarms: tuple[BedAlarm, ...]
-    #: Today's contact that counts towards the goal when it is not all of it (None: continuous KMC,
-    #: :attr:`contact_today_s` counts): in intermittent KMC only what lies in sessions of at least
-    #: an hour (the running one once it is that long).
-    goal_contact_today_s: float | None = None
-    #: Whether the running session adds to :attr:`goal_contact_today_s` as it goes (a timer may
-    #: count on between updates): always in continuous KMC, in intermittent once it lasts an hour.
-    goal_counts_running: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class UnassignedWrap:
-    """A wrap heard on the ward but on no bed (pair it, or it is a neighbour's)."""
-
-    wrap_id: str
-    last_heard_us: int
-    rssi_dbm: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class TrendBin:
-    """One bin of a wrap's chart: core-equivalent temperature spread and contact of its readings.
-
-    Temperatures are of raw readings (plus the site offset), not the rules' smoothed value: a chart
-    needs the shape, the rules decide the alarms. ``contact_fraction`` is the share of readings with
-    a contact level at or above ``contact_first`` (None when none carried a level).
-    ``unjudged_fraction`` is the share of readings fed while the rules did not judge the temperature
-    (sensor detached or settling; decided per fed batch, which live is a reading or a few): a chart
-    draws them as a gap, since they are not the baby's temperature.
-    """
-
-    start_us: int
-    count: int
-    temp_min_c: float | None
-    temp_median_c: float | None
-    temp_max_c: float | None
-    contact_fraction: float | None
-    unjudged_fraction: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Layout:
-    """The ward as the engine needs it: beds in screen order, current admissions by bed, and which
-    wrap is on which bed. The runtime reads it from the store (``service.persistence.layout_of``)
-    and hands a new one to :meth:`LiveEngine.relayout` after every admit, discharge or assignment;
-    a scenario builds one in memory."""
-
-    beds: tuple[Bed, ...] = ()
-    #: The current admission of each occupied bed, by bed id.
-    admissions: Mapping[str, Admission] = field(default_factory=dict)
-    #: Wrap id -> bed id.
-    assignments: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class SessionUpdate:
-    """A wrap's session to save; ``open`` while it is still running (its end will move)."""
-
-    wrap_id: str
-    session: Session
-    open: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class StreamCheckpoint:
-    """One wrap's rules and chart state, so a restart feeds only the readings after ``through_us``.
-
-    ``state`` is opaque to everything but the engine (a pickle of the stream's carried state, its
-    chart bins as flat tuples and the engine's own counters for the wrap, under a fingerprint of the
-    parameters it was made with). It is only valid for the same bed and admission: a checkpoint
-    that does not fit is ignored and the wrap is rebuilt from its stored readings.
-    """
-
-    wrap_id: str
-    bed_id: str
-    admission_id: int | None
-    #: Readings at or before this time were fed; None when none were yet.
-    through_us: int | None
-    saved_us: int
-    state: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Persist:
-    """What the runtime must write for the ward to survive a crash: the engine's side of the
-    store, without the store (the engine never touches it).
-
-    A :meth:`LiveEngine.tick` hands out only ``readings``; :meth:`LiveEngine.checkpoint` the rest.
-    Write ``readings`` before ``board`` (a saved board never refers to conditions whose readings a
-    restart would not find) and ``checkpoints`` after it (a checkpoint never knows conditions the
-    saved board does not); then call :meth:`LiveEngine.saved` with the batch.
-    """
-
-    now_us: int
-    readings: tuple[Reading, ...] = ()
-    sessions: tuple[SessionUpdate, ...] = ()
-    #: The alarm board's snapshot (None: not part of this batch).
-    board: dict[str, Any] | None = None
-    audit: tuple[AuditRecord, ...] = ()
-    checkpoints: tuple[StreamCheckpoint, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class TickResult:
-    """What one :meth:`LiveEngine.tick` changed: board events and the tiles that look different,
-    and the readings it accepted since the last tick (to be written)."""
-
-    now_us: int
-    events: tuple[AlarmEvent, ...]
-    beds: tuple[BedView, ...]
-    unassigned_wraps: tuple[UnassignedWrap, ...]
-    persist: Persist | None = None
-
-
-class _Trend:
-    """A bounded chart buffer: closed bins in a deque, plus the readings of the bin still open."""
-
-    def __init__(self, bin_us: int, span_us: int, contact_first: float) -> None:
-        self.bin_us = bin_us
-        self.span_us = span_us
-        self.contact_first = contact_first
-        self.bins: deque[TrendBin] = deque(maxlen=max(1, span_us // bin_us))
-        self.open_start: int | None = None
-        self.open_temp: list[float] = []
-        self.open_contact: list[float] = []
-        self.open_count = 0
-        self.open_unjudged = 0
-
-    def add(self, t_us: IntArray, temp_mc: FloatArray, contact: FloatArray, judged: bool = True) -> None:
-        """Add readings in time order (the engine feeds only ordered, de-duplicated readings)."""
-        if t_us.size == 0:
-            return
-        starts = t_us - t_us % self.bin_us
-        cut = np.flatnonzero(np.diff(starts)) + 1
-        for idx in np.split(np.arange(t_us.size), cut):
-            start = int(starts[idx[0]])
-            if start != self.open_start:
-                self._close()
-                self.open_start = start
-            self.open_count += int(idx.size)
-            if not judged:
-                self.open_unjudged += int(idx.size)
-            self.open_temp.extend(temp_mc[idx][~np.isnan(temp_mc[idx])].tolist())
-            self.open_contact.extend(contact[idx][~np.isnan(contact[idx])].tolist())
-        horizon = int(t_us[-1]) - self.span_us
-        while self.bins and self.bins[0].start_us < horizon:
-            self.bins.popleft()
-
-    def _bin(self) -> TrendBin | None:
-        if self.open_start is None:
-            return None
-        temp = np.asarray(self.open_temp)
-        con = np.asarray(self.open_contact)
-        have = temp.size > 0
-        return TrendBin(
-            self.open_start,
-            self.open_count,
-            round_c(float(temp.min())) if have else None,
-            round_c(float(np.median(temp))) if have else None,
-            round_c(float(temp.max())) if have else None,
-            float(np.mean(con >= self.contact_first)) if con.size else None,
-            self.open_unjudged / self.open_count if self.open_count else 0.0,
-        )
-
-    def _close(self) -> None:
-        b = self._bin()
-        if b is not None:
-            self.bins.append(b)
-        self.open_start, self.open_temp, self.open_contact, self.open_count = None, [], [], 0
-        self.open_unjudged = 0
-
-    def snapshot(self) -> tuple[TrendBin, ...]:
-        current = self._bin()
-        return (*self.bins, current) if current is not None else tuple(self.bins)
-
-    def state(self) -> tuple[Any, ...]:
-        """Flat tuples for a checkpoint (a pickle of many small dataclasses is slow)."""
-        bins = [
-            (b.start_us, b.count, b.temp_min_c, b.temp_median_c, b.temp_max_c, b.contact_fraction,
-             b.unjudged_fraction)
-            for b in self.bins
-        ]
-        return (bins, self.open_start, self.open_temp, self.open_contact, self.open_count, self.open_unjudged)
-
-    def load(self, state: tuple[Any, ...]) -> None:
-        bins, self.open_start, self.open_temp, self.open_contact, self.open_count, self.open_unjudged = state
-        self.bins.clear()
-        self.bins.extend(TrendBin(*b) for b in bins)
-
-
 @dataclass(slots=True)
 class _Wrap:
     """The engine's state for one wrap heard or assigned."""
@@ -323,7 +102,7 @@ class _Wrap:
     bed_id: str | None = None
     admission_id: int | None = None
     stream: WrapStream | None = None
-    trend: _Trend | None = None
+    trend: Trend | None = None
     known: set[_Cond] = field(default_factory=set)
     closed_seen: int = 0
     #: After a restore: closed episodes that started before the saved board's clock were already
@@ -454,7 +233,7 @@ class LiveEngine:
                 ),
             )
         w.stream = WrapStream(w.wrap_id, params, site_offset_mc=offset, calendar=self._calendar)
-        w.trend = _Trend(self._bin_us, self._span_us, self.params.contact_first)
+        w.trend = Trend(self._bin_us, self._span_us, self.params.contact_first)
 
     def relayout(self, layout: Layout, now_us: int) -> list[AlarmEvent]:
         """Take the ward's new beds, admissions and assignments after it changed.
