@@ -6,10 +6,11 @@ the live engine and checks every expectation on both, ``report`` renders the out
 which collects ``scenario_*.yaml`` files as tests. The format is described in ``docs/scenarios.md``.
 """
 
+from kmc_monitor.scenarios.facts import Check, Outcome, ScenarioResult
 from kmc_monitor.scenarios.load import LoadedScenario, ScenarioError, load_file, load_text
 from kmc_monitor.scenarios.model import Scenario
 from kmc_monitor.scenarios.report import render_diff, render_result, render_summary, results_json
-from kmc_monitor.scenarios.run import Check, Outcome, ScenarioResult, run_scenario
+from kmc_monitor.scenarios.run import run_scenario
 
 __all__ = [
     "Check",

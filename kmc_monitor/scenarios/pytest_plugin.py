@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from kmc_monitor.scenarios.facts import ScenarioResult
     from kmc_monitor.scenarios.load import LoadedScenario
-    from kmc_monitor.scenarios.run import ScenarioResult
 
 __all__ = ["ScenarioFailed", "ScenarioFile", "ScenarioItem"]
 

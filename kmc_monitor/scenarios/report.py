@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from kmc_monitor.scenarios.run import ScenarioResult
+from kmc_monitor.scenarios.facts import ScenarioResult
 
 __all__ = ["render_diff", "render_result", "render_summary", "results_json"]
 
