@@ -5,9 +5,9 @@ and the printed page read the same structure); these models are its ``response_m
 OpenAPI documents every field a client may rely on, and a field that changes shape fails the route's
 own validation in the tests instead of surprising the report page.
 
-Alarm entries are looser than :class:`~kmc_monitor.service.views.AlarmOut`: an alarm the board has
-forgotten is shown as the store last saved it, possibly by a newer version with a kind this code does
-not know, so kind, priority and state stay plain strings here.
+Alarm entries are the day history's (:class:`~kmc_monitor.service.schemas.HistoryAlarmOut`): an
+alarm the board has forgotten is shown as the store last saved it, possibly with a kind this version
+does not know.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from kmc_monitor.programme.discharge import ChecklistState
-from kmc_monitor.service.views import AdmissionOut, AuditOut, SessionOut
+from kmc_monitor.service.schemas import HistoryAlarmOut
+from kmc_monitor.service.views import AdmissionOut, SessionOut
 
 __all__ = ["ReportOut"]
 
@@ -112,28 +113,6 @@ class DayTotal(_Out):
     day: str
 
 
-class ReportAlarm(_Out):
-    """An alarm of the period with its audit lines (see the module docstring on its looser kinds)."""
-
-    alarm_id: int
-    kind: str
-    category: str | None
-    priority: str | None
-    state: str | None
-    bed_id: str | None
-    wrap_id: str | None
-    detail: str | None = None
-    raised_us: int | None
-    ended_us: int | None
-    acknowledged_us: int | None
-    acknowledged_by: str | None
-    escalated_us: int | None
-    reminded_us: int | None = None
-    cleared_us: int | None
-    extreme_c: float | None
-    audit: list[AuditOut]
-
-
 class CaregiverDayOut(_Out):
     """One stay's contact that day by who held the baby: the mother's KMC and the others' apart."""
 
@@ -167,6 +146,6 @@ class ReportOut(_Out):
     readings: list[MinuteBin]
     sessions: list[SessionOut]
     totals: list[DayTotal]
-    alarms: list[ReportAlarm]
+    alarms: list[HistoryAlarmOut]
     caregivers: list[CaregiverDayOut]
     discharge_checklists: list[ChecklistState]
