@@ -94,7 +94,11 @@ function visitButton(home) {
     visitHome = home;
     $("visit-baby").textContent = home.display_name;
     $("visit-panel").hidden = false;
-    $("visit-form").elements.day.valueAsDate = new Date();
+    // The home's calendar, not this screen's: a station west of the home is a day behind it.
+    const day = $("visit-form").elements.day;
+    day.min = home.discharge_day;
+    day.max = home.today;
+    day.value = home.today;
     $("visit-form").elements.weight_g.focus();
   });
   return b;

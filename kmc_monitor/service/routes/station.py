@@ -177,6 +177,11 @@ class HomeOut(BaseModel):
     tz: str
     daily_goal_s: float
     discharged_t: float
+    discharge_day: dt.date = Field(description="the day of discharge on the home's calendar (its tz)")
+    today: dt.date = Field(
+        description="today on the home's calendar: a visit form defaults to it, since the screen's own "
+        "date can be a day off across time zones"
+    )
     days_since_discharge: int
     last_sync_t: float | None
     last_sync_ago_s: float | None
@@ -278,6 +283,8 @@ def _home_out(station: Station, home: HomeRecord, now_t: float, min_daily_contac
         tz=home.tz,
         daily_goal_s=home.daily_goal_s,
         discharged_t=home.discharged_t,
+        discharge_day=discharge_day,
+        today=today,
         days_since_discharge=(today - discharge_day).days,
         last_sync_t=home.last_sync_t,
         last_sync_ago_s=None if home.last_sync_t is None else max(0.0, now_t - home.last_sync_t),
