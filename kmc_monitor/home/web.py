@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from kmc_monitor.home.pairing import MAX_CODE_CHARS, PairingError
 from kmc_monitor.service.pages import SECURITY_HEADERS, dashboard_dir, mount_dashboard
 from kmc_monitor.signal.report import AlarmKind
+from kmc_monitor.signal.states import Band, Judging, SessionState
 
 __all__ = ["HomeView", "PairResult", "WrapView", "create_home_app"]
 
@@ -35,11 +36,11 @@ class WrapView(BaseModel):
     """One wrap's live state for the family page."""
 
     wrap_id: str
-    timer: str = Field(description="running, paused or none")
+    timer: SessionState = Field(description="running, paused or none")
     session_s: float
     today_s: float
-    judging: str = Field(description="judged, detached, settling, no temperature, no data")
-    band: str | None
+    judging: Judging = Field(description="judged, detached, settling, no temperature, no data")
+    band: Band | None
     temperature_c: float | None
     cold_alarm: AlarmKind | None = Field(description="a cold condition sounding at home")
     hot: bool

@@ -70,6 +70,7 @@ from kmc_monitor.signal.calendar import DayCalendar
 from kmc_monitor.signal.params import US, RuleParams, celsius_to_mc, seconds_to_us
 from kmc_monitor.signal.report import Alarm, AlarmKind, Session
 from kmc_monitor.signal.series import build_series
+from kmc_monitor.signal.states import Judging, SessionState
 from kmc_monitor.signal.stream import WrapStream
 
 __all__ = [
@@ -500,9 +501,9 @@ class LiveEngine:
             return BedView(
                 temperature_c=None,
                 band=None,
-                judging="no wrap",
+                judging=Judging.NO_WRAP,
                 contact=None,
-                session_state="none",
+                session_state=SessionState.NONE,
                 session_s=0.0,
                 contact_today_s=0.0,
                 rolling_24h_s=0.0,
@@ -522,12 +523,12 @@ class LiveEngine:
             current = w.stream.open_session()
             counts_running = current is not None and current.duration_us >= seconds_to_us(at_least)
         if w.silent_through_us is not None:
-            judging, band = "no data", None  # its source is known lost (mark_silent)
+            judging, band = Judging.NO_DATA, None  # its source is known lost (mark_silent)
         return BedView(
             temperature_c=st.temperature_c,
             band=band,
             judging=judging,
-            contact=None if judging == "no data" else st.contact,
+            contact=None if judging is Judging.NO_DATA else st.contact,
             session_state=st.timer.state,
             session_s=st.timer.elapsed_us / US,
             contact_today_s=st.contact_today_us / US,

@@ -15,6 +15,7 @@ from kmc_monitor.devices.reading import Reading
 from kmc_monitor.service.alarm_model import AlarmEvent, AlarmState, AuditRecord
 from kmc_monitor.service.ward_model import Admission, Bed
 from kmc_monitor.signal.report import AlarmKind, Priority, Session
+from kmc_monitor.signal.states import Band, Judging, SessionState
 
 __all__ = [
     "BedAlarm",
@@ -57,10 +58,10 @@ class BedView:
     display_name: str | None
     wrap_id: str | None
     temperature_c: float | None
-    band: str | None
-    judging: str
+    band: Band | None
+    judging: Judging
     contact: bool | None
-    session_state: str
+    session_state: SessionState
     session_s: float
     contact_today_s: float
     rolling_24h_s: float

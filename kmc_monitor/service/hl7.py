@@ -35,6 +35,7 @@ from kmc_monitor.service.alarms import AlarmState, AlarmView
 from kmc_monitor.service.fhir import ALARM_DISPLAY
 from kmc_monitor.signal.params import US
 from kmc_monitor.signal.report import AlarmKind, Category, Priority
+from kmc_monitor.signal.states import Band, Judging, SessionState
 
 __all__ = [
     "HL7_VERSION",
@@ -147,10 +148,10 @@ class BedObservation:
     at_us: int
     wrap_id: str | None
     temperature_c: float | None
-    band: str | None
-    judging: str
+    band: Band | None
+    judging: Judging
     contact: bool | None
-    session_state: str
+    session_state: SessionState
     session_s: float
     contact_today_s: float
     rolling_24h_s: float

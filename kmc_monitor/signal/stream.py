@@ -34,6 +34,7 @@ from kmc_monitor.signal.report import Alarm, AlarmKind, DayTotal, Session, WrapR
 from kmc_monitor.signal.runs import RunCarry, known_before, latch, run_starts
 from kmc_monitor.signal.series import FloatArray, IntArray, WrapSeries, empty_series
 from kmc_monitor.signal.silence import SilenceCarry, no_data_episodes
+from kmc_monitor.signal.states import Band, Judging, SessionState
 from kmc_monitor.signal.thermal import Bands
 from kmc_monitor.signal.windows import Window, fall_below, lag_values, lower_median_at, peak_fall
 
@@ -68,8 +69,8 @@ class WrapStatus:
     now_us: int
     last_us: int | None
     temperature_c: float | None
-    band: str | None
-    judging: str
+    band: Band | None
+    judging: Judging
     contact: bool | None
     timer: SessionTimer
     contact_today_us: int
@@ -82,7 +83,7 @@ class WrapStatus:
 class SessionTimer:
     """The live session timer: ``running``, ``paused`` (a short break) or ``none``."""
 
-    state: str
+    state: SessionState
     start_us: int | None
     elapsed_us: int
 
@@ -467,12 +468,12 @@ class WrapStream:
         c, p = self._c, self.params
         s = c.stretch
         if s is None or c.last_us is None:
-            return SessionTimer("none", None, 0)
+            return SessionTimer(SessionState.NONE, None, 0)
         if s.end_us == c.last_us and c.contact_memory == 1 and now_us - c.last_us <= self._stale:
-            return SessionTimer("running", s.start_us, now_us - s.start_us)
+            return SessionTimer(SessionState.RUNNING, s.start_us, now_us - s.start_us)
         if now_us - s.end_us <= seconds_to_us(p.bridge_gap_s):
-            return SessionTimer("paused", s.start_us, s.end_us - s.start_us)
-        return SessionTimer("none", None, 0)
+            return SessionTimer(SessionState.PAUSED, s.start_us, s.end_us - s.start_us)
+        return SessionTimer(SessionState.NONE, None, 0)
 
     def status(self, now_us: int) -> WrapStatus:
         """The wrap's live state at ``now_us`` for a ward screen or a bedside view.
@@ -486,7 +487,7 @@ class WrapStream:
         alarms = tuple(self.active_alarms(now_us))
         if c.last_us is None:
             return WrapStatus(
-                self.wrap_id, now_us, None, None, None, "no data", None, timer, 0, 0, None, alarms
+                self.wrap_id, now_us, None, None, None, Judging.NO_DATA, None, timer, 0, 0, None, alarms
             )
         today = c.days.get(self.calendar.day_of(now_us), [0, 0, 0])[1]
         tail = self._tail
@@ -497,16 +498,17 @@ class WrapStream:
         temperature_c = None if np.isnan(med) else round_c(med)
         held = c.contact_memory >= 0 and now_us - c.last_contact_us <= self._stale
         contact = c.contact_memory == 1 if held else None
+        band: Band | None = None
         if now_us - c.last_us > self._stale:
-            judging, band = "no data", None
+            judging = Judging.NO_DATA
         elif c.last_detached:
-            judging, band = "detached", None
+            judging = Judging.DETACHED
         elif c.last_settling:
-            judging, band = "settling", None
+            judging = Judging.SETTLING
         elif temperature_c is None:
-            judging, band = "no temperature", None
+            judging = Judging.NO_TEMPERATURE
         else:
-            judging, band = "judged", _band_of(med, p)
+            judging, band = Judging.JUDGED, _band_of(med, p)
         return WrapStatus(
             self.wrap_id,
             now_us,
@@ -649,17 +651,17 @@ def _joined(tail: WrapSeries, chunk: WrapSeries) -> WrapSeries:
     )
 
 
-def _band_of(temp_mc: float, p: RuleParams) -> str:
+def _band_of(temp_mc: float, p: RuleParams) -> Band:
     """The WHO band of a smoothed temperature (clinical-rules.md, "Temperature")."""
     if temp_mc < celsius_to_mc(p.severe_below_c):
-        return "hypothermia_severe"
+        return Band.HYPOTHERMIA_SEVERE
     if temp_mc < celsius_to_mc(p.moderate_below_c):
-        return "hypothermia_moderate"
+        return Band.HYPOTHERMIA_MODERATE
     if temp_mc < celsius_to_mc(p.cold_stress_below_c):
-        return "cold_stress"
+        return Band.COLD_STRESS
     if temp_mc > celsius_to_mc(p.hyperthermia_above_c):
-        return "hyperthermia"
-    return "normal"
+        return Band.HYPERTHERMIA
+    return Band.NORMAL
 
 
 def _none_if_nan(x: float) -> float | None:
