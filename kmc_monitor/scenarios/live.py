@@ -105,7 +105,7 @@ class MemoryWard:
         so does a scenario run, as an error in the scenario."""
         if not math.isfinite(from_t) or from_t < admission.admitted_t - 1.0:
             raise ScenarioError(
-                f"holding: a step at {from_t} is before the admission (the trace's start less an hour)"
+                f"holding: a step at {from_t} is not during the stay (which starts an hour before the trace)"
             )
         self._holding[admission.admission_id][from_t] = caregiver_id
 

@@ -2,9 +2,10 @@
 expectation checked against both.
 
 "Through the same engine" is meant literally: the offline ``analyze`` (:func:`analyze_series`) and
-the ward service (:class:`~kmc_monitor.service.engine.LiveEngine` on a real ward store, readings
-arriving at their own time and ticks on an injected clock) must each satisfy the scenario. A rule
-that holds in a report but not on the ward screen, or the other way round, fails.
+the ward service (:class:`~kmc_monitor.service.engine.LiveEngine`, readings arriving at their own
+time and ticks on an injected clock) must each satisfy the scenario. A rule that holds in a report
+but not on the ward screen, or the other way round, fails. The engine is sans-I/O, so its ward is
+kept in memory (:mod:`kmc_monitor.scenarios.live`): a scenario run needs no database.
 
 What the live path reports is what the ward's alarm board did: when it raised each alarm, with which
 priority, and when the condition ended. The board acts at its ticks, so its times may be up to one
