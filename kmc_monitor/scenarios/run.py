@@ -562,8 +562,8 @@ def simulate(loaded: LoadedScenario, *, live: bool = True) -> Outcomes:
     batch = _batch(material.series, params, until_us, offset_mc)
     paths = [{w: _batch_caregivers(f, sc, material.t0_s) for w, f in batch.items()}]
     if live:
-        # Deferred: a batch-only run (the mutation tests, ``kmc-monitor check --batch``) need not
-        # load the service's engine.
+        # Deferred: a batch-only run (``simulate(..., live=False)``, as the mutation tests do) need
+        # not load the service's engine.
         from kmc_monitor.scenarios.live import run_live
 
         wraps = [s.wrap_id for s in material.series if len(s)]
