@@ -29,9 +29,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CaregiverDay",
+    "SavedSession",
     "StaySession",
     "StaySummary",
-    "SavedSession",
     "attribute",
     "attribute_stay",
     "caregiver_days",

@@ -2,7 +2,8 @@
 each expectation's verdict on every path.
 
 Plain values apart from :mod:`kmc_monitor.scenarios.run` (which produces and judges them), so the
-runner stays about running; the report (:mod:`kmc_monitor.scenarios.report`) reads these.
+runner stays about running; the report (:mod:`kmc_monitor.scenarios.report`) reads these. A wrap's
+report becomes facts here (:func:`facts_of_report`), the same way on both paths.
 """
 
 from __future__ import annotations

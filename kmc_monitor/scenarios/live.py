@@ -48,8 +48,9 @@ class MemoryWard:
 
     Only what a scenario's facts read back is kept in full (sessions, as the store's ``sessions``
     table keeps them: one row per wrap and start, a running session replaced as it grows); readings
-    and audit lines are counted, and the board's last snapshot is kept, so that a test can see the
-    engine handed them out. A stay here is never discharged and a wrap never moves bed.
+    and audit lines are only counted and the board's last snapshot kept, since nothing reads them
+    back (the facts take the board live, from the engine). A stay here is never discharged and a
+    wrap never moves bed, so the store's assignment history reduces to one span per wrap.
     """
 
     def __init__(self) -> None:
@@ -96,6 +97,8 @@ class MemoryWard:
         return admission
 
     def caregivers(self, admission_id: int) -> list[FamilyMember]:
+        """The stay's caregivers with their ids, in the order named (the store lists the mother
+        first; nothing here depends on the order)."""
         return list(self._members[admission_id])
 
     def set_holder(self, admission: Admission, caregiver_id: int | None, *, from_t: float) -> None:
@@ -126,12 +129,6 @@ class MemoryWard:
         if batch.board is not None:
             self.board = dict(batch.board)
         self.audit_lines += len(batch.audit)
-
-    def sessions(self, wrap_id: str) -> list[SessionUpdate]:
-        """The wrap's saved sessions, by start."""
-        return sorted(
-            (u for (w, _), u in self._sessions.items() if w == wrap_id), key=lambda u: u.session.start_us
-        )
 
     def stay_sessions(self, admission: Admission, start_t: float, end_t: float) -> list[StaySession]:
         """What the store's ``stay_sessions`` answers: the sessions of the wraps that were on the
