@@ -1,7 +1,10 @@
-"""Importing a codec, the verifier or the signal core loads none of the heavy libraries.
+"""Importing a codec, the verifier, the signal core or the scenario runner loads none of the heavy
+libraries.
 
 A room gateway on a small board decodes advertisements and runs the rules; a test of the signal core
-should not pay for the web stack or the trace reader. Each import runs in a fresh interpreter, since
+should not pay for the web stack or the trace reader; a scenario keeps its ward in memory, so the
+runner and the session attribution it shares with the store load no sqlite3 (issue #15; running one
+is watched in ``tests/scenarios/test_no_store.py``). Each import runs in a fresh interpreter, since
 this test process has long since imported everything.
 """
 
@@ -31,6 +34,12 @@ SIGNAL = ["kmc_monitor.signal"] + [
     f"kmc_monitor.signal.{m.name}" for m in pkgutil.iter_modules(kmc_monitor.signal.__path__)
 ]
 PACKAGES = ["kmc_monitor.devices", "kmc_monitor.devices.protocol", "kmc_monitor.devices.reading"]
+SCENARIOS = [
+    "kmc_monitor.scenarios",
+    "kmc_monitor.scenarios.run",
+    "kmc_monitor.scenarios.live",
+    "kmc_monitor.programme.caregivers",
+]
 
 
 def loaded_by(module: str, watched: tuple[str, ...]) -> list[str]:
@@ -48,7 +57,7 @@ def loaded_by(module: str, watched: tuple[str, ...]) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("module", CODECS + VERIFIER + SIGNAL + PACKAGES)
+@pytest.mark.parametrize("module", CODECS + VERIFIER + SIGNAL + PACKAGES + SCENARIOS)
 def test_light_modules_load_nothing_heavy(module: str) -> None:
     assert loaded_by(module, HEAVY) == []
 

@@ -15,17 +15,25 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
-from kmc_monitor.service.store import Store
 from kmc_monitor.service.ward_model import Admission, CaregiverRole, FamilyMember
 from kmc_monitor.signal.calendar import DayCalendar
 from kmc_monitor.signal.params import US
+from kmc_monitor.signal.report import Session
+
+if TYPE_CHECKING:
+    # For annotations only: the attribution below is pure, and a scenario run (which keeps its
+    # sessions in memory) must not load sqlite3 by importing this module.
+    from kmc_monitor.service.store import Store
 
 __all__ = [
     "CaregiverDay",
+    "SavedSession",
     "StaySession",
     "StaySummary",
     "attribute",
+    "attribute_stay",
     "caregiver_days",
     "clipped_contact_s",
     "stay_sessions",
@@ -98,22 +106,63 @@ def clipped_contact_s(start_t: float, end_t: float, contact_s: float, lo: float,
     return contact_s * overlap / span if overlap > 0 else 0.0
 
 
+class SavedSession(Protocol):
+    """A session as it was saved: the store's ``BedSession``, or the engine's ``SessionUpdate``
+    kept in memory (a scenario run)."""
+
+    @property
+    def session(self) -> Session: ...
+
+    @property
+    def open(self) -> bool: ...
+
+
 def stay_sessions(store: Store, admission: Admission, start_t: float, end_t: float) -> list[StaySession]:
     """The stay's saved sessions overlapping ``[start_t, end_t)`` (cut to the stay), attributed."""
     lo, hi = admission.clamp(start_t, end_t)
     if lo >= hi:
         return []
-    members = {m.caregiver_id: m for m in store.caregivers(admission.admission_id)}
-    steps = store.holding(admission.admission_id)
+    return attribute_stay(
+        admission,
+        store.caregivers(admission.admission_id),
+        store.holding(admission.admission_id),
+        store.sessions_for_bed(admission.bed_id, lo, hi),
+        lo,
+        hi,
+    )
+
+
+def attribute_stay(
+    admission: Admission,
+    members: Iterable[FamilyMember],
+    steps: Sequence[Step],
+    sessions: Iterable[SavedSession],
+    start_t: float,
+    end_t: float,
+) -> list[StaySession]:
+    """The stay's sessions overlapping ``[start_t, end_t)`` (cut to the stay), by start, each
+    attributed to who held for most of it; the rule of :func:`stay_sessions` without the store.
+
+    ``sessions`` are those of the wraps that were on the stay's bed when each began (the store's
+    ``sessions_for_bed``); ``members`` the stay's caregivers and ``steps`` its "who holds from when".
+    Kept apart from the store so that a run with no database (a scenario's live path) attributes by
+    this same rule rather than a copy of it.
+    """
+    lo, hi = admission.clamp(start_t, end_t)
+    if lo >= hi:
+        return []
+    by_id = {m.caregiver_id: m for m in members}
     out = []
-    for s in store.sessions_for_bed(admission.bed_id, lo, hi):
+    for s in sorted(sessions, key=lambda x: x.session.start_us):
+        if not (s.session.start_us < hi * US and s.session.end_us > lo * US):
+            continue
         s0, s1 = s.session.start_us / US, s.session.end_us / US
         if s1 <= admission.admitted_t or (
             admission.discharged_t is not None and s0 >= admission.discharged_t
         ):
             continue
         who = attribute(s0, s1, steps)
-        member: FamilyMember | None = members.get(who) if who is not None else None
+        member: FamilyMember | None = by_id.get(who) if who is not None else None
         role = CaregiverRole.UNKNOWN if member is None else member.role
         out.append(
             StaySession(

@@ -2,16 +2,19 @@
 each expectation's verdict on every path.
 
 Plain values apart from :mod:`kmc_monitor.scenarios.run` (which produces and judges them), so the
-runner stays about running; the report (:mod:`kmc_monitor.scenarios.report`) reads these.
+runner stays about running; the report (:mod:`kmc_monitor.scenarios.report`) reads these. A wrap's
+report becomes facts here (:func:`facts_of_report`), the same way on both paths.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kmc_monitor.signal.report import AlarmKind, Priority
+from kmc_monitor.signal.params import US
+from kmc_monitor.signal.report import AlarmKind, Priority, WrapReport
 
 __all__ = [
     "BATCH",
@@ -23,6 +26,7 @@ __all__ = [
     "Outcome",
     "ScenarioResult",
     "SessionFact",
+    "facts_of_report",
 ]
 
 BATCH = "batch"
@@ -76,8 +80,40 @@ class Facts:
     sounded: frozenset[AlarmKind] = frozenset()
     shown_high: frozenset[AlarmKind] = frozenset()
     #: Contact seconds per caregiver (sessions attributed to who held for most of each). The live
-    #: path reads them back from the ward's database (engine → store → attribution).
+    #: path attributes the sessions the engine handed out to be saved, by the store's own rule
+    #: (engine → in-memory ward → ``programme.caregivers.attribute_stay``).
     caregiver_s: tuple[tuple[str, float], ...] = ()
+
+
+def facts_of_report(
+    report: WrapReport, path: str, lag_s: float, alarms: Sequence[AlarmFact] | None = None
+) -> Facts:
+    """One path's facts from a wrap's report, in seconds; ``alarms`` replaces the report's own (the
+    live path reports what the ward's board did, not the rules)."""
+    if alarms is None:
+        alarms = [
+            AlarmFact(
+                a.kind, a.priority, a.start_us / US, None if a.end_us is None else a.end_us / US, a.extreme_c
+            )
+            for a in report.alarms
+        ]
+    return Facts(
+        path,
+        lag_s,
+        report.readings,
+        report.invalid_readings,
+        report.observed_us / US,
+        report.contact_us / US,
+        report.unknown_us / US,
+        tuple(
+            SessionFact(s.start_us / US, s.end_us / US, s.contact_us / US, s.short) for s in report.sessions
+        ),
+        tuple(alarms),
+        tuple(
+            DayFact(d.day, d.contact_us / US, d.observed_us / US, d.unknown_us / US, d.complete)
+            for d in report.days
+        ),
+    )
 
 
 # What is reported ------------------------------------------------------------------------------------

@@ -2,9 +2,10 @@
 expectation checked against both.
 
 "Through the same engine" is meant literally: the offline ``analyze`` (:func:`analyze_series`) and
-the ward service (:class:`~kmc_monitor.service.engine.LiveEngine` on a real ward store, readings
-arriving at their own time and ticks on an injected clock) must each satisfy the scenario. A rule
-that holds in a report but not on the ward screen, or the other way round, fails.
+the ward service (:class:`~kmc_monitor.service.engine.LiveEngine`, readings arriving at their own
+time and ticks on an injected clock) must each satisfy the scenario. A rule that holds in a report
+but not on the ward screen, or the other way round, fails. The engine is sans-I/O, so its ward is
+kept in memory (:mod:`kmc_monitor.scenarios.live`): a scenario run needs no database.
 
 What the live path reports is what the ward's alarm board did: when it raised each alarm, with which
 priority, and when the condition ended. The board acts at its ticks, so its times may be up to one
@@ -17,11 +18,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,11 +31,11 @@ from kmc_monitor.scenarios.facts import (
     LIVE,
     AlarmFact,
     Check,
-    DayFact,
     Facts,
     Outcome,
     ScenarioResult,
     SessionFact,
+    facts_of_report,
 )
 from kmc_monitor.scenarios.load import LoadedScenario, ScenarioError
 from kmc_monitor.scenarios.model import (
@@ -51,13 +50,10 @@ from kmc_monitor.scenarios.model import (
     SimulatorGen,
     Window,
 )
-from kmc_monitor.signal import DayCalendar, RuleParams, WrapReport, analyze_series
+from kmc_monitor.signal import DayCalendar, RuleParams, analyze_series
 from kmc_monitor.signal.params import US, celsius_to_mc, seconds_to_us
-from kmc_monitor.signal.report import AlarmKind, Priority
+from kmc_monitor.signal.report import AlarmKind
 from kmc_monitor.signal.series import WrapSeries, build_series
-
-if TYPE_CHECKING:
-    from kmc_monitor.service.ward_model import FamilyMember
 
 __all__ = ["Outcomes", "judge", "run_scenario", "simulate"]
 
@@ -193,171 +189,18 @@ def _material(loaded: LoadedScenario, params: RuleParams) -> _Material:
 
 
 # The two paths ---------------------------------------------------------------------------------------
-def _s(us: int | None) -> float | None:
-    return None if us is None else us / US
-
-
-def _facts(report: WrapReport, path: str, lag_s: float, alarms: Sequence[AlarmFact] | None = None) -> Facts:
-    if alarms is None:
-        alarms = [
-            AlarmFact(
-                a.kind, a.priority, a.start_us / US, None if a.end_us is None else a.end_us / US, a.extreme_c
-            )
-            for a in report.alarms
-        ]
-    return Facts(
-        path,
-        lag_s,
-        report.readings,
-        report.invalid_readings,
-        report.observed_us / US,
-        report.contact_us / US,
-        report.unknown_us / US,
-        tuple(
-            SessionFact(s.start_us / US, s.end_us / US, s.contact_us / US, s.short) for s in report.sessions
-        ),
-        tuple(alarms),
-        tuple(
-            DayFact(d.day, d.contact_us / US, d.observed_us / US, d.unknown_us / US, d.complete)
-            for d in report.days
-        ),
-    )
-
-
 def _batch(
     series: Sequence[WrapSeries], params: RuleParams, until_us: int, offset_mc: int
 ) -> dict[str, Facts]:
     calendar = DayCalendar(params.ward_tz)
     return {
-        s.wrap_id: _facts(
+        s.wrap_id: facts_of_report(
             analyze_series(s, params, until_us=until_us, site_offset_mc=offset_mc, calendar=calendar),
             BATCH,
             0.0,
         )
         for s in series
     }
-
-
-def _live(material: _Material, scenario: Scenario, params: RuleParams, until_us: int) -> dict[str, Facts]:
-    """The ward service's engine on a real (temporary) ward: a bed and an admission per wrap."""
-    from kmc_monitor.programme.caregivers import stay_sessions
-    from kmc_monitor.service.alarms import AlarmState
-    from kmc_monitor.service.engine import LiveEngine
-    from kmc_monitor.service.persistence import checkpoint, layout_of
-    from kmc_monitor.service.store import Store
-    from kmc_monitor.service.ward import Ward
-    from kmc_monitor.service.ward_model import AdmissionDetails, GestationalAge, KmcMode
-
-    wraps = [s.wrap_id for s in material.series if len(s)]
-    readings = sorted(material.readings, key=lambda r: r.t)  # each arrives at its own time
-    admitted_s = math.floor(readings[0].t) - 3600.0
-    stays: dict[str, int] = {}
-    with tempfile.TemporaryDirectory(prefix="kmc-scenario-") as tmp, Store.in_data_dir(tmp) as store:
-        ward = Ward(store, base_url="http://127.0.0.1")
-        for i, wrap_id in enumerate(wraps, start=1):
-            bed = f"B{i:03d}"
-            ward.add_bed(bed, f"Bed {i}", position=i, now=admitted_s)
-            store.add_wrap(wrap_id, _mac(i), now=admitted_s)
-            spec = scenario.admission
-            details = AdmissionDetails(
-                f"Scenario baby {i}",
-                1500,
-                GestationalAge(32),
-                site_offset_c=scenario.site_offset_c,
-                daily_goal_s=params.daily_goal_s,
-                kmc_mode=KmcMode(spec.mode),
-                family=tuple(_member(name) for name in spec.caregivers),
-            )
-            adm, _ = ward.admit(bed, details, now=admitted_s, who="scenario")
-            ward.assign_wrap(wrap_id, bed, now=admitted_s, who="scenario")
-            stays[wrap_id] = adm.admission_id
-            ids = {m.label: m.caregiver_id for m in ward.caregivers(adm.admission_id)}
-            for step in scenario.holding:
-                at = step.at.at(material.t0_s)
-                ward.set_holder(
-                    adm.admission_id, ids.get(step.who), from_t=at, now=at, who="scenario", source="staff"
-                )
-        engine = LiveEngine(layout_of(ward), params, reorder_s=scenario.live.reorder_s)
-        tick_us = seconds_to_us(scenario.live.tick_s)
-        final_us = until_us + engine.reorder_us
-        t_us = np.rint(np.array([r.t for r in readings]) * US).astype(np.int64)
-        raised: dict[tuple[str | int, ...], tuple[int, Priority]] = {}
-        sounded: dict[str, set[AlarmKind]] = {}
-        shown_high: dict[str, set[AlarmKind]] = {}
-        ended: dict[tuple[str | int, ...], tuple[int, float | None]] = {}
-        now = int(t_us[0])
-        k = 0
-        while True:
-            j = int(np.searchsorted(t_us, now, side="right"))
-            if j > k:
-                engine.ingest(readings[k:j])
-                k = j
-            for e in engine.tick(now).events:
-                a = e.alarm
-                if a is None:
-                    continue
-                if e.action.value == "raised":
-                    raised[a.key] = (a.raised_us, a.priority)
-                elif e.action.value == "ended":
-                    ended[a.key] = (e.at_us, a.extreme_c)
-            # What a ward screen shows and plays now (one screen, never paused).
-            playing = engine.board.sounding("scenario-screen", now)
-            if playing is not None:
-                sounded.setdefault(playing.wrap_id, set()).add(playing.kind)
-            for v in engine.board.visible(now):
-                if v.priority is Priority.HIGH or v.state is AlarmState.LATCHED:
-                    shown_high.setdefault(v.wrap_id, set()).add(v.kind)
-            if now >= final_us:
-                break
-            now = min(now + tick_us, final_us)
-        checkpoint(engine, store, now, streams=False)  # the sessions, as the ward saves them
-        out: dict[str, Facts] = {}
-        for wrap_id in wraps:
-            stream = engine.stream(wrap_id)
-            assert stream is not None
-            # An alarm still open: its extreme so far as the ward's board has it (what the tile, bed
-            # page, report and export show), not the stream's own.
-            still = {
-                (v.kind.value, int(v.key[2])): v.extreme_c
-                for v in engine.board.visible(final_us)
-                if v.wrap_id == wrap_id and v.ended_us is None and len(v.key) == 3
-            }
-            alarms = []
-            for key, (at_us, priority) in raised.items():
-                if key[0] != wrap_id:
-                    continue
-                end = ended.get(key)
-                alarms.append(
-                    AlarmFact(
-                        AlarmKind(str(key[1])),
-                        priority,
-                        at_us / US,
-                        None if end is None else end[0] / US,
-                        still.get((str(key[1]), int(key[2]))) if end is None else end[1],
-                    )
-                )
-            alarms.sort(key=lambda a: (a.start_s, a.kind.value))
-            lag_s = scenario.live.tick_s if len(wraps) > 1 else 0.0
-            facts = _facts(stream.report(until_us), LIVE, lag_s, alarms)
-            stay = ward.admission(stays[wrap_id])
-            by: dict[str, float] = {}
-            for s in stay_sessions(store, stay, stay.admitted_t, final_us / US + 1.0):
-                by[s.label] = by.get(s.label, 0.0) + s.contact_s
-            out[wrap_id] = dataclasses.replace(
-                facts,
-                sounded=frozenset(sounded.get(wrap_id, ())),
-                shown_high=frozenset(shown_high.get(wrap_id, ())),
-                caregiver_s=tuple(sorted(by.items())),
-            )
-        return out
-
-
-def _member(name: str) -> FamilyMember:
-    from kmc_monitor.service.ward_model import CaregiverRole, FamilyMember
-
-    if name in ("mother", "father"):
-        return FamilyMember(CaregiverRole(name))
-    return FamilyMember(CaregiverRole.FAMILY, name)
 
 
 def _batch_caregivers(facts: Facts, scenario: Scenario, t0_s: float) -> Facts:
@@ -372,11 +215,6 @@ def _batch_caregivers(facts: Facts, scenario: Scenario, t0_s: float) -> Facts:
         label = labels[who or 0]
         by[label] = by.get(label, 0.0) + s.contact_s
     return dataclasses.replace(facts, caregiver_s=tuple(sorted(by.items())))
-
-
-def _mac(i: int) -> str:
-    """A locally administered address per scenario wrap (the store needs one; none is ever heard)."""
-    return "02:4B:4D:" + ":".join(f"{b:02X}" for b in i.to_bytes(3, "big"))
 
 
 # Checking --------------------------------------------------------------------------------------------
@@ -724,7 +562,12 @@ def simulate(loaded: LoadedScenario, *, live: bool = True) -> Outcomes:
     batch = _batch(material.series, params, until_us, offset_mc)
     paths = [{w: _batch_caregivers(f, sc, material.t0_s) for w, f in batch.items()}]
     if live:
-        paths.append(_live(material, sc, params, until_us))
+        # Deferred: a batch-only run (``simulate(..., live=False)``, as the mutation tests do) need
+        # not load the service's engine.
+        from kmc_monitor.scenarios.live import run_live
+
+        wraps = [s.wrap_id for s in material.series if len(s)]
+        paths.append(run_live(material.readings, wraps, material.t0_s, sc, params, until_us))
     return Outcomes(tuple(paths), tuple(s.wrap_id for s in with_readings), material.t0_s)
 
 
