@@ -10,7 +10,6 @@ back to the kernel, never what is computed; it is a no-op where glibc is not the
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 
 __all__ = ["keep_freed_memory"]
@@ -25,11 +24,10 @@ _M_MMAP_THRESHOLD = -3
 
 def keep_freed_memory() -> bool:
     """Tell glibc to keep up to 1 GiB of freed heap for reuse; True if it was applied."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
+    # The C library already loaded in this process (``ctypes.util.find_library`` would import
+    # tempfile and shutil, and may run ldconfig, to name the same library).
     try:
-        libc = ctypes.CDLL(name)
+        libc = ctypes.CDLL(None)
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False

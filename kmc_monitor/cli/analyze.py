@@ -18,6 +18,11 @@ __all__ = ["add_parser", "run"]
 
 
 def run(args: argparse.Namespace) -> int:
+    if "numpy" not in sys.modules:
+        # The rules do no linear algebra: OpenBLAS's worker threads, started when NumPy loads (one
+        # per core, spinning a while before they sleep), would only take CPU from the parsing and
+        # analysis threads. Only for this process, and only when it loads NumPy itself.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from kmc_monitor._memory import keep_freed_memory
     from kmc_monitor.analysis import analyze_all, render_table, report_json
     from kmc_monitor.devices.trace import read_traces

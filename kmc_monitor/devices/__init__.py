@@ -11,34 +11,34 @@
 The one type they share is :class:`Reading`; errors are in :mod:`.errors`. The names below are the
 light, I/O-free parts. The radio side imports bleak and the trace side pyarrow, so they are imported
 from their own modules where they are used, as bleak itself keeps platform backends behind lazy
-imports; the trace names listed here are loaded on first use, so that importing a codec never
-loads pyarrow.
+imports; every name listed here is loaded on first use, so that importing a codec never loads
+pyarrow, and reading a trace (``kmc-monitor analyze``) never loads the codecs and cryptography.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from kmc_monitor.devices.errors import (
-    AuthenticationFailed,
-    DecodeError,
-    MalformedPayload,
-    RegistryError,
-    RejectReason,
-    TruncatedPayload,
-    UnknownObject,
-    UnsupportedFormat,
-)
-from kmc_monitor.devices.protocol.bthome import BthomeAdvert, decode_service_data, encode_service_data
-from kmc_monitor.devices.protocol.hts import (
-    HtsMeasurement,
-    decode_temperature_measurement,
-    encode_temperature_measurement,
-)
-from kmc_monitor.devices.protocol.verify import AdvertVerifier, Rejection, WrapRegistry
-from kmc_monitor.devices.reading import Reading, readings_to_series
-
 if TYPE_CHECKING:
+    from kmc_monitor.devices.errors import (
+        AuthenticationFailed,
+        DecodeError,
+        MalformedPayload,
+        RegistryError,
+        RejectReason,
+        TruncatedPayload,
+        UnknownObject,
+        UnsupportedFormat,
+    )
+    from kmc_monitor.devices.protocol.bthome import BthomeAdvert, decode_service_data, encode_service_data
+    from kmc_monitor.devices.protocol.hts import (
+        HtsMeasurement,
+        decode_temperature_measurement,
+        encode_temperature_measurement,
+    )
+    from kmc_monitor.devices.protocol.verify import AdvertVerifier, Rejection, WrapRegistry
+    from kmc_monitor.devices.reading import Reading, readings_to_series
     from kmc_monitor.devices.trace import (
         MAX_REPORTED_LINES,
         TRACE_COLUMNS,
@@ -82,26 +82,54 @@ __all__ = [
     "write_trace",
 ]
 
-_TRACE_NAMES = frozenset(
-    (
-        "MAX_REPORTED_LINES",
-        "TRACE_COLUMNS",
-        "ReadingChunk",
-        "ReadingCursor",
-    "ReadingCursor",
-        "TraceChunks",
-        "TraceSet",
-        "TraceWriter",
-        "read_traces",
-        "write_trace",
-    )
-)
+#: Where each name lives; every one is imported on first use, so that importing a subpackage (the
+#: trace reader for ``kmc-monitor analyze``, say) does not load the codecs and their cryptography, nor
+#: a codec pyarrow.
+_HOME: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "AuthenticationFailed",
+            "DecodeError",
+            "MalformedPayload",
+            "RegistryError",
+            "RejectReason",
+            "TruncatedPayload",
+            "UnknownObject",
+            "UnsupportedFormat",
+        ),
+        "kmc_monitor.devices.errors",
+    ),
+    **dict.fromkeys(
+        ("BthomeAdvert", "decode_service_data", "encode_service_data"), "kmc_monitor.devices.protocol.bthome"
+    ),
+    **dict.fromkeys(
+        ("HtsMeasurement", "decode_temperature_measurement", "encode_temperature_measurement"),
+        "kmc_monitor.devices.protocol.hts",
+    ),
+    **dict.fromkeys(("AdvertVerifier", "Rejection", "WrapRegistry"), "kmc_monitor.devices.protocol.verify"),
+    **dict.fromkeys(("Reading", "readings_to_series"), "kmc_monitor.devices.reading"),
+    **dict.fromkeys(
+        (
+            "MAX_REPORTED_LINES",
+            "TRACE_COLUMNS",
+            "ReadingChunk",
+            "ReadingCursor",
+            "TraceChunks",
+            "TraceSet",
+            "TraceWriter",
+            "read_traces",
+            "write_trace",
+        ),
+        "kmc_monitor.devices.trace",
+    ),
+}
 
 
 def __getattr__(name: str) -> Any:
-    """The trace names, imported on first use (they bring pyarrow)."""
-    if name in _TRACE_NAMES:
-        from kmc_monitor.devices import trace
-
-        return getattr(trace, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    """Every name above, imported on first use (the codecs bring cryptography, the traces pyarrow)."""
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(home), name)
+    globals()[name] = value
+    return value

@@ -96,22 +96,54 @@ def validate_fields(
     milli-degrees) and a boolean mask of readings that had at least one invalid field. A value that
     is present but not finite (inf) is invalid too; NaN on input means "missing" and is not.
     """
-    lo, hi = params.plausible_min_c, params.plausible_max_c
-
-    def bad(x: FloatArray, a: float, b: float) -> npt.NDArray[np.bool_]:
-        with np.errstate(invalid="ignore"):
-            return ~np.isnan(x) & ~((x >= a) & (x <= b))
-
-    bad_skin = bad(skin_c, lo, hi)
-    bad_amb = bad(ambient_c, lo, hi)
-    bad_contact = bad(contact, 0.0, 1.0)
-    bad_batt = bad(battery_pct, 0.0, 100.0)
+    bad_skin, bad_amb, bad_contact, bad_batt = _bad_fields(skin_c, ambient_c, contact, battery_pct, params)
     invalid = bad_skin | bad_amb | bad_contact | bad_batt
     skin_mc = np.where(bad_skin, np.nan, np.rint(skin_c * 1000.0))
     amb_mc = np.where(bad_amb, np.nan, np.rint(ambient_c * 1000.0))
     contact_v = np.where(bad_contact, np.nan, contact)
     batt_v = np.where(bad_batt, np.nan, battery_pct)
     return skin_mc, amb_mc, contact_v, batt_v, invalid
+
+
+def _bad_fields(
+    skin_c: FloatArray,
+    ambient_c: FloatArray,
+    contact: FloatArray,
+    battery_pct: FloatArray,
+    params: RuleParams,
+) -> tuple[BoolArray, BoolArray, BoolArray, BoolArray]:
+    """Per field, the values present but implausible (NaN is missing, never implausible)."""
+    lo, hi = params.plausible_min_c, params.plausible_max_c
+
+    def bad(x: FloatArray, a: float, b: float) -> npt.NDArray[np.bool_]:
+        with np.errstate(invalid="ignore"):
+            return ~np.isnan(x) & ~((x >= a) & (x <= b))
+
+    return bad(skin_c, lo, hi), bad(ambient_c, lo, hi), bad(contact, 0.0, 1.0), bad(battery_pct, 0.0, 100.0)
+
+
+def _validate_in_place(
+    skin_c: FloatArray,
+    ambient_c: FloatArray,
+    contact: FloatArray,
+    battery_pct: FloatArray,
+    params: RuleParams,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+    """:func:`validate_fields` writing its results over its (float64) inputs: the same values, the
+    same operations, without four new arrays."""
+    bad_skin, bad_amb, bad_contact, bad_batt = _bad_fields(skin_c, ambient_c, contact, battery_pct, params)
+    invalid = bad_skin | bad_amb | bad_contact | bad_batt
+    for values, bad_values, scale in (
+        (skin_c, bad_skin, True),
+        (ambient_c, bad_amb, True),
+        (contact, bad_contact, False),
+        (battery_pct, bad_batt, False),
+    ):
+        if scale:
+            np.multiply(values, 1000.0, out=values)
+            np.rint(values, out=values)
+        np.copyto(values, np.nan, where=bad_values)
+    return skin_c, ambient_c, contact, battery_pct, invalid
 
 
 def build_series(
@@ -126,6 +158,7 @@ def build_series(
     invalid_rows: npt.ArrayLike | None = None,
     extra_invalid: int = 0,
     latest_us: int | None = None,
+    copy: bool = True,
 ) -> WrapSeries:
     """Validate, order and de-duplicate one wrap's readings.
 
@@ -138,6 +171,10 @@ def build_series(
     A time before ``params.earliest_t_s`` (2015) or after ``latest_us`` (the caller's clock plus the
     allowed lead; no upper bound when None) is a clock fault: the row is dropped and counted invalid,
     so one glitched timestamp cannot stretch a wrap's record over years of empty days.
+
+    With ``copy=False`` the caller hands over the four value arrays: when they are float64 NumPy
+    arrays they are overwritten with the validated values and may be returned as the series' own (a
+    trace reader's freshly gathered columns, spared a second copy). The result is the same.
     """
     params = params or RuleParams()
     t_arr = np.asarray(t_s, dtype=np.float64)
@@ -146,12 +183,19 @@ def build_series(
     n = t_arr.shape[0]
     if not np.all(np.isfinite(t_arr)):
         raise InvalidReadingsError(f"wrap {wrap_id!r}: every reading needs a finite timestamp")
-    skin_mc, amb_mc, contact_v, batt_v, invalid = validate_fields(
+    fields = (
         _as_float(skin_c, n, "skin_temp_c"),
         _as_float(ambient_c, n, "ambient_temp_c"),
         _as_float(contact, n, "contact"),
         _as_float(battery_pct, n, "battery_pct"),
-        params,
+    )
+    own = not copy and all(f.flags.writeable and f.flags.c_contiguous for f in fields)
+    # Never one buffer given for two fields (nor the times'): each is overwritten on its own.
+    own = own and not any(
+        np.may_share_memory(a, b) for i, a in enumerate((t_arr, *fields)) for b in fields[i:]
+    )
+    skin_mc, amb_mc, contact_v, batt_v, invalid = (_validate_in_place if own else validate_fields)(
+        *fields, params
     )
     if invalid_rows is not None:
         invalid = invalid | np.asarray(invalid_rows, dtype=np.bool_)
@@ -166,6 +210,18 @@ def build_series(
         contact_v, batt_v, invalid = contact_v[ok], batt_v[ok], invalid[ok]
         n = t_arr.shape[0]
     t_us = np.rint(t_arr * US).astype(np.int64)
+    if n < 2 or bool((t_us[1:] > t_us[:-1]).all()):
+        # Already strictly increasing (a trace as recorded): the stable sort and the de-duplication
+        # below would keep every row where it is.
+        return WrapSeries(
+            wrap_id,
+            t_us,
+            skin_mc,
+            amb_mc,
+            contact_v,
+            batt_v,
+            int(np.count_nonzero(invalid)) + extra_invalid,
+        )
     order = np.argsort(t_us, kind="stable")
     t_sorted = t_us[order]
     keep = np.ones(n, dtype=np.bool_)

@@ -14,10 +14,15 @@ reader that copes with it, :mod:`.arrow` turning pyarrow's columns into NumPy ar
 (:class:`TraceChunks`). :mod:`.writer` writes traces back in the same format.
 """
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from kmc_monitor.devices.trace.collect import TraceSet, read_traces
 from kmc_monitor.devices.trace.layout import MAX_REPORTED_LINES, TRACE_COLUMNS
-from kmc_monitor.devices.trace.stream import ReadingChunk, ReadingCursor, TraceChunks
-from kmc_monitor.devices.trace.writer import TraceWriter, write_trace
+
+if TYPE_CHECKING:
+    from kmc_monitor.devices.trace.stream import ReadingChunk, ReadingCursor, TraceChunks
+    from kmc_monitor.devices.trace.writer import TraceWriter, write_trace
 
 __all__ = [
     "MAX_REPORTED_LINES",
@@ -30,3 +35,22 @@ __all__ = [
     "read_traces",
     "write_trace",
 ]
+
+#: The chunked reader and the writer, imported on first use: reading a whole trace (``analyze``)
+#: needs neither.
+_LAZY = {
+    "ReadingChunk": "stream",
+    "ReadingCursor": "stream",
+    "TraceChunks": "stream",
+    "TraceWriter": "writer",
+    "write_trace": "writer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

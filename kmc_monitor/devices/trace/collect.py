@@ -265,6 +265,7 @@ class _Collector:
                 invalid_rows=wrap[2],
                 extra_invalid=self._extra.get(code, 0),
                 latest_us=self.latest_us,
+                copy=False,  # the arrays _gather just filled: validated where they are
             )
 
         series = list(pool.map(build, sorted(range(n_wraps), key=self._names.__getitem__)))
