@@ -302,9 +302,11 @@ def _live(material: _Material, scenario: Scenario, params: RuleParams, until_us:
                     ended[a.key] = (e.at_us, a.extreme_c)
             # What a ward screen shows and plays now (one screen, never paused).
             playing = engine.board.sounding("scenario-screen", now)
-            if playing is not None:
+            if playing is not None and playing.wrap_id is not None and isinstance(playing.kind, AlarmKind):
                 sounded.setdefault(playing.wrap_id, set()).add(playing.kind)
             for v in engine.board.visible(now):
+                if v.wrap_id is None or not isinstance(v.kind, AlarmKind):
+                    continue  # the ward's own alarms (a scenario runs no store, no HL7 link)
                 if v.priority is Priority.HIGH or v.state is AlarmState.LATCHED:
                     shown_high.setdefault(v.wrap_id, set()).add(v.kind)
             if now >= final_us:

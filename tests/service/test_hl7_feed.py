@@ -6,7 +6,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from kmc_monitor.service.alarms import AlarmBoard
+from kmc_monitor.service.alarm_model import ward_condition_key
+from kmc_monitor.service.alarms import AlarmBoard, WardAlarmKind
 from kmc_monitor.service.engine import BedView
 from kmc_monitor.service.hl7 import Identity
 from kmc_monitor.service.hl7_feed import Hl7Feed
@@ -90,7 +91,8 @@ def test_the_links_own_alarm_is_not_sent_over_it(tmp_path: Path) -> None:
     feed.on_tick(T0_US, [], [], lambda: [])
     drain(box)
     board = AlarmBoard()
-    events = board.condition_started(("(ward)", "hl7"), AlarmKind.HL7_LINK_FAILURE, None, "(ward)", T0_US)
+    kind = WardAlarmKind.HL7_LINK_FAILURE
+    events = board.condition_started(ward_condition_key(kind, T0_US), kind, None, None, T0_US)
     feed.on_tick(T0_US + US, events, [], lambda: [])
     assert box.pending() == 0
 
