@@ -36,6 +36,7 @@ from kmc_monitor.service.alarm_model import (
     WardAlarmKind,
     board_alarm_kind,
     subject_of,
+    ward_condition_key,
 )
 from kmc_monitor.service.alarm_snapshot import AlarmRecord, BoardSnapshot, PauseRecord
 from kmc_monitor.signal.params import US
@@ -55,6 +56,9 @@ __all__ = [
     "BoardSnapshot",
     "ConditionKey",
     "WardAlarmKind",
+    "board_alarm_kind",
+    "subject_of",
+    "ward_condition_key",
 ]
 
 logger = logging.getLogger(__name__)

@@ -65,8 +65,14 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 from kmc_monitor.devices.reading import Reading, readings_to_series
 from kmc_monitor.errors import UnknownAlarmError
-from kmc_monitor.service.alarm_model import BoardAlarmKind, board_alarm_kind, subject_of
-from kmc_monitor.service.alarms import AlarmBoard, AlarmSubject, AuditRecord
+from kmc_monitor.service.alarms import (
+    AlarmBoard,
+    AlarmSubject,
+    AuditRecord,
+    BoardAlarmKind,
+    board_alarm_kind,
+    subject_of,
+)
 from kmc_monitor.service.deps import Runtime, Staff
 from kmc_monitor.service.report_models import ReportOut
 from kmc_monitor.service.runtime import WardRuntime

@@ -32,7 +32,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.service.alarm_model import ward_condition_key
 from kmc_monitor.service.alarms import (
     AlarmEvent,
     AlarmState,
@@ -40,6 +39,7 @@ from kmc_monitor.service.alarms import (
     AlarmView,
     ConditionKey,
     WardAlarmKind,
+    ward_condition_key,
 )
 from kmc_monitor.service.config import Settings
 from kmc_monitor.service.engine import BedView, LiveEngine, TickResult

@@ -15,8 +15,7 @@ import logging
 import math
 from typing import Final
 
-from kmc_monitor.service.alarm_model import ward_condition_key
-from kmc_monitor.service.alarms import AlarmBoard, AlarmEvent, ConditionKey, WardAlarmKind
+from kmc_monitor.service.alarms import AlarmBoard, AlarmEvent, ConditionKey, WardAlarmKind, ward_condition_key
 from kmc_monitor.service.store import ReadingWriter, StoreError
 from kmc_monitor.signal.params import US
 

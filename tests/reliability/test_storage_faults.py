@@ -20,8 +20,7 @@ from typing import Any
 
 import pytest
 
-from kmc_monitor.service.alarm_model import ward_condition_key
-from kmc_monitor.service.alarms import AlarmSubject, WardAlarmKind
+from kmc_monitor.service.alarms import AlarmSubject, WardAlarmKind, ward_condition_key
 from kmc_monitor.service.hub import Subscriber
 from kmc_monitor.service.persistence import checkpoint
 from kmc_monitor.service.runtime import WardRuntime

@@ -9,9 +9,15 @@ from typing import Any
 import pytest
 
 from kmc_monitor.errors import AlarmError
-from kmc_monitor.service.alarm_model import board_alarm_kind, subject_of, ward_condition_key
 from kmc_monitor.service.alarm_snapshot import SNAPSHOT_FORMAT, AlarmRecord, BoardSnapshot
-from kmc_monitor.service.alarms import AlarmBoard, AlarmSubject, WardAlarmKind
+from kmc_monitor.service.alarms import (
+    AlarmBoard,
+    AlarmSubject,
+    WardAlarmKind,
+    board_alarm_kind,
+    subject_of,
+    ward_condition_key,
+)
 from kmc_monitor.signal.report import AlarmKind, Category, Priority
 
 S = 1_000_000

@@ -6,8 +6,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from kmc_monitor.service.alarm_model import ward_condition_key
-from kmc_monitor.service.alarms import AlarmBoard, WardAlarmKind
+from kmc_monitor.service.alarms import AlarmBoard, WardAlarmKind, ward_condition_key
 from kmc_monitor.service.engine import BedView
 from kmc_monitor.service.hl7 import Identity
 from kmc_monitor.service.hl7_feed import Hl7Feed
