@@ -217,7 +217,7 @@ async def test_replayed_alarm_ack_and_restart(tmp_path: Path) -> None:
         for _ in range(6):
             status, alarms = await asyncio.to_thread(http, "GET", server.base + "/api/alarms")
             assert status == 200
-            cold = [a for a in alarms if a["kind"] == saved[0]["kind"]]
+            cold = [a for a in alarms if a["kind"] == saved[0].kind.value]
             assert [a["alarm_id"] for a in cold] == [alarm_id], alarms
             assert cold[0]["acknowledged_by"].startswith("staff-")
             assert cold[0]["acknowledged_by"].endswith(" [nurse-a]")
