@@ -318,9 +318,8 @@ def compute_indicators(store: Store, period: Period, *, ward_tz: str, now: float
             "per 100 patient-days",
             f"Hypothermia episodes ({kind.value}) per 100 patient-days",
         )
+    # The clinical catalogue only: the ward's own alarms (storage, HL7 link) have no bed.
     for kind in AlarmKind:
-        if kind is AlarmKind.STORAGE_FAILURE:
-            continue
         add(
             f"alarms_per_patient_day.{kind.value}",
             counts[kind] / patient_days if patient_days > 0 else None,

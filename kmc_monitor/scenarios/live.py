@@ -24,6 +24,7 @@ from kmc_monitor.programme.caregivers import StaySession, attribute_stay
 from kmc_monitor.scenarios.facts import LIVE, AlarmFact, Facts, facts_of_report
 from kmc_monitor.scenarios.load import ScenarioError
 from kmc_monitor.scenarios.model import Scenario
+from kmc_monitor.service.alarm_snapshot import BoardSnapshot
 from kmc_monitor.service.alarms import AlarmState
 from kmc_monitor.service.engine import LiveEngine
 from kmc_monitor.service.engine_model import Layout, Persist, SessionUpdate
@@ -64,7 +65,7 @@ class MemoryWard:
         self._next_caregiver = 1
         self.readings = 0
         self.audit_lines = 0
-        self.board: dict[str, object] | None = None
+        self.board: BoardSnapshot | None = None
 
     # The ward, as a scenario sets it up ------------------------------------------------------------
     def admit(self, bed: Bed, wrap_id: str, details: AdmissionDetails, *, now: float, who: str) -> Admission:
@@ -127,7 +128,7 @@ class MemoryWard:
         for u in batch.sessions:
             self._sessions[(u.wrap_id, u.session.start_us)] = u
         if batch.board is not None:
-            self.board = dict(batch.board)
+            self.board = batch.board
         self.audit_lines += len(batch.audit)
 
     def stay_sessions(self, admission: Admission, start_t: float, end_t: float) -> list[StaySession]:
@@ -210,9 +211,11 @@ def run_live(
                 ended[a.key] = (e.at_us, a.extreme_c)
         # What a ward screen shows and plays now (one screen, never paused).
         playing = engine.board.sounding("scenario-screen", now)
-        if playing is not None:
+        if playing is not None and playing.wrap_id is not None and isinstance(playing.kind, AlarmKind):
             sounded.setdefault(playing.wrap_id, set()).add(playing.kind)
         for v in engine.board.visible(now):
+            if v.wrap_id is None or not isinstance(v.kind, AlarmKind):
+                continue  # the ward's own alarms (a scenario runs no store, no HL7 link)
             if v.priority is Priority.HIGH or v.state is AlarmState.LATCHED:
                 shown_high.setdefault(v.wrap_id, set()).add(v.kind)
         if now >= final_us:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass
+from typing import Final, TypeAlias
 
 from kmc_monitor.signal.params import seconds_to_us
 from kmc_monitor.signal.report import AlarmKind, Category, Priority
@@ -20,14 +21,105 @@ __all__ = [
     "AlarmEvent",
     "AlarmParams",
     "AlarmState",
+    "AlarmSubject",
     "AlarmView",
     "AuditRecord",
+    "BoardAlarmKind",
     "ConditionKey",
+    "WardAlarmKind",
+    "board_alarm_kind",
+    "subject_of",
+    "ward_condition_key",
 ]
 
 #: Identifies one engine condition, e.g. ``(wrap_id, kind, start_us)``. Elements are ``str`` or
 #: ``int`` so that a snapshot is plain JSON.
 ConditionKey = tuple[str | int, ...]
+
+
+class AlarmSubject(enum.StrEnum):
+    """What an alarm is about: one wrap (and the baby on it), or the ward as a whole.
+
+    Explicit, so that nothing has to guess from a placeholder wrap id (the board once carried ward
+    alarms under a fake wrap ``"(ward)"``, which reached the database, the HL7 feed and the API)."""
+
+    #: The ward itself (its database, its HL7 link): no bed, no wrap.
+    WARD = "ward"
+    #: One wrap; it may be on a bed or on none.
+    WRAP = "wrap"
+
+
+class WardAlarmKind(enum.StrEnum):
+    """Technical alarms the service raises about the ward as a whole, never the signal core.
+
+    They live here, not in :class:`~kmc_monitor.signal.report.AlarmKind`, because the signal core
+    is the clinical rules only: a disk or a hospital link is not something a wrap's readings say.
+    The values are those the catalogue used before, so stored rows, the API and the screens read
+    them unchanged."""
+
+    #: The ward service cannot write its database (locked, disk full, I/O error).
+    STORAGE_FAILURE = "storage_failure"
+    #: The hospital's HL7 interface engine does not acknowledge (``serve --hl7``): alarms reach
+    #: the nurses only through the ward screen.
+    HL7_LINK_FAILURE = "hl7_link_failure"
+
+    @property
+    def category(self) -> Category:
+        return _WARD_CATALOGUE[self][0]
+
+    @property
+    def priority(self) -> Priority:
+        return _WARD_CATALOGUE[self][1]
+
+    @property
+    def is_cold(self) -> bool:
+        return False
+
+    @property
+    def cold_severity(self) -> int:
+        """Never a cold kind (the same question as :attr:`AlarmKind.cold_severity`)."""
+        return -1
+
+    @property
+    def has_extreme(self) -> bool:
+        return False
+
+
+#: Category and priority as IEC 60601-1-8 sorts them: technical, medium (prompt, yellow), like the
+#: signal core's other technical alarms about equipment (a loose sensor, a silent wrap).
+_WARD_CATALOGUE: Final[dict[WardAlarmKind, tuple[Category, Priority]]] = {
+    WardAlarmKind.STORAGE_FAILURE: (Category.TECHNICAL, Priority.MEDIUM),
+    WardAlarmKind.HL7_LINK_FAILURE: (Category.TECHNICAL, Priority.MEDIUM),
+}
+
+#: Every kind the alarm board carries: the clinical catalogue and the ward's own.
+BoardAlarmKind: TypeAlias = AlarmKind | WardAlarmKind
+
+
+def board_alarm_kind(value: object) -> BoardAlarmKind:
+    """The board kind named ``value`` (a stored or sent string); ``ValueError`` when there is none."""
+    if isinstance(value, AlarmKind | WardAlarmKind):
+        return value
+    if isinstance(value, str):
+        for enum_type in (AlarmKind, WardAlarmKind):
+            try:
+                return enum_type(value)
+            except ValueError:
+                pass
+    raise ValueError(f"{value!r} is not an alarm kind of the catalogue")
+
+
+def ward_condition_key(kind: WardAlarmKind, since_us: int) -> ConditionKey:
+    """The condition key of the ward's ``kind`` condition that began at ``since_us``.
+
+    Led by the subject's value, which no clinical key starts with a kind after (a wrap's key is
+    ``(wrap_id, clinical kind, start)``), so it never meets a wrap's conditions."""
+    return (AlarmSubject.WARD.value, kind.value, since_us)
+
+
+def subject_of(kind: BoardAlarmKind) -> AlarmSubject:
+    """The subject a kind is always about: the ward's kinds the ward, the clinical ones a wrap."""
+    return AlarmSubject.WARD if isinstance(kind, WardAlarmKind) else AlarmSubject.WRAP
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +192,10 @@ class AlarmView:
 
     alarm_id: int
     key: ConditionKey
-    kind: AlarmKind
+    kind: BoardAlarmKind
     bed_id: str | None
-    wrap_id: str
+    #: None for a ward alarm (``subject`` is :attr:`AlarmSubject.WARD`).
+    wrap_id: str | None
     state: AlarmState
     priority: Priority
     raised_us: int
@@ -115,6 +208,8 @@ class AlarmView:
     extreme_c: float | None
     #: The last time a technical alarm was sounded again for want of an acknowledgement.
     reminded_us: int | None = None
+    #: What the alarm is about (the ward, or the wrap ``wrap_id``).
+    subject: AlarmSubject = AlarmSubject.WRAP
 
     @property
     def category(self) -> Category:

@@ -19,9 +19,8 @@ from __future__ import annotations
 import heapq
 import logging
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from kmc_monitor.errors import AlarmError, UnknownAlarmError
 from kmc_monitor.service.alarm_model import (
@@ -29,12 +28,19 @@ from kmc_monitor.service.alarm_model import (
     AlarmEvent,
     AlarmParams,
     AlarmState,
+    AlarmSubject,
     AlarmView,
     AuditRecord,
+    BoardAlarmKind,
     ConditionKey,
+    WardAlarmKind,
+    board_alarm_kind,
+    subject_of,
+    ward_condition_key,
 )
+from kmc_monitor.service.alarm_snapshot import AlarmRecord, BoardSnapshot, PauseRecord
 from kmc_monitor.signal.params import US
-from kmc_monitor.signal.report import AlarmKind, Category, Priority
+from kmc_monitor.signal.report import Category, Priority
 
 __all__ = [
     "SYSTEM",
@@ -42,20 +48,25 @@ __all__ = [
     "AlarmBoard",
     "AlarmEvent",
     "AlarmParams",
+    "AlarmRecord",
     "AlarmState",
+    "AlarmSubject",
     "AlarmView",
     "AuditRecord",
+    "BoardAlarmKind",
+    "BoardSnapshot",
+    "PauseRecord",
     "ConditionKey",
+    "WardAlarmKind",
+    "board_alarm_kind",
+    "subject_of",
+    "ward_condition_key",
 ]
 
 logger = logging.getLogger(__name__)
 
 #: The ``who`` of every action the board takes by itself (raise, escalate, end, resume audio).
 SYSTEM: Final = "system"
-
-#: Version of the :meth:`AlarmBoard.snapshot` format.
-SNAPSHOT_FORMAT: Final = 1
-
 
 
 @dataclass(slots=True)
@@ -64,9 +75,10 @@ class _Alarm:
 
     id: int
     key: ConditionKey
-    kind: AlarmKind
+    kind: BoardAlarmKind
     bed_id: str | None
-    wrap_id: str
+    #: None for a ward alarm.
+    wrap_id: str | None
     raised_us: int
     extreme_c: float | None
     escalate_at_us: int | None
@@ -78,6 +90,11 @@ class _Alarm:
     escalated_us: int | None = None
     cleared_us: int | None = None
     reminded_us: int | None = None
+
+    @property
+    def subject(self) -> AlarmSubject:
+        """Follows from the kind (checked on the way in): the ward's kinds are about the ward."""
+        return subject_of(self.kind)
 
     @property
     def escalates(self) -> bool:
@@ -149,22 +166,28 @@ class AlarmBoard:
     def condition_started(
         self,
         key: ConditionKey,
-        kind: AlarmKind,
+        kind: BoardAlarmKind,
         bed_id: str | None,
-        wrap_id: str,
+        wrap_id: str | None,
         now_us: int,
         *,
         extreme_c: float | None = None,
     ) -> list[AlarmEvent]:
         """Raise an alarm for a condition the engine started; a key seen before changes nothing.
 
-        ``bed_id`` may be None: a wrap not (yet) assigned to a bed still alarms.
+        ``bed_id`` may be None: a wrap not (yet) assigned to a bed still alarms. A ward alarm
+        (a :class:`WardAlarmKind`) has neither bed nor wrap: both None; a clinical kind needs its
+        wrap (:func:`~kmc_monitor.service.alarm_model.ward_condition_key` makes a ward key).
         """
         key = _checked_key(key)
         kind = _checked_kind(kind)
-        if bed_id is not None:
-            _checked_name(bed_id, "bed_id")
-        _checked_name(wrap_id, "wrap_id")
+        if isinstance(kind, WardAlarmKind):
+            if bed_id is not None or wrap_id is not None:
+                raise AlarmError(f"{kind.value} is about the ward: it has no bed and no wrap")
+        else:
+            if bed_id is not None:
+                _checked_name(bed_id, "bed_id")
+            _checked_name(wrap_id, "wrap_id")
         extreme_c = _checked_extreme(extreme_c)
         events: list[AlarmEvent] = []
         now = self._advance(now_us, events)
@@ -182,14 +205,14 @@ class AlarmBoard:
         self._by_key[key] = alarm.id
         where = f"bed {bed_id}" if bed_id is not None else "no bed"
         extreme = "" if extreme_c is None else f", extreme {extreme_c:.2f} °C"
+        about = "about the ward" if wrap_id is None else f"on wrap {wrap_id}, {where}"
         ev = self._emit(
             events,
             AlarmAction.RAISED,
             now,
             SYSTEM,
             alarm,
-            f"{kind.value} ({kind.category.value}, {kind.priority.value}) "
-            f"on wrap {wrap_id}, {where}{extreme}",
+            f"{kind.value} ({kind.category.value}, {kind.priority.value}) {about}{extreme}",
         )
         alarm.signal_seq = ev.seq
         return events
@@ -368,78 +391,80 @@ class AlarmBoard:
         return out
 
     # Persistence ------------------------------------------------------------------------------
-    def snapshot(self) -> dict[str, Any]:
-        """The board's whole state as plain JSON-able data (the audit log is not part of it)."""
+    def snapshot(self) -> BoardSnapshot:
+        """The board's whole state as a typed value (the audit log is not part of it); its
+        :meth:`~BoardSnapshot.to_json` is what the store keeps."""
         alarms = sorted([*self._live.values(), *self._recent.values()], key=lambda a: a.id)
-        return {
-            "format": SNAPSHOT_FORMAT,
-            "clock_us": self._clock_us,
-            "next_id": self._next_id,
-            "seq": self._seq,
-            "alarms": [
-                {
-                    "id": a.id,
-                    "key": list(a.key),
-                    "kind": a.kind.value,
-                    "bed_id": a.bed_id,
-                    "wrap_id": a.wrap_id,
-                    "raised_us": a.raised_us,
-                    "extreme_c": a.extreme_c,
-                    "escalate_at_us": a.escalate_at_us,
-                    "signal_seq": a.signal_seq,
-                    "ended_us": a.ended_us,
-                    "acked_us": a.acked_us,
-                    "acked_by": a.acked_by,
-                    "escalated_us": a.escalated_us,
-                    "cleared_us": a.cleared_us,
-                    "reminded_us": a.reminded_us,
-                }
+        return BoardSnapshot(
+            clock_us=self._clock_us,
+            next_id=self._next_id,
+            seq=self._seq,
+            alarms=tuple(
+                AlarmRecord(
+                    id=a.id,
+                    key=a.key,
+                    kind=a.kind,
+                    subject=a.subject,
+                    bed_id=a.bed_id,
+                    wrap_id=a.wrap_id,
+                    raised_us=a.raised_us,
+                    extreme_c=a.extreme_c,
+                    escalate_at_us=a.escalate_at_us,
+                    signal_seq=a.signal_seq,
+                    ended_us=a.ended_us,
+                    acked_us=a.acked_us,
+                    acked_by=a.acked_by,
+                    escalated_us=a.escalated_us,
+                    cleared_us=a.cleared_us,
+                    reminded_us=a.reminded_us,
+                )
                 for a in alarms
-            ],
-            "pauses": [
-                {
-                    "screen_id": p.screen_id,
-                    "who": p.who,
-                    "started_us": p.started_us,
-                    "until_us": p.until_us,
-                    "baseline_rank": p.baseline_rank,
-                    "since_seq": p.since_seq,
-                }
+            ),
+            pauses=tuple(
+                PauseRecord(
+                    screen_id=p.screen_id,
+                    who=p.who,
+                    started_us=p.started_us,
+                    until_us=p.until_us,
+                    baseline_rank=p.baseline_rank,
+                    since_seq=p.since_seq,
+                )
                 for p in sorted(self._pauses.values(), key=lambda p: p.screen_id)
-            ],
-        }
+            ),
+        )
 
     @classmethod
-    def restore(cls, snapshot: Mapping[str, Any], params: AlarmParams | None = None) -> AlarmBoard:
+    def restore(cls, snapshot: BoardSnapshot, params: AlarmParams | None = None) -> AlarmBoard:
         """A board in exactly the state of ``snapshot``: deadlines are kept as they were set, even if
-        ``params`` changed since. Audit sequence numbers continue where they stopped.
+        ``params`` changed since. Audit sequence numbers continue where they stopped. (Saved JSON
+        becomes a snapshot through :meth:`BoardSnapshot.from_json`, which checks its shape.)
 
         Raises
         ------
         AlarmError
-            The data is not a snapshot this version can restore.
+            The snapshot is not one a board can be in (ids twice, counters behind, a lifecycle
+            that cannot happen).
         """
         board = cls(params)
         try:
-            if snapshot.get("format") != SNAPSHOT_FORMAT:
-                raise ValueError(f"format {snapshot.get('format')!r}, expected {SNAPSHOT_FORMAT}")
-            board._clock_us = _opt_int(snapshot, "clock_us")
-            board._next_id = _int(snapshot, "next_id")
-            board._seq = _int(snapshot, "seq")
-            for raw in _list(snapshot, "alarms"):
-                alarm = _alarm_from(raw)
+            board._clock_us = snapshot.clock_us
+            board._next_id = snapshot.next_id
+            board._seq = snapshot.seq
+            for record in snapshot.alarms:
+                alarm = _alarm_from(record)
                 if alarm.id in board._live or alarm.id in board._recent or alarm.key in board._by_key:
                     raise ValueError(f"alarm {alarm.id} or its key appears twice")
                 if alarm.id >= board._next_id or alarm.signal_seq > board._seq:
                     raise ValueError(f"alarm {alarm.id} is newer than the board's counters")
                 (board._recent if alarm.cleared_us is not None else board._live)[alarm.id] = alarm
                 board._by_key[alarm.key] = alarm.id
-            for raw in _list(snapshot, "pauses"):
-                pause = _pause_from(raw)
-                if pause.screen_id in board._pauses:
-                    raise ValueError(f"screen {pause.screen_id!r} paused twice")
-                board._pauses[pause.screen_id] = pause
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            for p in snapshot.pauses:
+                if p.screen_id in board._pauses:
+                    raise ValueError(f"screen {p.screen_id!r} paused twice")
+                board._pauses[p.screen_id] = _Pause(
+                    p.screen_id, p.who, p.started_us, p.until_us, p.baseline_rank, p.since_seq
+                )
+        except (AlarmError, ValueError) as exc:
             raise AlarmError(f"cannot restore the alarm board: the snapshot is damaged ({exc})") from exc
         return board
 
@@ -598,6 +623,7 @@ class AlarmBoard:
             cleared_us=alarm.cleared_us,
             extreme_c=alarm.extreme_c,
             reminded_us=reminded_us,
+            subject=alarm.subject,
         )
 
 
@@ -614,14 +640,14 @@ def _checked_key(key: ConditionKey) -> ConditionKey:
     return key
 
 
-def _checked_kind(kind: AlarmKind) -> AlarmKind:
+def _checked_kind(kind: BoardAlarmKind) -> BoardAlarmKind:
     try:
-        return AlarmKind(kind)
+        return board_alarm_kind(kind)
     except ValueError:
         raise AlarmError(f"{kind!r} is not an alarm kind of the catalogue") from None
 
 
-def _checked_name(name: str, what: str) -> str:
+def _checked_name(name: str | None, what: str) -> str:
     if not isinstance(name, str) or not name:
         raise AlarmError(f"{what} must be a non-empty string, got {name!r}")
     return name
@@ -642,61 +668,28 @@ def _checked_extreme(extreme_c: float | None) -> float | None:
     return float(extreme_c)
 
 
-# Snapshot parsing ---------------------------------------------------------------------------------
-def _int(d: Mapping[str, Any], name: str) -> int:
-    value = d[name]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    return value
-
-
-def _opt_int(d: Mapping[str, Any], name: str) -> int | None:
-    return None if d[name] is None else _int(d, name)
-
-
-def _str(d: Mapping[str, Any], name: str) -> str:
-    value = d[name]
-    if not isinstance(value, str) or not value:
-        raise TypeError(f"{name} must be a non-empty string, got {value!r}")
-    return value
-
-
-def _opt_str(d: Mapping[str, Any], name: str) -> str | None:
-    return None if d[name] is None else _str(d, name)
-
-
-def _list(d: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
-    value = d[name]
-    if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
-        raise TypeError(f"{name} must be a list of objects")
-    return value
-
-
-def _alarm_from(d: Mapping[str, Any]) -> _Alarm:
-    raw_key = d["key"]
-    if not isinstance(raw_key, list | tuple):
-        raise TypeError(f"key must be a list, got {raw_key!r}")
-    extreme = d["extreme_c"]
-    if extreme is not None and (isinstance(extreme, bool) or not isinstance(extreme, int | float)):
-        raise TypeError(f"extreme_c must be a number, got {extreme!r}")
+# Snapshot restoring -------------------------------------------------------------------------------
+def _alarm_from(record: AlarmRecord) -> _Alarm:
+    """The board's record of a saved alarm, brought up to today's rules, or ``ValueError``."""
     alarm = _Alarm(
-        id=_int(d, "id"),
-        key=_checked_key(tuple(raw_key)),
-        kind=AlarmKind(d["kind"]),
-        bed_id=_opt_str(d, "bed_id"),
-        wrap_id=_str(d, "wrap_id"),
-        raised_us=_int(d, "raised_us"),
-        extreme_c=None if extreme is None else float(extreme),
-        escalate_at_us=_opt_int(d, "escalate_at_us"),
-        signal_seq=_int(d, "signal_seq"),
-        ended_us=_opt_int(d, "ended_us"),
-        acked_us=_opt_int(d, "acked_us"),
-        acked_by=_opt_str(d, "acked_by"),
-        escalated_us=_opt_int(d, "escalated_us"),
-        cleared_us=_opt_int(d, "cleared_us"),
-        # Boards saved before reminders existed have none.
-        reminded_us=_opt_int(d, "reminded_us") if "reminded_us" in d else None,
+        id=record.id,
+        key=_checked_key(record.key),
+        kind=record.kind,
+        bed_id=record.bed_id,
+        wrap_id=record.wrap_id,
+        raised_us=record.raised_us,
+        extreme_c=record.extreme_c,
+        escalate_at_us=record.escalate_at_us,
+        signal_seq=record.signal_seq,
+        ended_us=record.ended_us,
+        acked_us=record.acked_us,
+        acked_by=record.acked_by,
+        escalated_us=record.escalated_us,
+        cleared_us=record.cleared_us,
+        reminded_us=record.reminded_us,
     )
+    if record.subject is not alarm.subject or (alarm.wrap_id is None) != (alarm.subject is AlarmSubject.WARD):
+        raise ValueError(f"alarm {alarm.id}: its subject, kind and wrap id disagree")
     if alarm.escalated_us is not None and alarm.kind.category is Category.TECHNICAL:
         # Saved before technical alarms stopped escalating: it reminded then; one that latched
         # for it is over (a technical alarm never latches now).
@@ -713,14 +706,3 @@ def _alarm_from(d: Mapping[str, Any]) -> _Alarm:
     if alarm.escalated_us is not None and not alarm.escalates:
         raise ValueError(f"alarm {alarm.id} escalated but is not a medium patient alarm")
     return alarm
-
-
-def _pause_from(d: Mapping[str, Any]) -> _Pause:
-    return _Pause(
-        screen_id=_str(d, "screen_id"),
-        who=_str(d, "who"),
-        started_us=_int(d, "started_us"),
-        until_us=_int(d, "until_us"),
-        baseline_rank=_int(d, "baseline_rank"),
-        since_seq=_int(d, "since_seq"),
-    )

@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.service.alarms import AlarmBoard, AlarmEvent, AuditRecord, ConditionKey
+from kmc_monitor.service.alarms import AlarmBoard, AlarmEvent, AuditRecord, BoardSnapshot, ConditionKey
 from kmc_monitor.service.engine_model import (
     BedAlarm,
     BedView,
@@ -720,7 +720,7 @@ class LiveEngine:
         self,
         now_us: int,
         *,
-        board: Mapping[str, Any] | None,
+        board: BoardSnapshot | None,
         history: Mapping[str, Iterable[Reading]],
         checkpoints: Mapping[str, StreamCheckpoint] | None = None,
     ) -> TickResult:
@@ -739,13 +739,18 @@ class LiveEngine:
         saved_clock: int | None = None
         if board is not None:
             self.board = AlarmBoard.restore(board, self.board.params)
-            clock = board.get("clock_us")
-            saved_clock = clock if isinstance(clock, int) else None
+            saved_clock = board.clock_us
             self._board_clock = saved_clock
         self._load_layout()
         open_on_board: dict[str, set[_Cond]] = {}
         for v in self.board.visible(max(now_us, saved_clock or now_us)):
-            if v.ended_us is None and len(v.key) == 3 and isinstance(v.key[2], int):
+            if (
+                v.ended_us is None
+                and v.wrap_id is not None  # the ward's own alarms are no wrap's condition
+                and isinstance(v.kind, AlarmKind)
+                and len(v.key) == 3
+                and isinstance(v.key[2], int)
+            ):
                 open_on_board.setdefault(v.wrap_id, set()).add((v.kind, v.key[2]))
         cps = checkpoints or {}
         for wrap_id in sorted(self._bed_of):

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.service.alarm_model import AlarmEvent, AlarmState, AuditRecord
+from kmc_monitor.service.alarm_model import AlarmEvent, AlarmState, AuditRecord, BoardAlarmKind
+from kmc_monitor.service.alarm_snapshot import BoardSnapshot
 from kmc_monitor.service.ward_model import Admission, Bed
-from kmc_monitor.signal.report import AlarmKind, Priority, Session
+from kmc_monitor.signal.report import Priority, Session
 from kmc_monitor.signal.states import Band, Judging, SessionState
 
 __all__ = [
@@ -35,7 +35,7 @@ class BedAlarm:
     """One alarm shown on a bed's tile (the board's view, reduced to what a tile draws)."""
 
     alarm_id: int
-    kind: AlarmKind
+    kind: BoardAlarmKind
     priority: Priority
     state: AlarmState
     #: When it was raised (a tile shows its age).
@@ -167,7 +167,7 @@ class Persist:
     readings: tuple[Reading, ...] = ()
     sessions: tuple[SessionUpdate, ...] = ()
     #: The alarm board's snapshot (None: not part of this batch).
-    board: dict[str, Any] | None = None
+    board: BoardSnapshot | None = None
     audit: tuple[AuditRecord, ...] = ()
     checkpoints: tuple[StreamCheckpoint, ...] = ()
 

@@ -52,6 +52,7 @@ from zoneinfo import ZoneInfo
 
 from kmc_monitor import __version__
 from kmc_monitor.devices.reading import Reading
+from kmc_monitor.service.alarm_model import BoardAlarmKind, WardAlarmKind, board_alarm_kind
 from kmc_monitor.service.ward import StayDay, StaySession
 from kmc_monitor.service.ward_model import Admission, WrapInfo
 from kmc_monitor.service.ward_time import day_bounds
@@ -101,7 +102,7 @@ _UUID_NAMESPACE: Final = uuid.UUID("3f6c1b52-6f0e-5a43-9a57-0c0f4d1e2b7a")
 
 #: Displays without the band limits: a hospital may configure other limits than WHO's. One list for
 #: every interface that names an alarm in words (FHIR here, HL7 v2 in hl7.py).
-ALARM_DISPLAY: Final[Mapping[AlarmKind, str]] = {
+ALARM_DISPLAY: Final[Mapping[BoardAlarmKind, str]] = {
     AlarmKind.HYPOTHERMIA_SEVERE: "Severe hypothermia",
     AlarmKind.HYPOTHERMIA_MODERATE: "Moderate hypothermia",
     AlarmKind.COLD_STRESS: "Cold stress",
@@ -111,8 +112,8 @@ ALARM_DISPLAY: Final[Mapping[AlarmKind, str]] = {
     AlarmKind.NO_DATA: "No data from the wrap",
     AlarmKind.LOW_BATTERY: "Wrap battery low",
     AlarmKind.LOW_DAILY_CONTACT: "Low daily skin-to-skin contact",
-    AlarmKind.STORAGE_FAILURE: "Ward database cannot be written",
-    AlarmKind.HL7_LINK_FAILURE: "HL7 interface engine not acknowledging",
+    WardAlarmKind.STORAGE_FAILURE: "Ward database cannot be written",
+    WardAlarmKind.HL7_LINK_FAILURE: "HL7 interface engine not acknowledging",
 }
 _ALARM_DISPLAY: Final = ALARM_DISPLAY
 #: IEC 60601-1-8 priority -> the flag-priority code system's code and display.
@@ -514,7 +515,7 @@ def alarm_flag(
     """
     kind_text = str(alarm["kind"])
     try:
-        kind: AlarmKind | None = AlarmKind(kind_text)
+        kind: BoardAlarmKind | None = board_alarm_kind(kind_text)
     except ValueError:
         kind = None
     display = _ALARM_DISPLAY.get(kind, kind_text) if kind is not None else kind_text

@@ -31,10 +31,10 @@ from hl7apy.exceptions import HL7apyException
 from hl7apy.parser import parse_message
 
 from kmc_monitor.errors import KmcError
-from kmc_monitor.service.alarms import AlarmState, AlarmView
+from kmc_monitor.service.alarms import AlarmState, AlarmView, BoardAlarmKind
 from kmc_monitor.service.fhir import ALARM_DISPLAY
 from kmc_monitor.signal.params import US
-from kmc_monitor.signal.report import AlarmKind, Category, Priority
+from kmc_monitor.signal.report import Category, Priority
 from kmc_monitor.signal.states import Band, Judging, SessionState
 
 __all__ = [
@@ -164,7 +164,7 @@ class AlarmReport:
     """One alarm event as PCD-04 carries it (see :func:`alarm_report`)."""
 
     alarm_id: int
-    kind: AlarmKind
+    kind: BoardAlarmKind
     phase: EventPhase
     #: ``active``, ``inactive`` or ``latched`` (MDC_ATTR_ALARM_STATE).
     state: str

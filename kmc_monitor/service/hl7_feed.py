@@ -19,7 +19,7 @@ import logging
 import math
 from collections.abc import Callable, Iterable
 
-from kmc_monitor.service.alarms import AlarmAction, AlarmEvent, AlarmState
+from kmc_monitor.service.alarms import AlarmAction, AlarmEvent, AlarmState, AlarmSubject, WardAlarmKind
 from kmc_monitor.service.engine import BedView
 from kmc_monitor.service.hl7 import (
     BedObservation,
@@ -35,7 +35,6 @@ from kmc_monitor.service.hl7 import (
 from kmc_monitor.service.hl7_outbox import Hl7Outbox
 from kmc_monitor.service.ward_model import Admission
 from kmc_monitor.signal.params import US
-from kmc_monitor.signal.report import AlarmKind
 
 __all__ = ["Hl7Feed"]
 
@@ -48,7 +47,7 @@ _PHASE = {
     AlarmAction.ENDED: EventPhase.END,
 }
 #: Kinds never sent: the link's own failure (see the module docstring).
-_NOT_SENT = frozenset({AlarmKind.HL7_LINK_FAILURE})
+_NOT_SENT = frozenset({WardAlarmKind.HL7_LINK_FAILURE})
 
 
 class Hl7Feed:
@@ -197,9 +196,9 @@ class Hl7Feed:
             phase = EventPhase.UPDATE
         if phase is None:
             return None
-        ward_level = a.bed_id is None and a.wrap_id.startswith("(")  # the runtime's WARD_SCOPE
+        ward_level = a.subject is AlarmSubject.WARD
         patient = None if ward_level else self._patient(a.bed_id)
-        report = alarm_report(a, phase, e.at_us, None if ward_level else a.wrap_id)
+        report = alarm_report(a, phase, e.at_us, a.wrap_id)
 
         def build(control_id: str) -> str:
             return build_pcd04(control_id, self.ident, patient, report)

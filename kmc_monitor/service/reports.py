@@ -65,7 +65,14 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 from kmc_monitor.devices.reading import Reading, readings_to_series
 from kmc_monitor.errors import UnknownAlarmError
-from kmc_monitor.service.alarms import AlarmBoard, AuditRecord
+from kmc_monitor.service.alarms import (
+    AlarmBoard,
+    AlarmSubject,
+    AuditRecord,
+    BoardAlarmKind,
+    board_alarm_kind,
+    subject_of,
+)
 from kmc_monitor.service.deps import Runtime, Staff
 from kmc_monitor.service.report_models import ReportOut
 from kmc_monitor.service.runtime import WardRuntime
@@ -75,7 +82,7 @@ from kmc_monitor.service.ward import ContactHistory, Ward
 from kmc_monitor.service.ward_model import Admission, Bed
 from kmc_monitor.service.ward_time import day_bounds
 from kmc_monitor.signal.params import US, RuleParams, celsius_to_mc
-from kmc_monitor.signal.report import AlarmKind, Priority
+from kmc_monitor.signal.report import Priority
 from kmc_monitor.signal.stream import WrapStream
 
 #: What :func:`csv.writer` returns (the module has no public name for it).
@@ -259,14 +266,19 @@ def stored_alarm_json(raw: Mapping[str, Any]) -> dict[str, Any]:
     """An alarm as the store last saved it, in :func:`alarm_json`'s shape (the board forgot it)."""
     kind = str(raw.get("kind"))
     try:
-        known: AlarmKind | None = AlarmKind(kind)
+        known: BoardAlarmKind | None = board_alarm_kind(kind)
     except ValueError:
         known = None
+    # Rows of schema 8 say their subject; the migration gave every older row one.
+    subject = raw.get("subject")
+    if subject not in (AlarmSubject.WARD.value, AlarmSubject.WRAP.value):
+        subject = AlarmSubject.WRAP.value if known is None else subject_of(known).value
     escalated = raw.get("escalated_us") is not None
     priority = Priority.HIGH.value if escalated else (None if known is None else known.priority.value)
     return {
         "alarm_id": raw.get("id"),
         "kind": kind,
+        "subject": subject,
         "category": None if known is None else known.category.value,
         "priority": priority,
         "state": "cleared" if raw.get("cleared_us") is not None else None,

@@ -32,7 +32,15 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from kmc_monitor.devices.reading import Reading
-from kmc_monitor.service.alarms import AlarmEvent, AlarmState, AlarmView, ConditionKey
+from kmc_monitor.service.alarms import (
+    AlarmEvent,
+    AlarmState,
+    AlarmSubject,
+    AlarmView,
+    ConditionKey,
+    WardAlarmKind,
+    ward_condition_key,
+)
 from kmc_monitor.service.config import Settings
 from kmc_monitor.service.engine import BedView, LiveEngine, TickResult
 from kmc_monitor.service.family_view import family_json
@@ -44,10 +52,10 @@ from kmc_monitor.service.hub import Channel, Hub
 from kmc_monitor.service.mllp import MllpUrl
 from kmc_monitor.service.persistence import checkpoint, layout_of, restore, write_readings
 from kmc_monitor.service.setup import demo_ward, empty_ward
-from kmc_monitor.service.storage_health import STORAGE_ALARM_AFTER_S, WARD_SCOPE, StorageHealth
+from kmc_monitor.service.storage_health import STORAGE_ALARM_AFTER_S, StorageHealth
 from kmc_monitor.service.store import ReadingWriter, Store, StoreError
 from kmc_monitor.service.tickstats import TickStats
-from kmc_monitor.service.views import WARD_KINDS, alarm_json, bed_json, event_json, unassigned_json
+from kmc_monitor.service.views import alarm_json, bed_json, event_json, unassigned_json
 from kmc_monitor.service.ward import FamilyLink, Ward, family_link_url
 from kmc_monitor.service.ward_model import (
     Admission,
@@ -56,12 +64,10 @@ from kmc_monitor.service.ward_model import (
     WrapInfo,
 )
 from kmc_monitor.signal.params import US
-from kmc_monitor.signal.report import AlarmKind
 from kmc_monitor.sources import ReadingSource, ReplayClock, simulated_source
 
 __all__ = [
     "STORAGE_ALARM_AFTER_S",
-    "WARD_SCOPE",
     "ReplayClock",
     "WardRuntime",
 ]
@@ -277,7 +283,7 @@ class WardRuntime:
         # had open (saved while readings were refused) is over.
         for v in engine.board.visible(round(now_s * US)):
             # (and an HL7 link alarm: this process's link says anew, within 5 s, if it is down)
-            if v.kind in WARD_KINDS and v.ended_us is None:
+            if v.subject is AlarmSubject.WARD and v.ended_us is None:
                 self._emit_board_events(engine.board.condition_ended(v.key, round(now_s * US)), time.time())
 
     def _resume_replay(self, store: Store) -> None:
@@ -285,7 +291,7 @@ class WardRuntime:
         (replayed time going back would end and clear what the board knew)."""
         assert isinstance(self.clock, ReplayClock) and self.source is not None
         snap = store.load_alarm_board()
-        clock_us = None if snap is None else snap.get("clock_us")
+        clock_us = None if snap is None else snap.clock_us
         if isinstance(clock_us, int) and clock_us / US > self.clock():
             self.clock.start_s += clock_us / US - self.clock()
             # The source starts again from its beginning: the engine drops what it already has
@@ -423,9 +429,9 @@ class WardRuntime:
     def alarm_detail(self, a: AlarmView) -> str | None:
         """The words an alarm carries beyond its kind: the storage failure's or the HL7 link's
         cause while it lasts."""
-        if a.kind is AlarmKind.STORAGE_FAILURE and a.ended_us is None:
+        if a.kind is WardAlarmKind.STORAGE_FAILURE and a.ended_us is None:
             return self.storage_detail()
-        if a.kind is AlarmKind.HL7_LINK_FAILURE and a.ended_us is None and self.hl7_link is not None:
+        if a.kind is WardAlarmKind.HL7_LINK_FAILURE and a.ended_us is None and self.hl7_link is not None:
             link = self.hl7_link
             pending = link.outbox.pending()
             return (
@@ -460,12 +466,11 @@ class WardRuntime:
             return
         if link.alarm_due():
             if self._hl7_alarm is None:
-                key: ConditionKey = (WARD_SCOPE, AlarmKind.HL7_LINK_FAILURE.value, now_us)
+                kind = WardAlarmKind.HL7_LINK_FAILURE
+                key = ward_condition_key(kind, now_us)
                 self._hl7_alarm = key
                 logger.error("HL7 link failure alarm raised: %s", link.down_reason)
-                events = self.engine.board.condition_started(
-                    key, AlarmKind.HL7_LINK_FAILURE, None, WARD_SCOPE, now_us
-                )
+                events = self.engine.board.condition_started(key, kind, None, None, now_us)
                 self._emit_board_events(events, wall_s)
         elif link.up and self._hl7_alarm is not None:
             key, self._hl7_alarm = self._hl7_alarm, None

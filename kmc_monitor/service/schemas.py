@@ -11,7 +11,7 @@ from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from kmc_monitor.service.alarms import AlarmState
+from kmc_monitor.service.alarms import AlarmState, AlarmSubject
 from kmc_monitor.service.views import AdmissionOut, AlarmOut, AuditOut, SessionOut, StayDayOut, TileAlarmOut
 from kmc_monitor.service.ward_model import DischargeStatus
 from kmc_monitor.signal.report import Category, Priority
@@ -362,6 +362,8 @@ class HistoryAlarmOut(_Out):
 
     alarm_id: int
     kind: str
+    #: A bed's alarms are about its wrap; the field says so explicitly, as :class:`AlarmOut` does.
+    subject: AlarmSubject = AlarmSubject.WRAP
     category: Category | None
     priority: Priority | None
     state: AlarmState | None

@@ -15,12 +15,11 @@ import logging
 import math
 from typing import Final
 
-from kmc_monitor.service.alarms import AlarmBoard, AlarmEvent, ConditionKey
+from kmc_monitor.service.alarms import AlarmBoard, AlarmEvent, ConditionKey, WardAlarmKind, ward_condition_key
 from kmc_monitor.service.store import ReadingWriter, StoreError
 from kmc_monitor.signal.params import US
-from kmc_monitor.signal.report import AlarmKind
 
-__all__ = ["CHECKPOINT_RETRY_S", "STORAGE_ALARM_AFTER_S", "WARD_SCOPE", "StorageHealth"]
+__all__ = ["CHECKPOINT_RETRY_S", "STORAGE_ALARM_AFTER_S", "StorageHealth"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,10 +27,6 @@ logger = logging.getLogger(__name__)
 STORAGE_ALARM_AFTER_S: Final = 5.0
 #: After a failed checkpoint the next try waits this long, not the next 50 ms tick.
 CHECKPOINT_RETRY_S: Final = 1.0
-
-#: The ``wrap_id`` of a ward-level alarm on the board (it is about no wrap). Not a valid wrap id
-#: (those start with a letter or digit), so it can never meet a real wrap's conditions.
-WARD_SCOPE: Final = "(ward)"
 
 #: A storage refusal's reason in words: what is wrong, and when the kept readings are written.
 _STORAGE_WORDS: Final[dict[str, tuple[str, str]]] = {
@@ -106,10 +101,11 @@ class StorageHealth:
                 self._failing_since_s = now_s
             since = self._failing_since_s
             if self._alarm is None and now_s - since >= STORAGE_ALARM_AFTER_S:
-                key: ConditionKey = (WARD_SCOPE, AlarmKind.STORAGE_FAILURE.value, round(since * US))
+                kind = WardAlarmKind.STORAGE_FAILURE
+                key = ward_condition_key(kind, round(since * US))
                 self._alarm = key
                 logger.error("storage failure alarm raised: %s", self.detail())
-                return board.condition_started(key, AlarmKind.STORAGE_FAILURE, None, WARD_SCOPE, now_us)
+                return board.condition_started(key, kind, None, None, now_us)
             return []
         self._failing_since_s = None
         if self._alarm is not None:

@@ -8,20 +8,27 @@ its model (same keys, and the model accepts what the builder makes), so the two 
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from kmc_monitor.service.alarms import AlarmAction, AlarmEvent, AlarmState, AlarmView, AuditRecord
+from kmc_monitor.service.alarms import (
+    AlarmAction,
+    AlarmEvent,
+    AlarmState,
+    AlarmSubject,
+    AlarmView,
+    AuditRecord,
+    BoardAlarmKind,
+)
 from kmc_monitor.service.engine import BedView, UnassignedWrap
 from kmc_monitor.service.ward import StayDay, StaySession
 from kmc_monitor.service.ward_model import Admission, DischargeStatus, KmcMode
 from kmc_monitor.signal.params import US
-from kmc_monitor.signal.report import AlarmKind, Category, Priority
+from kmc_monitor.signal.report import Category, Priority
 from kmc_monitor.signal.states import Band, Judging, SessionState
 
 __all__ = [
-    "WARD_KINDS",
     "AdmissionOut",
     "AlarmEventOut",
     "AlarmOut",
@@ -41,10 +48,6 @@ __all__ = [
     "unassigned_json",
 ]
 
-#: Alarm kinds about the ward as a whole: no bed, no wrap.
-WARD_KINDS: Final = frozenset({AlarmKind.STORAGE_FAILURE, AlarmKind.HL7_LINK_FAILURE})
-
-
 class _Out(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -54,7 +57,7 @@ class TileAlarmOut(_Out):
     """One alarm on a ward tile: what a tile draws of it."""
 
     alarm_id: int
-    kind: AlarmKind
+    kind: BoardAlarmKind
     priority: Priority
     state: AlarmState
     raised_us: int
@@ -99,10 +102,12 @@ class UnassignedWrapOut(_Out):
 
 class AlarmOut(_Out):
     """An alarm as the board sees it now (the typed alarm snapshot). A ward-level alarm has neither
-    bed nor wrap (both null); ``detail`` says in words what is wrong when the kind alone does not."""
+    bed nor wrap (both null, ``subject`` ``ward``); ``detail`` says in words what is wrong when the
+    kind alone does not."""
 
     alarm_id: int
-    kind: AlarmKind
+    kind: BoardAlarmKind
+    subject: AlarmSubject
     category: Category
     priority: Priority
     state: AlarmState
@@ -238,11 +243,12 @@ def alarm_json(a: AlarmView, detail: str | None = None) -> dict[str, Any]:
     return {
         "alarm_id": a.alarm_id,
         "kind": a.kind.value,
+        "subject": a.subject.value,
         "category": a.category.value,
         "priority": a.priority.value,
         "state": a.state.value,
         "bed_id": a.bed_id,
-        "wrap_id": None if a.kind in WARD_KINDS else a.wrap_id,
+        "wrap_id": a.wrap_id,
         "detail": detail,
         "raised_us": a.raised_us,
         "ended_us": a.ended_us,

@@ -11,6 +11,7 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict
 
+from kmc_monitor.service.alarm_model import AlarmSubject, WardAlarmKind, subject_of
 from kmc_monitor.service.alarms import AlarmState
 from kmc_monitor.signal.params import RuleParams
 from kmc_monitor.signal.report import AlarmKind, Category, Priority
@@ -112,10 +113,13 @@ class ThresholdsOut(_Out):
 
 
 class AlarmKindOut(_Out):
+    """An alarm kind: the clinical catalogue's and the ward's own (``subject`` says which)."""
+
     name: str
     label: str
     category: Category
     priority: Priority
+    subject: AlarmSubject
 
 
 class PriorityOut(_Out):
@@ -165,8 +169,14 @@ def vocabulary(p: RuleParams) -> VocabularyOut:
         ),
         judging=[NamedOut(name=j.value, label=JUDGING_LABELS[j]) for j in Judging],
         alarm_kinds=[
-            AlarmKindOut(name=k.value, label=_kind_label(k.value), category=k.category, priority=k.priority)
-            for k in AlarmKind
+            AlarmKindOut(
+                name=k.value,
+                label=_kind_label(k.value),
+                category=k.category,
+                priority=k.priority,
+                subject=subject_of(k),
+            )
+            for k in (*AlarmKind, *WardAlarmKind)
         ],
         categories=[NamedOut(name=c.value, label=CATEGORY_LABELS[c]) for c in Category],
         priorities=[

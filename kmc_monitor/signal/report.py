@@ -44,7 +44,10 @@ class Priority(enum.StrEnum):
 
 
 class AlarmKind(enum.StrEnum):
-    """The alarm catalogue of clinical-rules.md."""
+    """The alarm catalogue of clinical-rules.md: what a wrap's readings say.
+
+    The ward service's own technical alarms (its database, its HL7 link) are not here: they are
+    :class:`kmc_monitor.service.alarm_model.WardAlarmKind`, raised by the service about the ward."""
 
     HYPOTHERMIA_SEVERE = "hypothermia_severe"
     HYPOTHERMIA_MODERATE = "hypothermia_moderate"
@@ -55,12 +58,6 @@ class AlarmKind(enum.StrEnum):
     NO_DATA = "no_data"
     LOW_BATTERY = "low_battery"
     LOW_DAILY_CONTACT = "low_daily_contact"
-    #: The ward service cannot write its database (locked, disk full, I/O error). Raised by the
-    #: service's runtime about the ward as a whole (no bed, no wrap), never by ``analyze``.
-    STORAGE_FAILURE = "storage_failure"
-    #: The hospital's HL7 interface engine does not acknowledge (``serve --hl7``): alarms reach
-    #: the nurses only through the ward screen. Raised by the service's runtime, about the ward.
-    HL7_LINK_FAILURE = "hl7_link_failure"
 
     @property
     def category(self) -> Category:
@@ -95,8 +92,6 @@ _CATALOGUE: dict[AlarmKind, tuple[Category, Priority]] = {
     AlarmKind.NO_DATA: (Category.TECHNICAL, Priority.MEDIUM),
     AlarmKind.LOW_BATTERY: (Category.TECHNICAL, Priority.LOW),
     AlarmKind.LOW_DAILY_CONTACT: (Category.ADVISORY, Priority.LOW),
-    AlarmKind.STORAGE_FAILURE: (Category.TECHNICAL, Priority.MEDIUM),
-    AlarmKind.HL7_LINK_FAILURE: (Category.TECHNICAL, Priority.MEDIUM),
 }
 
 _COLD_SEVERITY: dict[AlarmKind, int] = {

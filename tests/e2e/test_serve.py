@@ -206,8 +206,8 @@ async def test_replayed_alarm_ack_and_restart(tmp_path: Path) -> None:
     finally:
         store.close()
     assert board is not None
-    saved = [a for a in board["alarms"] if a["id"] == alarm_id]
-    assert saved and saved[0]["acked_by"].endswith(" [nurse-a]")
+    saved = [a for a in board.alarms if a.id == alarm_id]
+    assert saved and saved[0].acked_by is not None and saved[0].acked_by.endswith(" [nurse-a]")
     server = Server(["--replay", str(trace), "--speed", "100"], data)
     try:
         _, after = await asyncio.to_thread(http, "GET", server.base + "/api/admissions")
@@ -217,7 +217,7 @@ async def test_replayed_alarm_ack_and_restart(tmp_path: Path) -> None:
         for _ in range(6):
             status, alarms = await asyncio.to_thread(http, "GET", server.base + "/api/alarms")
             assert status == 200
-            cold = [a for a in alarms if a["kind"] == saved[0]["kind"]]
+            cold = [a for a in alarms if a["kind"] == saved[0].kind.value]
             assert [a["alarm_id"] for a in cold] == [alarm_id], alarms
             assert cold[0]["acknowledged_by"].startswith("staff-")
             assert cold[0]["acknowledged_by"].endswith(" [nurse-a]")

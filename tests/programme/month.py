@@ -9,6 +9,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+from kmc_monitor.service.alarms import AlarmRecord, AlarmSubject, BoardSnapshot, board_alarm_kind, subject_of
 from kmc_monitor.service.store import SessionRecord, Store
 from kmc_monitor.service.ward import Ward
 from kmc_monitor.service.ward_model import (
@@ -137,22 +138,31 @@ def build_month(data_dir: Path) -> Month:
     # Alarms: the board's snapshot as the service saves it.
     us = 1_000_000
 
-    def alarm(
-        i: int, kind: str, bed: str | None, raised: float, ack_after_s: float | None
-    ) -> dict[str, object]:
+    def alarm(i: int, kind: str, bed: str | None, raised: float, ack_after_s: float | None) -> AlarmRecord:
         r = round(raised * us)
-        return {
-            "id": i,
-            "kind": kind,
-            "bed_id": bed,
-            "wrap_id": "W1" if bed is None else "W" + bed[1],
-            "raised_us": r,
-            "ended_us": r + 600 * us,
-            "cleared_us": None,
-            "acked_us": None if ack_after_s is None else r + round(ack_after_s * us),
-        }
+        board_kind = board_alarm_kind(kind)
+        subject = subject_of(board_kind)
+        wrap_id = None if subject is AlarmSubject.WARD else "W1" if bed is None else "W" + bed[1]
+        return AlarmRecord(
+            id=i,
+            key=(wrap_id or subject.value, kind, r),
+            kind=board_kind,
+            subject=subject,
+            bed_id=bed,
+            wrap_id=wrap_id,
+            raised_us=r,
+            extreme_c=None,
+            escalate_at_us=None,
+            signal_seq=i,
+            ended_us=r + 600 * us,
+            acked_us=None if ack_after_s is None else r + round(ack_after_s * us),
+            acked_by=None if ack_after_s is None else "nurse",
+            escalated_us=None,
+            cleared_us=None,
+            reminded_us=None,
+        )
 
-    alarms = [
+    alarms = (
         alarm(1, "cold_stress", "B1", t(30, 20, month=11), 5),  # November
         alarm(2, "cold_stress", "B1", t(2, 10), 60),
         alarm(3, "cold_stress", "B2", t(7, 10), None),
@@ -161,6 +171,6 @@ def build_month(data_dir: Path) -> Month:
         alarm(6, "no_data", "B3", t(24, 3), 120),
         alarm(7, "low_daily_contact", "B2", t(11, 0), None),
         alarm(8, "storage_failure", None, t(12, 3), 20),  # the ward's, no bed
-    ]
-    store.save_alarm_board({"alarms": alarms}, now=NOW)
+    )
+    store.save_alarm_board(BoardSnapshot(clock_us=None, next_id=9, seq=8, alarms=alarms), now=NOW)
     return Month(store, ward, {"A": a.admission_id, "B": b.admission_id, "C": c.admission_id})

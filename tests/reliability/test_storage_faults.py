@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
+from kmc_monitor.service.alarms import AlarmSubject, WardAlarmKind, ward_condition_key
 from kmc_monitor.service.hub import Subscriber
 from kmc_monitor.service.persistence import checkpoint
 from kmc_monitor.service.runtime import WardRuntime
-from kmc_monitor.service.storage_health import STORAGE_ALARM_AFTER_S, WARD_SCOPE
+from kmc_monitor.service.storage_health import STORAGE_ALARM_AFTER_S
 from kmc_monitor.service.store import DB_FILENAME
-from kmc_monitor.signal.report import AlarmKind
 from tests.clock import Clock
 from tests.reliability.helpers import T0, TwoWraps, settings_for
 from tests.timing import scaled
@@ -65,7 +65,9 @@ class Ward:
 
     def storage_alarms(self) -> list[Any]:
         return [
-            v for v in self.rt.engine.board.visible(self.rt.now_us()) if v.kind is AlarmKind.STORAGE_FAILURE
+            v
+            for v in self.rt.engine.board.visible(self.rt.now_us())
+            if v.kind is WardAlarmKind.STORAGE_FAILURE
         ]
 
     def stored(self) -> int:
@@ -136,7 +138,7 @@ def test_a_locked_database_raises_a_ward_alarm_and_loses_nothing(ward: Ward) -> 
         assert "another program holds the database" in alarm["detail"]
         assert "pending" in alarm["detail"] and "alarms go on" in alarm["detail"]
         (view,) = ward.storage_alarms()
-        assert view.wrap_id == WARD_SCOPE and view.ended_us is None
+        assert view.subject is AlarmSubject.WARD and view.wrap_id is None and view.ended_us is None
         assert ward.rt.alarm_json(view)["detail"] == ward.rt.storage_detail()
         # Physiological alarms keep working meanwhile: W2 (cold, apart) still has its alarm.
         assert any(v.bed_id is not None for v in ward.rt.engine.board.visible(ward.rt.now_us()))
@@ -209,8 +211,8 @@ def test_a_storage_alarm_saved_open_ends_at_the_next_start(tmp_path: Path) -> No
     takes writes again), instead of leaving an alarm nothing would ever end."""
     w = Ward(tmp_path / "data")
     w.run(5)
-    key = (WARD_SCOPE, AlarmKind.STORAGE_FAILURE.value, w.rt.now_us())
-    w.rt.engine.board.condition_started(key, AlarmKind.STORAGE_FAILURE, None, WARD_SCOPE, w.rt.now_us())
+    key = ward_condition_key(WardAlarmKind.STORAGE_FAILURE, w.rt.now_us())
+    w.rt.engine.board.condition_started(key, WardAlarmKind.STORAGE_FAILURE, None, None, w.rt.now_us())
     checkpoint(w.rt.engine, w.rt.store, w.rt.now_us(), writer=w.rt.writer)
     w.rt.store.close()  # no clean stop: as after kill -9
     again = Ward(tmp_path / "data")

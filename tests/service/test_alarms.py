@@ -29,6 +29,7 @@ from kmc_monitor.service import (
     AlarmView,
     ConditionKey,
 )
+from kmc_monitor.service.alarms import BoardSnapshot
 from kmc_monitor.signal import AlarmKind, Category, Priority
 
 S = 1_000_000  # µs per second
@@ -434,11 +435,11 @@ def test_a_reminder_sounds_through_a_pause_taken_on_a_milder_alarm() -> None:
 def test_a_technical_alarm_saved_as_escalated_is_restored_as_reminded() -> None:
     board = AlarmBoard()
     start(board, DETACHED, T0)
-    snap = board.snapshot()
+    snap: Any = board.snapshot().to_json()
     snap["alarms"][0]["escalated_us"] = T0 + ESCALATE  # as boards before reminders saved it
     snap["alarms"][0]["ended_us"] = T0 + ESCALATE + S  # and latched for it
     del snap["alarms"][0]["reminded_us"]
-    restored = AlarmBoard.restore(snap)
+    restored = AlarmBoard.restore(BoardSnapshot.from_json(snap))
     assert restored.visible(T0 + ESCALATE + 2 * S) == []
     assert restored.alarm(1, T0 + ESCALATE + 2 * S).reminded_us == T0 + ESCALATE
 
@@ -537,7 +538,7 @@ def test_cleared_alarms_are_forgotten_after_forget_after_s() -> None:
     board.tick(T0 + S + 3600 * S)
     with pytest.raises(UnknownAlarmError):
         board.acknowledge(1, "nurse-amina", T0 + S + 3600 * S)
-    assert board.snapshot()["alarms"] == []
+    assert board.snapshot().alarms == ()
 
 
 # Audit ------------------------------------------------------------------------------------------------
@@ -617,8 +618,8 @@ def test_params_are_checked() -> None:
 
 # Snapshot and restore ------------------------------------------------------------------------------------
 def _json_round_trip(board: AlarmBoard, params: AlarmParams | None = None) -> AlarmBoard:
-    data = json.loads(json.dumps(board.snapshot()))
-    restored = AlarmBoard.restore(data, params)
+    data = json.loads(json.dumps(board.snapshot().to_json()))
+    restored = AlarmBoard.restore(BoardSnapshot.from_json(data), params)
     assert restored.snapshot() == board.snapshot()
     return restored
 
@@ -707,10 +708,10 @@ def test_a_damaged_snapshot_is_refused_clearly(damage: Any) -> None:
     board = AlarmBoard()
     start(board, MODERATE, T0)
     board.pause_audio("station", "nurse-amina", T0)
-    snap = json.loads(json.dumps(board.snapshot()))
+    snap = json.loads(json.dumps(board.snapshot().to_json()))
     damage(snap)
     with pytest.raises(AlarmError, match="snapshot is damaged"):
-        AlarmBoard.restore(snap)
+        AlarmBoard.restore(BoardSnapshot.from_json(snap))
 
 
 # Invariants over random sequences ------------------------------------------------------------------------

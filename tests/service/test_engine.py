@@ -301,7 +301,7 @@ def test_restore_after_crash_continues_like_no_crash(store: Store, ward: Ward, s
         vn.rolling_24h_s,
     )
     # every condition was raised once on the board, whichever engine raised it
-    snap_ids = [al["key"] for al in b.board.snapshot()["alarms"]]
+    snap_ids = [al.key for al in b.board.snapshot().alarms]
     assert len(snap_ids) == len({tuple(k) for k in snap_ids})
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from kmc_monitor.service.alarms import AlarmState
+from kmc_monitor.service.alarms import AlarmState, BoardAlarmKind, WardAlarmKind
 from kmc_monitor.service.engine import BedAlarm, BedView
 from kmc_monitor.service.family_view import family_json
 from kmc_monitor.signal.report import AlarmKind, Category
@@ -48,7 +48,7 @@ def view(**kw: Any) -> BedView:
     return BedView(**base)
 
 
-def alarm(kind: AlarmKind, state: AlarmState = AlarmState.ACTIVE) -> BedAlarm:
+def alarm(kind: BoardAlarmKind, state: AlarmState = AlarmState.ACTIVE) -> BedAlarm:
     return BedAlarm(1, kind, kind.priority, state, 1_767_225_600_000_000)
 
 
@@ -80,15 +80,15 @@ def test_unjudged_temperature_is_unknown_never_well(judging: str) -> None:
     assert msg["temperature_status"] == "unknown"
 
 
-@pytest.mark.parametrize("kind", list(AlarmKind))
+@pytest.mark.parametrize("kind", [*AlarmKind, *WardAlarmKind])
 @pytest.mark.parametrize("state", [AlarmState.ACTIVE, AlarmState.ACKNOWLEDGED, AlarmState.LATCHED])
-def test_each_alarm_kind_over_a_normal_band(kind: AlarmKind, state: AlarmState) -> None:
+def test_each_alarm_kind_over_a_normal_band(kind: BoardAlarmKind, state: AlarmState) -> None:
     got = family_json(view(alarms=(alarm(kind, state),)))["temperature_status"]
     if kind.category is Category.PHYSIOLOGICAL or kind is AlarmKind.COOLING_TREND:
         assert got == "call_nurse"
     elif kind in (AlarmKind.SENSOR_DETACHED, AlarmKind.NO_DATA):
         assert got == "unknown"  # the temperature is in doubt until the sensor alarm ends
-    elif kind in (AlarmKind.STORAGE_FAILURE, AlarmKind.HL7_LINK_FAILURE):
+    elif isinstance(kind, WardAlarmKind):
         # A ward-level alarm never sits on a bed; if one did, a kind the family view was not
         # written for is doubt ("unknown"), never "warm and well".
         assert got == "unknown"

@@ -7,7 +7,7 @@ from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.core import Message
 from hl7apy.parser import parse_message
 
-from kmc_monitor.service.alarms import AlarmBoard
+from kmc_monitor.service.alarms import AlarmBoard, WardAlarmKind
 from kmc_monitor.service.hl7 import (
     AlarmReport,
     BedObservation,
@@ -174,7 +174,7 @@ def test_acknowledged_then_ended_latched_alarm() -> None:
 
 
 def test_technical_ward_alarm_has_no_patient_and_names_its_source() -> None:
-    kind, phase = AlarmKind.STORAGE_FAILURE, EventPhase.START
+    kind, phase = WardAlarmKind.STORAGE_FAILURE, EventPhase.START
     report = AlarmReport(9, kind, phase, "active", "enabled", Priority.MEDIUM, T0_US, T0_US, None, None)
     text = build_pcd04("KMC8", IDENT, None, report)
     strict(text)

@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from kmc_monitor.service.alarms import AlarmBoard
+from kmc_monitor.service.alarms import AlarmBoard, WardAlarmKind, ward_condition_key
 from kmc_monitor.service.engine import BedView
 from kmc_monitor.service.hl7 import Identity
 from kmc_monitor.service.hl7_feed import Hl7Feed
@@ -90,7 +90,8 @@ def test_the_links_own_alarm_is_not_sent_over_it(tmp_path: Path) -> None:
     feed.on_tick(T0_US, [], [], lambda: [])
     drain(box)
     board = AlarmBoard()
-    events = board.condition_started(("(ward)", "hl7"), AlarmKind.HL7_LINK_FAILURE, None, "(ward)", T0_US)
+    kind = WardAlarmKind.HL7_LINK_FAILURE
+    events = board.condition_started(ward_condition_key(kind, T0_US), kind, None, None, T0_US)
     feed.on_tick(T0_US + US, events, [], lambda: [])
     assert box.pending() == 0
 
@@ -105,3 +106,19 @@ def test_a_finished_session_is_sent_at_once_with_its_summary(tmp_path: Path) -> 
                  lambda: [])  # fmt: skip
     (msg,) = drain(box)
     assert msg[0] == "pcd01" and msg[1]["Session duration"] == "1800"
+
+
+def test_a_ward_alarm_goes_out_about_the_ward_with_no_patient(tmp_path: Path) -> None:
+    """The feed knows a ward alarm by its subject (no placeholder wrap id to recognise)."""
+    feed, box, _ = make(tmp_path, interval_s=3600)
+    feed.on_tick(T0_US, [], [view()], lambda: [])
+    drain(box)
+    board = AlarmBoard()
+    kind = WardAlarmKind.STORAGE_FAILURE
+    events = board.condition_started(ward_condition_key(kind, T0_US), kind, None, None, T0_US + US)
+    feed.on_tick(T0_US + US, events, [], lambda: [])
+    m = box.first()
+    assert m is not None and m.kind == "pcd04"
+    segments = {seg.split("|")[0] for seg in m.message.split("\r")}
+    assert "PID" not in segments
+    assert "storage_failure" in m.message and "ward^Ward service" in m.message

@@ -8,25 +8,22 @@ retried after a :class:`~kmc_monitor.service.store.errors.StoreError` cannot dup
 from __future__ import annotations
 
 import json
-import logging
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
-from kmc_monitor.service.alarms import AlarmAction, AuditRecord
+from kmc_monitor.service.alarms import AlarmAction, AuditRecord, BoardSnapshot
 from kmc_monitor.service.store.codec import encode_json
 from kmc_monitor.service.store.connection import StoreConnection
 
 __all__ = ["AlarmBoardStore"]
-
-logger = logging.getLogger(__name__)
 
 
 class AlarmBoardStore(StoreConnection):
     """The ``alarm_board``, ``alarms`` and ``alarm_audit`` tables."""
 
     def save_alarm_board(
-        self, snapshot: Mapping[str, Any], audit: Iterable[AuditRecord] = (), *, now: float
+        self, snapshot: BoardSnapshot, audit: Iterable[AuditRecord] = (), *, now: float
     ) -> None:
         """Keep the alarm board's snapshot, its alarms' history and new audit lines, durably.
 
@@ -35,27 +32,21 @@ class AlarmBoardStore(StoreConnection):
         records (the board's :meth:`~kmc_monitor.service.alarms.AlarmBoard.drain_audit` has handed
         them over; the caller keeps them until this succeeds).
         """
-        text = encode_json(snapshot)
-        alarms: list[tuple[int, str, str | None, str, int, int | None, int | None, str]] = []
-        raw_alarms = snapshot.get("alarms", [])
-        for raw in raw_alarms if isinstance(raw_alarms, list) else []:
-            if not isinstance(raw, Mapping):
-                continue
-            try:
-                alarms.append(
-                    (
-                        int(raw["id"]),
-                        str(raw["kind"]),
-                        None if raw.get("bed_id") is None else str(raw["bed_id"]),
-                        str(raw["wrap_id"]),
-                        int(raw["raised_us"]),
-                        None if raw.get("ended_us") is None else int(raw["ended_us"]),
-                        None if raw.get("cleared_us") is None else int(raw["cleared_us"]),
-                        encode_json(raw),
-                    )
-                )
-            except (KeyError, TypeError, ValueError):
-                logger.warning("alarm snapshot entry without id/kind/wrap_id/raised_us not kept in history")
+        text = encode_json(snapshot.to_json())
+        alarms = [
+            (
+                a.id,
+                a.kind.value,
+                a.subject.value,
+                a.bed_id,
+                a.wrap_id,
+                a.raised_us,
+                a.ended_us,
+                a.cleared_us,
+                encode_json(a.to_json()),
+            )
+            for a in snapshot.alarms
+        ]
         lines = [self._audit_row(r) for r in audit]
         with self._write("saving the alarm board", durable=True) as c:
             c.execute(
@@ -65,8 +56,9 @@ class AlarmBoardStore(StoreConnection):
                 (now, text),
             )
             c.executemany(
-                "INSERT INTO alarms(alarm_id, kind, bed_id, wrap_id, raised_us, ended_us, cleared_us, data) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(alarm_id) DO UPDATE SET kind = excluded.kind, "
+                "INSERT INTO alarms(alarm_id, kind, subject, bed_id, wrap_id, raised_us, ended_us, "
+                "cleared_us, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(alarm_id) DO UPDATE SET "
+                "kind = excluded.kind, subject = excluded.subject, "
                 "bed_id = excluded.bed_id, wrap_id = excluded.wrap_id, raised_us = excluded.raised_us, "
                 "ended_us = excluded.ended_us, cleared_us = excluded.cleared_us, data = excluded.data",
                 alarms,
@@ -94,13 +86,16 @@ class AlarmBoardStore(StoreConnection):
             lines,
         )
 
-    def load_alarm_board(self) -> dict[str, Any] | None:
-        """The last saved snapshot (for :meth:`AlarmBoard.restore`), or None on a new ward."""
+    def load_alarm_board(self) -> BoardSnapshot | None:
+        """The last saved snapshot (for :meth:`AlarmBoard.restore`), or None on a new ward.
+
+        Raises :class:`~kmc_monitor.errors.AlarmError` when the saved JSON is not a snapshot (as
+        restoring it did before the snapshot was typed): a ward must not start with a board it
+        silently emptied."""
         rows = self._read("reading the alarm board", "SELECT snapshot FROM alarm_board WHERE board_id = 1")
         if not rows:
             return None
-        value = json.loads(rows[0][0])
-        return value if isinstance(value, dict) else None
+        return BoardSnapshot.from_json(json.loads(rows[0][0]))
 
     def audit_log(
         self,

@@ -8,6 +8,7 @@ a test that a database of the previous version upgrades to it with its content u
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -370,6 +371,98 @@ def v7_stream_checkpoints(c: sqlite3.Connection) -> None:
     )
 
 
+def v8_alarm_subjects(c: sqlite3.Connection) -> None:
+    """Version 8 (#15): an alarm says what it is about — ``subject`` ``ward`` or ``wrap`` — and a
+    ward alarm (storage failure, HL7 link) has no wrap id. Until now a ward alarm was stored under
+    the placeholder wrap id ``"(ward)"``: those rows get ``wrap_id`` NULL and subject ``ward``, in
+    their columns and in their saved JSON, and so do the alarms of the board's saved snapshot.
+
+    SQLite cannot drop ``NOT NULL`` from a column, so ``alarms`` is rebuilt, with its columns in the
+    old order and ``subject`` last. Other rows keep their JSON as it was (a reader takes a missing
+    subject as ``wrap``). Self-contained on purpose (plain JSON, no model of today's code): a
+    released step must mean the same thing for ever."""
+    _run(
+        c,
+        """CREATE TABLE alarms_v8 (
+            alarm_id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            bed_id TEXT,
+            wrap_id TEXT,
+            raised_us INTEGER NOT NULL,
+            ended_us INTEGER,
+            cleared_us INTEGER,
+            data TEXT NOT NULL,
+            subject TEXT NOT NULL DEFAULT 'wrap' CHECK (subject IN ('ward', 'wrap')),
+            CHECK ((subject = 'ward') = (wrap_id IS NULL))
+        )""",
+    )
+    rows = c.execute(
+        "SELECT alarm_id, kind, bed_id, wrap_id, raised_us, ended_us, cleared_us, data FROM alarms"
+    ).fetchall()
+    moved = 0
+    for alarm_id, kind, bed_id, wrap_id, raised_us, ended_us, cleared_us, data in rows:
+        subject = "wrap"
+        if wrap_id == _LEGACY_WARD_WRAP_ID:
+            subject, wrap_id = "ward", None
+            data = _ward_alarm_json(data)
+            moved += 1
+        c.execute(
+            "INSERT INTO alarms_v8(alarm_id, kind, bed_id, wrap_id, raised_us, ended_us, cleared_us, data, "
+            "subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (alarm_id, kind, bed_id, wrap_id, raised_us, ended_us, cleared_us, data, subject),
+        )
+    _run(
+        c,
+        "DROP TABLE alarms",
+        "ALTER TABLE alarms_v8 RENAME TO alarms",
+        "CREATE INDEX alarms_by_bed ON alarms(bed_id, raised_us)",
+    )
+    for board_id, text in c.execute("SELECT board_id, snapshot FROM alarm_board").fetchall():
+        new = _snapshot_with_subjects(text)
+        if new != text:
+            c.execute("UPDATE alarm_board SET snapshot = ? WHERE board_id = ?", (new, board_id))
+    if moved:
+        logger.info("%d ward alarms moved from wrap id %r to subject 'ward'", moved, _LEGACY_WARD_WRAP_ID)
+
+
+#: The placeholder wrap id of a ward alarm up to version 7.
+_LEGACY_WARD_WRAP_ID: Final = "(ward)"
+
+
+def _ward_alarm_json(text: str) -> str:
+    """A ward alarm's saved JSON with ``wrap_id`` null and ``subject`` ward (unparseable: as it was)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(value, dict):
+        return text
+    value["wrap_id"] = None
+    value["subject"] = "ward"
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _snapshot_with_subjects(text: str) -> str:
+    """A board snapshot of format 1 as format 2: every alarm with its subject, a ward alarm
+    without wrap id. Anything else (another format, damaged JSON) is left for the board to judge."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(value, dict) or value.get("format") != 1 or not isinstance(value.get("alarms"), list):
+        return text
+    for alarm in value["alarms"]:
+        if not isinstance(alarm, dict):
+            return text
+    for alarm in value["alarms"]:
+        if alarm.get("wrap_id") == _LEGACY_WARD_WRAP_ID:
+            alarm["wrap_id"], alarm["subject"] = None, "ward"
+        else:
+            alarm["subject"] = "wrap"
+    value["format"] = 2
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
 #: Every step in order: step ``n`` (1-based) brings a file from version ``n - 1`` to ``n``.
 #: Append new steps here, never reorder or edit a released one.
 STEPS: tuple[Step, ...] = (
@@ -380,6 +473,7 @@ STEPS: tuple[Step, ...] = (
     v5_station,
     v6_people,
     v7_stream_checkpoints,
+    v8_alarm_subjects,
 )
 
 #: The schema version this code writes and reads.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kmc_monitor.service.alarms import AlarmState
+from kmc_monitor.service.alarms import AlarmState, WardAlarmKind
 from kmc_monitor.service.vocabulary import ALARM_KIND_LABELS
 from kmc_monitor.signal.params import RuleParams
 from kmc_monitor.signal.report import AlarmKind, Category, Priority
@@ -59,13 +59,16 @@ def test_a_wards_own_thresholds_reach_the_vocabulary(warm_ward: Ward) -> None:
 
 def test_every_kind_and_state_has_its_words(ward: Ward) -> None:
     v = ward.ok("GET", "/api/vocabulary")
-    missing = [k.value for k in AlarmKind if k.value not in ALARM_KIND_LABELS]
+    every_kind = [*AlarmKind, *WardAlarmKind]  # the ward's own alarms are listed too
+    missing = [k.value for k in every_kind if k.value not in ALARM_KIND_LABELS]
     assert not missing, f"alarm kinds without words in service/vocabulary.py: {missing}"
     kinds = {k["name"]: k for k in v["alarm_kinds"]}
-    assert set(kinds) == {k.value for k in AlarmKind}
-    for k in AlarmKind:
+    assert set(kinds) == {k.value for k in every_kind}
+    for k in every_kind:
         got = kinds[k.value]
         assert (got["category"], got["priority"]) == (k.category.value, k.priority.value)
+        assert got["subject"] == ("ward" if isinstance(k, WardAlarmKind) else "wrap")
+    assert kinds["storage_failure"]["label"] == "Storage failure"
     assert kinds["no_data"]["label"] == "No data from wrap"
     assert {p["name"]: (p["rank"], p["mark"]) for p in v["priorities"]} == {
         Priority.HIGH.value: (3, "!!!"),

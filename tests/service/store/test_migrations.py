@@ -3,11 +3,13 @@ their content unchanged."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
 import pytest
 
+from kmc_monitor.service.alarms import AlarmBoard, AlarmSubject, WardAlarmKind
 from kmc_monitor.service.store import (
     SCHEMA_VERSION,
     Store,
@@ -139,6 +141,9 @@ def test_an_old_database_upgrades_with_its_content_unchanged(tmp_path: Path, ver
         assert new_columns[: len(columns)] == columns, table
         assert [row[: len(columns)] for row in new_rows] == rows, table
     added = {t: after[t][0][len(before[t][0]) :] for t in before if after[t][0] != before[t][0]}
+    # Version 8: every alarm says its subject; this one is a wrap's.
+    assert added.pop("alarms") == ["subject"]
+    assert [row[-1] for row in after["alarms"][1]] == ["wrap"]
     if version < 3:
         assert added == {"admissions": ["kmc_mode", "birth_t", "discharge_status"]}
         assert [row[-3:] for row in after["admissions"][1]] == [("continuous", None, None)]
@@ -151,3 +156,102 @@ def test_the_steps_are_functions_in_order() -> None:
     assert len(migrations.STEPS) == SCHEMA_VERSION
     assert [step.__name__ for step in migrations.STEPS][:3] == ["v1_ward", "v2_wrap_audit", "v3_programme"]
     assert all(step.__name__.startswith(f"v{n}_") for n, step in enumerate(migrations.STEPS, start=1))
+
+
+# Version 8: alarm subjects ------------------------------------------------------------------------
+#: A version-7 ward: the board's snapshot (format 1) and the alarms table each hold a storage
+#: failure under the placeholder wrap id "(ward)", next to a wrap's cold alarm.
+_V7_WARD_ALARM = {
+    "id": 1,
+    "key": ["(ward)", "storage_failure", 100_000_000],
+    "kind": "storage_failure",
+    "bed_id": None,
+    "wrap_id": "(ward)",
+    "raised_us": 105_000_000,
+    "extreme_c": None,
+    "escalate_at_us": 405_000_000,
+    "signal_seq": 1,
+    "ended_us": None,
+    "acked_us": None,
+    "acked_by": None,
+    "escalated_us": None,
+    "cleared_us": None,
+    "reminded_us": None,
+}
+_V7_WRAP_ALARM = {
+    **_V7_WARD_ALARM,
+    "id": 2,
+    "key": ["W1", "cold_stress", 150_000_000],
+    "kind": "cold_stress",
+    "bed_id": "B1",
+    "wrap_id": "W1",
+    "raised_us": 150_000_000,
+    "escalate_at_us": None,
+    "signal_seq": 2,
+}
+
+
+def _v7_with_a_ward_alarm(path: Path) -> None:
+    _old_database(path, 7)
+    snapshot = {
+        "format": 1,
+        "clock_us": 200_000_000,
+        "next_id": 3,
+        "seq": 2,
+        "alarms": [_V7_WARD_ALARM, _V7_WRAP_ALARM],
+        "pauses": [],
+    }
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE alarm_board SET snapshot = ?", (json.dumps(snapshot),))
+        for a in (_V7_WARD_ALARM, _V7_WRAP_ALARM):
+            db.execute(
+                "INSERT INTO alarms VALUES (?, ?, ?, ?, ?, NULL, NULL, ?)",
+                (a["id"] + 10, a["kind"], a["bed_id"], a["wrap_id"], a["raised_us"], json.dumps(a)),
+            )
+    db.close()
+
+
+def test_a_version_7_ward_alarm_reads_back_as_a_ward_subject_alarm(tmp_path: Path) -> None:
+    path = tmp_path / "v7.sqlite3"
+    _v7_with_a_ward_alarm(path)
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        # The history rows: columns and saved JSON both moved to the subject.
+        stored = {a["id"]: a for a in store.alarms_raised_between(0, 10**12)}
+        assert (stored[1]["subject"], stored[1]["wrap_id"]) == ("ward", None)
+        assert stored[2] == _V7_WRAP_ALARM  # a wrap's row keeps its JSON as it was
+        with sqlite3.connect(path) as db:
+            rows = db.execute("SELECT alarm_id, subject, wrap_id FROM alarms ORDER BY alarm_id").fetchall()
+            (no_wrap,) = db.execute("SELECT count(*) FROM alarms WHERE wrap_id = '(ward)'").fetchone()
+        db.close()
+        assert rows == [(7, "wrap", "W1"), (11, "ward", None), (12, "wrap", "W1")]
+        assert no_wrap == 0
+        # The board's snapshot restores with the ward alarm about the ward, and saves again.
+        snapshot = store.load_alarm_board()
+        assert snapshot is not None
+        board = AlarmBoard.restore(snapshot)
+        ward, wrap = sorted(board.visible(300_000_000), key=lambda v: v.alarm_id)
+        assert (ward.kind, ward.subject, ward.wrap_id, ward.bed_id) == (
+            WardAlarmKind.STORAGE_FAILURE,
+            AlarmSubject.WARD,
+            None,
+            None,
+        )
+        assert (wrap.subject, wrap.wrap_id) == (AlarmSubject.WRAP, "W1")
+        store.save_alarm_board(board.snapshot(), now=400)
+        assert store.load_alarm_board() == board.snapshot()
+
+
+def test_the_subjects_are_checked_by_the_schema(tmp_path: Path) -> None:
+    path = tmp_path / "v8.sqlite3"
+    with Store(path):
+        pass
+    with sqlite3.connect(path) as db:
+        for subject, wrap_id in (("ward", "W1"), ("wrap", None), ("bed", "W1")):
+            with pytest.raises(sqlite3.IntegrityError):
+                db.execute(
+                    "INSERT INTO alarms(alarm_id, kind, subject, wrap_id, raised_us, data) "
+                    "VALUES (1, 'no_data', ?, ?, 0, '{}')",
+                    (subject, wrap_id),
+                )
+    db.close()

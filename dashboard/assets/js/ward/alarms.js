@@ -50,6 +50,8 @@ export function isAudible(a) {
 
 /** Where an alarm is: "Bed 3 · Nguyễn Thị Lan", "Wrap W7 (no bed)" or "Ward". */
 export function whereText(a) {
+  // The API says what an alarm is about: the ward (storage, HL7 link) has neither bed nor wrap.
+  if (a.subject === "ward") return "Ward";
   if (a.bed_id == null) return a.wrap_id ? `Wrap ${a.wrap_id} (no bed)` : "Ward";
   const entry = ward.beds.get(a.bed_id);
   if (!entry) return a.bed_id;
