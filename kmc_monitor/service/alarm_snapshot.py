@@ -52,9 +52,8 @@ class AlarmRecord:
     id: int
     key: ConditionKey
     kind: BoardAlarmKind
-    subject: AlarmSubject
     bed_id: str | None
-    #: None exactly when ``subject`` is the ward.
+    #: None exactly when :attr:`subject` is the ward.
     wrap_id: str | None
     raised_us: int
     extreme_c: float | None
@@ -66,6 +65,11 @@ class AlarmRecord:
     escalated_us: int | None
     cleared_us: int | None
     reminded_us: int | None
+
+    @property
+    def subject(self) -> AlarmSubject:
+        """What the alarm is about; it follows from the kind (saved too, for readers of the JSON)."""
+        return subject_of(self.kind)
 
     def to_json(self) -> dict[str, JsonValue]:
         """The alarm as the ``alarms`` table's ``data`` and the snapshot hold it."""
@@ -120,7 +124,6 @@ class AlarmRecord:
             id=_int(d, "id"),
             key=tuple(key),
             kind=kind,
-            subject=subject,
             bed_id=_opt_str(d, "bed_id"),
             wrap_id=wrap_id,
             raised_us=_int(d, "raised_us"),

@@ -404,7 +404,6 @@ class AlarmBoard:
                     id=a.id,
                     key=a.key,
                     kind=a.kind,
-                    subject=a.subject,
                     bed_id=a.bed_id,
                     wrap_id=a.wrap_id,
                     raised_us=a.raised_us,
@@ -623,7 +622,6 @@ class AlarmBoard:
             cleared_us=alarm.cleared_us,
             extreme_c=alarm.extreme_c,
             reminded_us=reminded_us,
-            subject=alarm.subject,
         )
 
 
@@ -688,8 +686,8 @@ def _alarm_from(record: AlarmRecord) -> _Alarm:
         cleared_us=record.cleared_us,
         reminded_us=record.reminded_us,
     )
-    if record.subject is not alarm.subject or (alarm.wrap_id is None) != (alarm.subject is AlarmSubject.WARD):
-        raise ValueError(f"alarm {alarm.id}: its subject, kind and wrap id disagree")
+    if (alarm.wrap_id is None) != (alarm.subject is AlarmSubject.WARD):
+        raise ValueError(f"alarm {alarm.id}: a {alarm.subject.value} alarm with wrap id {alarm.wrap_id!r}")
     if alarm.escalated_us is not None and alarm.kind.category is Category.TECHNICAL:
         # Saved before technical alarms stopped escalating: it reminded then; one that latched
         # for it is over (a technical alarm never latches now).

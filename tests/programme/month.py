@@ -147,7 +147,6 @@ def build_month(data_dir: Path) -> Month:
             id=i,
             key=(wrap_id or subject.value, kind, r),
             kind=board_kind,
-            subject=subject,
             bed_id=bed,
             wrap_id=wrap_id,
             raised_us=r,
