@@ -17,8 +17,9 @@ pyarrow, and reading a trace (``kmc-monitor analyze``) never loads the codecs an
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
+
+from kmc_monitor._lazy import load
 
 if TYPE_CHECKING:
     from kmc_monitor.devices.errors import (
@@ -127,9 +128,4 @@ _HOME: dict[str, str] = {
 
 def __getattr__(name: str) -> Any:
     """Every name above, imported on first use (the codecs bring cryptography, the traces pyarrow)."""
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(home), name)
-    globals()[name] = value
-    return value
+    return load(__name__, _HOME, globals(), name)

@@ -8,8 +8,9 @@ one module (the alarm board, say) loads neither the store nor the web app nor th
 """
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from kmc_monitor._lazy import load
 
 if TYPE_CHECKING:
     from kmc_monitor.service.alarms import (
@@ -106,10 +107,7 @@ _WHERE: dict[str, str] = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    return load(__name__, _WHERE, globals(), name)
 
 
 __all__ = [

@@ -14,9 +14,9 @@ reader that copes with it, :mod:`.arrow` turning pyarrow's columns into NumPy ar
 (:class:`TraceChunks`). :mod:`.writer` writes traces back in the same format.
 """
 
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from kmc_monitor._lazy import load
 from kmc_monitor.devices.trace.collect import TraceSet, read_traces
 from kmc_monitor.devices.trace.layout import MAX_REPORTED_LINES, TRACE_COLUMNS
 
@@ -39,18 +39,10 @@ __all__ = [
 #: The chunked reader and the writer, imported on first use: reading a whole trace (``analyze``)
 #: needs neither.
 _LAZY = {
-    "ReadingChunk": "stream",
-    "ReadingCursor": "stream",
-    "TraceChunks": "stream",
-    "TraceWriter": "writer",
-    "write_trace": "writer",
+    **dict.fromkeys(("ReadingChunk", "ReadingCursor", "TraceChunks"), f"{__name__}.stream"),
+    **dict.fromkeys(("TraceWriter", "write_trace"), f"{__name__}.writer"),
 }
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+    return load(__name__, _LAZY, globals(), name)
