@@ -96,30 +96,13 @@ def validate_fields(
     milli-degrees) and a boolean mask of readings that had at least one invalid field. A value that
     is present but not finite (inf) is invalid too; NaN on input means "missing" and is not.
     """
-    bad_skin, bad_amb, bad_contact, bad_batt = _bad_fields(skin_c, ambient_c, contact, battery_pct, params)
-    invalid = bad_skin | bad_amb | bad_contact | bad_batt
-    skin_mc = np.where(bad_skin, np.nan, np.rint(skin_c * 1000.0))
-    amb_mc = np.where(bad_amb, np.nan, np.rint(ambient_c * 1000.0))
-    contact_v = np.where(bad_contact, np.nan, contact)
-    batt_v = np.where(bad_batt, np.nan, battery_pct)
-    return skin_mc, amb_mc, contact_v, batt_v, invalid
-
-
-def _bad_fields(
-    skin_c: FloatArray,
-    ambient_c: FloatArray,
-    contact: FloatArray,
-    battery_pct: FloatArray,
-    params: RuleParams,
-) -> tuple[BoolArray, BoolArray, BoolArray, BoolArray]:
-    """Per field, the values present but implausible (NaN is missing, never implausible)."""
-    lo, hi = params.plausible_min_c, params.plausible_max_c
-
-    def bad(x: FloatArray, a: float, b: float) -> npt.NDArray[np.bool_]:
-        with np.errstate(invalid="ignore"):
-            return ~np.isnan(x) & ~((x >= a) & (x <= b))
-
-    return bad(skin_c, lo, hi), bad(ambient_c, lo, hi), bad(contact, 0.0, 1.0), bad(battery_pct, 0.0, 100.0)
+    return _validate_in_place(
+        np.array(skin_c, dtype=np.float64),
+        np.array(ambient_c, dtype=np.float64),
+        np.array(contact, dtype=np.float64),
+        np.array(battery_pct, dtype=np.float64),
+        params,
+    )
 
 
 def _validate_in_place(
@@ -129,9 +112,17 @@ def _validate_in_place(
     battery_pct: FloatArray,
     params: RuleParams,
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, npt.NDArray[np.bool_]]:
-    """:func:`validate_fields` writing its results over its (float64) inputs: the same values, the
-    same operations, without four new arrays."""
-    bad_skin, bad_amb, bad_contact, bad_batt = _bad_fields(skin_c, ambient_c, contact, battery_pct, params)
+    """:func:`validate_fields` writing its results over its (float64) inputs, which it owns: a
+    trace reader's freshly gathered columns are spared a second copy."""
+    lo, hi = params.plausible_min_c, params.plausible_max_c
+
+    def bad(x: FloatArray, a: float, b: float) -> BoolArray:
+        # Present but implausible: NaN is missing, never implausible.
+        with np.errstate(invalid="ignore"):
+            return ~np.isnan(x) & ~((x >= a) & (x <= b))
+
+    bad_skin, bad_amb = bad(skin_c, lo, hi), bad(ambient_c, lo, hi)
+    bad_contact, bad_batt = bad(contact, 0.0, 1.0), bad(battery_pct, 0.0, 100.0)
     invalid = bad_skin | bad_amb | bad_contact | bad_batt
     for values, bad_values, scale in (
         (skin_c, bad_skin, True),
