@@ -269,10 +269,9 @@ def stored_alarm_json(raw: Mapping[str, Any]) -> dict[str, Any]:
         known: BoardAlarmKind | None = board_alarm_kind(kind)
     except ValueError:
         known = None
-    # Rows of schema 8 say their subject; the migration gave every older row one.
-    subject = raw.get("subject")
-    if subject not in (AlarmSubject.WARD.value, AlarmSubject.WRAP.value):
-        subject = AlarmSubject.WRAP.value if known is None else subject_of(known).value
+    # The subject follows from the kind (older rows' JSON does not carry it; an unknown kind is
+    # taken as a wrap's, as every alarm was before ward alarms existed).
+    subject = AlarmSubject.WRAP.value if known is None else subject_of(known).value
     escalated = raw.get("escalated_us") is not None
     priority = Priority.HIGH.value if escalated else (None if known is None else known.priority.value)
     return {
