@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -272,6 +273,8 @@ def test_discharge_from_the_bed_page_after_confirming(
         expect(page.locator("#conn")).to_contain_text("discharged")
         expect(page.locator("#baby-name")).to_have_text("no baby admitted")
         expect(page.locator("#discharge-card")).to_be_hidden()
+        # The page's next refresh (every 5 s) keeps what the nurse just did beside "Live".
+        expect(page.locator("#conn")).to_contain_text(re.compile(r"discharged at .* · Live"), timeout=12_000)
         current = api(page, f"{server.base}/api/admissions")
         assert all(a["admission_id"] != adm["admission_id"] for a in current)
         ended = api(page, f"{server.base}/api/admissions/{adm['admission_id']}")

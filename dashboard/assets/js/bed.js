@@ -79,6 +79,19 @@ function setStatus(msg, bad = false) {
   c.classList.toggle("bad", bad);
 }
 
+// What the nurse just did stays on the status line for half a minute: the periodic "Live" line
+// would otherwise replace "… discharged at 03:15" within seconds, before anyone looked back at it.
+const DONE_NOTICE_MS = 30_000;
+let doneNotice = null; // { msg, until }
+function tellDone(msg) {
+  doneNotice = { msg, until: Date.now() + DONE_NOTICE_MS };
+  setStatus(msg);
+}
+function setLive() {
+  const live = `Live · updated ${timeOf(Date.now() * 1000)}`;
+  setStatus(doneNotice && Date.now() < doneNotice.until ? `${doneNotice.msg} · ${live}` : live);
+}
+
 // Confirm dialog ----------------------------------------------------------------------------------
 function confirmAction(title, textContent, okLabel) {
   const dlg = $("confirm");
@@ -367,7 +380,7 @@ async function renewLink() {
   try {
     const link = await post(`/api/admissions/${adm.admission_id}/family-link`);
     await showQr(adm.admission_id, link.family_url);
-    setStatus("New family link made");
+    tellDone("New family link made");
   } catch (e) {
     fail(e);
   }
@@ -420,7 +433,7 @@ async function discharge() {
       body: { status },
       what: `Discharge ${adm.display_name}`,
     });
-    setStatus(`${done.display_name} discharged at ${timeOf(done.discharged_t * 1e6)}`);
+    tellDone(`${done.display_name} discharged at ${timeOf(done.discharged_t * 1e6)}`);
     await refreshTile();
   } catch (e) {
     fail(e);
@@ -436,7 +449,7 @@ function fail(e) {
 function every(ms, fn) {
   setInterval(() => {
     if (document.hidden) return;
-    fn().then(() => setStatus(`Live · updated ${timeOf(Date.now() * 1000)}`)).catch(fail);
+    fn().then(setLive).catch(fail);
   }, ms);
 }
 
@@ -463,7 +476,7 @@ async function start() {
     const adm = state.tile.admission;
     // Ask for the QR only when the service still has the link (no 404 probe after a restart).
     if (adm) await showQr(adm.admission_id, null, !state.tile.family_qr_available);
-    setStatus(`Live · updated ${timeOf(Date.now() * 1000)}`);
+    setLive();
     document.body.dataset.ready = "1";
   } catch (e) {
     fail(e);
