@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -91,32 +92,40 @@ def test_record_simulate_gzip(tmp_path: Path) -> None:
     assert len(read_traces(out).series) == 2
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")
-def test_an_interrupted_recording_keeps_what_was_heard(tmp_path: Path) -> None:
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals to a child process")
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_recording_keeps_what_was_heard(
+    tmp_path: Path, sig: signal.Signals, status: int
+) -> None:
+    """Ctrl-C, or a service manager's SIGTERM, ends the recording with what was heard on disk."""
     out = tmp_path / "cut.csv"
-    child = subprocess.Popen(
+    with subprocess.Popen(
         [KMC, "record", "--simulate", "5", "--seconds", "1e7", "--start", str(T0), "--out", str(out)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30.0
-        while time.monotonic() < deadline:
-            if out.exists() and out.stat().st_size > 20_000:
-                break
-            time.sleep(0.02)
-        else:
-            pytest.fail("the recording never reached the disk")
-        child.send_signal(signal.SIGINT)
-        _, stderr = child.communicate(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    assert child.returncode == 130, stderr
+    ) as child:
+        try:
+            deadline = time.monotonic() + 30.0
+            while time.monotonic() < deadline:
+                if out.exists() and out.stat().st_size > 20_000:
+                    break
+                time.sleep(0.02)
+            else:
+                pytest.fail("the recording never reached the disk")
+            child.send_signal(sig)
+            _, stderr = child.communicate(timeout=30)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.communicate()
+    assert child.returncode == status, stderr
     assert "Traceback" not in stderr
     traces = read_traces(out)
+    said = re.search(rf"recording stopped by {sig.name}: (\d+) reading\(s\) kept in ", stderr)
+    assert said, stderr
+    kept = int(said.group(1))
+    assert traces.rows == kept  # every reading the message counts is in the file
     assert len(traces.series) == 5 and traces.invalid_readings == 0
     assert min(len(s) for s in traces.series) > 50
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import time
 
 from kmc_monitor import __version__
@@ -24,8 +26,6 @@ __all__ = ["add_parser", "run"]
 _RECORD_FLUSH_S = 1.0
 #: A simulated recording flushes every this many simulated seconds (it runs far faster than real time).
 _SIM_FLUSH_S = 60.0
-#: Exit status when no Bluetooth adapter can be used (bad input keeps 2).
-
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,20 +39,30 @@ def run(args: argparse.Namespace) -> int:
     if args.seconds is not None and not args.seconds > 0:
         err("error: --seconds must be a positive number")
         return 2
+    stopped: list[str] = []
     try:
-        rows = asyncio.run(_record(args))
+        rows = asyncio.run(_record(args, stopped))
     except AdapterUnavailableError as exc:
         err(str(exc))
         return NO_ADAPTER_EXIT
     except OSError as exc:
         err(f"error: cannot write {args.out}: {exc.strerror or exc}")
         return 2
+    if stopped:
+        err(f"recording stopped by {stopped[0]}: {rows} reading(s) kept in {args.out}")
+        return 128 + signal.Signals[stopped[0]].value
     err(f"recorded {rows} reading(s) to {args.out}")
     return 0
 
 
-async def _record(args: argparse.Namespace) -> int:
-    """Run a gateway and stream its readings into ``--out``; return the rows written."""
+async def _record(args: argparse.Namespace, stopped: list[str]) -> int:
+    """Run a gateway and stream its readings into ``--out``; return the rows written.
+
+    Ctrl-C (SIGINT) and SIGTERM (a service manager stopping it) end the recording between two
+    flushes, through the event loop's own signal handling: the loop wakes whichever thread the
+    signal reached, the last readings are drained into the file and the gateway is stopped. The
+    signal's name is appended to ``stopped``.
+    """
     import asyncio
     import math
 
@@ -80,28 +90,41 @@ async def _record(args: argparse.Namespace) -> int:
     else:
         gateway = Gateway(WrapRegistry.load(args.registry), clock=time.time, adapter=args.adapter)
         source = f"the Bluetooth adapter {args.adapter or '(default)'}, registry {args.registry}"
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if not stopped:
+            stopped.append(sig.name)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
     await gateway.start()  # no adapter: fails here, before any file is created
     try:
         out = TraceWriter(args.out, f"recorded by kmc-monitor {__version__} from {source}")
         try:
             if radio is not None:
                 end = radio.now() + (args.seconds if args.seconds is not None else 600.0)
-                while radio.now() < end:
+                while radio.now() < end and not stop.is_set():
                     await radio.run_until(min(end, radio.now() + _SIM_FLUSH_S))
                     out.write(gateway.drain())
                     out.flush()
             else:
                 end = math.inf if args.seconds is None else time.monotonic() + args.seconds
-                while (left := end - time.monotonic()) > 0:
-                    await asyncio.sleep(min(_RECORD_FLUSH_S, left))
+                while (left := end - time.monotonic()) > 0 and not stop.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), min(_RECORD_FLUSH_S, left))
                     out.write(gateway.drain())
                     out.flush()
         finally:
-            # Also on Ctrl-C: what was heard up to the interruption is kept.
+            # Also after a signal or a failure: what was heard up to then is kept.
             out.write(gateway.drain())
             out.close()
     finally:
         await gateway.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
     return out.rows
 
 
