@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,9 +16,22 @@ from tests.signal.reference import reference_report
 from tests.signal.strategies import chunkings, traces
 
 PARAMS = RuleParams()
-SLOW_OK = settings(
-    max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
-)
+#: Examples per property: make test's fast tier, and make test-long's thorough run of the same
+#: properties (one run of 600 examples in the fast tier before took three quarters of a minute).
+FAST_EXAMPLES, THOROUGH_EXAMPLES = 200, 2000
+_SLOW_OK = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
+
+
+def two_tiers(**strategies: Any) -> Callable[[Callable[..., None]], tuple[Any, Any]]:
+    """The property ``@given(**strategies)`` twice: at FAST_EXAMPLES in every make test, and at
+    THOROUGH_EXAMPLES marked ``long`` (make test-long, which CI also runs)."""
+
+    def make(body: Callable[..., None]) -> tuple[Any, Any]:
+        fast = settings(max_examples=FAST_EXAMPLES, **_SLOW_OK)(given(**strategies)(body))
+        thorough = settings(max_examples=THOROUGH_EXAMPLES, **_SLOW_OK)(given(**strategies)(body))
+        return fast, pytest.mark.long(thorough)
+
+    return make
 
 
 def _feed(series: WrapSeries, cuts: list[int], offset_mc: int = 0) -> WrapStream:
@@ -28,11 +43,7 @@ def _feed(series: WrapSeries, cuts: list[int], offset_mc: int = 0) -> WrapStream
     return stream
 
 
-@SLOW_OK
-@given(
-    series=traces(), extra_s=st.sampled_from((0, 10, 31, 4000, 90_000)), offset=st.sampled_from((0, 0, 300))
-)
-def test_core_equals_reference(series: WrapSeries, extra_s: int, offset: int) -> None:
+def _core_equals_reference(series: WrapSeries, extra_s: int, offset: int) -> None:
     until = None if not len(series) else int(series.t_us[-1]) + extra_s * 1_000_000
     got = analyze_series(series, PARAMS, until_us=until, site_offset_mc=offset)
     want = reference_report(series, PARAMS, until_us=until, site_offset_mc=offset)
@@ -42,14 +53,22 @@ def test_core_equals_reference(series: WrapSeries, extra_s: int, offset: int) ->
     assert got == want
 
 
-@SLOW_OK
-@given(data=st.data(), series=traces())
-def test_any_chunking_equals_batch(data: st.DataObject, series: WrapSeries) -> None:
+test_core_equals_reference, test_core_equals_reference_thoroughly = two_tiers(
+    series=traces(), extra_s=st.sampled_from((0, 10, 31, 4000, 90_000)), offset=st.sampled_from((0, 0, 300))
+)(_core_equals_reference)
+
+
+def _any_chunking_equals_batch(data: st.DataObject, series: WrapSeries) -> None:
     cuts = data.draw(chunkings(len(series)))
     until = None if not len(series) else int(series.t_us[-1]) + 45_000_000
     batch = analyze_series(series, PARAMS, until_us=until)
     streamed = _feed(series, cuts).report(until)
     assert streamed == batch
+
+
+test_any_chunking_equals_batch, test_any_chunking_equals_batch_thoroughly = two_tiers(
+    data=st.data(), series=traces()
+)(_any_chunking_equals_batch)
 
 
 def test_one_reading_at_a_time_equals_batch() -> None:
@@ -108,15 +127,18 @@ def _plain_contact_in(series: WrapSeries, lo_us: int, hi_us: int) -> int:
     return total
 
 
-@SLOW_OK
-@given(data=st.data(), series=traces(max_segments=10))
-def test_rolling_contact_matches_a_plain_walk(data: st.DataObject, series: WrapSeries) -> None:
+def _rolling_contact_matches_a_plain_walk(data: st.DataObject, series: WrapSeries) -> None:
     if not len(series):
         return
     span = data.draw(st.sampled_from((600, 3600, 86_400))) * 1_000_000
     stream = _feed(series, data.draw(chunkings(len(series))))
     now = int(series.t_us[-1]) + data.draw(st.sampled_from((0, 20_000_000)))
     assert stream.rolling_contact_us(now, span) == _plain_contact_in(series, now - span, now)
+
+
+test_rolling_contact_matches_a_plain_walk, test_rolling_contact_matches_a_plain_walk_thoroughly = two_tiers(
+    data=st.data(), series=traces(max_segments=10)
+)(_rolling_contact_matches_a_plain_walk)
 
 
 def test_session_timer_runs_pauses_and_stops() -> None:
