@@ -1,9 +1,10 @@
 # The same commands for a newcomer, CI and a maintainer.
 #   make run    set up from nothing, then run the main job
 #   make test   set up what tests need, then ruff, mypy --strict and the pytest suite's fast tier
-#               (every test not marked `long`, on two xdist workers; target: 5 minutes on 2 idle cores)
+#               (every test not marked `long`, on four xdist workers; target: 5 minutes on 2 idle cores)
 #   make test-long  the tests that take minutes on purpose (marked `long`: the 60 s broker outage,
-#               the MQTT soaks, the 20-bed ward screens, the family weeks at home, the long API fuzz),
+#               the MQTT soaks, the 20-bed ward screens, the family weeks at home, the long API fuzz,
+#               the signal core's properties at 2000 examples),
 #               one at a time; CI (.ci/run) runs both
 #   make bench  the benchmarks (figures recorded in docs/benchmarks.md)
 
@@ -61,14 +62,17 @@ typecheck: $(STAMP_TEST)
 # Test files go to TEST_WORKERS processes whole (--dist loadfile): a module's shared broker, ward
 # or browser stays on one worker, and tests that run in file order keep it. Every test makes its own
 # ports (the kernel's free ones) and directories (pytest's tmp_path), so two workers never meet.
-# KMC_TEST_TIMEOUT_FACTOR scales every wall-clock limit in the suite (tests/timing.py): 2 here by
-# default, because two workers on two cores give each test about half the machine a serial run
-# would (a latency limit of 100 ms becomes 200 ms: still far from the seconds a real stall costs;
-# the latency figures themselves are measured by `make bench`). Raise it on a slower machine.
-# PYTEST_ARGS narrows a run, e.g. make pytest PYTEST_ARGS=tests/mqtt
-TEST_WORKERS ?= 2
+# Four workers on two cores: half the suite waits (on servers, brokers, browsers, replayed time),
+# and two workers left the cores a third idle (6 min 40 s; four: under 5 min). Files holding a test
+# marked `slow` are handed out first (tests/conftest.py), so that no long file starts last.
+# KMC_TEST_TIMEOUT_FACTOR scales every wall-clock limit in the suite (tests/timing.py): 3 here by
+# default, because four workers on two cores give each test about a third to a half of the machine
+# a serial run would (a latency limit of 100 ms becomes 300 ms: still far from the seconds a real
+# stall costs; the latency figures themselves are measured by `make bench`). Raise it on a slower
+# machine. PYTEST_ARGS narrows a run, e.g. make pytest PYTEST_ARGS=tests/mqtt
+TEST_WORKERS ?= 4
 PYTEST_ARGS  ?=
-KMC_TEST_TIMEOUT_FACTOR ?= 2
+KMC_TEST_TIMEOUT_FACTOR ?= 3
 
 pytest: $(STAMP_TEST) system-deps
 	KMC_TEST_TIMEOUT_FACTOR=$(KMC_TEST_TIMEOUT_FACTOR) \

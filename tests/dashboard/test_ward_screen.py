@@ -26,7 +26,7 @@ from kmc_monitor.signal.series import build_series
 from tests.dashboard.conftest import STAFF_TOKEN, PageErrors, Served, duration_words, parse_duration_words
 from tests.timing import scaled
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 T = TypeVar("T")
 

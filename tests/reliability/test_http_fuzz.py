@@ -25,7 +25,7 @@ from schemathesis import GenerationMode
 
 from tests.reliability.helpers import TOKEN, ThreadServer, thread_server
 
-pytestmark = [pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 #: What a leaked stack trace looks like in a response body.
 LEAK = re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\.py\"|/kmc_monitor/[\w/]+\.py")
@@ -46,7 +46,7 @@ def api_schema(server: ThreadServer) -> Any:
 
 #: Examples per operation and generation mode (valid input, then invalid input): a few in the fast
 #: tier (every operation still gets valid and invalid input), many in the long tier.
-FAST_EXAMPLES = 6
+FAST_EXAMPLES = 4
 LONG_EXAMPLES = 40
 
 

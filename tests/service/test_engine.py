@@ -398,6 +398,7 @@ def test_readings_before_the_admission_never_reach_the_stream_so_restore_matches
     )
 
 
+@pytest.mark.slow
 def test_low_daily_contact_is_raised_live_at_midnight_and_ends_a_day_later(ward: Ward) -> None:
     """A finished day with 4 h of contact (< 8 h) raises the low advisory at that midnight; the next
     day (10 h) does not, and the advisory ends at the following midnight — as the batch says."""
@@ -559,6 +560,7 @@ def test_an_open_alarm_extreme_follows_the_episode(ward: Ward) -> None:
     assert now_view.extreme_c is not None and now_view.extreme_c >= 38.2
 
 
+@pytest.mark.slow
 def test_a_restart_from_checkpoints_at_random_moments_equals_a_day_without_one(ward: Ward) -> None:
     """Issue #15's fast restart: replay a day, "kill" the engine at random moments (checkpoint, a
     fresh engine restored from it and the readings stored after it, which runs on until the next
