@@ -4,8 +4,8 @@
 waits for something to happen, a latency it asserts, an async test's time limit and pytest-timeout's
 limit per test. A slow or busy machine (CI, a developer's laptop on battery; ``make test`` uses 3
 for four xdist workers on two cores) raises the factor instead of each test guessing its own margin
-(the habit of websockets' test suite). Limits that are clinical rules (30 s of silence is ``no_data``) are never scaled: they
-are the behaviour under test, not a margin.
+(the habit of websockets' test suite). Limits that are clinical rules (30 s of silence is
+``no_data``) are never scaled: they are the behaviour under test, not a margin.
 
 A test that needs "at least N readings" or "every row stored" polls for it with :func:`wait_until`
 rather than sleeping a fixed time and counting: it goes on as soon as the condition holds and fails
