@@ -891,10 +891,19 @@ class BoardMachine(RuleBasedStateMachine):
             assert self.board.sounding(screen, self.now) == want
 
 
-BoardMachine.TestCase.settings = settings(
-    max_examples=300, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+_BOARD_SETTINGS = {
+    "stateful_step_count": 40,
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow],
+}
+# 100 runs of up to 40 steps in every make test, 1,500 in make test-long (was 300 in make test only).
+BoardMachine.TestCase.settings = settings(max_examples=100, **_BOARD_SETTINGS)
 test_board_invariants = BoardMachine.TestCase
+
+
+@pytest.mark.long
+class TestBoardInvariantsThoroughly(BoardMachine.TestCase):
+    settings = settings(max_examples=1500, **_BOARD_SETTINGS)
 
 
 @pytest.mark.parametrize(
