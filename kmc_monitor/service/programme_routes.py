@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kmc_monitor.programme.caregivers import caregiver_days, stay_summary
+from kmc_monitor.programme.caregivers import StaySummary, caregiver_days, stay_summary
 from kmc_monitor.programme.charts import indicators_html
 from kmc_monitor.programme.dhis2 import Dhis2Error, ImportSummary, data_value_set, load_mapping, push
 from kmc_monitor.programme.discharge import ChecklistItem, ChecklistState, checklist_state
@@ -31,7 +31,7 @@ from kmc_monitor.programme.indicators import (
 )
 from kmc_monitor.service.deps import Admin, Nurse, RowId, Runtime, Staff
 from kmc_monitor.service.runtime import WardRuntime
-from kmc_monitor.service.views import AdmissionOut, admission_json
+from kmc_monitor.service.views import AdmissionOut, admission_out
 from kmc_monitor.service.ward_model import Admission, CaregiverRole, DischargeStatus, FamilyMember, KmcMode
 
 __all__ = ["Dhis2Settings", "programme_router"]
@@ -174,11 +174,21 @@ class DischargeReportOut(_Out):
     checklist: ChecklistState
 
 
-def _member_json(m: FamilyMember) -> dict[str, Any]:
-    return {"caregiver_id": m.caregiver_id, "role": m.role.value, "name": m.name, "label": m.label}
+def _member_out(m: FamilyMember) -> CaregiverOut:
+    return CaregiverOut(caregiver_id=m.caregiver_id, role=m.role, name=m.name, label=m.label)
 
 
-def _caregivers_json(rt: WardRuntime, adm: Admission, days: int) -> dict[str, Any]:
+def _stay_out(summary: StaySummary) -> StayOut:
+    return StayOut(
+        first_session_t=summary.first_session_t,
+        time_to_first_from_birth_h=summary.from_birth_h,
+        time_to_first_from_admission_h=summary.from_admission_h,
+        days_in_kmc=summary.days_in_kmc,
+        days_with_contact=summary.days_with_contact,
+    )
+
+
+def _caregivers_out(rt: WardRuntime, adm: Admission, days: int) -> CaregiversOut:
     """The caregivers, who holds now, and the hours per caregiver of the last ``days`` days."""
     now = rt.clock()
     tz = rt.settings.ward_tz
@@ -190,34 +200,32 @@ def _caregivers_json(rt: WardRuntime, adm: Admission, days: int) -> dict[str, An
     steps = rt.ward.store.holding(adm.admission_id)
     holder = next((c for t, c in reversed(steps) if t <= now), None)
     per_day = caregiver_days(rt.ward.store, adm, first, today, tz)
-    summary = stay_summary(rt.ward.store, adm, tz, now=now)
-    return {
-        "birth_t": adm.birth_t,
-        "stay": {
-            "first_session_t": summary.first_session_t,
-            "time_to_first_from_birth_h": summary.from_birth_h,
-            "time_to_first_from_admission_h": summary.from_admission_h,
-            "days_in_kmc": summary.days_in_kmc,
-            "days_with_contact": summary.days_with_contact,
-        },
-        "admission_id": adm.admission_id,
-        "kmc_mode": adm.kmc_mode.value,
-        "daily_goal_s": adm.daily_goal_s,
-        "caregivers": [_member_json(m) for m in members],
-        "holding_now": holder,
-        "holding": [{"from_t": t, "caregiver_id": c} for t, c in steps],
-        "days": [
-            {
-                "day": d.day.isoformat(),
-                "by_caregiver_s": d.by_caregiver_s,
-                "by_role_s": {r.value: v for r, v in d.by_role_s.items()},
-                "mother_kmc_s": d.mother_s,
-                "others_s": d.others_s,
-                "total_s": d.total_s,
-            }
+    return CaregiversOut(
+        birth_t=adm.birth_t,
+        stay=_stay_out(stay_summary(rt.ward.store, adm, tz, now=now)),
+        admission_id=adm.admission_id,
+        kmc_mode=adm.kmc_mode,
+        daily_goal_s=adm.daily_goal_s,
+        caregivers=[_member_out(m) for m in members],
+        holding_now=holder,
+        holding=[HoldingStepOut(from_t=t, caregiver_id=c) for t, c in steps],
+        days=[
+            CaregiverDayOut(
+                day=d.day.isoformat(),
+                by_caregiver_s=d.by_caregiver_s,
+                by_role_s={r.value: v for r, v in d.by_role_s.items()},
+                mother_kmc_s=d.mother_s,
+                others_s=d.others_s,
+                total_s=d.total_s,
+            )
             for d in per_day
         ],
-    }
+    )
+
+
+def _family_caregivers(out: CaregiversOut) -> FamilyCaregiversOut:
+    """What the family page is told: today's caregivers, without the record of corrections."""
+    return FamilyCaregiversOut(active=True, **{name: value for name, value in out if name != "holding"})
 
 
 def _checklist(rt: WardRuntime, admission_id: int) -> ChecklistState:
@@ -225,25 +233,18 @@ def _checklist(rt: WardRuntime, admission_id: int) -> ChecklistState:
     return checklist_state(adm.admission_id, rt.ward.store.teaching(adm.admission_id))
 
 
-def discharge_report_json(rt: WardRuntime, admission_id: int) -> dict[str, Any]:
+def discharge_report_out(rt: WardRuntime, admission_id: int) -> DischargeReportOut:
     """The discharge report: the stay, its skin-to-skin summary, its caregivers and its checklist."""
     adm = rt.ward.admission(admission_id)
-    summary = stay_summary(rt.ward.store, adm, rt.settings.ward_tz, now=rt.clock())
-    return {
-        "ward_name": rt.settings.ward_name,
-        "ward_tz": rt.settings.ward_tz,
-        "generated_t": rt.clock(),
-        "admission": admission_json(adm),
-        "stay": {
-            "first_session_t": summary.first_session_t,
-            "time_to_first_from_birth_h": summary.from_birth_h,
-            "time_to_first_from_admission_h": summary.from_admission_h,
-            "days_in_kmc": summary.days_in_kmc,
-            "days_with_contact": summary.days_with_contact,
-        },
-        "caregivers": [_member_json(m) for m in rt.ward.caregivers(adm.admission_id)],
-        "checklist": _checklist(rt, adm.admission_id).model_dump(mode="json"),
-    }
+    return DischargeReportOut(
+        ward_name=rt.settings.ward_name,
+        ward_tz=rt.settings.ward_tz,
+        generated_t=rt.clock(),
+        admission=admission_out(adm),
+        stay=_stay_out(stay_summary(rt.ward.store, adm, rt.settings.ward_tz, now=rt.clock())),
+        caregivers=[_member_out(m) for m in rt.ward.caregivers(adm.admission_id)],
+        checklist=_checklist(rt, adm.admission_id),
+    )
 
 
 def _family_admission(rt: WardRuntime, token: str | None) -> Admission:
@@ -280,9 +281,9 @@ def programme_router() -> APIRouter:
     )
     async def caregivers(
         admission_id: RowId, who: Staff, rt: Runtime, days: Annotated[int, Query(ge=1, le=31)] = 7
-    ) -> dict[str, Any]:
+    ) -> CaregiversOut:
         """The baby's caregivers, who holds now, and hours per caregiver per day (bed page, report)."""
-        return await asyncio.to_thread(_caregivers_json, rt, rt.ward.admission(admission_id), days)
+        return await asyncio.to_thread(_caregivers_out, rt, rt.ward.admission(admission_id), days)
 
     @router.post(
         "/api/admissions/{admission_id}/caregivers",
@@ -292,13 +293,13 @@ def programme_router() -> APIRouter:
     )
     async def add_caregiver(
         admission_id: RowId, body: CaregiverBody, who: Nurse, rt: Runtime
-    ) -> dict[str, Any]:
+    ) -> CaregiverOut:
         member = FamilyMember(CaregiverRole(body.role), body.name)
         added, _ = await rt.write(lambda now: rt.ward.add_caregiver(admission_id, member, now=now, who=who))
-        return _member_json(added)
+        return _member_out(added)
 
     @router.put("/api/admissions/{admission_id}/holding", tags=["caregivers"], response_model=CaregiversOut)
-    async def set_holding(admission_id: RowId, body: HoldingBody, who: Nurse, rt: Runtime) -> dict[str, Any]:
+    async def set_holding(admission_id: RowId, body: HoldingBody, who: Nurse, rt: Runtime) -> CaregiversOut:
         """A nurse records who holds (now) or corrects who held (a past span, e.g. one session)."""
         await rt.write(
             lambda now: rt.ward.set_holder(
@@ -311,7 +312,7 @@ def programme_router() -> APIRouter:
                 source=_STAFF,
             )
         )
-        return await asyncio.to_thread(_caregivers_json, rt, rt.ward.admission(admission_id), 7)
+        return await asyncio.to_thread(_caregivers_out, rt, rt.ward.admission(admission_id), 7)
 
     @router.put(
         "/api/admissions/{admission_id}/discharge-status",
@@ -320,18 +321,18 @@ def programme_router() -> APIRouter:
     )
     async def discharge_status(
         admission_id: RowId, body: DischargeStatusBody, who: Nurse, rt: Runtime
-    ) -> dict[str, Any]:
+    ) -> AdmissionOut:
         adm, _ = await rt.write(lambda now: rt.ward.set_discharge_status(admission_id, body.status, who=who))
-        return admission_json(adm)
+        return admission_out(adm)
 
     @router.get(
         "/api/admissions/{admission_id}/discharge-checklist",
         tags=["admissions"],
         response_model=ChecklistState,
     )
-    async def discharge_checklist(admission_id: RowId, who: Staff, rt: Runtime) -> dict[str, Any]:
+    async def discharge_checklist(admission_id: RowId, who: Staff, rt: Runtime) -> ChecklistState:
         """What the family has been taught before going home, item by item, with who ticked it."""
-        return (await asyncio.to_thread(_checklist, rt, admission_id)).model_dump(mode="json")
+        return await asyncio.to_thread(_checklist, rt, admission_id)
 
     @router.put(
         "/api/admissions/{admission_id}/discharge-checklist",
@@ -340,22 +341,22 @@ def programme_router() -> APIRouter:
     )
     async def tick_discharge_checklist(
         admission_id: RowId, body: ChecklistBody, who: Nurse, rt: Runtime
-    ) -> dict[str, Any]:
+    ) -> ChecklistState:
         """Tick or untick one item; the signed-in staff member and the time are recorded with it."""
         await rt.write(
             lambda now: rt.ward.store.set_teaching(admission_id, body.item.value, body.done, now=now, who=who)
         )
         rt.checklist_changed(admission_id)
-        return (await asyncio.to_thread(_checklist, rt, admission_id)).model_dump(mode="json")
+        return await asyncio.to_thread(_checklist, rt, admission_id)
 
     @router.get(
         "/api/admissions/{admission_id}/discharge-report",
         tags=["admissions"],
         response_model=DischargeReportOut,
     )
-    async def discharge_report(admission_id: RowId, who: Staff, rt: Runtime) -> dict[str, Any]:
+    async def discharge_report(admission_id: RowId, who: Staff, rt: Runtime) -> DischargeReportOut:
         """The discharge report's data (the page ``/discharge/{admission_id}`` prints it)."""
-        return await asyncio.to_thread(discharge_report_json, rt, admission_id)
+        return await asyncio.to_thread(discharge_report_out, rt, admission_id)
 
     @router.get(
         "/api/family/caregivers",
@@ -365,7 +366,7 @@ def programme_router() -> APIRouter:
     )
     async def family_caregivers(
         rt: Runtime, x_family_token: Annotated[str | None, Header()] = None
-    ) -> dict[str, Any]:
+    ) -> FamilyCaregiversOut:
         """The family's own baby: who may hold, who holds now, and today's hours per caregiver.
 
         A link that is not (or no longer) valid gets ``{"active": false}``, the same for every
@@ -374,10 +375,8 @@ def programme_router() -> APIRouter:
         """
         adm = rt.ward.admission_for_family_token(x_family_token or "")
         if adm is None:
-            return {"active": False}
-        data = await asyncio.to_thread(_caregivers_json, rt, adm, 1)
-        data.pop("holding")  # the family sees today, not the record of corrections
-        return {"active": True, **data}
+            return FamilyCaregiversOut(active=False)
+        return _family_caregivers(await asyncio.to_thread(_caregivers_out, rt, adm, 1))
 
     @router.put(
         "/api/family/holding",
@@ -387,7 +386,7 @@ def programme_router() -> APIRouter:
     )
     async def family_holding(
         body: FamilyHoldingBody, rt: Runtime, x_family_token: Annotated[str | None, Header()] = None
-    ) -> dict[str, Any]:
+    ) -> FamilyCaregiversOut:
         """ "Who is holding now", from the family page (from now; a nurse can correct it later)."""
         adm = _family_admission(rt, x_family_token)
         now = rt.clock()
@@ -401,9 +400,7 @@ def programme_router() -> APIRouter:
                     adm.admission_id, body.caregiver_id, from_t=at, now=at, who="family page", source=_FAMILY
                 )
             )
-        data = await asyncio.to_thread(_caregivers_json, rt, adm, 1)
-        data.pop("holding")
-        return {"active": True, **data}
+        return _family_caregivers(await asyncio.to_thread(_caregivers_out, rt, adm, 1))
 
     @router.get(
         "/api/indicators",

@@ -261,6 +261,11 @@ def alarm_json(a: AlarmView, detail: str | None = None) -> dict[str, Any]:
     }
 
 
+def admission_out(a: Admission) -> AdmissionOut:
+    """An admission as the typed response model."""
+    return AdmissionOut.model_validate(admission_json(a))
+
+
 def admission_json(a: Admission) -> dict[str, Any]:
     """An admission (:class:`AdmissionOut`) as the API and the reports send it."""
     return {
