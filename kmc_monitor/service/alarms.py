@@ -19,8 +19,8 @@ from __future__ import annotations
 import heapq
 import logging
 import math
-from dataclasses import dataclass
-from typing import Final
+from dataclasses import dataclass, fields
+from typing import Final, TypeVar
 
 from kmc_monitor.errors import AlarmError, UnknownAlarmError
 from kmc_monitor.service.alarm_model import (
@@ -62,6 +62,9 @@ __all__ = [
     "subject_of",
     "ward_condition_key",
 ]
+
+#: The board's records and their saved forms, copied field for field (:func:`_copied`).
+_R = TypeVar("_R", "_Alarm", "_Pause", AlarmRecord, PauseRecord)
 
 logger = logging.getLogger(__name__)
 
@@ -399,35 +402,9 @@ class AlarmBoard:
             clock_us=self._clock_us,
             next_id=self._next_id,
             seq=self._seq,
-            alarms=tuple(
-                AlarmRecord(
-                    id=a.id,
-                    key=a.key,
-                    kind=a.kind,
-                    bed_id=a.bed_id,
-                    wrap_id=a.wrap_id,
-                    raised_us=a.raised_us,
-                    extreme_c=a.extreme_c,
-                    escalate_at_us=a.escalate_at_us,
-                    signal_seq=a.signal_seq,
-                    ended_us=a.ended_us,
-                    acked_us=a.acked_us,
-                    acked_by=a.acked_by,
-                    escalated_us=a.escalated_us,
-                    cleared_us=a.cleared_us,
-                    reminded_us=a.reminded_us,
-                )
-                for a in alarms
-            ),
+            alarms=tuple(_copied(AlarmRecord, a) for a in alarms),
             pauses=tuple(
-                PauseRecord(
-                    screen_id=p.screen_id,
-                    who=p.who,
-                    started_us=p.started_us,
-                    until_us=p.until_us,
-                    baseline_rank=p.baseline_rank,
-                    since_seq=p.since_seq,
-                )
+                _copied(PauseRecord, p)
                 for p in sorted(self._pauses.values(), key=lambda p: p.screen_id)
             ),
         )
@@ -460,9 +437,7 @@ class AlarmBoard:
             for p in snapshot.pauses:
                 if p.screen_id in board._pauses:
                     raise ValueError(f"screen {p.screen_id!r} paused twice")
-                board._pauses[p.screen_id] = _Pause(
-                    p.screen_id, p.who, p.started_us, p.until_us, p.baseline_rank, p.since_seq
-                )
+                board._pauses[p.screen_id] = _copied(_Pause, p)
         except (AlarmError, ValueError) as exc:
             raise AlarmError(f"cannot restore the alarm board: the snapshot is damaged ({exc})") from exc
         return board
@@ -667,25 +642,17 @@ def _checked_extreme(extreme_c: float | None) -> float | None:
 
 
 # Snapshot restoring -------------------------------------------------------------------------------
+def _copied(cls: type[_R], source: object) -> _R:
+    """``cls`` made of the like-named fields of ``source``: the board's mutable records and the
+    snapshot's frozen ones hold the same fields under the same names (a test checks that they do),
+    so saving and restoring copy them all and a field added to both cannot be forgotten in one."""
+    return cls(**{f.name: getattr(source, f.name) for f in fields(cls)})
+
+
 def _alarm_from(record: AlarmRecord) -> _Alarm:
     """The board's record of a saved alarm, brought up to today's rules, or ``ValueError``."""
-    alarm = _Alarm(
-        id=record.id,
-        key=_checked_key(record.key),
-        kind=record.kind,
-        bed_id=record.bed_id,
-        wrap_id=record.wrap_id,
-        raised_us=record.raised_us,
-        extreme_c=record.extreme_c,
-        escalate_at_us=record.escalate_at_us,
-        signal_seq=record.signal_seq,
-        ended_us=record.ended_us,
-        acked_us=record.acked_us,
-        acked_by=record.acked_by,
-        escalated_us=record.escalated_us,
-        cleared_us=record.cleared_us,
-        reminded_us=record.reminded_us,
-    )
+    alarm = _copied(_Alarm, record)
+    alarm.key = _checked_key(record.key)
     if (alarm.wrap_id is None) != (alarm.subject is AlarmSubject.WARD):
         raise ValueError(f"alarm {alarm.id}: a {alarm.subject.value} alarm with wrap id {alarm.wrap_id!r}")
     if alarm.escalated_us is not None and alarm.kind.category is Category.TECHNICAL:

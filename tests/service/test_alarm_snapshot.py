@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kmc_monitor.errors import AlarmError
-from kmc_monitor.service.alarm_snapshot import SNAPSHOT_FORMAT, AlarmRecord, BoardSnapshot
+from kmc_monitor.service.alarm_snapshot import SNAPSHOT_FORMAT, AlarmRecord, BoardSnapshot, PauseRecord
 from kmc_monitor.service.alarms import (
     AlarmBoard,
     AlarmSubject,
@@ -126,3 +126,17 @@ def test_a_record_is_frozen() -> None:
     assert isinstance(record, AlarmRecord)
     with pytest.raises(AttributeError):
         record.wrap_id = "W9"  # type: ignore[misc]
+
+
+def test_the_boards_records_and_their_saved_forms_hold_the_same_fields() -> None:
+    """Saving and restoring copy every field by name (alarms._copied): a field added to one side
+    only would be lost on a restart, or fail every restore."""
+    from dataclasses import fields
+
+    from kmc_monitor.service.alarms import _Alarm, _Pause
+
+    def names(cls: type) -> list[str]:
+        return sorted(f.name for f in fields(cls))
+
+    assert names(_Alarm) == names(AlarmRecord)
+    assert names(_Pause) == names(PauseRecord)
