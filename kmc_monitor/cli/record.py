@@ -39,29 +39,29 @@ def run(args: argparse.Namespace) -> int:
     if args.seconds is not None and not args.seconds > 0:
         err("error: --seconds must be a positive number")
         return 2
-    stopped: list[str] = []
     try:
-        rows = asyncio.run(_record(args, stopped))
+        rows, stopped_by = asyncio.run(_record(args))
     except AdapterUnavailableError as exc:
         err(str(exc))
         return NO_ADAPTER_EXIT
     except OSError as exc:
         err(f"error: cannot write {args.out}: {exc.strerror or exc}")
         return 2
-    if stopped:
-        err(f"recording stopped by {stopped[0]}: {rows} reading(s) kept in {args.out}")
-        return 128 + signal.Signals[stopped[0]].value
+    if stopped_by is not None:
+        err(f"recording stopped by {stopped_by.name}: {rows} reading(s) kept in {args.out}")
+        return 128 + stopped_by.value
     err(f"recorded {rows} reading(s) to {args.out}")
     return 0
 
 
-async def _record(args: argparse.Namespace, stopped: list[str]) -> int:
-    """Run a gateway and stream its readings into ``--out``; return the rows written.
+async def _record(args: argparse.Namespace) -> tuple[int, signal.Signals | None]:
+    """Run a gateway and stream its readings into ``--out``; return the rows written and the
+    signal that ended the recording (``None``: it ran its time).
 
     Ctrl-C (SIGINT) and SIGTERM (a service manager stopping it) end the recording between two
     flushes, through the event loop's own signal handling: the loop wakes whichever thread the
-    signal reached, the last readings are drained into the file and the gateway is stopped. The
-    signal's name is appended to ``stopped``.
+    signal reached, the last readings are drained into the file and the gateway is stopped. (The
+    handlers go with the loop, which ``asyncio.run`` closes.)
     """
     import asyncio
     import math
@@ -91,15 +91,16 @@ async def _record(args: argparse.Namespace, stopped: list[str]) -> int:
         gateway = Gateway(WrapRegistry.load(args.registry), clock=time.time, adapter=args.adapter)
         source = f"the Bluetooth adapter {args.adapter or '(default)'}, registry {args.registry}"
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
+    stopped_by: signal.Signals | None = None
 
     def on_signal(sig: signal.Signals) -> None:
-        if not stopped:
-            stopped.append(sig.name)
+        nonlocal stopped_by
+        if stopped_by is None:  # the first signal is the one that stopped it
+            stopped_by = sig
         stop.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal, sig)
+        asyncio.get_running_loop().add_signal_handler(sig, on_signal, sig)
     await gateway.start()  # no adapter: fails here, before any file is created
     try:
         out = TraceWriter(args.out, f"recorded by kmc-monitor {__version__} from {source}")
@@ -123,9 +124,7 @@ async def _record(args: argparse.Namespace, stopped: list[str]) -> int:
             out.close()
     finally:
         await gateway.stop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-    return out.rows
+    return out.rows, stopped_by
 
 
 def add_parser(sub: Subparsers) -> None:
