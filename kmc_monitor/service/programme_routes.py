@@ -236,12 +236,13 @@ def _checklist(rt: WardRuntime, admission_id: int) -> ChecklistState:
 def discharge_report_out(rt: WardRuntime, admission_id: int) -> DischargeReportOut:
     """The discharge report: the stay, its skin-to-skin summary, its caregivers and its checklist."""
     adm = rt.ward.admission(admission_id)
+    now = rt.clock()  # one moment: the report's time is the time its summary was made for
     return DischargeReportOut(
         ward_name=rt.settings.ward_name,
         ward_tz=rt.settings.ward_tz,
-        generated_t=rt.clock(),
+        generated_t=now,
         admission=admission_out(adm),
-        stay=_stay_out(stay_summary(rt.ward.store, adm, rt.settings.ward_tz, now=rt.clock())),
+        stay=_stay_out(stay_summary(rt.ward.store, adm, rt.settings.ward_tz, now=now)),
         caregivers=[_member_out(m) for m in rt.ward.caregivers(adm.admission_id)],
         checklist=_checklist(rt, adm.admission_id),
     )
