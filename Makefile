@@ -11,7 +11,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-HASH   := $(shell cksum < pyproject.toml | cut -d' ' -f1)
+# What the install depends on: the project's metadata and the C extension it compiles.
+BUILD_INPUTS := pyproject.toml setup.py kmc_monitor/devices/trace/_plain.c
+HASH   := $(shell cat $(BUILD_INPUTS) | cksum | cut -d' ' -f1)
 STAMP_RUN  := $(VENV)/.run-$(HASH)
 STAMP_TEST := $(VENV)/.test-$(HASH)
 
@@ -21,14 +23,20 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP_RUN): $(BIN)/python pyproject.toml
+# Uninstalling an editable install of the old build (hatchling) leaves an empty site-packages/
+# kmc_monitor, which Python would import as an empty namespace package: removed when found.
+CLEAN_LEFTOVER := rmdir $(VENV)/lib/python*/site-packages/kmc_monitor 2>/dev/null || true
+
+$(STAMP_RUN): $(BIN)/python $(BUILD_INPUTS)
 	$(BIN)/python -m pip install --quiet -e .
+	$(CLEAN_LEFTOVER)
 	rm -f $(VENV)/.run-*
 	touch $@
 
 # The test extra builds dbus-python, which needs system-deps' libraries first.
 $(STAMP_TEST): $(STAMP_RUN) | system-deps
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(CLEAN_LEFTOVER)
 	rm -f $(VENV)/.test-*
 	touch $@
 

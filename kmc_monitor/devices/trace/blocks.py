@@ -1,5 +1,6 @@
 """One block of a trace file parsed into arrays by the fastest reader that copes with it.
 
+0. the plain-trace kernel (:mod:`~kmc_monitor.devices.trace.plain`) when every line is a plain row;
 1. pyarrow's CSV reader with the final column types (float64, dictionary-encoded wrap ids);
 2. if a value does not convert (text in a number column, ISO 8601 times, a comment line that happens
    to have the right number of commas), the block is read again with every column as text and
@@ -46,6 +47,7 @@ from kmc_monitor.devices.trace.layout import (
     _Layout,
     _usable_name,
 )
+from kmc_monitor.devices.trace.plain import PlainBlock, parse_plain
 from kmc_monitor.signal.params import RuleParams
 from kmc_monitor.signal.series import FloatArray, IntArray, validate_fields
 
@@ -103,6 +105,9 @@ def _parse_block(
     data: _Data, whole: Any, start: int, end: int, layout: _Layout, hints: _Kinds, params: RuleParams
 ) -> _Block:
     """Read one block with the fastest reader that copes with it, and check its rows."""
+    plain = parse_plain(data, start, end, layout)
+    if plain is not None:
+        return _check(_from_plain(plain, data, start, end, layout), params)
     if not _is_utf8(data, start, end):
         # pyarrow would decode a bad row's bytes for its invalid-row handler and fail inside it
         # (printing a traceback it cannot raise): invalid UTF-8 goes to the Python reader at once.
@@ -116,6 +121,22 @@ def _parse_block(
         return _check(_parse_text(data, buf, start, end, layout), params)
     except _ARROW_ERRORS:
         return _check(_parse_python(data, start, end, layout), params)
+
+
+def _from_plain(plain: PlainBlock, data: _Data, start: int, end: int, layout: _Layout) -> _Block:
+    """A plain block as the checks take it: every line a row, no comments, no odd values."""
+    n = plain.codes.size
+    return _Block(
+        plain.names,
+        plain.codes,
+        plain.t_s,
+        plain.values,
+        None,
+        None,
+        0,
+        lambda: (np.arange(n, dtype=np.int64), np.empty(0, dtype=np.int64)),
+        lambda: _parse_python(data, start, end, layout),
+    )
 
 
 def _check(block: _Block, params: RuleParams) -> _Block:

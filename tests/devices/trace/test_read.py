@@ -49,14 +49,16 @@ def lines_of(ts: TraceSet) -> list[int]:
     return [line for _, line in ts.invalid_lines]
 
 
-@pytest.fixture(params=["typed", "text", "python"])
+@pytest.fixture(params=["plain", "typed", "text", "python"])
 def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test through each of the three readers (the usual typed one, all columns as text, line
-    by line in Python), which must decide every case the same way."""
+    """Run a test through each of the four readers (the C kernel for plain blocks, pyarrow typed,
+    all columns as text, line by line in Python), which must decide every case the same way."""
 
     def refuse(*args: object) -> blocks._Block:
         raise pa.ArrowInvalid("forced")
 
+    if request.param != "plain":
+        monkeypatch.setattr(blocks, "parse_plain", lambda *args: None)
     if request.param in ("text", "python"):
         monkeypatch.setattr(blocks, "_parse_typed", refuse)
     if request.param == "python":

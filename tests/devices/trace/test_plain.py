@@ -1,0 +1,157 @@
+"""The plain-trace kernel (devices/trace/plain.py, _plain.c) against pyarrow's typed reader.
+
+The kernel must give bit for bit the values pyarrow gives on every block it accepts, and give up
+(``None``) on anything it does not judge, so that the general readers decide it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from kmc_monitor.devices.trace import blocks, plain
+from kmc_monitor.devices.trace.layout import _VALUE_COLUMNS, _read_header
+
+HEADER = "t,wrap_id,skin_temp_c,ambient_temp_c,contact,battery_pct"
+
+
+def parse(text: str) -> plain.PlainBlock | None:
+    data = text.encode()
+    lay = _read_header(data, "t.csv")
+    return plain.parse_plain(data, lay.data_start, len(data), lay)
+
+
+def by_pyarrow(text: str) -> blocks._Block:
+    data = text.encode()
+    lay = _read_header(data, "t.csv")
+    whole = pa.py_buffer(data)
+    buf = whole.slice(lay.data_start, len(data) - lay.data_start)
+    return blocks._parse_typed(data, buf, lay.data_start, len(data), lay, {})
+
+
+def test_the_kernel_is_built() -> None:
+    """`make test` builds the extension; without it every block silently takes the slower readers."""
+    assert plain.AVAILABLE
+
+
+def identical(a: np.ndarray, b: np.ndarray) -> bool:
+    """Same doubles, bit for bit (NaN and -0.0 included)."""
+    return a.shape == b.shape and bool(np.array_equal(a.view(np.int64), b.view(np.int64)))
+
+
+numbers = st.one_of(
+    st.just(""),
+    st.integers(-(10**6), 10**6).map(str),
+    st.tuples(
+        st.sampled_from(["", "-"]),
+        st.integers(0, 10**10),
+        st.text("0123456789", min_size=1, max_size=9),
+    ).map(lambda p: f"{p[0]}{p[1]}.{p[2]}"),
+    st.floats(allow_nan=False, allow_infinity=False, width=64).map(lambda f: f"{f:.6f}"),
+    st.sampled_from(["0", "-0", "-0.0", "36.99", "9007199254740992", "0.1", "1767225600.123456"]),
+)
+ids = st.one_of(st.just(""), st.text("W0123456789 -_.abc", min_size=1, max_size=8))
+
+
+@st.composite
+def plain_blocks(draw: st.DrawFn) -> str:
+    row = st.tuples(numbers, ids, numbers, numbers, numbers, numbers)
+    rows = draw(st.lists(row, min_size=1, max_size=40))
+    body = "\n".join(",".join(r) for r in rows)
+    return HEADER + "\n" + body + draw(st.sampled_from(["", "\n"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=plain_blocks())
+def test_same_values_as_pyarrow(text: str) -> None:
+    got = parse(text)
+    assume(got is not None)  # a number too long for the kernel (a health check fails if most are)
+    assert got is not None
+    want = by_pyarrow(text)
+    assert got.codes.size == want.codes.size
+    # The same id for every row (codes may number the ids differently).
+    names_got = np.array(got.names + [None], dtype=object)[got.codes]
+    names_want = np.array(want.names + [None], dtype=object)[want.codes]
+    assert names_got.tolist() == names_want.tolist()
+    assert identical(got.t_s, want.t_s)
+    for column, g, w in zip(_VALUE_COLUMNS, got.values, want.values, strict=True):
+        assert g is not None and w is not None
+        assert identical(g, w), column
+
+
+def test_numbers_it_reads() -> None:
+    block = parse(HEADER + "\n1767225600.5,W1,36.99,-0.5,,85\n1767225601,W2,-0,0.1,1,9007199254740992")
+    assert block is not None
+    assert block.names == ["W1", "W2"]
+    assert block.codes.tolist() == [0, 1]
+    assert block.t_s.tolist() == [1767225600.5, 1767225601.0]
+    skin, ambient, contact, battery = block.values
+    assert skin is not None and ambient is not None and contact is not None and battery is not None
+    assert skin.tolist() == [36.99, -0.0] and np.signbit(skin[1])
+    assert ambient.tolist() == [-0.5, 0.1]
+    assert np.isnan(contact[0]) and contact[1] == 1.0
+    assert battery.tolist() == [85.0, 2.0**53]
+
+
+def test_an_empty_id_is_missing_and_ids_are_kept_as_written() -> None:
+    block = parse(HEADER + "\n1,,36.9,25,1,80\n2, W1 ,36.9,25,1,80\n3, W1 ,36.9,25,1,80\n")
+    assert block is not None
+    assert block.names == [" W1 "]
+    assert block.codes.tolist() == [-1, 0, 0]
+
+
+def test_columns_it_does_not_use_may_hold_any_plain_text() -> None:
+    block = parse("note,t,wrap_id,skin_temp_c,rssi_dbm\nbed by the window,1,W1,36.9,-70\n")
+    assert block is not None
+    assert block.values[0] is not None and block.values[0].tolist() == [36.9]
+    assert block.values[1] is None  # no ambient column in this file
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '1,"W1",36.9,25,1,80',  # a quote
+        "1,W1,36.9,25,1,80\r",  # a carriage return
+        "#1,W1,36.9,25,1,80",  # a comment
+        "",  # a blank line
+        "1,W1,3.69e1,25,1,80",  # an exponent
+        "1,W1,+36.9,25,1,80",
+        "1,W1,.5,25,1,80",
+        "1,W1,36.,25,1,80",
+        "1,W1, 36.9,25,1,80",  # a space around a number
+        "1,W1,36.9\t,25,1,80",
+        "1,W1,nan,25,1,80",
+        "1,W1,-,25,1,80",
+        "1,Wé,36.9,25,1,80",  # not ASCII
+        "1,W1,36.9,25,1",  # too few fields
+        "1,W1,36.9,25,1,80,7",  # too many
+        "1,W1,36.9,25,1,12345678901234567890",  # 20 digits
+        "1,W1,36.9,25,1,9007199254740993",  # over 2**53: rounding is not this kernel's to judge
+        "1,W1,36.9,25,1,0.00000000000000000000001",  # 10**-23
+        "1," + "W" * 256 + ",36.9,25,1,80",  # an id longer than any wrap's
+        "2026-01-01T00:00:00Z,W1,36.9,25,1,80",  # an ISO time
+    ],
+)
+def test_gives_up_on_what_it_does_not_judge(line: str) -> None:
+    text = HEADER + "\n1,W0,36.9,25,1,80\n" + line + "\n2,W0,36.9,25,1,80\n"
+    assert parse(text) is None
+
+
+def test_gives_up_on_more_ids_than_its_table_holds() -> None:
+    rows = "".join(f"1,W{i},36.9,25,1,80\n" for i in range(2049))
+    assert parse(HEADER + "\n" + rows) is None
+    assert parse(HEADER + "\n" + rows.split("\n", 1)[1]) is not None  # 2048 fit
+
+
+def test_a_not_plain_block_is_read_by_the_general_readers(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from kmc_monitor.devices.trace import read_traces
+
+    path = Path(str(tmp_path)) / "t.csv"
+    path.write_text(HEADER + "\n1767225600,W1,3.69e1,25,1,80\n1767225601,W1,36.9,25,1,80\n")
+    (series,) = read_traces(path).series
+    assert series.skin_mc.tolist() == [36900.0, 36900.0]
