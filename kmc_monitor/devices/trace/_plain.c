@@ -275,7 +275,122 @@ static PyObject *plain_lines(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(n);
 }
 
+PyDoc_STRVAR(scatter_doc,
+             "scatter(codes, starts, sources, targets) -> None\n\n"
+             "Move each row i with codes[i] >= 0 (int32) to row starts[codes[i]] of every target, "
+             "then advance that start (int64, updated in place): rows of one code keep their order. "
+             "sources[k] and targets[k] have the same item size, 8 or 1 bytes; a source of None "
+             "writes NaN (8 bytes) or 0 (1 byte). The caller sees to it that every start stays "
+             "inside the targets.");
+
+static PyObject *plain_scatter(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *codes_obj, *starts_obj, *sources, *targets;
+    if (!PyArg_ParseTuple(args, "OOO!O!", &codes_obj, &starts_obj, &PyTuple_Type, &sources, &PyTuple_Type,
+                          &targets))
+        return NULL;
+    Py_ssize_t k_count = PyTuple_GET_SIZE(sources);
+    if (k_count != PyTuple_GET_SIZE(targets) || k_count > MAX_COLS) {
+        PyErr_SetString(PyExc_ValueError, "sources and targets must pair up (at most 64)");
+        return NULL;
+    }
+    Py_buffer codes, starts, src[MAX_COLS], dst[MAX_COLS];
+    int have_src[MAX_COLS] = {0}, n_dst = 0, ok = 0;
+    if (PyObject_GetBuffer(codes_obj, &codes, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    if (PyObject_GetBuffer(starts_obj, &starts, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) {
+        PyBuffer_Release(&codes);
+        return NULL;
+    }
+    Py_ssize_t n = codes.len / (Py_ssize_t)sizeof(int32_t);
+    Py_ssize_t n_codes = starts.len / (Py_ssize_t)sizeof(int64_t);
+    Py_ssize_t itemsize[MAX_COLS];
+    for (Py_ssize_t k = 0; k < k_count; k++) {
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(targets, k), &dst[k], PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+            goto done;
+        n_dst++;
+        itemsize[k] = dst[k].itemsize;
+        if (itemsize[k] != 8 && itemsize[k] != 1) {
+            PyErr_SetString(PyExc_ValueError, "items of 8 or 1 bytes only");
+            goto done;
+        }
+        PyObject *source = PyTuple_GET_ITEM(sources, k);
+        if (source == Py_None) continue;
+        if (PyObject_GetBuffer(source, &src[k], PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) goto done;
+        have_src[k] = 1;
+        if (src[k].itemsize != itemsize[k] || src[k].len < n * itemsize[k]) {
+            PyErr_SetString(PyExc_ValueError, "a source does not match its target or the codes");
+            goto done;
+        }
+    }
+    /* Every row must land inside its target: the codes and the final starts are checked first. */
+    const int32_t *c = (const int32_t *)codes.buf;
+    int64_t *pos = (int64_t *)starts.buf;
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t smallest = PY_SSIZE_T_MAX;
+    for (Py_ssize_t k = 0; k < k_count; k++) {
+        Py_ssize_t rows = dst[k].len / itemsize[k];
+        if (rows < smallest) smallest = rows;
+    }
+    int64_t *cur = PyMem_RawMalloc(sizeof(int64_t) * (size_t)(n_codes ? n_codes : 1));
+    if (cur == NULL) {
+        bad = 2;
+    } else {
+        memcpy(cur, pos, sizeof(int64_t) * (size_t)n_codes);
+        for (Py_ssize_t i = 0; i < n && !bad; i++) {
+            int32_t w = c[i];
+            if (w < 0) continue;
+            if (w >= n_codes) bad = 1;
+            else cur[w]++;
+        }
+        for (Py_ssize_t w = 0; w < n_codes && !bad; w++)
+            if (pos[w] < 0 || cur[w] > smallest) bad = 1;
+    }
+    for (Py_ssize_t k = 0; k < k_count && !bad; k++) {
+        memcpy(cur, pos, sizeof(int64_t) * (size_t)n_codes);
+        if (itemsize[k] == 8) {
+            uint64_t *out = (uint64_t *)dst[k].buf;
+            const uint64_t *in = have_src[k] ? (const uint64_t *)src[k].buf : NULL;
+            double nan = NAN;
+            uint64_t fill;
+            memcpy(&fill, &nan, sizeof fill);
+            for (Py_ssize_t i = 0; i < n; i++) {
+                int32_t w = c[i];
+                if (w >= 0) out[cur[w]++] = in ? in[i] : fill;
+            }
+        } else {
+            uint8_t *out = (uint8_t *)dst[k].buf;
+            const uint8_t *in = have_src[k] ? (const uint8_t *)src[k].buf : NULL;
+            for (Py_ssize_t i = 0; i < n; i++) {
+                int32_t w = c[i];
+                if (w >= 0) out[cur[w]++] = in ? in[i] : 0;
+            }
+        }
+    }
+    if (!bad && cur != NULL) memcpy(pos, cur, sizeof(int64_t) * (size_t)n_codes);
+    PyMem_RawFree(cur);
+    Py_END_ALLOW_THREADS
+    if (bad == 2) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "a code or a start falls outside the targets");
+        goto done;
+    }
+    ok = 1;
+done:
+    for (Py_ssize_t k = 0; k < k_count; k++)
+        if (have_src[k]) PyBuffer_Release(&src[k]);
+    for (int k = 0; k < n_dst; k++) PyBuffer_Release(&dst[k]);
+    PyBuffer_Release(&starts);
+    PyBuffer_Release(&codes);
+    if (!ok) return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef plain_methods[] = {
+    {"scatter", plain_scatter, METH_VARARGS, scatter_doc},
     {"parse", plain_parse, METH_VARARGS, parse_doc},
     {"lines", plain_lines, METH_VARARGS, lines_doc},
     {NULL, NULL, 0, NULL},

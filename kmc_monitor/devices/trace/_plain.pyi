@@ -14,3 +14,10 @@ def parse(
     codes: npt.NDArray[np.int32],
     /,
 ) -> tuple[int, list[str]] | None: ...
+def scatter(
+    codes: npt.NDArray[np.int32],
+    starts: npt.NDArray[np.int64],
+    sources: tuple[npt.NDArray[np.float64] | npt.NDArray[np.bool_] | None, ...],
+    targets: tuple[npt.NDArray[np.float64] | npt.NDArray[np.bool_], ...],
+    /,
+) -> None: ...

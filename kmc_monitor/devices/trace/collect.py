@@ -2,9 +2,10 @@
 validated series per wrap (:class:`TraceSet`).
 
 Line numbers of bad rows are worked out only for blocks that have some, and only for the first few,
-so the common case never pays for them. Rows are grouped by wrap (a stable sort per block, so the
-first of duplicates stays first) and handed to ``build_series``, which validates, orders and
-de-duplicates them.
+so the common case never pays for them. Rows are grouped by wrap, keeping file and line order so
+that the first of duplicates stays first (the C kernel moves every row to its wrap's place in one
+pass; without it, a stable sort per block and a gather per wrap), and handed to ``build_series``,
+which validates, orders and de-duplicates them.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from kmc_monitor.devices.trace.layout import (
     _read_header,
     _usable_name,
 )
+from kmc_monitor.devices.trace.plain import scatter_rows
 from kmc_monitor.signal.params import RuleParams
 from kmc_monitor.signal.series import FloatArray, IntArray, WrapSeries, build_series
 
@@ -249,23 +251,24 @@ class _Collector:
     def finish(self, pool: Executor) -> TraceSet:
         """Group every block's rows by wrap and build one series per wrap, ordered by wrap id.
 
-        Blocks are sorted and wraps built on ``pool``: NumPy releases the GIL in both.
+        Rows are arranged by wrap and wraps built on ``pool``: the C kernel and NumPy release the GIL.
         """
         n_wraps = len(self._names)
-        groups = list(pool.map(partial(_group, n_wraps=n_wraps), self._kept))
         any_nonnum = any(k.nonnum is not None for k in self._kept)
+        arrange = _scattered if scatter_rows is not None else _gathered
+        arranged = arrange(self._kept, n_wraps, any_nonnum, pool)
 
         def build(code: int) -> WrapSeries:
-            wrap = _gather(self._kept, groups, code, any_nonnum)
+            t, values, nonnum = arranged(code)
             return build_series(
                 self._names[code],
-                wrap[0],
-                *wrap[1],
+                t,
+                *values,
                 params=self.params,
-                invalid_rows=wrap[2],
+                invalid_rows=nonnum,
                 extra_invalid=self._extra.get(code, 0),
                 latest_us=self.latest_us,
-                copy=False,  # the arrays _gather just filled: validated where they are
+                copy=False,  # arrays of this reader's own: validated where they are
             )
 
         series = list(pool.map(build, sorted(range(n_wraps), key=self._names.__getitem__)))
@@ -274,6 +277,55 @@ class _Collector:
         return TraceSet(
             tuple(series), end_us, self._rows, self._skipped, tuple(self._lines), tuple(self.warnings)
         )
+
+
+_Wrap = tuple[FloatArray, list[FloatArray], BoolArray | None]  # times, values, non-numeric mask
+
+
+def _scattered(
+    kept: list[_Kept], n_wraps: int, with_nonnum: bool, pool: Executor
+) -> Callable[[int], _Wrap]:
+    """Every block's rows moved to their wrap's place in one array per column, in one pass per
+    block (the C kernel, on ``pool``): each wrap is then a slice, in file and line order."""
+    assert scatter_rows is not None
+    codes = list(pool.map(lambda k: k.lut[k.codes], kept))  # global wrap codes, -1: not used
+    counts = np.array(
+        [np.bincount(c + 1, minlength=n_wraps + 1)[1:] for c in codes], dtype=np.int64
+    ).reshape(len(kept), n_wraps)
+    per_wrap = counts.sum(axis=0)
+    bounds = np.concatenate(([0], np.cumsum(per_wrap)))
+    starts = bounds[:-1] + np.cumsum(counts, axis=0) - counts  # block b's first row of each wrap
+    total = int(bounds[-1])
+    t = np.empty(total)
+    values = [np.empty(total) for _ in _VALUE_COLUMNS]
+    nonnum = np.zeros(total, dtype=np.bool_) if with_nonnum else None
+    targets: tuple[FloatArray | BoolArray, ...] = (t, *values) if nonnum is None else (t, *values, nonnum)
+
+    def move(b: int) -> None:
+        """Block ``b``'s rows to their places: blocks write disjoint rows, so they run in parallel."""
+        block = kept[b]
+        sources: tuple[FloatArray | BoolArray | None, ...] = (block.t_s, *block.values)
+        if nonnum is not None:
+            sources = (*sources, block.nonnum)
+        assert scatter_rows is not None
+        scatter_rows(codes[b], starts[b].copy(), sources, targets)
+
+    for _ in pool.map(move, range(len(kept))):
+        pass
+
+    def wrap(code: int) -> _Wrap:
+        lo, hi = int(bounds[code]), int(bounds[code + 1])
+        return t[lo:hi], [v[lo:hi] for v in values], None if nonnum is None else nonnum[lo:hi]
+
+    return wrap
+
+
+def _gathered(
+    kept: list[_Kept], n_wraps: int, with_nonnum: bool, pool: Executor
+) -> Callable[[int], _Wrap]:
+    """Without the C kernel: each block sorted by wrap (on ``pool``), each wrap gathered from them."""
+    groups = list(pool.map(partial(_group, n_wraps=n_wraps), kept))
+    return lambda code: _gather(kept, groups, code, with_nonnum)
 
 
 def _group(kept: _Kept, n_wraps: int) -> tuple[IntArray, IntArray]:
@@ -291,7 +343,7 @@ def _group(kept: _Kept, n_wraps: int) -> tuple[IntArray, IntArray]:
 
 def _gather(
     kept: list[_Kept], groups: list[tuple[IntArray, IntArray]], code: int, with_nonnum: bool
-) -> tuple[FloatArray, list[FloatArray], BoolArray | None]:
+) -> _Wrap:
     """One wrap's rows from every block, in file and line order: times, values, non-numeric mask."""
     total = sum(int(b[code + 1] - b[code]) for _, b in groups)
     t = np.empty(total)

@@ -28,14 +28,18 @@ from kmc_monitor.devices.trace.layout import _CHECKED_COLUMNS, _VALUE_COLUMNS, I
 from kmc_monitor.signal.series import FloatArray
 
 try:
-    from kmc_monitor.devices.trace import _plain
+    import kmc_monitor.devices.trace._plain as _plain
 except ImportError:  # built without a C compiler: the general readers take every block
     _plain = None  # type: ignore[assignment]
 
-__all__ = ["AVAILABLE", "PlainBlock", "parse_plain"]
+__all__ = ["AVAILABLE", "PlainBlock", "parse_plain", "scatter_rows"]
 
 #: Whether the fast path was built.
 AVAILABLE: Final = _plain is not None
+
+#: The kernel's row mover (``None`` without it): every row to its wrap's place in one array per
+#: column, in one pass, instead of a sort per block and a gather per wrap. See ``_plain.scatter``.
+scatter_rows: Final = None if _plain is None else _plain.scatter
 
 
 @dataclass(frozen=True, slots=True)

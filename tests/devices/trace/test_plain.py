@@ -6,13 +6,15 @@ The kernel must give bit for bit the values pyarrow gives on every block it acce
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from kmc_monitor.devices.trace import blocks, plain
+from kmc_monitor.devices.trace import blocks, collect, layout, plain, read_traces
 from kmc_monitor.devices.trace.layout import _VALUE_COLUMNS, _read_header
 
 HEADER = "t,wrap_id,skin_temp_c,ambient_temp_c,contact,battery_pct"
@@ -146,12 +148,80 @@ def test_gives_up_on_more_ids_than_its_table_holds() -> None:
     assert parse(HEADER + "\n" + rows.split("\n", 1)[1]) is not None  # 2048 fit
 
 
-def test_a_not_plain_block_is_read_by_the_general_readers(tmp_path: object) -> None:
-    from pathlib import Path
-
-    from kmc_monitor.devices.trace import read_traces
-
-    path = Path(str(tmp_path)) / "t.csv"
+def test_a_not_plain_block_is_read_by_the_general_readers(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
     path.write_text(HEADER + "\n1767225600,W1,3.69e1,25,1,80\n1767225601,W1,36.9,25,1,80\n")
     (series,) = read_traces(path).series
     assert series.skin_mc.tolist() == [36900.0, 36900.0]
+
+
+# --- the row mover --------------------------------------------------------------------------------
+
+
+def test_scatter_moves_rows_to_their_wraps_in_order() -> None:
+    assert plain.scatter_rows is not None
+    codes = np.array([1, 0, -1, 1, 0, 1], dtype=np.int32)
+    t = np.arange(6, dtype=np.float64)
+    mask = np.array([0, 1, 1, 0, 0, 1], dtype=np.bool_)
+    out_t = np.full(5, -1.0)
+    out_v = np.full(5, -1.0)
+    out_m = np.zeros(5, dtype=np.bool_)
+    starts = np.array([0, 2], dtype=np.int64)  # wrap 0 takes rows 0-1, wrap 1 rows 2-4
+    plain.scatter_rows(codes, starts, (t, None, mask), (out_t, out_v, out_m))
+    assert out_t.tolist() == [1.0, 4.0, 0.0, 3.0, 5.0]
+    assert np.isnan(out_v).all()
+    assert out_m.tolist() == [True, False, False, False, True]
+    assert starts.tolist() == [2, 5]  # advanced past what was moved, for the next block
+
+
+@pytest.mark.parametrize(
+    ("codes", "starts"),
+    [
+        ([0, 2], [0, 1]),  # a code with no start
+        ([1, 1, 1], [0, 2]),  # wrap 1 runs past the targets' end
+        ([0], [-1, 0]),  # a negative start
+    ],
+)
+def test_scatter_refuses_rows_that_would_land_outside(codes: list[int], starts: list[int]) -> None:
+    assert plain.scatter_rows is not None
+    src = np.arange(len(codes), dtype=np.float64)
+    out = np.zeros(3)
+    c = np.array(codes, dtype=np.int32)
+    s = np.array(starts, dtype=np.int64)
+    with pytest.raises(ValueError, match="outside"):
+        plain.scatter_rows(c, s, (src,), (out,))
+    assert out.tolist() == [0.0, 0.0, 0.0]  # nothing written
+
+
+def test_the_row_mover_and_the_sort_give_the_same_series(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks of every kind (plain, text in a number column, a comment, rows without a time or an
+    id, duplicates) arranged by the kernel and by the sort-and-gather path it replaces."""
+    monkeypatch.setattr(layout, "_BLOCK_BYTES", 120)
+    rows = [HEADER]
+    for i in range(300):
+        wrap = f"W{i % 7}"
+        t = 1767225600 + i // 3
+        if i % 41 == 5:
+            rows.append(f"{t},{wrap},warm,25,1,80")
+        elif i % 53 == 7:
+            rows.append(f"# note {i}")
+        elif i % 61 == 3:
+            rows.append(f",{wrap},36.9,25,1,80")
+        elif i % 67 == 9:
+            rows.append(f"{t},,36.9,25,1,80")
+        else:
+            rows.append(f"{t},{wrap},{36 + (i % 10) / 10},{20 + i % 5},{(i % 4) / 3:.3f},{90 - i % 9}")
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(rows) + "\n")
+    moved = read_traces(path)
+    monkeypatch.setattr(collect, "scatter_rows", None)
+    sorted_ = read_traces(path)
+    assert moved.rows == sorted_.rows and moved.skipped_rows == sorted_.skipped_rows
+    assert moved.invalid_lines == sorted_.invalid_lines
+    assert [s.wrap_id for s in moved.series] == [s.wrap_id for s in sorted_.series]
+    for a, b in zip(moved.series, sorted_.series, strict=True):
+        assert a.invalid == b.invalid
+        for field in ("t_us", "skin_mc", "ambient_mc", "contact", "battery_pct"):
+            assert np.array_equal(getattr(a, field), getattr(b, field), equal_nan=True), field
