@@ -14,6 +14,7 @@ import json
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -33,7 +34,12 @@ VERIFIER = ["kmc_monitor.devices.protocol.verify"]
 SIGNAL = ["kmc_monitor.signal"] + [
     f"kmc_monitor.signal.{m.name}" for m in pkgutil.iter_modules(kmc_monitor.signal.__path__)
 ]
-PACKAGES = ["kmc_monitor.devices", "kmc_monitor.devices.protocol", "kmc_monitor.devices.reading"]
+PACKAGES = [
+    "kmc_monitor.devices",
+    "kmc_monitor.devices.protocol",
+    "kmc_monitor.devices.reading",
+    "kmc_monitor.devices.trace",  # pyarrow only once a block is not plain (see below)
+]
 SCENARIOS = [
     "kmc_monitor.scenarios",
     "kmc_monitor.scenarios.run",
@@ -73,5 +79,25 @@ def test_the_signal_core_needs_only_numpy() -> None:
 
 
 def test_the_check_sees_a_heavy_import() -> None:
-    """The test can fail: the trace reader does load pyarrow."""
-    assert loaded_by("kmc_monitor.devices.trace", HEAVY) == ["pyarrow"]
+    """The test can fail: the trace reader's general readers do load pyarrow."""
+    assert loaded_by("kmc_monitor.devices.trace.general", HEAVY) == ["pyarrow"]
+
+
+def test_a_plain_trace_is_read_without_pyarrow(tmp_path: Path) -> None:
+    """`analyze` of a plain trace (the usual case) never loads pyarrow: the C kernel reads it. A
+    comment line needs the general readers, which then load it."""
+    header = "t,wrap_id,skin_temp_c,ambient_temp_c,contact,battery_pct\n"
+    plain = tmp_path / "plain.csv"
+    plain.write_text(header + "1767225600,W1,36.9,25.0,0.9,80\n1767225601,W1,36.9,25.0,0.9,80\n")
+    commented = tmp_path / "commented.csv"
+    commented.write_text(header + "# a note\n1767225600,W1,36.9,25.0,0.9,80\n")
+    for path, loaded in ((plain, []), (commented, ["pyarrow"])):
+        code = (
+            "import json, sys\n"
+            "from kmc_monitor.devices.trace import read_traces\n"
+            f"assert read_traces({str(path)!r}).rows\n"
+            "print(json.dumps(sorted(m for m in ('pyarrow',) if m in sys.modules)))\n"
+        )
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout) == loaded, path.name

@@ -7,8 +7,10 @@ exact (times in whole microseconds, temperatures in whole milli-degrees), forgiv
 
 The package follows the bytes. :mod:`.files` opens a file (memory-mapped; gzip decompressed; a
 recording cut short read up to the cut); :mod:`.layout` finds its header and cuts it into blocks of
-about 8 MiB at line breaks; :mod:`.blocks` parses each block (on a thread per core) with the fastest
-reader that copes with it, :mod:`.arrow` turning pyarrow's columns into NumPy arrays;
+about 8 MiB at line breaks; :mod:`.blocks` parses each block (on a thread per core) and checks it:
+:mod:`.plain`'s C kernel (``_plain.c``) reads a block of plain rows, nearly every block, and
+:mod:`.general` the rest with pyarrow (loaded only then), :mod:`.arrow` turning pyarrow's columns
+into NumPy arrays, all into the shape of :mod:`.parsed`;
 :mod:`.collect` gathers every block into one validated series per wrap (:func:`read_traces`), and
 :mod:`.stream` hands the same readings out in time-ordered chunks without holding the whole trace
 (:class:`TraceChunks`). :mod:`.writer` writes traces back in the same format.

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-import pyarrow as pa
 
 from kmc_monitor.devices.trace.blocks import _Block, _check, _Kinds, _parse_block
 from kmc_monitor.devices.trace.files import _file_data, _size_or_zero
@@ -139,10 +138,9 @@ def _read_file(name: str, collector: _Collector, report: Callable[[float], None]
         lines = _LineCounter(data, layout.data_start, layout.header_line + 1)
         size = len(data)
         ranges = list(_block_ranges(data, layout.data_start))
-        whole = pa.py_buffer(data)
         hints: _Kinds = {}
         futures = [
-            pool.submit(_parse_block, data, whole, start, end, layout, hints, collector.params)
+            pool.submit(_parse_block, data, start, end, layout, hints, collector.params)
             for start, end in ranges
         ]
         try:
@@ -153,7 +151,6 @@ def _read_file(name: str, collector: _Collector, report: Callable[[float], None]
             for future in futures:
                 future.cancel()
             wait(futures)  # no worker may still look at the file when it is closed
-            del whole
         report(1.0)
 
 

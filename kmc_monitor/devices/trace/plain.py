@@ -8,7 +8,7 @@ then converts each column, then dictionary-encodes the ids.
 
 The kernel judges nothing. At the first thing that is not plain (a quote, a comment or blank line,
 a carriage return, an exponent, text in a number column, a field count that differs) it gives the
-block up, and the general readers (:mod:`~kmc_monitor.devices.trace.blocks`) read it as before and
+block up, and the general readers (:mod:`~kmc_monitor.devices.trace.general`) read it as before and
 decide every odd case. Numbers it accepts are correctly rounded (mantissa ≤ 2**53 over an exact
 power of ten), so a block gives the same values whichever reader took it; tests/devices/trace/
 test_plain.py holds the two to each other.

@@ -34,7 +34,6 @@ from functools import partial
 from typing import Final
 
 import numpy as np
-import pyarrow as pa
 
 import kmc_monitor.devices.trace.layout as trace_layout
 from kmc_monitor.devices.reading import Reading
@@ -145,7 +144,6 @@ class _OpenFile:
     earliest: IntArray  # per block: its earliest usable time (µs), _NO_ROWS when none
     later: IntArray  # per block k: the earliest time of blocks k.. (a suffix minimum)
     reparsed: list[bool]
-    whole: object
     hints: _Kinds = field(default_factory=dict)
     next_block: int = 0
     rows: int = 0
@@ -209,10 +207,9 @@ class TraceChunks:
         with _file_data(name, collector.warnings.append, spool=True) as data:
             file_layout = _read_header(data, name)
             lines = _LineCounter(data, file_layout.data_start, file_layout.header_line + 1)
-            whole = pa.py_buffer(data)
             hints: _Kinds = {}
             for start, end in _block_ranges(data, file_layout.data_start, self.block_bytes):
-                block = _parse_block(data, whole, start, end, file_layout, hints, self.params)
+                block = _parse_block(data, start, end, file_layout, hints, self.params)
                 collector.add(block, name, partial(lines.at, start))
                 kept = collector._kept.pop()  # only the earliest time is kept from this pass
                 usable = kept.t_s[kept.lut[kept.codes] >= 0]
@@ -222,7 +219,6 @@ class TraceChunks:
                     usable = usable[usable <= latest_us / US]
                 earliest.append(int(np.rint(usable.min() * US)) if usable.size else _NO_ROWS)
                 _release(data, start, end)
-            del whole
         self._earliest.append(np.asarray(earliest, dtype=np.int64))
         self._reparsed.append(collector.reparsed[first:])
 
@@ -238,38 +234,30 @@ class TraceChunks:
                 earliest = self._earliest[i]
                 later = np.minimum.accumulate(earliest[::-1])[::-1] if earliest.size else earliest
                 ranges = _block_ranges(data, file_layout.data_start, self.block_bytes)
-                files.append(
-                    _OpenFile(
-                        i, data, file_layout, ranges, earliest, later, self._reparsed[i], pa.py_buffer(data)
-                    )
-                )
-            try:
-                while True:
-                    active = [f for f in files if f.next_block < f.earliest.size]
-                    if not active:
-                        break
-                    f = min(active, key=lambda f: (f.horizon(), f.index))
-                    rows, faults = self._read_block(f, collector)
-                    invalid += faults
-                    pending.extend(rows)
-                    horizon = min((g.horizon() for g in files), default=_NO_ROWS)
-                    ready = pending.split(pending.t_us < horizon)
-                    for chunk, bad in self._chunks(ready, collector._names):
-                        invalid += bad
-                        yield chunk
-                ready = pending.split(np.ones(pending.t_us.size, dtype=np.bool_))
+                files.append(_OpenFile(i, data, file_layout, ranges, earliest, later, self._reparsed[i]))
+            while True:
+                active = [f for f in files if f.next_block < f.earliest.size]
+                if not active:
+                    break
+                f = min(active, key=lambda f: (f.horizon(), f.index))
+                rows, faults = self._read_block(f, collector)
+                invalid += faults
+                pending.extend(rows)
+                horizon = min((g.horizon() for g in files), default=_NO_ROWS)
+                ready = pending.split(pending.t_us < horizon)
                 for chunk, bad in self._chunks(ready, collector._names):
                     invalid += bad
                     yield chunk
-            finally:
-                for f in files:
-                    f.whole = None
+            ready = pending.split(np.ones(pending.t_us.size, dtype=np.bool_))
+            for chunk, bad in self._chunks(ready, collector._names):
+                invalid += bad
+                yield chunk
         self.invalid_readings = invalid + sum(collector._extra.values())
 
     def _read_block(self, f: _OpenFile, collector: _Collector) -> tuple[_Pending, int]:
         """Parse a file's next block as the first pass did; its usable rows and clock faults."""
         start, end = next(f.ranges)
-        block = _parse_block(f.data, f.whole, start, end, f.layout, f.hints, self.params)
+        block = _parse_block(f.data, start, end, f.layout, f.hints, self.params)
         if f.reparsed[f.next_block] and block.reparse is not None:
             block = _check(block.reparse(), self.params)
         f.next_block += 1

@@ -14,8 +14,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from kmc_monitor.devices.trace import blocks, collect, layout, plain, read_traces
+from kmc_monitor.devices.trace import collect, general, layout, plain, read_traces
 from kmc_monitor.devices.trace.layout import _VALUE_COLUMNS, _read_header
+from kmc_monitor.devices.trace.parsed import _Block
 
 HEADER = "t,wrap_id,skin_temp_c,ambient_temp_c,contact,battery_pct"
 
@@ -26,12 +27,12 @@ def parse(text: str) -> plain.PlainBlock | None:
     return plain.parse_plain(data, lay.data_start, len(data), lay)
 
 
-def by_pyarrow(text: str) -> blocks._Block:
+def by_pyarrow(text: str) -> _Block:
     data = text.encode()
     lay = _read_header(data, "t.csv")
     whole = pa.py_buffer(data)
     buf = whole.slice(lay.data_start, len(data) - lay.data_start)
-    return blocks._parse_typed(data, buf, lay.data_start, len(data), lay, {})
+    return general._parse_typed(data, buf, lay.data_start, len(data), lay, {})
 
 
 def test_the_kernel_is_built() -> None:

@@ -16,7 +16,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kmc_monitor.devices import trace
-from kmc_monitor.devices.trace import MAX_REPORTED_LINES, TraceSet, blocks, layout, read_traces, write_trace
+from kmc_monitor.devices.trace import (
+    MAX_REPORTED_LINES,
+    TraceSet,
+    blocks,
+    general,
+    layout,
+    read_traces,
+    write_trace,
+)
 from kmc_monitor.errors import InvalidReadingsError, TraceError
 from kmc_monitor.signal.params import US, RuleParams
 from kmc_monitor.signal.series import WrapSeries, build_series
@@ -60,9 +68,9 @@ def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     if request.param != "plain":
         monkeypatch.setattr(blocks, "parse_plain", lambda *args: None)
     if request.param in ("text", "python"):
-        monkeypatch.setattr(blocks, "_parse_typed", refuse)
+        monkeypatch.setattr(general, "_parse_typed", refuse)
     if request.param == "python":
-        monkeypatch.setattr(blocks, "_parse_text", refuse)
+        monkeypatch.setattr(general, "_parse_text", refuse)
     return str(request.param)
 
 
