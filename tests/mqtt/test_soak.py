@@ -19,15 +19,16 @@ medians are about 60,000 readings apart, so keeping 170 bytes per reading (less 
 contact runs of the rolling 24 h) adds about 1 MB per half hour for 100 wraps.
 
 Loss: every reading a gateway produced (its ``--record`` trace, written as readings enter its
-outbox) is in the service's store, and nothing else is. The hour takes 144 s at ``SPEED`` 25 (1,250
-readings a second into the service) plus start-up and drain: about 2.7 minutes in all. The service
-must keep up for the memory figure to mean anything (readings waiting in its MQTT client's queue
-are memory too): the readings it had not stored when the rooms finished are reported with the
-memory figures.
+outbox) is in the service's store, and nothing else is. The hour runs at ``SPEED_MEMORY`` 10 (500
+readings a second into the service, 6 minutes) plus start-up and drain. The service must keep up
+for the memory figure to mean anything (readings waiting in its MQTT client's queue are memory
+too): that is checked first, as a failure of its own (``KEPT_UP_END_S``, ``KEPT_UP_RUNNING_S``),
+so a slow machine is not reported as a leak.
 
-The hour is in ``make test-long`` (marked ``long``). ``make test`` runs the same path for ten
-replayed minutes (24 s at ``SPEED`` 25): every reading arrives, nothing else is stored, at the same
-rate into the service; the memory figure needs the hour's warm-up and is checked only there.
+Both run in ``make test-long`` (marked ``long``): the hour, and ten replayed minutes at
+``SPEED_LOSS`` 25 (1,250 readings a second, 24 s) where every reading must arrive and nothing else
+be stored even when the service falls behind. ``make test`` carries the MQTT path with the broker
+end-to-end tests.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from tests.mqtt.conftest import Mosquitto
 from tests.serving import wait_announced
 from tests.timing import scaled
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.slow]
 
 #: Replayed seconds in ``make test`` (loss only) and in ``make test-long`` (loss and memory).
 SHORT_S = 600.0
@@ -64,13 +65,22 @@ STAFF_TOKEN = "mqtt-soak-staff-token-0123456789"
 ROOMS = {"room-a": "A-", "room-b": "B-"}
 WRAPS_PER_ROOM = 50
 HOURS_S = 3600.0
-#: Simulated seconds per wall second: 1 h in 144 s, 1,250 readings a second into the service. The
-#: service's engine costs about half a millisecond per wrap and poll with readings (docs/benchmarks.md,
-#: "Hospital scale"), so on this project's 2-core machine, shared with the gateways and the broker, it
-#: keeps up to about 1,500 readings a second; above that the readings wait in the MQTT client's
-#: queue and RSS grows with the queue, not with a leak (measured: 40x gave 143 -> 375 MB with every
-#: reading arriving 30 s after the rooms finished). ``KMC_SOAK_SPEED`` changes it.
-SPEED = float(os.environ.get("KMC_SOAK_SPEED", "25"))
+#: Simulated seconds per wall second. The ten minutes run at 25x (1,250 readings a second into the
+#: service): every reading must arrive even when the service falls behind, as it may on a slow or
+#: shared machine (its readings then wait in the MQTT client's queue). The hour, which measures
+#: memory, runs at 10x (500 a second, ten times a full 100-wrap ward; 6 minutes): the service must
+#: keep up for its memory to mean anything, because a queue is memory too. Measured on this project's
+#: 2-core machine, shared with the gateways and the broker: it kept up to about 1,150 a second on
+#: 2026-12-06 and 1,500 a second on 2026-12-04, and the CI machine managed about 800 under load (at
+#: 25x it fell 68,000 readings behind and RSS climbed to 594 MB with its queue). ``KMC_SOAK_SPEED``
+#: sets both.
+SPEED_LOSS = float(os.environ.get("KMC_SOAK_SPEED", "25"))
+SPEED_MEMORY = float(os.environ.get("KMC_SOAK_SPEED", "10"))
+#: Keeping up, in seconds of the incoming rate: readings not yet stored when the rooms finished (the
+#: writer commits within a second) and, at any gauge while running, readings due and not stored (a
+#: stream checkpoint or a prune may hold a few ticks up; a queue that keeps growing is what fails).
+KEPT_UP_END_S = 5.0
+KEPT_UP_RUNNING_S = 15.0
 MEASURE_S = 2.0
 
 
@@ -131,17 +141,33 @@ def _stored_count(db_path: Path) -> int:
         db.close()
 
 
+def _limit(replayed_s: float, speed: float) -> float:
+    """The test's time limit: the replay, plus start-up, registration and the drain, scaled."""
+    return replayed_s / speed + scaled(240)
+
+
 @pytest.mark.parametrize(
-    ("replayed_s", "check_memory"),
+    ("replayed_s", "speed", "check_memory"),
     [
-        # 30 s of a worker's time: with the hour, in make test-long (the broker e2e tests carry the
-        # MQTT path in every make test).
-        pytest.param(SHORT_S, False, id="10min-loss", marks=pytest.mark.long),
-        pytest.param(HOURS_S, True, id="1h-loss-and-memory", marks=pytest.mark.long),
+        # Both in make test-long (the broker e2e tests carry the MQTT path in every make test).
+        pytest.param(
+            SHORT_S,
+            SPEED_LOSS,
+            False,
+            id="10min-loss",
+            marks=[pytest.mark.long, pytest.mark.timeout(_limit(SHORT_S, SPEED_LOSS))],
+        ),
+        pytest.param(
+            HOURS_S,
+            SPEED_MEMORY,
+            True,
+            id="1h-loss-and-memory",
+            marks=[pytest.mark.long, pytest.mark.timeout(_limit(HOURS_S, SPEED_MEMORY))],
+        ),
     ],
 )
 def test_100_wraps_arrive_whole_and_memory_stays_flat(
-    mosquitto: Mosquitto, tmp_path: Path, replayed_s: float, check_memory: bool
+    mosquitto: Mosquitto, tmp_path: Path, replayed_s: float, speed: float, check_memory: bool
 ) -> None:
     data_dir = tmp_path / "service"
     db_path = data_dir / "kmc-monitor.sqlite3"
@@ -191,7 +217,7 @@ def test_100_wraps_arrive_whole_and_memory_stays_flat(
                         "--wrap-prefix",
                         prefix,
                         "--speed",
-                        str(SPEED),
+                        str(speed),
                         "--seconds",
                         str(replayed_s),
                         "--data-dir",
@@ -208,15 +234,15 @@ def test_100_wraps_arrive_whole_and_memory_stays_flat(
 
         # Sample the service's memory while the hour is replayed.
         samples: list[tuple[float, int]] = []
-        rate = len(ROOMS) * WRAPS_PER_ROOM / MEASURE_S * SPEED
+        rate = len(ROOMS) * WRAPS_PER_ROOM / MEASURE_S * speed
         behind = 0.0
         while any(p.poll() is None for p, _, _ in gateways.values()):
             samples.append((time.monotonic() - t_start, _rss_kb(service.pid)))
             if len(samples) % 10 == 0:  # readings due by now that are not stored yet
-                due = min(rate * (time.monotonic() - t_start), rate * replayed_s / SPEED)
+                due = min(rate * (time.monotonic() - t_start), rate * replayed_s / speed)
                 behind = max(behind, due - _stored_count(db_path))
             assert service.poll() is None, service_log.read_text()[-3000:]
-            assert time.monotonic() - t_start < replayed_s / SPEED + scaled(60), "the rooms did not finish"
+            assert time.monotonic() - t_start < replayed_s / speed + scaled(60), "the rooms did not finish"
             time.sleep(0.5)
         ran_s = time.monotonic() - t_start
         unstored_at_end = _stored_count(db_path)
@@ -249,7 +275,15 @@ def test_100_wraps_arrive_whole_and_memory_stays_flat(
             behind,
         )
         if check_memory:
-            _assert_memory_flat(samples, replayed_s)
+            # The premise first: a service that fell behind holds a queue, and its memory would
+            # measure the queue, not the service. Its own failure, so that it is not read as a leak.
+            kept_up = unstored_at_end <= KEPT_UP_END_S * rate and behind <= KEPT_UP_RUNNING_S * rate
+            assert kept_up, (
+                f"the service fell behind: {unstored_at_end} readings not stored when the rooms finished, "
+                f"at most about {behind:.0f} behind while running, at {rate:.0f} a second; this machine "
+                "cannot judge its memory at this speed (lower KMC_SOAK_SPEED). " + _memory_report(samples)
+            )
+            _assert_memory_flat(samples, replayed_s / speed)
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -266,20 +300,25 @@ def test_100_wraps_arrive_whole_and_memory_stays_flat(
     assert "Traceback" not in log_text, log_text[-4000:]
 
 
-def _assert_memory_flat(samples: list[tuple[float, int]], replayed_s: float) -> None:
-    """The service's RSS after the warm-up (the first half of the replayed time): the median of the
-    last third at most 10 MB or 7 % above the first third's."""
-    half_s = replayed_s / SPEED / 2
+def _assert_memory_flat(samples: list[tuple[float, int]], run_s: float) -> None:
+    """The service's RSS after the warm-up (the first half of the ``run_s`` wall seconds the replay
+    takes): the median of the last third at most 10 MB or 7 % above the first third's."""
+    half_s = run_s / 2
     kept = [kb for t, kb in samples if t >= half_s]
     third = len(kept) // 3
     assert third >= 20, f"too few samples ({len(samples)} over {samples[-1][0]:.0f} s)"
     first, last = statistics.median(kept[:third]), statistics.median(kept[-third:])
     margin = max(10 * 1024, 0.07 * first)
-    step = max(1, len(samples) // 10)
-    shape = ", ".join(f"{samples[i][1] / 1024:.0f}" for i in range(0, len(samples), step))
     report = (
-        f"service RSS first third {first / 1024:.1f} MB, last third {last / 1024:.1f} MB, "
-        f"peak {max(kb for _, kb in samples) / 1024:.1f} MB; RSS every tenth of the run (MB): " + shape
+        f"service RSS first third {first / 1024:.1f} MB, last third {last / 1024:.1f} MB; "
+        + _memory_report(samples)
     )
     logger.warning("soak: %s", report)  # shown with -rA or on failure
     assert last <= first + margin, report
+
+
+def _memory_report(samples: list[tuple[float, int]]) -> str:
+    """The RSS's peak and its shape: every tenth of the run."""
+    step = max(1, len(samples) // 10)
+    shape = ", ".join(f"{samples[i][1] / 1024:.0f}" for i in range(0, len(samples), step))
+    return f"peak {max(kb for _, kb in samples) / 1024:.1f} MB; RSS every tenth of the run (MB): {shape}"
