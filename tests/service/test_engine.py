@@ -564,12 +564,22 @@ def test_an_open_alarm_extreme_follows_the_episode(ward: Ward) -> None:
 
 
 @pytest.mark.slow
-def test_a_restart_from_checkpoints_at_random_moments_equals_a_day_without_one(ward: Ward) -> None:
+@pytest.mark.parametrize(
+    "tick_s",
+    [20, pytest.param(TICK_S, marks=pytest.mark.long)],
+    ids=lambda t: f"tick-{t}s",
+)
+def test_a_restart_from_checkpoints_at_random_moments_equals_a_day_without_one(
+    ward: Ward, tick_s: int
+) -> None:
     """Issue #15's fast restart: replay a day, "kill" the engine at random moments (checkpoint, a
     fresh engine restored from it and the readings stored after it, which runs on until the next
     kill) and the ward restored three times over ends the day exactly as one that never stopped:
     board, tiles, charts, rules. (One chain of restarts, not a run from the start per kill: the
-    same three restores at half the cost, and each restore starts from a restored engine.)"""
+    same three restores at half the cost, and each restore starts from a restored engine.)
+
+    make test ticks every 20 s (two readings of each wrap a tick, the reorder window shorter than a
+    tick); make test-long every 5 s as the ward does (more than 17,000 ticks: about a minute)."""
     ward.admit("2", AdmissionDetails("Baby B", 1400, GestationalAge(30)), now=T0 - 3600, who="nurse")
     ward.assign_wrap("W2", "2", now=T0 - 3600, who="nurse")
     day = 43200.0  # half a day keeps it quick; the midnight rules are tested above
@@ -589,7 +599,7 @@ def test_a_restart_from_checkpoints_at_random_moments_equals_a_day_without_one(w
     end = T0 + day
     layout = layout_of(ward)
     never = LiveEngine(layout, reorder_s=REORDER_S)
-    run(never, readings, end, delay_s=3.0, seed=1)
+    run(never, readings, end, delay_s=3.0, seed=1, tick_s=tick_s)
 
     def state(e: LiveEngine, now: int) -> object:
         board = [
@@ -601,12 +611,12 @@ def test_a_restart_from_checkpoints_at_random_moments_equals_a_day_without_one(w
 
     want = state(never, round(end * US))
     rng = np.random.default_rng(15)
-    kills = [T0 + k * TICK_S for k in sorted(rng.integers(60, int(day // TICK_S) - 60, size=3).tolist())]
+    kills = [T0 + k * tick_s for k in sorted(rng.integers(60, int(day // tick_s) - 60, size=3).tolist())]
     engine = LiveEngine(layout, reorder_s=REORDER_S)
     stored: list[Reading] = []
     pending, start = readings, T0
     for kill in kills:
-        for res in run(engine, pending, kill, start_s=start, delay_s=3.0, seed=1):
+        for res in run(engine, pending, kill, start_s=start, delay_s=3.0, seed=1, tick_s=tick_s):
             assert res.persist is not None
             stored += res.persist.readings
         batch = engine.checkpoint(round(kill * US), streams=True)
@@ -622,11 +632,11 @@ def test_a_restart_from_checkpoints_at_random_moments_equals_a_day_without_one(w
             w: sorted((r for r in stored if r.wrap_id == w and round(r.t * US) >= since), key=lambda r: r.t)
             for w, since in needed.items()
         }
-        assert sum(map(len, history.values())) <= 2 * (REORDER_S + 3.0 + TICK_S) / 10 + 2  # not the day
+        assert sum(map(len, history.values())) <= 2 * (REORDER_S + 3.0 + tick_s) / 10 + 2  # not the day
         restored.restore(round(kill * US), board=batch.board, history=history, checkpoints=cps)
         delivered = {(r.wrap_id, r.t) for r in stored}
         pending = [r for r in readings if (r.wrap_id, r.t) not in delivered]
-        engine, start = restored, kill + TICK_S
-    run(engine, pending, end, start_s=start, delay_s=3.0, seed=1)
+        engine, start = restored, kill + tick_s
+    run(engine, pending, end, start_s=start, delay_s=3.0, seed=1, tick_s=tick_s)
     moments = ", ".join(f"T0 + {kill - T0:.0f} s" for kill in kills)
     assert state(engine, round(end * US)) == want, f"killed at {moments}"
