@@ -67,9 +67,7 @@ def plain_blocks(draw: st.DrawFn) -> str:
     return HEADER + "\n" + body + draw(st.sampled_from(["", "\n"]))
 
 
-@settings(max_examples=300, deadline=None)
-@given(text=plain_blocks())
-def test_same_values_as_pyarrow(text: str) -> None:
+def _same_values_as_pyarrow(text: str) -> None:
     got = parse(text)
     assume(got is not None)  # a number too long for the kernel (a health check fails if most are)
     assert got is not None
@@ -83,6 +81,15 @@ def test_same_values_as_pyarrow(text: str) -> None:
     for column, g, w in zip(_VALUE_COLUMNS, got.values, want.values, strict=True):
         assert g is not None and w is not None
         assert identical(g, w), column
+
+
+#: The differential property twice: 100 examples in every make test, 1,500 in make test-long.
+test_same_values_as_pyarrow = settings(max_examples=100, deadline=None)(
+    given(text=plain_blocks())(_same_values_as_pyarrow)
+)
+test_same_values_as_pyarrow_thoroughly = pytest.mark.long(
+    settings(max_examples=1500, deadline=None)(given(text=plain_blocks())(_same_values_as_pyarrow))
+)
 
 
 def test_numbers_it_reads() -> None:
