@@ -90,7 +90,7 @@ def ward(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ward]:
     rt = WardRuntime(settings, source=FakeSource(), clock=clock, tick_s=None)
     with TestClient(create_app(settings, runtime=rt), headers={"Authorization": f"Bearer {TOKEN}"}) as c:
         w = Ward(c, rt, clock)
-        w.advance(20 * 60)  # 20 min: W1 has a session, W2 a cold alarm
+        w.advance(20 * 60, step=60.0)  # 20 min: W1 has a session, W2 a cold alarm (a step a minute)
         yield w
 
 
