@@ -11,8 +11,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import IO
 
 __all__ = ["Announced", "ServeProcess", "stop", "wait_announced"]
 
@@ -87,16 +89,51 @@ class ServeProcess:
             text=True,
             env=env,
         )
+        # stderr is read all along (and stdout after the announcement) by threads of their own: a
+        # pipe nobody reads fills at 64 KiB and then stops the service mid-write, which a test
+        # would see as a server that no longer answers.
+        self._err: list[str] = []
+        self._readers = [threading.Thread(target=_drain, args=(self.proc.stderr, self._err), daemon=True)]
+        self._readers[0].start()
         said = wait_announced(self.proc, family_link=family_link, timeout_s=timeout_s)
         self.base, self.family_token, self.stdout = said.base, said.family_token, said.lines
+        out = threading.Thread(target=_drain, args=(self.proc.stdout, self.stdout), daemon=True)
+        out.start()
+        self._readers.append(out)
         if not (self.base and (self.family_token or not family_link)):
             err = self.stop()
             raise AssertionError(f"the service did not start: {self.stdout} {err[-3000:]}")
         self.ws = self.base.replace("http://", "ws://")
 
     @property
+    def stderr(self) -> str:
+        """What the service has written to stderr so far."""
+        return "".join(self._err)
+
+    @property
     def port(self) -> int:
         return int(self.base.rsplit(":", 1)[1])
 
     def stop(self, sig: int = signal.SIGTERM) -> str:
-        return stop(self.proc, sig)
+        """Stop the service (``sig``, then SIGKILL after 15 s); everything it wrote to stderr."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout=15.0)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for reader in self._readers:
+            reader.join(timeout=5.0)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+        return self.stderr
+
+
+def _drain(stream: IO[str] | None, into: list[str]) -> None:
+    """Append every line of ``stream`` to ``into`` until it ends."""
+    if stream is None:
+        return
+    for line in stream:
+        into.append(line)

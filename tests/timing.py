@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-__all__ = ["TIMEOUT_FACTOR", "scaled", "wait_until", "wait_until_async"]
+__all__ = ["TIMEOUT_FACTOR", "ms", "scaled", "wait_until", "wait_until_async"]
 
 
 def _factor() -> float:
@@ -42,6 +42,11 @@ TIMEOUT_FACTOR = _factor()
 def scaled(seconds: float) -> float:
     """``seconds`` of wall-clock margin on a normal machine, times ``KMC_TEST_TIMEOUT_FACTOR``."""
     return seconds * TIMEOUT_FACTOR
+
+
+def ms(seconds: float) -> float:
+    """:func:`scaled` in milliseconds, as Playwright takes its timeouts."""
+    return scaled(seconds) * 1000.0
 
 
 def wait_until(what: str, check: Callable[[], bool], timeout_s: float, every_s: float = 0.1) -> float:

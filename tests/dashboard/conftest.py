@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
 
 from tests.serving import ServeProcess
-from tests.timing import scaled
+from tests.timing import ms, scaled
 
 CHROMIUM = "/usr/bin/chromium"
 STAFF_TOKEN = "dashboard-staff-token-0123456789abcdef"
@@ -81,6 +81,10 @@ def ward_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 # Module scope, not session: Playwright's sync API keeps an event loop running in this thread while it
 # is alive, and pytest-asyncio's tests elsewhere in the suite cannot start theirs beside it.
+#: Playwright's own default for ``expect`` (5 s) is a wall-clock margin like any other: scaled.
+expect.set_options(timeout=ms(5))
+
+
 @pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     if not Path(CHROMIUM).exists():
@@ -149,7 +153,7 @@ def new_page(browser: Browser, page_errors: PageErrors) -> Iterator[Callable[...
 
     def make(width: int = 1920, height: int = 1080, locale: str = "en-GB", **kw: Any) -> Page:
         ctx = browser.new_context(viewport={"width": width, "height": height}, locale=locale, **kw)
-        ctx.set_default_timeout(10_000)
+        ctx.set_default_timeout(ms(10))  # navigation and actions; expect() below
         contexts.append(ctx)
         return page_errors.watch(ctx.new_page())
 

@@ -23,6 +23,7 @@ import pytest
 from playwright.sync_api import Page, Response, expect
 
 from tests.dashboard.conftest import STAFF_TOKEN, PageErrors, Served, duration_words
+from tests.timing import ms
 
 AUTH = {"Authorization": f"Bearer {STAFF_TOKEN}"}
 
@@ -274,7 +275,7 @@ def test_discharge_from_the_bed_page_after_confirming(
         expect(page.locator("#baby-name")).to_have_text("no baby admitted")
         expect(page.locator("#discharge-card")).to_be_hidden()
         # The page's next refresh (every 5 s) keeps what the nurse just did beside "Live".
-        expect(page.locator("#conn")).to_contain_text(re.compile(r"discharged at .* · Live"), timeout=12_000)
+        expect(page.locator("#conn")).to_contain_text(re.compile(r"discharged at .* · Live"), timeout=ms(12))
         current = api(page, f"{server.base}/api/admissions")
         assert all(a["admission_id"] != adm["admission_id"] for a in current)
         ended = api(page, f"{server.base}/api/admissions/{adm['admission_id']}")

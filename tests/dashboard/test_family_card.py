@@ -22,7 +22,7 @@ from playwright.sync_api import Page, expect
 
 from tests.dashboard.conftest import STAFF_TOKEN, PageErrors, Served
 from tests.dashboard.ward_traces import ward_trace
-from tests.timing import scaled, wait_until
+from tests.timing import ms, scaled, wait_until
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 
@@ -96,7 +96,7 @@ def test_card_in_vietnamese_leads_to_the_family_page_through_an_alarm_and_a_rest
 
         # The hyperthermia alarm: call the nurse, the advice for a baby too warm, and no praise.
         temp_title = family.locator("#temp-title")
-        expect(temp_title).to_have_text(vi["temp_call"], timeout=30_000)
+        expect(temp_title).to_have_text(vi["temp_call"], timeout=ms(30))
         expect(family.locator("#temp-detail")).to_have_text(vi["advice_too_warm"])
         expect(family.locator("#message")).to_have_text(vi["msg_alarm"])
         body = family.locator("body").inner_text()
@@ -116,7 +116,7 @@ def test_card_in_vietnamese_leads_to_the_family_page_through_an_alarm_and_a_rest
         # The service stops: "reconnecting", visibly; it starts again on the same port and data.
         server.stop()
         conn = family.locator("#conn")
-        expect(conn).to_be_visible(timeout=20_000)
+        expect(conn).to_be_visible(timeout=ms(20))
         expect(family.locator("#conn-text")).to_have_text(vi["conn_reconnecting"])
         server = Served(tmp_path / "data", args, port=server.port)
         back_at = time.monotonic()

@@ -14,6 +14,7 @@ from playwright.sync_api import Page, expect
 from tests.dashboard.conftest import ROOT, Served
 from tests.dashboard.test_family_view import new_link, staff, wait_for_data
 from tests.dashboard.ward_traces import ward_trace
+from tests.timing import ms
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -100,7 +101,7 @@ def test_cold_alarm_brings_the_keep_warm_card_forward(
     page = open_family(new_page, new_link(cold_ward, bed_of_wrap(cold_ward, "W02")), lang)
     front = page.locator("#guide-front [data-guide-card]")
     # The alarm comes once the rules have judged the cold (settling included): seconds at 50×.
-    expect(front).to_have_attribute("data-guide-card", "keeping_warm", timeout=30_000)
+    expect(front).to_have_attribute("data-guide-card", "keeping_warm", timeout=ms(30))
     expect(front).to_have_attribute("data-moment", "cold_alarm")
     expect(front.locator("[data-moment-text]")).to_have_text(strings(lang)["guide_moment_cold_alarm"])
     if lang == "en":
@@ -117,7 +118,7 @@ def test_a_warm_baby_in_contact_gets_no_card_forward(
     cold_ward: Served, new_page: Callable[..., Page]
 ) -> None:
     page = open_family(new_page, new_link(cold_ward, bed_of_wrap(cold_ward, "W01")), "en")
-    expect(page.locator("#timer")).not_to_have_text("0:00:00", timeout=20_000)
-    expect(page.locator("#temp")).to_have_attribute("data-status", "well", timeout=20_000)
+    expect(page.locator("#timer")).not_to_have_text("0:00:00", timeout=ms(20))
+    expect(page.locator("#temp")).to_have_attribute("data-status", "well", timeout=ms(20))
     expect(page.locator("#guide-front [data-guide-card]")).to_have_count(0)
     expect(page.locator("#guide [data-guide-card]")).to_have_count(len(CARDS))

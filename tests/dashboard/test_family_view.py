@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import Page, WebSocket, WebSocketRoute, expect
 
 from tests.dashboard.conftest import STAFF_TOKEN, PageErrors, Served
+from tests.timing import ms
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -113,10 +114,10 @@ def test_timer_ticks_while_in_contact(ward_server: Served, new_page: Callable[..
         pytest.skip("the simulated bed left skin-to-skin contact just now")  # rare; nothing to tick
     expect(page.locator("#state-text")).to_have_text("Skin to skin now")
     before = timer.inner_text()
-    expect(timer).not_to_have_text(before, timeout=2500)
+    expect(timer).not_to_have_text(before, timeout=ms(2.5))
     # And again: it keeps ticking between the service's messages, never stuck.
     after = timer.inner_text()
-    expect(timer).not_to_have_text(after, timeout=2500)
+    expect(timer).not_to_have_text(after, timeout=ms(2.5))
     assert CLOCK.match(after)
 
 
@@ -213,7 +214,7 @@ def test_connection_lost_keeps_the_last_state(
     # A "warm and well" from before the drop is not repeated as if it were live.
     expect(page.locator("#temp-title")).not_to_have_text("Warm and well")
     # Still retrying (a second attempt after the first back-off), and the timer has not moved.
-    expect(conn).to_contain_text("Reconnecting…", timeout=3000)
+    expect(conn).to_contain_text("Reconnecting…", timeout=ms(3))
     expect(page.locator("#timer")).to_have_text(frozen)
     page.screenshot(path=str(artifacts / "family-phone-en-lost.png"), full_page=True)
 

@@ -30,6 +30,7 @@ from tests.dashboard.conftest import CHROMIUM, STAFF_TOKEN, PageErrors, Served
 from tests.dashboard.test_accessibility import assert_aa
 from tests.dashboard.test_ward_screen import eventually, layout_problems
 from tests.dashboard.ward_traces import ward_trace
+from tests.timing import ms
 
 pytestmark = [pytest.mark.timeout(150), pytest.mark.slow]
 
@@ -351,7 +352,7 @@ def test_rewarming_reads_as_the_alarm_and_detached_minutes_are_gaps(
     wait_for_alarms(ward24, page)
     by_wrap = {b["wrap_id"]: b["bed_id"] for b in api(ward24, "/api/beds")}
     band = page.locator(f'article.tile[data-bed-id="{by_wrap["W05"]}"] .band-name')
-    expect(band).to_have_text("Moderate hypothermia — rewarming, now 36.3 °C", timeout=20_000)
+    expect(band).to_have_text("Moderate hypothermia — rewarming, now 36.3 °C", timeout=ms(20))
     latched = page.locator(f'article.tile[data-bed-id="{by_wrap["W03"]}"] .band-name')
     expect(latched).to_have_text("Severe hypothermia — ended, now 37.0 °C")
 
@@ -476,7 +477,7 @@ def test_kiosk_sounds_without_a_click_and_a_bed_opens_over_the_ward(
     wait_for_alarms(ward24, page)
     body = page.locator("body")
     expect(body).to_have_attribute("data-audio", "running")  # no click, no tap
-    expect(body).to_have_attribute("data-sound-pattern", "high", timeout=10_000)
+    expect(body).to_have_attribute("data-sound-pattern", "high", timeout=ms(10))
     expect(body).to_have_attribute("data-sound-plays", re.compile(r"[1-9]\d*"))
     expect(page.locator("#sound-off")).to_be_hidden()
     url = page.url
@@ -486,7 +487,7 @@ def test_kiosk_sounds_without_a_click_and_a_bed_opens_over_the_ward(
     dialog = page.locator("#bed-dialog")
     expect(dialog).to_be_visible()
     frame = page.frame_locator("#bed-frame")
-    expect(frame.locator("body[data-ready='1']")).to_have_count(1, timeout=15_000)
+    expect(frame.locator("body[data-ready='1']")).to_have_count(1, timeout=ms(15))
     expect(frame.locator("#bed-label")).to_have_text("Bed 2")
     expect(frame.locator(".back")).to_be_hidden()  # no second ward screen inside the overlay
     assert page.url == url, "the ward screen did not navigate away"
@@ -519,7 +520,7 @@ def test_without_the_kiosk_flag_a_silent_alarm_is_announced_and_one_tap_turns_so
         body = page.locator("body")
         expect(body).to_have_attribute("data-audio", "suspended")
         banner = page.locator("#sound-off")
-        expect(banner).to_be_visible(timeout=10_000)
+        expect(banner).to_be_visible(timeout=ms(10))
         expect(banner).to_contain_text("SOUND IS OFF")
         page.screenshot(path=str(artifacts / "ward-sound-off.png"))
         banner.click()
@@ -546,12 +547,12 @@ def test_a_killed_service_makes_the_screen_loud_and_a_restarted_one_recovers(
         page = new_page(1920, 1080)
         open_ward(page, server, 3)
         body = page.locator("body")
-        expect(body).to_have_attribute("data-sound-pattern", "high", timeout=30_000)
+        expect(body).to_have_attribute("data-sound-pattern", "high", timeout=ms(30))
         expect(page.locator("#monitoring-lost")).to_be_hidden()
 
         server.stop(signal.SIGKILL)
         # Within a few seconds: said in words, never "No alarms", tiles greyed, the failure signal.
-        expect(body).to_have_attribute("data-monitoring", "lost", timeout=8_000)
+        expect(body).to_have_attribute("data-monitoring", "lost", timeout=ms(8))
         lost = page.locator("#monitoring-lost")
         expect(lost).to_be_visible()
         expect(lost).to_contain_text("MONITORING LOST — ALARMS UNKNOWN")
@@ -573,7 +574,7 @@ def test_a_killed_service_makes_the_screen_loud_and_a_restarted_one_recovers(
         expect(body).to_have_attribute("data-sound-last", "failure")
 
         server = Served(tmp_path / "data", args, port=server.port)
-        expect(body).to_have_attribute("data-monitoring", "live", timeout=15_000)
+        expect(body).to_have_attribute("data-monitoring", "live", timeout=ms(15))
         expect(lost).to_be_hidden()
         expect(body).to_have_attribute("data-sound-pattern", re.compile("high|medium|low|none"))
         expect(body).not_to_have_attribute("data-sound-pattern", "failure")

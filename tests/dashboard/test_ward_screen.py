@@ -24,7 +24,7 @@ from kmc_monitor.devices.trace import write_trace
 from kmc_monitor.service.auth import SESSION_COOKIE
 from kmc_monitor.signal.series import build_series
 from tests.dashboard.conftest import STAFF_TOKEN, PageErrors, Served, duration_words, parse_duration_words
-from tests.timing import scaled
+from tests.timing import ms, scaled
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
@@ -277,7 +277,7 @@ def test_alarms_show_in_iec_colours_within_2_s_and_are_acknowledged_on_screen(
         open_ward(page, server, 3)
         # Each bed's alarm was raised while the page watched (not already in its snapshot); each
         # shows on its tile, the bar leads with the most urgent and its list holds them all.
-        expect(page.locator("article.tile .alarm")).to_have_count(3, timeout=20_000)
+        expect(page.locator("article.tile .alarm")).to_have_count(3, timeout=ms(20))
         page.locator("#alarm-all").click()
         expect(page.locator("#alarm-all-list .alarm")).to_have_count(3)
         assert len(raised) == 3, f"raise events seen by the page: {sorted(raised)}"
@@ -395,12 +395,12 @@ def test_lost_stream_is_shown_and_heals_itself_also_across_a_restart(
         # 1. The server stops answering (frozen, not gone): no heartbeat for 3 s → "lost".
         server.proc.send_signal(signal.SIGSTOP)
         try:
-            expect(connection).to_have_attribute("data-state", "lost", timeout=6_000)
+            expect(connection).to_have_attribute("data-state", "lost", timeout=ms(6))
             expect(connection).to_contain_text("Connection lost")
             expect(page.locator("body")).to_have_attribute("data-stream", "lost")
         finally:
             server.proc.send_signal(signal.SIGCONT)
-        expect(connection).to_have_attribute("data-state", "live", timeout=10_000)
+        expect(connection).to_have_attribute("data-state", "live", timeout=ms(10))
         expect(connection).to_have_text(re.compile(r"\s*Live\s*"))
         since = time.monotonic()
         eventually(lambda: sum(t > since for t in frames) >= 2 or None, 5.0, "updates flow again", page)
@@ -410,7 +410,7 @@ def test_lost_stream_is_shown_and_heals_itself_also_across_a_restart(
         # see the signed-out state too, the cookie is swapped for a forged one while the server is
         # down, then put back, as signing in again from another tab of the kiosk would.
         server.stop()
-        expect(connection).to_have_attribute("data-state", "lost", timeout=6_000)
+        expect(connection).to_have_attribute("data-state", "lost", timeout=ms(6))
         context = page.context
         session = [c for c in context.cookies() if c["name"] == SESSION_COOKIE]
         assert session and session[0].get("httpOnly"), "the session is an HttpOnly cookie"
@@ -419,13 +419,13 @@ def test_lost_stream_is_shown_and_heals_itself_also_across_a_restart(
         context.add_cookies([{**session[0], "value": "1700000000.deadbeef.forged"}])
         server = Served(data, args, port=server.port)
         # Refused (close code 4401): said plainly, values frozen and faded, retrying.
-        expect(connection).to_have_attribute("data-state", "signed-out", timeout=15_000)
+        expect(connection).to_have_attribute("data-state", "signed-out", timeout=ms(15))
         expect(page.locator("#signed-out")).to_be_visible()
         expect(page.locator("#signed-out")).to_contain_text("Signed out")
         expect(page.locator("body")).to_have_attribute("data-stream", "signed-out")
         context.clear_cookies()
         context.add_cookies(session)  # the cookie the first process issued
-        expect(connection).to_have_attribute("data-state", "live", timeout=10_000)
+        expect(connection).to_have_attribute("data-state", "live", timeout=ms(10))
         expect(page.locator("#signed-out")).to_be_hidden()
         since = time.monotonic()
         eventually(lambda: sum(t > since for t in frames) >= 2 or None, 5.0, "updates flow again", page)
