@@ -46,7 +46,7 @@ def api_schema(server: ThreadServer) -> Any:
 
 #: Examples per operation and generation mode (valid input, then invalid input): a few in the fast
 #: tier (every operation still gets valid and invalid input), many in the long tier.
-FAST_EXAMPLES = 4
+FAST_EXAMPLES = 2
 LONG_EXAMPLES = 40
 
 

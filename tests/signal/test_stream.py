@@ -18,7 +18,7 @@ from tests.signal.strategies import chunkings, traces
 PARAMS = RuleParams()
 #: Examples per property: make test's fast tier, and make test-long's thorough run of the same
 #: properties (one run of 600 examples in the fast tier before took three quarters of a minute).
-FAST_EXAMPLES, THOROUGH_EXAMPLES = 200, 2000
+FAST_EXAMPLES, THOROUGH_EXAMPLES = 100, 2000
 _SLOW_OK = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
 
 
