@@ -373,15 +373,16 @@ def test_readings_before_the_admission_never_reach_the_stream_so_restore_matches
     readings = readings_of(TraceBuilder("W1", T0, seed=7).contact(1800, skin_c=36.2).ramp_skin(3600, 35.6))
     end = T0 + 5400 + 60
     crash = T0 + 1200
+    tick_s = 15.0  # the rule under test is where the stream starts, not the cadence (3 runs of 1.5 h)
     after_admission = [r for r in readings if r.t >= T0 + 6]
     assert batch_conditions(after_admission, end) == board_conditions(
-        run(LiveEngine(layout_of(w), reorder_s=REORDER_S), readings, end)
+        run(LiveEngine(layout_of(w), reorder_s=REORDER_S), readings, end, tick_s=tick_s)
     )
 
     never = LiveEngine(layout_of(w), reorder_s=REORDER_S)
-    run(never, readings, end)
+    run(never, readings, end, tick_s=tick_s)
     a = LiveEngine(layout_of(w), reorder_s=REORDER_S)
-    run(a, [r for r in readings if r.t <= crash], crash, store=store)
+    run(a, [r for r in readings if r.t <= crash], crash, store=store, tick_s=tick_s)
     now = round(crash * US)
     acked = [v for v in a.board.visible(now) if v.kind == "cold_stress"]
     assert acked
@@ -390,7 +391,9 @@ def test_readings_before_the_admission_never_reach_the_stream_so_restore_matches
 
     b = LiveEngine(layout_of(w), reorder_s=REORDER_S)
     restore(b, store, now)
-    results = run(b, [r for r in readings if r.t > crash], end, start_s=crash + TICK_S, store=store)
+    results = run(
+        b, [r for r in readings if r.t > crash], end, start_s=crash + tick_s, store=store, tick_s=tick_s
+    )
     raised_again = [e for res in results for e in res.events if e.action.value == "raised"]
     assert all(e.alarm is not None and e.alarm.kind != "cold_stress" for e in raised_again)
     end_us = round(end * US)
