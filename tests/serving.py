@@ -52,7 +52,8 @@ def wait_announced(
 
 
 def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout_s: float = 15.0) -> str:
-    """Send ``sig`` (unless it has ended), wait, kill if it must; its remaining stderr ("" if not piped)."""
+    """Send ``sig`` (unless it has ended), wait, kill if it must; its remaining stderr ("" if not piped).
+    For a process whose pipes nobody else reads: ``communicate`` drains them while it waits."""
     if proc.poll() is None:
         proc.send_signal(sig)
     try:
@@ -116,6 +117,7 @@ class ServeProcess:
 
     def stop(self, sig: int = signal.SIGTERM) -> str:
         """Stop the service (``sig``, then SIGKILL after 15 s); everything it wrote to stderr."""
+        # Its pipes are read by this object's threads, so this waits rather than communicate()s.
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:

@@ -79,12 +79,12 @@ def ward_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         assert STAFF_TOKEN not in err
 
 
-# Module scope, not session: Playwright's sync API keeps an event loop running in this thread while it
-# is alive, and pytest-asyncio's tests elsewhere in the suite cannot start theirs beside it.
 #: Playwright's own default for ``expect`` (5 s) is a wall-clock margin like any other: scaled.
 expect.set_options(timeout=ms(5))
 
 
+# Module scope, not session: Playwright's sync API keeps an event loop running in this thread while it
+# is alive, and pytest-asyncio's tests elsewhere in the suite cannot start theirs beside it.
 @pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     if not Path(CHROMIUM).exists():

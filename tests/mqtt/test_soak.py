@@ -141,29 +141,21 @@ def _stored_count(db_path: Path) -> int:
         db.close()
 
 
-def _limit(replayed_s: float, speed: float) -> float:
-    """The test's time limit: the replay, plus start-up, registration and the drain, scaled."""
-    return replayed_s / speed + scaled(240)
+def _case(replayed_s: float, speed: float, check_memory: bool, name: str) -> Any:
+    """One soak, marked ``long``, its time limit the replay plus start-up, registration and the
+    drain (scaled)."""
+    limit = replayed_s / speed + scaled(240)
+    return pytest.param(
+        replayed_s, speed, check_memory, id=name, marks=[pytest.mark.long, pytest.mark.timeout(limit)]
+    )
 
 
+# Both in make test-long (the broker e2e tests carry the MQTT path in every make test).
 @pytest.mark.parametrize(
     ("replayed_s", "speed", "check_memory"),
     [
-        # Both in make test-long (the broker e2e tests carry the MQTT path in every make test).
-        pytest.param(
-            SHORT_S,
-            SPEED_LOSS,
-            False,
-            id="10min-loss",
-            marks=[pytest.mark.long, pytest.mark.timeout(_limit(SHORT_S, SPEED_LOSS))],
-        ),
-        pytest.param(
-            HOURS_S,
-            SPEED_MEMORY,
-            True,
-            id="1h-loss-and-memory",
-            marks=[pytest.mark.long, pytest.mark.timeout(_limit(HOURS_S, SPEED_MEMORY))],
-        ),
+        _case(SHORT_S, SPEED_LOSS, False, "10min-loss"),
+        _case(HOURS_S, SPEED_MEMORY, True, "1h-loss-and-memory"),
     ],
 )
 def test_100_wraps_arrive_whole_and_memory_stays_flat(

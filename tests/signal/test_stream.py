@@ -3,35 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck
 from hypothesis import strategies as st
 
 from kmc_monitor.signal import AlarmKind, RuleParams, WrapSeries, WrapStream, analyze_series, build_series
 from tests.signal.reference import reference_report
 from tests.signal.strategies import chunkings, traces
+from tests.tiers import two_tiers
 
 PARAMS = RuleParams()
 #: Examples per property: make test's fast tier, and make test-long's thorough run of the same
 #: properties (one run of 600 examples in the fast tier before took three quarters of a minute).
 FAST_EXAMPLES, THOROUGH_EXAMPLES = 100, 2000
-_SLOW_OK = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
-
-
-def two_tiers(**strategies: Any) -> Callable[[Callable[..., None]], tuple[Any, Any]]:
-    """The property ``@given(**strategies)`` twice: at FAST_EXAMPLES in every make test, and at
-    THOROUGH_EXAMPLES marked ``long`` (make test-long, which CI also runs)."""
-
-    def make(body: Callable[..., None]) -> tuple[Any, Any]:
-        fast = settings(max_examples=FAST_EXAMPLES, **_SLOW_OK)(given(**strategies)(body))
-        thorough = settings(max_examples=THOROUGH_EXAMPLES, **_SLOW_OK)(given(**strategies)(body))
-        return fast, pytest.mark.long(thorough)
-
-    return make
+#: Most generated traces are long: Hypothesis's "too slow" and "too large" checks are expected to trip.
+_SLOW_OK = (HealthCheck.too_slow, HealthCheck.data_too_large)
 
 
 def _feed(series: WrapSeries, cuts: list[int], offset_mc: int = 0) -> WrapStream:
@@ -54,7 +42,12 @@ def _core_equals_reference(series: WrapSeries, extra_s: int, offset: int) -> Non
 
 
 test_core_equals_reference, test_core_equals_reference_thoroughly = two_tiers(
-    series=traces(), extra_s=st.sampled_from((0, 10, 31, 4000, 90_000)), offset=st.sampled_from((0, 0, 300))
+    FAST_EXAMPLES,
+    THOROUGH_EXAMPLES,
+    suppress=_SLOW_OK,
+    series=traces(),
+    extra_s=st.sampled_from((0, 10, 31, 4000, 90_000)),
+    offset=st.sampled_from((0, 0, 300)),
 )(_core_equals_reference)
 
 
@@ -67,7 +60,7 @@ def _any_chunking_equals_batch(data: st.DataObject, series: WrapSeries) -> None:
 
 
 test_any_chunking_equals_batch, test_any_chunking_equals_batch_thoroughly = two_tiers(
-    data=st.data(), series=traces()
+    FAST_EXAMPLES, THOROUGH_EXAMPLES, suppress=_SLOW_OK, data=st.data(), series=traces()
 )(_any_chunking_equals_batch)
 
 
@@ -137,7 +130,7 @@ def _rolling_contact_matches_a_plain_walk(data: st.DataObject, series: WrapSerie
 
 
 test_rolling_contact_matches_a_plain_walk, test_rolling_contact_matches_a_plain_walk_thoroughly = two_tiers(
-    data=st.data(), series=traces(max_segments=10)
+    FAST_EXAMPLES, THOROUGH_EXAMPLES, suppress=_SLOW_OK, data=st.data(), series=traces(max_segments=10)
 )(_rolling_contact_matches_a_plain_walk)
 
 

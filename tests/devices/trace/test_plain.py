@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume
 from hypothesis import strategies as st
 
 from kmc_monitor.devices.trace import collect, general, layout, plain, read_traces
 from kmc_monitor.devices.trace.layout import _VALUE_COLUMNS, _read_header
 from kmc_monitor.devices.trace.parsed import _Block
+from tests.tiers import two_tiers
 
 HEADER = "t,wrap_id,skin_temp_c,ambient_temp_c,contact,battery_pct"
 
@@ -84,12 +85,9 @@ def _same_values_as_pyarrow(text: str) -> None:
 
 
 #: The differential property twice: 100 examples in every make test, 1,500 in make test-long.
-test_same_values_as_pyarrow = settings(max_examples=100, deadline=None)(
-    given(text=plain_blocks())(_same_values_as_pyarrow)
-)
-test_same_values_as_pyarrow_thoroughly = pytest.mark.long(
-    settings(max_examples=1500, deadline=None)(given(text=plain_blocks())(_same_values_as_pyarrow))
-)
+test_same_values_as_pyarrow, test_same_values_as_pyarrow_thoroughly = two_tiers(
+    100, 1500, text=plain_blocks()
+)(_same_values_as_pyarrow)
 
 
 def test_numbers_it_reads() -> None:
