@@ -72,7 +72,8 @@ typecheck: $(STAMP_TEST)
 # ports (the kernel's free ones) and directories (pytest's tmp_path), so two workers never meet.
 # Four workers on two cores: half the suite waits (on servers, brokers, browsers, replayed time),
 # and two workers left the cores a third idle (6 min 40 s; four: under 5 min). Files holding a test
-# marked `slow` are handed out first (tests/conftest.py), so that no long file starts last.
+# marked `slow` are handed out first, heaviest first (tests/conftest.py; --no-loadscope-reorder keeps
+# that order instead of xdist's, which starts the files with the most tests), so no long file starts last.
 # KMC_TEST_TIMEOUT_FACTOR scales every wall-clock limit in the suite (tests/timing.py): 3 here by
 # default, because four workers on two cores give each test about a third to a half of the machine
 # a serial run would (a latency limit of 100 ms becomes 300 ms: still far from the seconds a real
@@ -89,7 +90,7 @@ TEST_ENV := env -u PYTHONDONTWRITEBYTECODE
 
 pytest: $(STAMP_TEST) system-deps
 	$(TEST_ENV) KMC_TEST_TIMEOUT_FACTOR=$(KMC_TEST_TIMEOUT_FACTOR) \
-	  $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not long" $(PYTEST_ARGS)
+	  $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not long" $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

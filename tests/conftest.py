@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -60,15 +61,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _slow_files_first(items: list[pytest.Item]) -> None:
-    """Files holding a test marked ``slow`` run first, each file's tests in their own order.
+    """Files holding a test marked ``slow`` run first, the heaviest first, each file's tests in their
+    own order.
 
-    ``make test`` hands whole files to its xdist workers in collection order (``--dist loadfile``):
-    a long file handed out last keeps one worker busy while the others have finished. Starting the
-    long ones first and letting the many short files fill in behind them (longest first, the
-    classic list-scheduling rule) shortens the run without changing any test.
+    ``make test`` hands whole files to its xdist workers in collection order (``--dist loadfile``
+    with ``--no-loadscope-reorder``: xdist's own order, the files with the most tests first, put a
+    two-minute browser file last and left three workers idle at the end). A long file handed out
+    last keeps one worker busy while the others have finished; starting the long ones first and
+    letting the many short files fill in behind them (longest first, the classic list-scheduling
+    rule) shortens the run without changing any test. ``slow(seconds)`` says roughly how long a
+    file's tests take on make test's busy workers, to order the slow files among themselves (a
+    plain ``slow`` counts as 10 s); the figure orders, it limits nothing.
     """
-    slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
-    items.sort(key=lambda item: item.path not in slow)  # stable: every other order is kept
+    weight: dict[Path, float] = {}
+    for item in items:
+        mark = item.get_closest_marker("slow")
+        if mark is not None:
+            seconds = float(mark.args[0]) if mark.args else 10.0
+            weight[item.path] = max(weight.get(item.path, 0.0), seconds)
+    items.sort(key=lambda item: -weight.get(item.path, 0.0))  # stable: every other order is kept
 
 
 def _scale_time_limits(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -24,7 +24,7 @@ from tests.dashboard.conftest import STAFF_TOKEN, PageErrors, Served
 from tests.dashboard.ward_traces import ward_trace
 from tests.timing import ms, scaled, wait_until
 
-pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
+pytestmark = [pytest.mark.timeout(240), pytest.mark.slow(25)]
 
 ROOT = Path(__file__).resolve().parents[2]
 

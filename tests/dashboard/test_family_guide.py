@@ -16,7 +16,7 @@ from tests.dashboard.test_family_view import new_link, staff, wait_for_data
 from tests.dashboard.ward_traces import ward_trace
 from tests.timing import ms
 
-pytestmark = pytest.mark.timeout(150)
+pytestmark = [pytest.mark.timeout(150), pytest.mark.slow(25)]
 
 CARDS = ("positioning", "wrap_and_hat", "feeding", "keeping_warm", "danger_signs")
 PHONE = {"width": 390, "height": 844}

@@ -21,7 +21,7 @@ from playwright.sync_api import Page, WebSocket, WebSocketRoute, expect
 from tests.dashboard.conftest import STAFF_TOKEN, PageErrors, Served
 from tests.timing import ms
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow(40)]
 
 CLOCK = re.compile(r"^\d+:\d\d:\d\d$")
 INACTIVE_EN = "This link is no longer active. Please ask your nurse for a new one."

@@ -34,7 +34,7 @@ from tests.serving import stop
 
 NURSE = ("Lan Nguyen", "LN", "4321")
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow(25)]
 
 
 class FirstRun:

@@ -32,7 +32,7 @@ from tests.dashboard.test_ward_screen import eventually, layout_problems
 from tests.dashboard.ward_traces import ward_trace
 from tests.timing import ms
 
-pytestmark = [pytest.mark.timeout(150), pytest.mark.slow]
+pytestmark = [pytest.mark.timeout(150), pytest.mark.slow(120)]
 
 #: A 43" 16:9 screen is 535.5 mm tall over 1080 px: 0.4958 mm per px. Reading from 3 m needs
 #: characters 14 mm tall: 28.2 px of capital (or digit) height at 1920 × 1080.

@@ -18,9 +18,13 @@ from kmc_monitor.devices.trace import write_trace
 from kmc_monitor.signal.series import build_series
 
 T0 = 1_700_000_000.0
-#: One reading every 5 s (a real wrap measures every 2 s): the same rules, a lighter replay for a
-#: test machine that runs several wards at once.
+#: One reading every 5 s (a real wrap measures every 2 s) for the first 20 minutes, while every
+#: story below unfolds and its alarm is raised, ended or latched; then one every 20 s, still well
+#: inside every rule's windows (no gap, no stale wrap), which holds the same ward at a quarter of the
+#: replay's cost: a test machine runs several wards and browsers at once.
 STEP_S = 5.0
+DENSE_S = 1200.0
+SPARSE_STEP_S = 20.0
 AMBIENT_C = 25.0
 
 
@@ -65,8 +69,10 @@ def _skin(story: Story, t_rel: npt.NDArray[np.float64]) -> npt.NDArray[np.float6
 
 
 def ward_trace(path: Path, beds: int, hours: float = 4.0) -> Path:
-    """A ward of ``beds`` wraps for ``hours`` of readings every 5 s (see :data:`STORIES`)."""
-    t = T0 + np.arange(0.0, hours * 3600.0, STEP_S)
+    """A ward of ``beds`` wraps for ``hours`` of readings (see :data:`STORIES` and :data:`STEP_S`)."""
+    t = T0 + np.concatenate(
+        (np.arange(0.0, DENSE_S, STEP_S), np.arange(DENSE_S, max(DENSE_S, hours * 3600.0), SPARSE_STEP_S))
+    )
     t_rel = t - T0
     n = t.size
     series = []

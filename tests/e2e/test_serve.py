@@ -30,7 +30,7 @@ from tests.timing import scaled
 STAFF_TOKEN = "e2e-staff-token-0123456789abcdef"
 TIMEOUT_S = scaled(20.0)
 
-pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow(70)]
 
 
 class Server(ServeProcess):

@@ -30,7 +30,7 @@ from tests.timing import scaled
 TOKEN = "e2e-hl7-staff-token-0123456789abcdef"
 TRACE = Path(__file__).resolve().parents[2] / "examples" / "severe_hypothermia.csv"
 
-pytestmark = [pytest.mark.timeout(150), pytest.mark.slow]
+pytestmark = [pytest.mark.timeout(150), pytest.mark.slow(40)]
 
 
 class Engine:

@@ -41,7 +41,7 @@ from tests.mqtt.conftest import SERVICE_USER, Mosquitto, secured_broker
 from tests.serving import wait_announced
 from tests.timing import scaled, wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.slow(30), pytest.mark.timeout(180)]
 
 logger = logging.getLogger(__name__)
 

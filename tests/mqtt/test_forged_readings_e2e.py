@@ -34,7 +34,7 @@ from tests.mqtt.conftest import SERVICE_USER, Mosquitto, secured_broker
 from tests.mqtt.sealing import SealedWrap
 from tests.serving import stop, wait_announced
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.slow(30), pytest.mark.timeout(120)]
 
 STAFF_TOKEN = "forged-readings-e2e-staff-token-0123456789abcdef"
 WRAP = SealedWrap("W01", "54:48:E6:8F:80:A5", bytes.fromhex("231d39c1d7cc1ab1aee224cd096db932"))

@@ -4,7 +4,8 @@ The app runs on a real uvicorn on 127.0.0.1 (a demo ward of two wraps, 20 minute
 sessions and admissions exist), and every generated request — valid and invalid bodies, paths,
 queries — goes with the staff token. What must hold for each: no 5xx, and no stack trace or Python
 source path in the response (a response may reach a proxy's log or a browser's screen). Bounded:
-at most 25 examples per operation, no shrinking database, about half a minute in all.
+one example per operation and mode in make test, 40 in make test-long; no example database and no
+shrinking (a failure is reported as it was found; the regression tests below pin what was found).
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from tests.reliability.helpers import TOKEN, ThreadServer, thread_server
 
-pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow(25)]
 
 #: What a leaked stack trace looks like in a response body.
 LEAK = re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\.py\"|/kmc_monitor/[\w/]+\.py")
@@ -44,9 +45,9 @@ def api_schema(server: ThreadServer) -> Any:
     )
 
 
-#: Examples per operation and generation mode (valid input, then invalid input): a few in the fast
+#: Examples per operation and generation mode (valid input, then invalid input): one in the fast
 #: tier (every operation still gets valid and invalid input), many in the long tier.
-FAST_EXAMPLES = 2
+FAST_EXAMPLES = 1
 LONG_EXAMPLES = 40
 
 
@@ -56,7 +57,11 @@ def _fuzz(server: ThreadServer, op: Any, mode: GenerationMode, max_examples: int
 
     @given(case=op.as_strategy(generation_mode=mode))
     @settings(
-        max_examples=max_examples, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        max_examples=max_examples,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
     )
     def run(case: Any) -> None:
         response = case.call(base_url=server.base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=20)

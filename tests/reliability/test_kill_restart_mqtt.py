@@ -30,7 +30,7 @@ from tests.mqtt.test_broker_e2e import WRAPS, Gateway, Ward, _cli, _env, produce
 from tests.serving import wait_announced
 from tests.timing import wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.slow(20), pytest.mark.timeout(120)]
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from kmc_monitor.service.store import DB_FILENAME
 from tests.e2e.test_serve import STAFF_TOKEN, Server, cold_trace
 from tests.timing import scaled
 
-pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
+pytestmark = [pytest.mark.timeout(90), pytest.mark.slow(25)]
 
 LOCK_S = 8.0
 #: The longest silence the ward stream may have: the heartbeat is 1 s.

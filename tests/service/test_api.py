@@ -36,7 +36,7 @@ KEY = "231d39c1d7cc1ab1aee224cd096db932"
 T0 = 1767261600.0
 DAY = dt.date(2026, 1, 1)
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.slow(30)]
 
 
 class FakeSource(ReadingSource):

@@ -566,7 +566,7 @@ def test_an_open_alarm_extreme_follows_the_episode(ward: Ward) -> None:
     assert now_view.extreme_c is not None and now_view.extreme_c >= 38.2
 
 
-@pytest.mark.slow
+@pytest.mark.slow(85)  # the whole file, about 85 s on make test's workers
 @pytest.mark.parametrize(
     "tick_s",
     [20, pytest.param(TICK_S, marks=pytest.mark.long)],

@@ -6,11 +6,13 @@
 //   ward/sound.js    alarm sounds, the monitoring-lost signal, the audio pause, sound-off banner
 //   ward/stream.js   /ws/ward into the model, the connection pill, failing loudly
 //   ward/details.js  a bed's page in an overlay, so sound and stream go on behind it
+//   ward/flash.js    the flashing of alarms and banners (one timer, not CSS animations)
 //
 // Names, formatters, the alarm ranking and the API helpers are common.js's, shared by every page.
 import { api, formatInZone, loadSettings, loadVocabulary, showError, wardTime } from "./common.js";
 import { fetchAlarms, onAckClick, renderAlarmBar, setupAlarms } from "./ward/alarms.js";
 import { openBed, setupDetails } from "./ward/details.js";
+import { startFlashing } from "./ward/flash.js";
 import { $, hooks, monitoring, setText, settings, ward } from "./ward/model.js";
 import { AUDIO_POLL_MS, refreshAudio, renderPause, renderSound, setupSound } from "./ward/sound.js";
 import { renderConnection, startStream } from "./ward/stream.js";
@@ -65,6 +67,7 @@ onOpen(openBed);
 setupAlarms();
 setupSound();
 setupDetails();
+startFlashing();
 applySettings();
 // A ward not set up yet (issue #14): its admin goes to the first-run page first.
 api("/api/ward-admin/status")
