@@ -359,9 +359,13 @@ def test_alarms_show_in_iec_colours_within_2_s_and_are_acknowledged_on_screen(
         high_fill = page.locator(on_tile).evaluate("e => getComputedStyle(e).backgroundColor")
         flashing = frame_colours(page, on_tile, scaled(1.0), enough=2)
         assert set(flashing) == {"rgb(255, 255, 255)", high_fill}, "it flashes"
+        # Its bed's tile flashes its frame too (the alarm's red, then the tile's own line colour).
+        tile = f'article.tile[data-bed-id="{by_priority["high"]["bed_id"]}"]'
+        assert len(frame_colours(page, tile, scaled(1.0), enough=2)) == 2, "the tile flashes"
         # prefers-reduced-motion: steady, with the !!! mark still beside the colour.
         page.emulate_media(reduced_motion="reduce")
         assert frame_colours(page, on_tile, 0.6) == ["rgb(255, 255, 255)"], "steady, not flashing"
+        assert len(frame_colours(page, tile, 0.6)) == 1, "the tile's frame steady"
         expect(page.locator(on_tile).locator(".alarm-mark")).to_have_text("!!!")
         page.emulate_media(reduced_motion="no-preference")
 

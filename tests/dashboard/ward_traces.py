@@ -70,8 +70,9 @@ def _skin(story: Story, t_rel: npt.NDArray[np.float64]) -> npt.NDArray[np.float6
 
 def ward_trace(path: Path, beds: int, hours: float = 4.0) -> Path:
     """A ward of ``beds`` wraps for ``hours`` of readings (see :data:`STORIES` and :data:`STEP_S`)."""
+    end_s = hours * 3600.0
     t = T0 + np.concatenate(
-        (np.arange(0.0, DENSE_S, STEP_S), np.arange(DENSE_S, max(DENSE_S, hours * 3600.0), SPARSE_STEP_S))
+        (np.arange(0.0, min(DENSE_S, end_s), STEP_S), np.arange(DENSE_S, end_s, SPARSE_STEP_S))
     )
     t_rel = t - T0
     n = t.size

@@ -2,10 +2,11 @@
 // ward.css ("Flashing") styles each half of a period from them.
 //
 // Not CSS animations: Chromium re-styles an animated border on every frame, sixty times a second,
-// even when a steps(1) animation changes it twice; on a 24-bed ward with its alarms that cost about
-// a third of a CPU core, on the small always-on computers ward screens run on. Four style changes a
-// second show the same flashing (IEC 60601-1-8: high priority 1.4–2.8 Hz, here 2 Hz; medium
-// 0.4–0.8 Hz, here 0.5 Hz) for almost nothing.
+// even when a steps(1) animation changes it twice. A 24-bed ward page with its alarms took 46 % of a
+// core on the project's test machine (16 % with no animation at all; docs/benchmarks.md), and a ward
+// screen's small always-on computer has less to spare. Four style changes a second show the same
+// flashing (IEC 60601-1-8: high priority 1.4–2.8 Hz, here 2 Hz; medium 0.4–0.8 Hz, here 0.5 Hz):
+// 25 % for that page.
 
 /** Quarter-seconds in a period of each rate: attribute `data-flash-<rate>` is "a" in its first
  *  half and "b" in its second. */
