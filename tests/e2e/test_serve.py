@@ -335,13 +335,18 @@ async def test_stalled_clients_do_not_delay_a_healthy_client(tmp_path: Path) -> 
             settling, _ = await lateness(1.5)
             loaded, healthy_bytes = await lateness(5.0)
         assert len(baseline) >= 2 and len(loaded) >= 4
-        # Head-of-line blocking behind a stalled client would hold every update for as long as a
-        # send to it blocks (seconds, growing). The 100 ms is the typical bound (nine updates in ten);
-        # one update may meet a neighbour test's burst of CPU on this shared 2-core machine, so the
-        # worst is held to 300 ms. The p99 under load is a benchmark's figure (docs/benchmarks.md).
+        # Head-of-line blocking behind a stalled client holds every later update for as long as a
+        # send to it blocks: once the stalled sockets' buffers fill, the healthy client would receive
+        # nothing more (or each update seconds late, growing), so it would miss most of the window's
+        # updates and its lateness would climb to the window's length. Scheduling noise on a shared
+        # machine is different: one stall of the whole process (CI once measured 1.7 s, while four
+        # test workers and Chromium shared two cores) makes a few updates late, then they catch up.
+        # So: nine updates in ten within 100 ms, and no update a full second late (both scaled, as
+        # every margin in the suite). The worst case on a quiet machine is a benchmark's figure
+        # (docs/benchmarks.md), not a test's.
         ordered = sorted(loaded)
         assert ordered[int(0.9 * (len(ordered) - 1))] < scaled(0.1), (loaded, baseline, settling)
-        assert ordered[-1] < scaled(0.3), (loaded, baseline, settling)
+        assert ordered[-1] < scaled(1.0), (loaded, baseline, settling)
         # The stall is real: each stalled client's kernel holds data it never read, and the server's
         # socket to it holds more it could not send.
         port = int(server.base.rsplit(":", 1)[1])
