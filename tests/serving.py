@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import IO
 
+from tests.forkserve import ForkedProcess, fork_server, fresh_wanted
+
 __all__ = ["Announced", "ServeProcess", "stop", "wait_announced"]
 
 
@@ -29,7 +31,7 @@ class Announced:
 
 
 def wait_announced(
-    proc: subprocess.Popen[str], *, family_link: bool = False, timeout_s: float = 30.0
+    proc: subprocess.Popen[str] | ForkedProcess, *, family_link: bool = False, timeout_s: float = 30.0
 ) -> Announced:
     """Read the process's stdout until it says where it listens (and, with ``family_link``, until
     it prints the bedside link); what it said so far if it ends or ``timeout_s`` passes first."""
@@ -77,19 +79,26 @@ class ServeProcess:
         port: int = 0,
         family_link: bool = True,
         timeout_s: float = 30.0,
+        fresh: bool = False,
     ) -> None:
         self.data_dir = data_dir
         self.args = args
         env = {**os.environ, "KMC_STAFF_TOKEN": token}
         env.pop("KMC_CONFIG", None)
-        cmd = [sys.executable, "-m", "kmc_monitor.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-        self.proc = subprocess.Popen(
-            [*cmd, "--data-dir", str(data_dir), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
+        argv = ["serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir), *args]
+        # A child of the tests' fork server (tests/forkserve.py: the same program without a second
+        # of imports per start), or, with ``fresh`` or KMC_TEST_FRESH_SERVE=1, a new interpreter.
+        self.proc: subprocess.Popen[str] | ForkedProcess
+        if fresh or fresh_wanted():
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "kmc_monitor.cli", *argv],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+        else:
+            self.proc = fork_server().spawn(argv, env)
         # stderr is read all along (and stdout after the announcement) by threads of their own: a
         # pipe nobody reads fills at 64 KiB and then stops the service mid-write, which a test
         # would see as a server that no longer answers.
