@@ -16,8 +16,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import kmc_monitor.signal
 
 #: What the light layers must not pull in: the trace reader's pyarrow, the store's sqlite3, the web
@@ -48,11 +46,14 @@ SCENARIOS = [
 ]
 
 
-def loaded_by(module: str, watched: tuple[str, ...]) -> list[str]:
-    """Which of ``watched`` a fresh interpreter has loaded after importing ``module``."""
+def loaded_by(module: str | list[str], watched: tuple[str, ...]) -> list[str]:
+    """Which of ``watched`` a fresh interpreter has loaded after importing ``module`` (or each of
+    a list of modules, in turn)."""
+    modules = [module] if isinstance(module, str) else module
     code = (
         "import importlib, json, sys\n"
-        f"importlib.import_module({module!r})\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
         f"print(json.dumps(sorted(m for m in {watched!r} if m in sys.modules)))\n"
     )
     proc = subprocess.run(
@@ -63,24 +64,37 @@ def loaded_by(module: str, watched: tuple[str, ...]) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("module", CODECS + VERIFIER + SIGNAL + PACKAGES + SCENARIOS)
-def test_light_modules_load_nothing_heavy(module: str) -> None:
-    assert loaded_by(module, HEAVY) == []
+def heavy_loads(modules: list[str], watched: tuple[str, ...]) -> dict[str, list[str]]:
+    """Each module that loads one of ``watched`` on its own, with what it loads.
+
+    One interpreter imports them all first: what none of them loads together, none loads alone
+    (an import only ever adds modules), so a clean run needs one interpreter, not one per module
+    (a fresh interpreter costs a fifth of a second of CPU). Only when something heavy shows up is
+    each module imported alone, to name the one that loads it."""
+    if not loaded_by(modules, watched):
+        return {}
+    return {m: found for m in modules if (found := loaded_by(m, watched))}
 
 
-@pytest.mark.parametrize("module", CODECS + VERIFIER)
-def test_codecs_and_the_verifier_need_no_radio(module: str) -> None:
+def test_light_modules_load_nothing_heavy() -> None:
+    assert heavy_loads(CODECS + VERIFIER + SIGNAL + PACKAGES + SCENARIOS, HEAVY) == {}
+
+
+def test_codecs_and_the_verifier_need_no_radio() -> None:
     """Bytes in, values out: bleak (and with it asyncio's machinery) loads only with a radio."""
-    assert loaded_by(module, ("bleak", "bleak_retry_connector")) == []
+    assert heavy_loads(CODECS + VERIFIER, ("bleak", "bleak_retry_connector")) == {}
 
 
 def test_the_signal_core_needs_only_numpy() -> None:
     assert loaded_by("kmc_monitor.signal.stream", ("asyncio", "cryptography", "kmc_monitor.devices")) == []
 
 
-def test_the_check_sees_a_heavy_import() -> None:
-    """The test can fail: the trace reader's general readers do load pyarrow."""
-    assert loaded_by("kmc_monitor.devices.trace.general", HEAVY) == ["pyarrow"]
+def test_the_check_sees_a_heavy_import_and_names_the_module() -> None:
+    """The test can fail: the trace reader's general readers do load pyarrow, and among light
+    modules imported with them the check names them alone."""
+    general = "kmc_monitor.devices.trace.general"
+    assert loaded_by(general, HEAVY) == ["pyarrow"]
+    assert heavy_loads([*CODECS[:2], general, *SIGNAL[:2]], HEAVY) == {general: ["pyarrow"]}
 
 
 def test_a_plain_trace_is_read_without_pyarrow(tmp_path: Path) -> None:
