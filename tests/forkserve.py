@@ -377,4 +377,3 @@ def _child(request: dict[str, Any], fds: list[int], close: tuple[int, int]) -> N
             with contextlib.suppress(BaseException):
                 stream.flush()
         os._exit(code)
-
