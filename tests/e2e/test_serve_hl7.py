@@ -30,8 +30,9 @@ from tests.timing import scaled
 TOKEN = "e2e-hl7-staff-token-0123456789abcdef"
 TRACE = Path(__file__).resolve().parents[2] / "examples" / "severe_hypothermia.csv"
 #: The example's baby is out of KMC from 08:10 and under cold stress from 08:25:35 (its header says
-#: so). The outage test replays it from 08:20, a minute of trace time before 36.5 C, so the first
-#: alarm comes a few seconds into the replay rather than fifteen.
+#: so). The outage test replays it from 08:20 (skin about 36.6 C, still normal, so no settling
+#: time), five and a half minutes of trace before that alarm: at 100x it comes a few seconds into
+#: the replay rather than fifteen.
 FROM_S = 1767254400 + 20 * 60
 
 
@@ -41,6 +42,7 @@ def trace_from(path: Path, start_s: int) -> Path:
     kept = [ln for ln in lines if not ln[:1].isdigit() or int(ln.split(",", 1)[0]) >= start_s]
     path.write_text("".join(kept))
     return path
+
 
 pytestmark = [pytest.mark.timeout(150), pytest.mark.slow(20)]
 
