@@ -143,7 +143,9 @@ class ForkServer:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._ctl: socket.socket | None = None
-        self._log = Path(tempfile.mkstemp(prefix="kmc-forkserve-", suffix=".log")[1])
+        fd, name = tempfile.mkstemp(prefix="kmc-forkserve-", suffix=".log")
+        os.close(fd)
+        self._log = Path(name)
 
     def _start(self) -> socket.socket:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
