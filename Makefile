@@ -63,6 +63,7 @@ run: $(STAMP_RUN)
 
 lint: $(STAMP_TEST)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP_TEST)
 	$(BIN)/mypy --strict kmc_monitor

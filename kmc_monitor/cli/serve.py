@@ -280,7 +280,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-
 def _mqtt_source(settings: Any, say: Callable[[str], None] = err) -> MqttSource:
     """The ward's MQTT source as the settings describe it; says on stderr where it subscribes."""
     from kmc_monitor.mqtt.broker import BrokerUrl

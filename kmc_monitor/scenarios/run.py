@@ -57,6 +57,7 @@ from kmc_monitor.signal.series import WrapSeries, build_series
 
 __all__ = ["Outcomes", "judge", "run_scenario", "simulate"]
 
+
 # The trace --------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class _Material:

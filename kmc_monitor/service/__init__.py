@@ -6,6 +6,7 @@
 ``config`` is the hospital's configuration. The names below are loaded on first use, so importing
 one module (the alarm board, say) loads neither the store nor the web app nor the settings.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any

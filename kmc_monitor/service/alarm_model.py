@@ -208,6 +208,7 @@ class AlarmView:
     extreme_c: float | None
     #: The last time a technical alarm was sounded again for want of an acknowledgement.
     reminded_us: int | None = None
+
     @property
     def subject(self) -> AlarmSubject:
         """What the alarm is about (the ward, or the wrap ``wrap_id``): it follows from the kind."""

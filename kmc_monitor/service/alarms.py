@@ -199,9 +199,7 @@ class AlarmBoard:
             return events
         # The deadline for escalation (medium patient alarms) or for the first reminder (technical).
         reminds = kind.category is Category.TECHNICAL
-        escalate_at = (
-            now + self.params.escalation_us if kind.priority is Priority.MEDIUM or reminds else None
-        )
+        escalate_at = now + self.params.escalation_us if kind.priority is Priority.MEDIUM or reminds else None
         alarm = _Alarm(self._next_id, key, kind, bed_id, wrap_id, now, extreme_c, escalate_at)
         self._next_id += 1
         self._live[alarm.id] = alarm
@@ -404,8 +402,7 @@ class AlarmBoard:
             seq=self._seq,
             alarms=tuple(_copied(AlarmRecord, a) for a in alarms),
             pauses=tuple(
-                _copied(PauseRecord, p)
-                for p in sorted(self._pauses.values(), key=lambda p: p.screen_id)
+                _copied(PauseRecord, p) for p in sorted(self._pauses.values(), key=lambda p: p.screen_id)
             ),
         )
 

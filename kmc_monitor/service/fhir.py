@@ -327,19 +327,21 @@ def device_metrics(
     out = []
     for m in _METRICS:
         system = m.system or f"{base}/CodeSystem/kmc"
-        out.append((
-            m.key,
-            {
-                "resourceType": "DeviceMetric",
-                "identifier": [{"system": f"{base}/device-metric", "value": f"{w.wrap_id}/{m.key}"}],
-                "type": _concept(system, m.code, m.display, m.text),
-                "unit": {"coding": [_coding(s, c, d) for s, c, d in m.unit]},
-                "source": {"reference": device_ref},
-                "parent": {"reference": device_ref},
-                "operationalStatus": "on",
-                "category": "measurement",
-            },
-        ))
+        out.append(
+            (
+                m.key,
+                {
+                    "resourceType": "DeviceMetric",
+                    "identifier": [{"system": f"{base}/device-metric", "value": f"{w.wrap_id}/{m.key}"}],
+                    "type": _concept(system, m.code, m.display, m.text),
+                    "unit": {"coding": [_coding(s, c, d) for s, c, d in m.unit]},
+                    "source": {"reference": device_ref},
+                    "parent": {"reference": device_ref},
+                    "operationalStatus": "on",
+                    "category": "measurement",
+                },
+            )
+        )
     return out
 
 

@@ -341,8 +341,13 @@ def build_pcd01(
     if obs.temperature_c is not None:
         flag = {"normal": "N", "hyperthermia": "H"}.get(obs.band or "", "L")
         obx.add(
-            "NM", MDC_TEMP_SKIN, "1.1.1.1", f"{obs.temperature_c:.2f}",
-            units=MDC_DIM_DEGC, ref_range=ref_range, flags=(flag,),
+            "NM",
+            MDC_TEMP_SKIN,
+            "1.1.1.1",
+            f"{obs.temperature_c:.2f}",
+            units=MDC_DIM_DEGC,
+            ref_range=ref_range,
+            flags=(flag,),
         )
     else:
         # Not judged (no data, detached, settling): said so, never left out silently.
@@ -356,11 +361,17 @@ def build_pcd01(
     obx.add("ST", f"session_state^Session state^{LOCAL}", "1.1.2.2", obs.session_state)
     obx.add("NM", f"session_s^Current session^{LOCAL}", "1.1.2.3", f"{obs.session_s:.0f}", units=MDC_DIM_SEC)
     obx.add(
-        "NM", f"contact_today_s^Contact today^{LOCAL}", "1.1.2.4", f"{obs.contact_today_s:.0f}",
+        "NM",
+        f"contact_today_s^Contact today^{LOCAL}",
+        "1.1.2.4",
+        f"{obs.contact_today_s:.0f}",
         units=MDC_DIM_SEC,
     )
     obx.add(
-        "NM", f"contact_24h_s^Contact in the last 24 h^{LOCAL}", "1.1.2.5", f"{obs.rolling_24h_s:.0f}",
+        "NM",
+        f"contact_24h_s^Contact in the last 24 h^{LOCAL}",
+        "1.1.2.5",
+        f"{obs.rolling_24h_s:.0f}",
         units=MDC_DIM_SEC,
     )
     if obs.ended_session is not None:
@@ -368,12 +379,18 @@ def build_pcd01(
         obx.add("DTM", f"session_start^Session start^{LOCAL}", "1.1.3.1", _ts(s.start_us))
         obx.add("DTM", f"session_end^Session end^{LOCAL}", "1.1.3.2", _ts(s.end_us))
         obx.add(
-            "NM", f"session_duration_s^Session duration^{LOCAL}", "1.1.3.3", f"{s.duration_s:.0f}",
+            "NM",
+            f"session_duration_s^Session duration^{LOCAL}",
+            "1.1.3.3",
+            f"{s.duration_s:.0f}",
             units=MDC_DIM_SEC,
         )
     if obs.battery_pct is not None:
         obx.add(
-            "NM", f"battery_pct^Wrap battery^{LOCAL}", "1.2.1.1", f"{obs.battery_pct:.0f}",
+            "NM",
+            f"battery_pct^Wrap battery^{LOCAL}",
+            "1.2.1.1",
+            f"{obs.battery_pct:.0f}",
             units=MDC_DIM_PERCENT,
         )
     return _finish(msg)
@@ -399,7 +416,10 @@ def build_pcd04(control_id: str, ident: Identity, patient: Patient | None, repor
     flags = tuple(f for f in (abnormal, _PRIORITY[report.priority], _ALERT_TYPE[kind.category]) if f)
     sub = "1.1.1.1"
     obx.add(
-        "CWE", MDC_EVT_ALARM, f"{sub}.1", f"{kind.value}^{_ALARM_TEXT.get(kind, kind.value)}^{LOCAL}",
+        "CWE",
+        MDC_EVT_ALARM,
+        f"{sub}.1",
+        f"{kind.value}^{_ALARM_TEXT.get(kind, kind.value)}^{LOCAL}",
         flags=flags,
     )
     if kind.has_extreme and report.extreme_c is not None:

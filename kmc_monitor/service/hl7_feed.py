@@ -99,8 +99,13 @@ class Hl7Feed:
         """Alarms already latched when the feed starts (a restored board): their clearing is sent."""
         self._latched.update(alarm_ids)
 
-    def on_tick(self, now_us: int, events: Iterable[AlarmEvent], changed: Iterable[BedView],
-                views: Callable[[], list[BedView]]) -> None:
+    def on_tick(
+        self,
+        now_us: int,
+        events: Iterable[AlarmEvent],
+        changed: Iterable[BedView],
+        views: Callable[[], list[BedView]],
+    ) -> None:
         """Queue this tick's messages: alarm events, ended sessions, and the periodic observations."""
         pending: list[tuple[str, Callable[[str], str], int]] = []
         for v in changed:

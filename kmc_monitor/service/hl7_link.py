@@ -194,7 +194,10 @@ class Hl7Link:
             self.rejected += 1
             logger.error(
                 "the HL7 interface engine refused message %s (%s, %s): kept aside in %s, not resent",
-                queued.control_id, ack.code, reason, self.outbox.path,
+                queued.control_id,
+                ack.code,
+                reason,
+                self.outbox.path,
             )
         self._mark_up()
 

@@ -244,8 +244,7 @@ class WardCollector(Collector):
             escalated.add_metric([kind], n)
         reminded = CounterMetricFamily(
             "kmc_alarms_reminded",
-            "Technical alarms sounded again at their own priority for want of an acknowledgement, "
-            "by kind.",
+            "Technical alarms sounded again at their own priority for want of an acknowledgement, by kind.",
             labels=["kind"],
         )
         for kind, n in sorted(rt.tick_stats.reminded.items()):
@@ -332,7 +331,6 @@ class WardCollector(Collector):
             storage.add_metric([reason], 1.0 if error is not None and error.reason == reason else 0.0)
         out += [refused, storage]
         return out
-
 
     # HL7 interface ---------------------------------------------------------------------------------
     @staticmethod

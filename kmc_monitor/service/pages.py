@@ -152,6 +152,7 @@ def page_router(root: Path | None = None) -> APIRouter:
     @router.get("/station")
     async def station_page(request: Request) -> Response:
         return staff_page(request, "station.html")  # issue-17b: the health station
+
     @router.get("/admin")
     async def admin_page(request: Request) -> Response:
         return staff_page(request, "admin.html")  # ward administration (issue #14)

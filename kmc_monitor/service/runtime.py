@@ -96,6 +96,8 @@ UNASSIGNED_MAX = 64
 #: A staff action's database write waits at most this long for another program's lock, in a worker
 #: thread, before it is refused (503, "try again"): the store's lock is shared with the tick's writes.
 STAFF_WRITE_WAIT_S = 0.1
+
+
 class WardRuntime:
     """One ward running: see the module docstring.
 

@@ -82,8 +82,15 @@ class Trend:
     def state(self) -> tuple[Any, ...]:
         """Flat tuples for a checkpoint (a pickle of many small dataclasses is slow)."""
         bins = [
-            (b.start_us, b.count, b.temp_min_c, b.temp_median_c, b.temp_max_c, b.contact_fraction,
-             b.unjudged_fraction)
+            (
+                b.start_us,
+                b.count,
+                b.temp_min_c,
+                b.temp_median_c,
+                b.temp_max_c,
+                b.contact_fraction,
+                b.unjudged_fraction,
+            )
             for b in self.bins
         ]
         return (bins, self.open_start, self.open_temp, self.open_contact, self.open_count, self.open_unjudged)

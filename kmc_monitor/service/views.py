@@ -48,6 +48,7 @@ __all__ = [
     "unassigned_json",
 ]
 
+
 class _Out(BaseModel):
     model_config = ConfigDict(frozen=True)
 

@@ -62,10 +62,17 @@ async def test_serve_ble_hears_wraps_through_bluez_and_shows_them_on_their_bed(
     )
     try:
         status, adm = await asyncio.to_thread(
-            http, "POST", f"{server.base}/api/admissions",
+            http,
+            "POST",
+            f"{server.base}/api/admissions",
             STAFF_TOKEN,
-            {"bed_id": "B01", "display_name": "Baby A", "birth_weight_g": 1600, "gestational_age_weeks": 32,
-             "wrap_id": "W01"},
+            {
+                "bed_id": "B01",
+                "display_name": "Baby A",
+                "birth_weight_g": 1600,
+                "gestational_age_weeks": 32,
+                "wrap_id": "W01",
+            },
         )
         assert status == 201, adm
         deadline = time.monotonic() + 30

@@ -143,8 +143,12 @@ def test_minute_bins_leave_a_detached_sensor_out_of_the_temperatures() -> None:
     readings = [
         Reading(t, "W1", s, a, c, p)
         for t, s, a, c, p in zip(
-            rows.t_s.tolist(), rows.skin_c.tolist(), rows.ambient_c.tolist(), rows.contact.tolist(),
-            rows.battery_pct.tolist(), strict=True,
+            rows.t_s.tolist(),
+            rows.skin_c.tolist(),
+            rows.ambient_c.tolist(),
+            rows.contact.tolist(),
+            rows.battery_pct.tolist(),
+            strict=True,
         )
     ]
     bins = {round((b["start_us"] - round(T0 * US)) / (60 * US)): b for b in minute_bins(readings, [], PARAMS)}

@@ -279,16 +279,14 @@ class _Collector:
 _Wrap = tuple[FloatArray, list[FloatArray], BoolArray | None]  # times, values, non-numeric mask
 
 
-def _scattered(
-    kept: list[_Kept], n_wraps: int, with_nonnum: bool, pool: Executor
-) -> Callable[[int], _Wrap]:
+def _scattered(kept: list[_Kept], n_wraps: int, with_nonnum: bool, pool: Executor) -> Callable[[int], _Wrap]:
     """Every block's rows moved to their wrap's place in one array per column, in one pass per
     block (the C kernel, on ``pool``): each wrap is then a slice, in file and line order."""
     assert scatter_rows is not None
     codes = list(pool.map(lambda k: k.lut[k.codes], kept))  # global wrap codes, -1: not used
-    counts = np.array(
-        [np.bincount(c + 1, minlength=n_wraps + 1)[1:] for c in codes], dtype=np.int64
-    ).reshape(len(kept), n_wraps)
+    counts = np.array([np.bincount(c + 1, minlength=n_wraps + 1)[1:] for c in codes], dtype=np.int64).reshape(
+        len(kept), n_wraps
+    )
     per_wrap = counts.sum(axis=0)
     bounds = np.concatenate(([0], np.cumsum(per_wrap)))
     starts = bounds[:-1] + np.cumsum(counts, axis=0) - counts  # block b's first row of each wrap
@@ -317,9 +315,7 @@ def _scattered(
     return wrap
 
 
-def _gathered(
-    kept: list[_Kept], n_wraps: int, with_nonnum: bool, pool: Executor
-) -> Callable[[int], _Wrap]:
+def _gathered(kept: list[_Kept], n_wraps: int, with_nonnum: bool, pool: Executor) -> Callable[[int], _Wrap]:
     """Without the C kernel: each block sorted by wrap (on ``pool``), each wrap gathered from them."""
     groups = list(pool.map(partial(_group, n_wraps=n_wraps), kept))
     return lambda code: _gather(kept, groups, code, with_nonnum)

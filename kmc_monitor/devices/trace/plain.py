@@ -61,9 +61,7 @@ def parse_plain(data: _Data, start: int, end: int, layout: _Layout) -> PlainBloc
     wanted = {layout.index[c]: c for c in (*_CHECKED_COLUMNS, "t") if c in layout.index}
     arrays: dict[str, FloatArray] = {c: np.empty(capacity) for c in wanted.values() if c != "rssi_dbm"}
     # Per field: an array to fill, True (a number, checked and not kept: rssi_dbm) or None (not read).
-    numbers = tuple(
-        arrays.get(wanted[i], True) if i in wanted else None for i in range(layout.ncols)
-    )
+    numbers = tuple(arrays.get(wanted[i], True) if i in wanted else None for i in range(layout.ncols))
     codes = np.empty(capacity, dtype=np.int32)
     parsed = _plain.parse(data, start, end, layout.ncols, layout.index["wrap_id"], numbers, codes)
     if parsed is None:
