@@ -556,6 +556,20 @@ def test_a_killed_service_makes_the_screen_loud_and_a_restarted_one_recovers(
         lost = page.locator("#monitoring-lost")
         expect(lost).to_be_visible()
         expect(lost).to_contain_text("MONITORING LOST — ALARMS UNKNOWN")
+        # It flashes (1 Hz, ward/flash.js): its fill is painted in two colours by turns.
+        fills = page.evaluate(
+            """async (ms) => {
+                 const seen = [];
+                 for (const end = performance.now() + ms; performance.now() < end && seen.length < 2; ) {
+                   const c = getComputedStyle(document.getElementById("monitoring-lost")).backgroundColor;
+                   if (!seen.includes(c)) seen.push(c);
+                   await new Promise((r) => setTimeout(r, 50));
+                 }
+                 return seen;
+               }""",
+            ms(1.6),
+        )
+        assert len(fills) == 2, f"the monitoring-lost banner does not flash: {fills}"
         expect(page.locator("#alarm-none")).to_be_hidden()
         expect(body).to_have_attribute("data-sound-pattern", "failure")
         expect(body).to_have_attribute("data-sounding", "none")  # the stale high pattern stopped
