@@ -80,7 +80,7 @@ def fresh_wanted() -> bool:
 class ForkedProcess:
     """A child of the fork server, with the part of :class:`subprocess.Popen`'s interface the
     tests use: ``pid``, ``args``, ``stdout``/``stderr`` (text), ``poll``, ``wait``,
-    ``send_signal``, ``terminate``, ``kill`` and ``returncode`` (negative for a signal, as Popen)."""
+    ``send_signal``, ``kill`` and ``returncode`` (negative for a signal, as Popen)."""
 
     def __init__(
         self, pid: int, args: list[str], status: socket.socket, stdout: IO[str], stderr: IO[str]
@@ -128,9 +128,6 @@ class ForkedProcess:
         if self.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, sig)
-
-    def terminate(self) -> None:
-        self.send_signal(signal.SIGTERM)
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
