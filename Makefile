@@ -4,7 +4,7 @@
 #               (every test not marked `long`, on four xdist workers; target: 5 minutes on 2 idle cores)
 #   make test-long  the tests that take minutes on purpose (marked `long`: the 60 s broker outage,
 #               the MQTT soaks, the 20-bed ward screens, the family weeks at home, the long API fuzz,
-#               the signal core's properties at 2000 examples),
+#               the signal core's properties at 2000 examples, the stalled-clients latency),
 #               one at a time; CI (.ci/run) runs both
 #   make bench  the benchmarks (figures recorded in docs/benchmarks.md)
 

@@ -302,11 +302,15 @@ def tcp_queues(local_port: int, remote_port: int) -> tuple[int, int]:
     raise LookupError((local_port, remote_port))
 
 
+# A latency claim needs the cores to itself: under make test's four workers and Chromium on two
+# cores, a whole-process stall of a second came often enough to fail it (CI once, then a local run at
+# 0.32 s against 0.3). It runs in the long tier, one test at a time, where the limits are unscaled.
+@pytest.mark.long
 @pytest.mark.asyncio
 async def test_stalled_clients_do_not_delay_a_healthy_client(tmp_path: Path) -> None:
     # A ward of 100 beds (~30 kB of updates a second per client); 20 clients stop reading right
-    # after the handshake, so the server's sends to them back up. A healthy client's every update
-    # must still arrive within 100 ms of its tick's start (``sent_wall``; the interval includes the
+    # after the handshake, so the server's sends to them back up. A healthy client's updates must
+    # still arrive within 100 ms of their tick's start (``sent_wall``; the interval includes the
     # engine's tick of 100 beds, the hub and the socket), over 5 s.
     server = Server(["--simulate", "100"], tmp_path / "data")
     stalled: list[socket.socket] = []
@@ -339,11 +343,9 @@ async def test_stalled_clients_do_not_delay_a_healthy_client(tmp_path: Path) -> 
         # send to it blocks: once the stalled sockets' buffers fill, the healthy client would receive
         # nothing more (or each update seconds late, growing), so it would miss most of the window's
         # updates and its lateness would climb to the window's length. Scheduling noise on a shared
-        # machine is different: one stall of the whole process (CI once measured 1.7 s, while four
-        # test workers and Chromium shared two cores) makes a few updates late, then they catch up.
-        # So: nine updates in ten within 100 ms, and no update a full second late (both scaled, as
-        # every margin in the suite). The worst case on a quiet machine is a benchmark's figure
-        # (docs/benchmarks.md), not a test's.
+        # machine is different: one stall of the whole process makes a few updates late, then they
+        # catch up. So: nine updates in ten within 100 ms, and no update a full second late. The
+        # worst case on a quiet machine is a benchmark's figure (docs/benchmarks.md), not a test's.
         ordered = sorted(loaded)
         assert ordered[int(0.9 * (len(ordered) - 1))] < scaled(0.1), (loaded, baseline, settling)
         assert ordered[-1] < scaled(1.0), (loaded, baseline, settling)
