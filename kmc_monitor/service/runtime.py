@@ -83,6 +83,10 @@ PRUNE_EVERY_S = 600.0
 POLL_S = 0.05
 #: An ``update`` is published at least this often, and the unassigned wraps with it.
 HEARTBEAT_S = 1.0
+#: A tile nothing touched (no reading, no alarm) is recomputed once a ward second for its timers,
+#: but at most this many times a wall second: a replay at 40x would otherwise recompute and send every
+#: tile at every tick (20 a second), for timers that show minutes. Real-time wards are unchanged.
+TILE_REFRESH_PER_WALL_S = 4.0
 #: Every wrap's stream checkpoint is saved this often (ward seconds): a restart feeds at most about
 #: this much of each wrap's readings instead of its whole day.
 STREAM_CHECKPOINT_S = 30.0
@@ -263,11 +267,13 @@ class WardRuntime:
         reorder_s = self.settings.reorder_s
         if reorder_s is None:
             reorder_s = self.source.reorder_s
+        speed = self.clock.speed if isinstance(self.clock, ReplayClock) else 1.0
         engine = LiveEngine(
             layout_of(ward),
             self.settings.rule_params(),
             reorder_s=reorder_s,
             max_clock_lead_s=self.settings.live_clock_lead_s,
+            status_every_s=max(1.0, speed / TILE_REFRESH_PER_WALL_S),
         )
         self._engine = engine
         self._writer = ReadingWriter(store)
