@@ -118,17 +118,7 @@ def _from_builder(spec: BuilderSpec, params: RuleParams) -> _Material:
     rows = b.rows()
     if spec.contact_every > 1:
         rows.contact[np.arange(rows.contact.shape[0]) % spec.contact_every != 0] = np.nan
-    readings = [
-        Reading(t, rows.wrap_id, _opt(s), _opt(a), _opt(c), _opt(p))
-        for t, s, a, c, p in zip(
-            rows.t_s.tolist(),
-            rows.skin_c.tolist(),
-            rows.ambient_c.tolist(),
-            rows.contact.tolist(),
-            rows.battery_pct.tolist(),
-            strict=True,
-        )
-    ]
+    readings = rows.readings()
     series = build_series(
         rows.wrap_id, rows.t_s, rows.skin_c, rows.ambient_c, rows.contact, rows.battery_pct, params=params
     )

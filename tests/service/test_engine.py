@@ -3,7 +3,6 @@ tick rhythm and a crash with restore must give the alarms and timers ``analyze_s
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,22 +30,7 @@ REORDER_S = 10.0
 
 
 def readings_of(b: TraceBuilder, rssi: float = -60.0) -> list[Reading]:
-    r = b.rows()
-
-    def opt(x: float) -> float | None:
-        return None if math.isnan(x) else float(x)
-
-    return [
-        Reading(float(t), r.wrap_id, opt(s), opt(a), opt(c), opt(p), rssi)
-        for t, s, a, c, p in zip(
-            r.t_s.tolist(),
-            r.skin_c.tolist(),
-            r.ambient_c.tolist(),
-            r.contact.tolist(),
-            r.battery_pct.tolist(),
-            strict=True,
-        )
-    ]
+    return b.rows().readings(rssi)
 
 
 def cooling(wrap: str = "W1", seed: int = 1) -> TraceBuilder:

@@ -139,18 +139,8 @@ def test_minute_bins_leave_a_detached_sensor_out_of_the_temperatures() -> None:
     blank temperatures in its CSV, never 26 °C drawn through the severe band."""
     from kmc_monitor.devices.simulation.synthetic import TraceBuilder
 
-    rows = TraceBuilder("W1", T0, seed=2, ambient_sensor=True).contact(600).detached(600).reattach(600).rows()
-    readings = [
-        Reading(t, "W1", s, a, c, p)
-        for t, s, a, c, p in zip(
-            rows.t_s.tolist(),
-            rows.skin_c.tolist(),
-            rows.ambient_c.tolist(),
-            rows.contact.tolist(),
-            rows.battery_pct.tolist(),
-            strict=True,
-        )
-    ]
+    b = TraceBuilder("W1", T0, seed=2, ambient_sensor=True).contact(600).detached(600).reattach(600)
+    readings = b.rows().readings()
     bins = {round((b["start_us"] - round(T0 * US)) / (60 * US)): b for b in minute_bins(readings, [], PARAMS)}
     assert bins[3]["unjudged_fraction"] == 0.0 and bins[3]["temp_min_c"] > 36.0
     for minute in range(12, 20):  # well inside the detached stretch

@@ -29,6 +29,7 @@ from typing import Any, Literal, Self
 import numpy as np
 import numpy.typing as npt
 
+from kmc_monitor.devices.reading import Reading
 from kmc_monitor.signal.params import RuleParams
 from kmc_monitor.signal.series import WrapSeries, build_series
 
@@ -183,6 +184,25 @@ class TraceRows:
 
     def __len__(self) -> int:
         return int(self.t_s.shape[0])
+
+    def readings(self, rssi_dbm: float | None = None) -> list[Reading]:
+        """The rows as a source delivers them, one :class:`Reading` each (NaN → None), in order:
+        what the live engine is fed in the scenario runner and the tests."""
+
+        def opt(x: float) -> float | None:
+            return None if math.isnan(x) else x
+
+        return [
+            Reading(t, self.wrap_id, opt(s), opt(a), opt(c), opt(p), rssi_dbm)
+            for t, s, a, c, p in zip(
+                self.t_s.tolist(),
+                self.skin_c.tolist(),
+                self.ambient_c.tolist(),
+                self.contact.tolist(),
+                self.battery_pct.tolist(),
+                strict=True,
+            )
+        ]
 
 
 class TraceBuilder:
