@@ -106,12 +106,17 @@ def test_timer_ticks_while_in_contact(ward_server: Served, new_page: Callable[..
         return [b for b in beds if b["bed_id"] != first and b["session_state"] == "running"]
 
     page = new_page(width=390, height=844)
-    poll(page, lambda: bool(running()), timeout_s=15)
-    page.goto(new_link(ward_server, running()[0]))
-    wait_for_data(page)
+    # The simulated ward is random: a bed can leave contact between the API's answer and the page's
+    # first message. Then another running bed is tried (three at most), never a skip.
+    for _attempt in range(3):
+        poll(page, lambda: bool(running()), timeout_s=15)
+        page.goto(new_link(ward_server, running()[0]))
+        wait_for_data(page)
+        if page.locator("body").get_attribute("data-session") == "running":
+            break
+    else:
+        raise AssertionError("three running beds in a row left skin-to-skin contact before their page drew")
     timer = page.locator("#timer")
-    if page.locator("body").get_attribute("data-session") != "running":
-        pytest.skip("the simulated bed left skin-to-skin contact just now")  # rare; nothing to tick
     expect(page.locator("#state-text")).to_have_text("Skin to skin now")
     before = timer.inner_text()
     expect(timer).not_to_have_text(before, timeout=ms(2.5))
