@@ -28,9 +28,9 @@ from playwright.sync_api import Browser, Page, Playwright, expect
 
 from tests.dashboard.conftest import CHROMIUM, STAFF_TOKEN, PageErrors, Served
 from tests.dashboard.test_accessibility import assert_aa
-from tests.dashboard.test_ward_screen import eventually, layout_problems
+from tests.dashboard.test_ward_screen import eventually, layout_problems, painted_colours
 from tests.dashboard.ward_traces import ward_trace
-from tests.timing import ms
+from tests.timing import ms, scaled
 
 pytestmark = [pytest.mark.timeout(150), pytest.mark.slow(120)]
 
@@ -557,18 +557,7 @@ def test_a_killed_service_makes_the_screen_loud_and_a_restarted_one_recovers(
         expect(lost).to_be_visible()
         expect(lost).to_contain_text("MONITORING LOST — ALARMS UNKNOWN")
         # It flashes (1 Hz, ward/flash.js): its fill is painted in two colours by turns.
-        fills = page.evaluate(
-            """async (ms) => {
-                 const seen = [];
-                 for (const end = performance.now() + ms; performance.now() < end && seen.length < 2; ) {
-                   const c = getComputedStyle(document.getElementById("monitoring-lost")).backgroundColor;
-                   if (!seen.includes(c)) seen.push(c);
-                   await new Promise((r) => setTimeout(r, 50));
-                 }
-                 return seen;
-               }""",
-            ms(1.6),
-        )
+        fills = painted_colours(page, "#monitoring-lost", scaled(1.6), enough=2, prop="backgroundColor")
         assert len(fills) == 2, f"the monitoring-lost banner does not flash: {fills}"
         expect(page.locator("#alarm-none")).to_be_hidden()
         expect(body).to_have_attribute("data-sound-pattern", "failure")

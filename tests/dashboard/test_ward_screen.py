@@ -176,25 +176,27 @@ def iec_colour(css: str) -> str:
     return f"other {css}"
 
 
-def frame_colours(page: Page, selector: str, seconds: float, enough: int = 0) -> list[str]:
-    """The colours the frame of the element at ``selector`` is painted in over ``seconds`` (or
-    until ``enough`` colours were seen), sampled every 50 ms in the page with the element looked up
-    anew each time (the screen redraws its alarm lines), in the order first seen: a flashing frame
-    shows two, a steady one one."""
+def painted_colours(
+    page: Page, selector: str, seconds: float, enough: int = 0, prop: str = "borderTopColor"
+) -> list[str]:
+    """The colours the element at ``selector`` is painted in (its frame, or the computed style
+    ``prop``) over ``seconds`` (or until ``enough`` colours were seen), sampled every 50 ms in the
+    page with the element looked up anew each time (the screen redraws its alarm lines), in the
+    order first seen: a flashing element shows two, a steady one one."""
     return list(
         page.evaluate(
-            """async ([sel, ms, enough]) => {
+            """async ([sel, ms, enough, prop]) => {
                  const seen = [];
                  for (const end = performance.now() + ms; performance.now() < end; ) {
                    const e = document.querySelector(sel);
-                   const c = e ? getComputedStyle(e).borderTopColor : "";
+                   const c = e ? getComputedStyle(e)[prop] : "";
                    if (c && !seen.includes(c)) seen.push(c);
                    if (enough && seen.length >= enough) break;
                    await new Promise((r) => setTimeout(r, 50));
                  }
                  return seen;
                }""",
-            [selector, seconds * 1000, enough],
+            [selector, seconds * 1000, enough, prop],
         )
     )
 
@@ -357,15 +359,15 @@ def test_alarms_show_in_iec_colours_within_2_s_and_are_acknowledged_on_screen(
             f'.alarm[data-alarm-id="{by_priority["high"]["alarm_id"]}"]'
         )
         high_fill = page.locator(on_tile).evaluate("e => getComputedStyle(e).backgroundColor")
-        flashing = frame_colours(page, on_tile, scaled(1.0), enough=2)
+        flashing = painted_colours(page, on_tile, scaled(1.0), enough=2)
         assert set(flashing) == {"rgb(255, 255, 255)", high_fill}, "it flashes"
         # Its bed's tile flashes its frame too (the alarm's red, then the tile's own line colour).
         tile = f'article.tile[data-bed-id="{by_priority["high"]["bed_id"]}"]'
-        assert len(frame_colours(page, tile, scaled(1.0), enough=2)) == 2, "the tile flashes"
+        assert len(painted_colours(page, tile, scaled(1.0), enough=2)) == 2, "the tile flashes"
         # prefers-reduced-motion: steady, with the !!! mark still beside the colour.
         page.emulate_media(reduced_motion="reduce")
-        assert frame_colours(page, on_tile, 0.6) == ["rgb(255, 255, 255)"], "steady, not flashing"
-        assert len(frame_colours(page, tile, 0.6)) == 1, "the tile's frame steady"
+        assert painted_colours(page, on_tile, 0.6) == ["rgb(255, 255, 255)"], "steady, not flashing"
+        assert len(painted_colours(page, tile, 0.6)) == 1, "the tile's frame steady"
         expect(page.locator(on_tile).locator(".alarm-mark")).to_have_text("!!!")
         page.emulate_media(reduced_motion="no-preference")
 
