@@ -1,10 +1,11 @@
 """The ward screen's flashing rates, measured in Chromium on the shipped CSS and JavaScript.
 
-IEC 60601-1-8 gives visual alarm signals a flashing frequency by priority: high 1.4–2.8 Hz,
-medium 0.4–0.8 Hz (the low priority is steady). The ward screen flashes a high alarm's frame and
-its tile's frame at 2 Hz, pulses a medium alarm's frame at 0.5 Hz, and flashes the monitoring-lost
-and sound-off banners' fill at 1 Hz (``dashboard/assets/css/ward.css``, "Flashing", driven by
-``dashboard/assets/js/ward/flash.js``).
+IEC 60601-1-8 gives visual alarm signals a flashing frequency by priority: high 1.4–2.8 Hz, medium
+0.4–0.8 Hz (the low priority is steady). The ward screen flashes a high alarm's frame and its tile's
+frame at 2 Hz, pulses a medium alarm's frame at 0.5 Hz (both inside those ranges, and a measured
+rate must be within about 10 % of its own, so a rate that drifts out of IEC's range fails here), and
+flashes the monitoring-lost and sound-off banners' fill at 1 Hz (``dashboard/assets/css/ward.css``,
+"Flashing", driven by ``dashboard/assets/js/ward/flash.js``).
 
 The end-to-end tests see the high alarm and the monitoring-lost banner flash on a live ward; a
 medium alarm and the sound-off banner are hard to catch there (a replayed medium alarm escalates to
@@ -20,7 +21,9 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 from playwright.sync_api import Page, Route
@@ -32,14 +35,22 @@ pytestmark = pytest.mark.timeout(60)
 ASSETS = Path(__file__).resolve().parents[2] / "dashboard" / "assets"
 ORIGIN = "http://flash.test"
 
-#: Each flashing element: (selector, CSS property, rate in Hz, IEC's allowed range in Hz).
+#: Each flashing element: (selector, CSS property, rate in Hz).
 FLASHING = {
-    "high alarm frame": ("#high", "borderTopColor", 2.0, (1.4, 2.8)),
-    "high alarm's tile frame": ("#tile", "borderTopColor", 2.0, (1.4, 2.8)),
-    "medium alarm frame": ("#medium", "borderTopColor", 0.5, (0.4, 0.8)),
-    "monitoring-lost banner": ("#monitoring-lost", "backgroundColor", 1.0, None),
-    "sound-off banner": ("#sound-off", "backgroundColor", 1.0, None),
+    "high alarm frame": ("#high", "borderTopColor", 2.0),
+    "high alarm's tile frame": ("#tile", "borderTopColor", 2.0),
+    "medium alarm frame": ("#medium", "borderTopColor", 0.5),
+    "monitoring-lost banner": ("#monitoring-lost", "backgroundColor", 1.0),
+    "sound-off banner": ("#sound-off", "backgroundColor", 1.0),
 }
+
+
+class Sampled(TypedDict):
+    """One element's samples: when its colour changed (ms since the start) and the colours seen."""
+
+    changes: list[float]
+    values: list[str]
+
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -98,10 +109,10 @@ def _open(new_page: Callable[..., Page], reduced_motion: str) -> Page:
     return page
 
 
-def _sample(page: Page, seconds: float) -> dict[str, dict[str, list[object]]]:
-    targets = {name: [sel, prop] for name, (sel, prop, _, _) in FLASHING.items()}
+def _sample(page: Page, seconds: float) -> dict[str, Sampled]:
+    targets = {name: [sel, prop] for name, (sel, prop, _) in FLASHING.items()}
     targets["low alarm frame"] = ["#low", "borderTopColor"]
-    result: dict[str, dict[str, list[object]]] = page.evaluate(_SAMPLE_JS, [targets, seconds * 1000])
+    result: dict[str, Sampled] = page.evaluate(_SAMPLE_JS, [targets, seconds * 1000])
     return result
 
 
@@ -109,10 +120,10 @@ def test_each_element_flashes_at_its_priority_s_rate(new_page: Callable[..., Pag
     page = _open(new_page, "no-preference")
     # Four and a half seconds: at least three changes of the slowest (0.5 Hz: one a second).
     seen = _sample(page, 4.5)
-    for name, (_, _, rate_hz, iec) in FLASHING.items():
-        values, changes = seen[name]["values"], [float(str(t)) for t in seen[name]["changes"]]
+    for name, (_, _, rate_hz) in FLASHING.items():
+        values, changes = seen[name]["values"], seen[name]["changes"]
         assert len(values) == 2, f"the {name} does not flash: {values}"
-        halves = [b - a for a, b in zip(changes, changes[1:], strict=False)]
+        halves = [b - a for a, b in pairwise(changes)]
         assert len(halves) >= 2, f"the {name} changed colour only {len(changes)} times in 4.5 s"
         # The median half-period: one late timer (a busy machine) stretches one half, not the median.
         half_s = statistics.median(halves) / 1000
@@ -120,11 +131,6 @@ def test_each_element_flashes_at_its_priority_s_rate(new_page: Callable[..., Pag
         assert abs(half_s - want_s) <= 0.1 * want_s + 0.03, (
             f"the {name} flashes with half-periods of {half_s:.3f} s (median of {halves}), not {want_s:.3f} s"
         )
-        if iec is not None:
-            low_hz, high_hz = iec
-            assert low_hz <= 0.5 / half_s <= high_hz, (
-                f"the {name} flashes at {0.5 / half_s:.2f} Hz, outside IEC's {iec}"
-            )
     assert len(seen["low alarm frame"]["values"]) == 1, "a low-priority alarm's frame is steady"
 
 
